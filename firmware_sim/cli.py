@@ -1,0 +1,57 @@
+"""``hil sim``: run the simulated stand in real time behind Modbus TCP and/or RTU."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from firmware_sim.faults import parse_fault
+from firmware_sim.firmware import Firmware
+from firmware_sim.server import Endpoint, quiet_pymodbus, serve
+from hil.config import load_stand
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    """Load, validate, serve until SIGINT/SIGTERM. Returns the process exit code."""
+    stand = load_stand(args.stand)
+    if stand.sim is None:
+        print(f"hil sim: error: {stand.path}: not a simulated stand (it has no [sim] table)", file=sys.stderr)
+        return 1
+    faults = [parse_fault(s) for s in args.fault]
+    firmware = Firmware(stand, seed=args.seed, faults=faults)
+    endpoints: list[Endpoint] = []
+    if args.tcp or not args.rtu:
+        host, port = args.tcp or ((stand.transport.host, stand.transport.port) if stand.transport.kind == "tcp"
+                                  else ("127.0.0.1", 5020))
+        endpoints.append(Endpoint("tcp", host, port))
+    if args.rtu:
+        endpoints.append(Endpoint("rtu", args.rtu, args.baud))
+    unit = stand.transport.unit if args.unit is None else args.unit
+    quiet_pymodbus()
+
+    def ready(bound: list[Endpoint]) -> None:
+        where = ", ".join(f"Modbus TCP on {e.address}:{e.number}" if e.kind == "tcp" else
+                          f"Modbus RTU on {e.address} at {e.number} baud" for e in bound)
+        print(f"hil sim: {stand.name} ({stand.sim.engine} engine, seed {firmware.seed}) serving {where}, unit {unit}",
+              flush=True)
+        for f in faults:
+            print(f"hil sim: fault scheduled: {f.spec()}", flush=True)
+
+    async def main() -> dict[str, float]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await serve(firmware, endpoints, stop, on_ready=ready, unit=unit)
+
+    try:
+        stats = asyncio.run(main())
+    except RuntimeError as exc:
+        print(f"hil sim: error: cannot serve {', '.join(f'{e.address}:{e.number}' for e in endpoints)}: {exc}",
+              file=sys.stderr)
+        return 1
+    print(f"hil sim: stopped at t={firmware.t:.3f} s after {firmware.scans} scans, "
+          f"{int(stats.get('requests', 0))} requests, {int(stats.get('late_scans', 0))} late scans", flush=True)
+    return 0

@@ -1,0 +1,378 @@
+"""Lumped transient model of a LOX/methane engine on a test stand.
+
+Follows shared/reference/engine-model.md: chamber pressure by the exact exponential step,
+c*(O/F) from firmware_sim.thermo, valve and injector orifices in series, rate-limited valve
+strokes, a turbopump lag for the pump-fed preset, unburned-propellant accumulation before
+ignition (late ignition -> hard start), GN2 purge, thrust from Cf, a load-cell stand mode and
+a chamber wall that heats with burn time.
+
+Speed matters: lockstep tests and the fault matrix run thousands of simulated seconds, so
+:meth:`Engine.run` advances many steps in one call with all state in local variables (pure
+Python floats; numpy's per-call overhead would dominate a scalar model this small).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from firmware_sim.thermo import CSTAR_2MPA, CSTAR_10MPA, CstarTable
+
+PA = 101_325.0  # ambient pressure, Pa
+GAMMA2 = 0.40  # Γ² for methalox, sets τc = L*/(Γ² c*) (reference [C])
+CSTAR_N2 = 436.0  # GN2 at 300 K, m/s: what the purge gas alone does to Pc
+OF_STOICH = 4.0  # CH4 + 2 O2: 64/16
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """Engine and stand parameters. [E] values in the reference are parameters here, never
+    buried constants, so a stand can be tuned to its hardware."""
+
+    name: str
+    pump_fed: bool
+    pc_design: float  # Pa
+    of_design: float
+    eta_cstar: float
+    throat_area: float  # m²
+    expansion_ratio: float
+    cf_vac: float
+    eta_cf: float
+    rho_ox: float
+    rho_fuel: float
+    dp_inj_design: float  # Pa, injector ΔP at 100 %
+    supply_pressure: float  # Pa: tank pressure (pressure-fed) or pump discharge at 100 % (pump-fed)
+    pump_inlet_pressure: float  # Pa (pump-fed only)
+    valve_design_opening: float  # valve position (0..1) that gives rated flow at 100 %
+    valve_stroke_s: float  # full stroke time; position rate = 1/stroke
+    gg_design_opening: float  # GG valve position at 100 % (pump-fed)
+    tau_turbopump_s: float
+    spin_start_frac: float  # turbopump speed from the start spin before the GG lights
+    pump_rated_rpm: float
+    lstar: float  # m
+    ignition_delay_s: float
+    tau_drain_s: float
+    tau_burn_s: float
+    presence_frac: float  # a propellant is "present" above this fraction of its design flow
+    purge_mdot: float  # kg/s GN2
+    purge_supply_pressure: float  # Pa
+    tank_droop_frac: float  # regulator droop: tank pressure falls by this fraction from no flow to 100 % flow
+    wall_dt_design: float  # K above ambient the wall approaches at 100 %
+    tau_wall_heat_s: float
+    tau_wall_cool_s: float
+    loadcell_hz: float
+    loadcell_zeta: float
+    flameout_s: float = 0.02  # burning survives this long without one propellant
+    instability_hz: float = 180.0
+    cstar_rows: tuple[tuple[float, float], ...] = field(default=CSTAR_10MPA, repr=False)
+
+    @property
+    def cstar_table(self) -> CstarTable:
+        """c*(O/F) lookup for this engine's chamber pressure."""
+        return CstarTable(self.cstar_rows)
+
+    @property
+    def cstar_design(self) -> float:
+        """Effective c* at the design mixture ratio (η·c*_th)."""
+        return self.eta_cstar * self.cstar_table(self.of_design)
+
+    @property
+    def mdot_design(self) -> float:
+        """Total chamber flow at rated Pc: ṁ = Pc·At/c*."""
+        return self.pc_design * self.throat_area / self.cstar_design
+
+    @property
+    def thrust_design(self) -> float:
+        """Sea-level thrust at rated Pc, N."""
+        return self.eta_cf * self.cf_vac * self.pc_design * self.throat_area - PA * self.throat_area * self.expansion_ratio
+
+    @property
+    def tau_chamber_s(self) -> float:
+        """Chamber filling time constant L*/(Γ² c*)."""
+        return self.lstar / (GAMMA2 * self.cstar_design)
+
+
+TQ12 = EngineParams(
+    name="tq12", pump_fed=True, pc_design=10.0e6, of_design=3.4, eta_cstar=0.97,
+    throat_area=0.0402, expansion_ratio=21.7, cf_vac=1.893, eta_cf=0.98,
+    rho_ox=1141.0, rho_fuel=422.0, dp_inj_design=2.0e6, supply_pressure=12.5e6,
+    pump_inlet_pressure=0.4e6, valve_design_opening=1.0, valve_stroke_s=0.3,
+    gg_design_opening=0.8, tau_turbopump_s=0.4, spin_start_frac=0.4, pump_rated_rpm=18000.0,
+    lstar=1.0, ignition_delay_s=0.03, tau_drain_s=0.02, tau_burn_s=0.002, presence_frac=0.02,
+    purge_mdot=1.0, purge_supply_pressure=1.5e6, tank_droop_frac=0.0,
+    wall_dt_design=500.0, tau_wall_heat_s=20.0, tau_wall_cool_s=60.0,
+    loadcell_hz=40.0, loadcell_zeta=0.05, cstar_rows=CSTAR_10MPA,
+)
+
+LAB = EngineParams(
+    name="lab", pump_fed=False, pc_design=2.0e6, of_design=3.0, eta_cstar=0.95,
+    throat_area=8.06e-4, expansion_ratio=4.0, cf_vac=1.626, eta_cf=0.98,
+    rho_ox=1141.0, rho_fuel=422.0, dp_inj_design=0.4e6, supply_pressure=3.0e6,
+    pump_inlet_pressure=0.0, valve_design_opening=0.5, valve_stroke_s=0.15,
+    gg_design_opening=1.0, tau_turbopump_s=1.0, spin_start_frac=0.0, pump_rated_rpm=0.0,
+    lstar=1.0, ignition_delay_s=0.02, tau_drain_s=0.01, tau_burn_s=0.004, presence_frac=0.02,
+    purge_mdot=0.01, purge_supply_pressure=1.0e6, tank_droop_frac=0.02,
+    wall_dt_design=900.0, tau_wall_heat_s=40.0, tau_wall_cool_s=120.0,
+    loadcell_hz=80.0, loadcell_zeta=0.05, cstar_rows=CSTAR_2MPA,
+)
+
+PRESETS: dict[str, EngineParams] = {"tq12": TQ12, "lab": LAB}
+
+
+class Engine:
+    """The plant. Inputs are set as attributes (``cmd_ox`` etc., fractions 0..1; booleans for
+    igniter and purge); :meth:`run` advances time; outputs are attributes read afterwards.
+    """
+
+    def __init__(self, params: EngineParams, dt: float = 1e-3) -> None:
+        self.p = params
+        self.dt = dt
+        # commands
+        self.cmd_ox = 0.0
+        self.cmd_fuel = 0.0
+        self.cmd_gg = 0.0
+        self.igniter = False
+        self.purge = False
+        # injected plant faults
+        self.igniter_healthy = True
+        self.extra_ignition_delay_s = 0.0
+        self.stuck_ox: float | None = None
+        self.stuck_fuel: float | None = None
+        self.stuck_gg: float | None = None
+        self.instability_amp = 0.0
+        # state
+        self.t = 0.0
+        self.pos_ox = self.pos_fuel = self.pos_gg = 0.0
+        self.speed = 0.0  # turbopump speed, fraction of rated
+        self.pc_state = PA
+        self.mu_ox = self.mu_fuel = 0.0  # unburned propellant in the chamber, kg
+        self.burning = False
+        self.ign_timer = 0.0
+        self.ignitions = 0
+        self.starve = 0.0
+        self.wall_temp = 293.0
+        self.lc_y = 0.0
+        self.lc_v = 0.0
+        # outputs
+        self.pc = PA
+        self.thrust = 0.0
+        self.mdot_ox = self.mdot_fuel = 0.0
+        self.p_sup_ox = self.p_sup_fuel = params.pump_inlet_pressure if params.pump_fed else params.supply_pressure
+        self.p_inj_ox = self.p_inj_fuel = PA
+        self.p_purge = PA
+        self.peak_pc = PA
+        self._derive()
+
+    def _derive(self) -> None:
+        p, dt = self.p, self.dt
+        ofd = p.of_design
+        mdot = p.mdot_design
+        m_ox, m_f = mdot * ofd / (1 + ofd), mdot / (1 + ofd)
+        self.mdot_ox_design, self.mdot_fuel_design = m_ox, m_f
+        self.cda_inj_ox = m_ox / math.sqrt(2 * p.rho_ox * p.dp_inj_design)
+        self.cda_inj_fuel = m_f / math.sqrt(2 * p.rho_fuel * p.dp_inj_design)
+        dp_valve = p.supply_pressure - p.pc_design - p.dp_inj_design
+        if dp_valve <= 0:
+            raise ValueError(f"{p.name}: supply pressure leaves no ΔP across the valves")
+        self.cda_valve_ox = m_ox / math.sqrt(2 * p.rho_ox * dp_valve) / p.valve_design_opening
+        self.cda_valve_fuel = m_f / math.sqrt(2 * p.rho_fuel * dp_valve) / p.valve_design_opening
+        self.pump_rise = p.supply_pressure - p.pump_inlet_pressure
+        self.k_chamber = math.exp(-dt / p.tau_chamber_s)
+        self.k_tp = math.exp(-dt / p.tau_turbopump_s)
+        self.k_drain = math.exp(-dt / p.tau_drain_s)
+        self.k_drain_purge = math.exp(-dt / (p.tau_drain_s * 0.25))
+        self.k_burn = math.exp(-dt / p.tau_burn_s)
+        self.k_wall_heat = math.exp(-dt / p.tau_wall_heat_s)
+        self.k_wall_cool = math.exp(-dt / p.tau_wall_cool_s)
+
+    def run(self, n: int, stop_pc: float = math.inf, stop_count: int = 1) -> int:
+        """Advance ``n`` steps of ``dt``. Returns the steps done: fewer than ``n`` when Pc has
+        exceeded ``stop_pc`` for ``stop_count`` consecutive steps (the firmware's overpressure
+        interlock must act at that step, not at the end of a batch)."""
+        p = self.p
+        dt = self.dt
+        rate = dt / p.valve_stroke_s
+        pump_fed = p.pump_fed
+        at = p.throat_area
+        cstar_of = p.cstar_table
+        eta = p.eta_cstar
+        a = self.k_chamber
+        ka = 1.0 - a
+        rho2_ox, rho2_f = 2.0 * p.rho_ox, 2.0 * p.rho_fuel
+        inv_inj_ox = 1.0 / (self.cda_inj_ox * self.cda_inj_ox)
+        inv_inj_f = 1.0 / (self.cda_inj_fuel * self.cda_inj_fuel)
+        cv_ox, cv_f = self.cda_valve_ox, self.cda_valve_fuel
+        thr_ox = p.presence_frac * self.mdot_ox_design
+        thr_f = p.presence_frac * self.mdot_fuel_design
+        md_ox_d = self.mdot_ox_design
+        k_cold = 1.0 / (2.0 * 800.0 * at * at)  # liquid through the throat as an orifice
+        pc_purge = p.purge_mdot * CSTAR_N2 / at
+        delay = p.ignition_delay_s + self.extra_ignition_delay_s
+        tdrain = p.tau_drain_s
+        healthy = self.igniter_healthy
+        cmd_ox = self.cmd_ox if self.stuck_ox is None else self.stuck_ox
+        cmd_f = self.cmd_fuel if self.stuck_fuel is None else self.stuck_fuel
+        cmd_gg = self.cmd_gg if self.stuck_gg is None else self.stuck_gg
+        ign, purge = self.igniter, self.purge
+        kd = self.k_drain_purge if purge else self.k_drain
+        kb = self.k_burn
+        wall_dt, t_amb = p.wall_dt_design, 293.0
+        pcd = p.pc_design
+        gg_open, spin, k_tp = p.gg_design_opening, p.spin_start_frac, self.k_tp
+        p_in, rise = p.pump_inlet_pressure, self.pump_rise
+        p_tank, droop = p.supply_pressure, p.tank_droop_frac / md_ox_d
+        k_wh, k_wc = self.k_wall_heat, self.k_wall_cool
+        inst = self.instability_amp
+        w_inst = 2.0 * math.pi * p.instability_hz
+        cf_at = p.eta_cf * p.cf_vac * at
+        pa_ae = PA * at * p.expansion_ratio
+        wn = 2.0 * math.pi * p.loadcell_hz
+        wn2, c_lc = wn * wn, 2.0 * p.loadcell_zeta * wn
+
+        t, pos_o, pos_f, pos_g, w = self.t, self.pos_ox, self.pos_fuel, self.pos_gg, self.speed
+        pc, mu_o, mu_f, burning, ign_timer = self.pc_state, self.mu_ox, self.mu_fuel, self.burning, self.ign_timer
+        tw, lc_y, lc_v, peak = self.wall_temp, self.lc_y, self.lc_v, self.peak_pc
+        ignitions, starve, flameout_s = self.ignitions, self.starve, p.flameout_s
+        mo, mf, pup = self.mdot_ox, self.mdot_fuel, self.p_sup_ox
+        pc_out = pc
+        over = 0
+        done = 0
+        while done < n:
+            done += 1
+            t += dt
+            # valves: rate-limited stroke toward the command
+            d = cmd_ox - pos_o
+            pos_o += rate if d > rate else -rate if d < -rate else d
+            d = cmd_f - pos_f
+            pos_f += rate if d > rate else -rate if d < -rate else d
+            # supply pressure
+            if pump_fed:
+                d = cmd_gg - pos_g
+                pos_g += rate if d > rate else -rate if d < -rate else d
+                g = pos_g / gg_open
+                wt = g if burning else (spin * min(g, 1.0) if g > 0.0 else 0.0)
+                w = wt + (w - wt) * k_tp
+                pup = p_in + rise * w * w
+            else:
+                pup = p_tank * (1.0 + droop * (md_ox_d - mo))
+            # orifices in series (valve then injector): ṁ = C·sqrt(p_supply − Pc)
+            if pos_o > 0.0:
+                cv = pos_o * cv_ox
+                co = math.sqrt(rho2_ox / (1.0 / (cv * cv) + inv_inj_ox))
+            else:
+                co = 0.0
+            if pos_f > 0.0:
+                cv = pos_f * cv_f
+                cfu = math.sqrt(rho2_f / (1.0 / (cv * cv) + inv_inj_f))
+            else:
+                cfu = 0.0
+            ctot = co + cfu
+            # ignition, accumulation, burning (decided on last step's flows)
+            burn = 0.0
+            if burning:
+                if mo < thr_ox or mf < thr_f:
+                    starve += dt  # a propellant is missing; the flame outlives it briefly
+                    if starve > flameout_s:
+                        burning = False
+                        starve = 0.0
+                else:
+                    starve = 0.0
+                if burning and (mu_o > 0.0 or mu_f > 0.0):
+                    burnable = min(mu_o, OF_STOICH * mu_f) + min(mu_f, mu_o / OF_STOICH)
+                    burn = burnable * (1.0 - kb) / dt
+                    mu_o *= kb
+                    mu_f *= kb
+                    if mu_o + mu_f < 1e-9:
+                        mu_o = mu_f = 0.0
+            # chamber: exact exponential step, solved implicitly with the feed flows
+            # (Pc+ = a·Pc + (1−a)·Pss(Pc+) has a closed form because both feeds see the
+            # same supply pressure), so it stays stable when the feed ΔP is tiny.
+            base = pc_purge if purge else 0.0
+            if burning:
+                g = eta * cstar_of(co / cfu if cfu > 0.0 else 50.0) / at
+                aa = a * pc + ka * (burn * g + base)
+                if aa >= pup or ctot == 0.0:
+                    pc, v = (aa if aa > PA else PA), 0.0  # choked outflow empties toward ambient
+                else:
+                    kk = ka * g * ctot
+                    v = 0.5 * (math.sqrt(kk * kk + 4.0 * (pup - aa)) - kk)
+                    pc = pup - v * v
+            else:
+                kc = k_cold * ctot * ctot
+                pc = (a * pc + ka * (PA + base + kc * pup)) / (1.0 + ka * kc)
+                v = math.sqrt(pup - pc) if pup > pc else 0.0
+            mo = co * v
+            mf = cfu * v
+            if not burning:
+                mu_o = mo * tdrain + (mu_o - mo * tdrain) * kd
+                mu_f = mf * tdrain + (mu_f - mf * tdrain) * kd
+                if ign and healthy and mo > thr_ox and mf > thr_f:
+                    ign_timer += dt
+                    if ign_timer >= delay:
+                        burning = True
+                        ignitions += 1
+                        ign_timer = 0.0
+                else:
+                    ign_timer = 0.0
+            pc_out = pc * (1.0 + inst * math.sin(w_inst * t)) if (inst and burning) else pc
+            if pc_out > peak:
+                peak = pc_out
+            # thrust and the stand's load-cell mode
+            f = cf_at * pc_out - pa_ae
+            if f < 0.0:
+                f = 0.0
+            lc_v += dt * (wn2 * (f - lc_y) - c_lc * lc_v)
+            lc_y += dt * lc_v
+            # chamber wall
+            if burning:
+                tss = t_amb + wall_dt * (pc / pcd) ** 0.8
+                tw = tss + (tw - tss) * k_wh
+            else:
+                tw = t_amb + (tw - t_amb) * k_wc
+            if pc_out > stop_pc:
+                over += 1
+                if over >= stop_count:
+                    break
+            else:
+                over = 0
+
+        self.t, self.pos_ox, self.pos_fuel, self.pos_gg, self.speed = t, pos_o, pos_f, pos_g, w
+        self.pc_state, self.mu_ox, self.mu_fuel, self.burning, self.ign_timer = pc, mu_o, mu_f, burning, ign_timer
+        self.wall_temp, self.lc_y, self.lc_v, self.peak_pc = tw, lc_y, lc_v, peak
+        self.ignitions, self.starve = ignitions, starve
+        self.pc = pc_out
+        self.mdot_ox, self.mdot_fuel = mo, mf
+        if done:
+            self.p_sup_ox = self.p_sup_fuel = pup
+        self.p_inj_ox = pc + (mo / self.cda_inj_ox) ** 2 / rho2_ox
+        self.p_inj_fuel = pc + (mf / self.cda_inj_fuel) ** 2 / rho2_f
+        self.p_purge = p.purge_supply_pressure if purge else PA
+        self.thrust = lc_y
+        return done
+
+    @property
+    def of(self) -> float:
+        """Mixture ratio of the current flows (0 when no fuel flows)."""
+        return self.mdot_ox / self.mdot_fuel if self.mdot_fuel > 1e-12 else 0.0
+
+    def signal(self, name: str) -> float:
+        """A plant output by source name, in SI-friendly engineering units (MPa, kN, K, %, rpm)."""
+        return SIGNALS[name](self)
+
+
+SIGNALS = {
+    "pc": lambda e: e.pc / 1e6,
+    "thrust": lambda e: e.thrust / 1e3,
+    "p_inj_ox": lambda e: e.p_inj_ox / 1e6,
+    "p_inj_fuel": lambda e: e.p_inj_fuel / 1e6,
+    "p_sup_ox": lambda e: e.p_sup_ox / 1e6,
+    "p_sup_fuel": lambda e: e.p_sup_fuel / 1e6,
+    "p_purge": lambda e: e.p_purge / 1e6,
+    "wall_temp": lambda e: e.wall_temp,
+    "pump_speed": lambda e: e.speed * e.p.pump_rated_rpm,
+    "pos_ox": lambda e: e.pos_ox * 100.0,
+    "pos_fuel": lambda e: e.pos_fuel * 100.0,
+    "pos_gg": lambda e: e.pos_gg * 100.0,
+    "mdot_ox": lambda e: e.mdot_ox,
+    "mdot_fuel": lambda e: e.mdot_fuel,
+}

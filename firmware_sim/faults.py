@@ -1,0 +1,105 @@
+"""Fault injection: what can go wrong on a stand, by name and time.
+
+Spec syntax (command line ``--fault`` and tests)::
+
+    NAME[:KEY=VALUE[,KEY=VALUE...]]@START[+DURATION]
+
+START and DURATION are seconds on the simulator's clock; without ``+DURATION`` the fault lasts
+for good. Examples: ``ignition_failure@0``, ``late_ignition:delay=0.1@0``,
+``valve_stuck:valve=fuel_main,at=closed@3``, ``pc_drift:rate=0.5@4``, ``stop_answering@3+0.5``,
+``slow_response:delay=0.02@2``, ``instability:amp=0.2,hz=180@5``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from hil.errors import FaultSpecError
+
+# name -> {parameter: default}; a default of None means the parameter is required.
+FAULTS: dict[str, dict[str, str | None]] = {
+    "ignition_failure": {},
+    "late_ignition": {"delay": "0.1"},
+    "valve_stuck": {"valve": None, "at": "here"},
+    "pc_dropout": {"channel": ""},
+    "pc_frozen": {"channel": ""},
+    "pc_drift": {"rate": "0.5", "channel": ""},
+    "instability": {"amp": "0.2", "hz": "180"},
+    "stop_answering": {},
+    "slow_response": {"delay": "0.02"},
+}
+
+_SPEC = re.compile(r"^(?P<name>[a-z_]+)(?::(?P<args>[^@]*))?@(?P<start>[^+]+)(?:\+(?P<dur>.+))?$")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected fault, active on the simulator clock in [start_s, start_s + duration_s)."""
+
+    name: str
+    start_s: float
+    duration_s: float = math.inf
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def end_s(self) -> float:
+        """When the fault clears (inf: never)."""
+        return self.start_s + self.duration_s
+
+    def number(self, key: str) -> float:
+        """A numeric parameter (validated when the spec was parsed)."""
+        return float(self.params[key])
+
+    def spec(self) -> str:
+        """The canonical spec string, for logs and run records."""
+        args = ",".join(f"{k}={v}" for k, v in self.params.items() if v != "")
+        dur = "" if math.isinf(self.duration_s) else f"+{self.duration_s:g}"
+        return f"{self.name}{':' + args if args else ''}@{self.start_s:g}{dur}"
+
+
+def _num(text: str, what: str, spec: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise FaultSpecError(f"fault {spec!r}: {what} must be a number, got {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise FaultSpecError(f"fault {spec!r}: {what} must be a finite number ≥ 0, got {text!r}")
+    return v
+
+
+def parse_fault(spec: str) -> Fault:
+    """Parse one ``--fault`` spec; errors say which part is wrong and list what is allowed."""
+    m = _SPEC.match(spec.strip())
+    if not m:
+        raise FaultSpecError(f"fault {spec!r}: expected NAME[:KEY=VALUE,...]@START[+DURATION]")
+    name = m.group("name")
+    if name not in FAULTS:
+        raise FaultSpecError(f"fault {spec!r}: unknown fault {name!r}; known: {', '.join(sorted(FAULTS))}")
+    allowed = FAULTS[name]
+    params: dict[str, str] = {k: v for k, v in allowed.items() if v is not None}
+    if m.group("args"):
+        for item in m.group("args").split(","):
+            if "=" not in item:
+                raise FaultSpecError(f"fault {spec!r}: argument {item!r} must be KEY=VALUE")
+            k, v = (s.strip() for s in item.split("=", 1))
+            if k not in allowed:
+                raise FaultSpecError(f"fault {spec!r}: {name} takes {', '.join(allowed) or 'no arguments'}, not {k!r}")
+            params[k] = v
+    for k, v in allowed.items():
+        if v is None and k not in params:
+            raise FaultSpecError(f"fault {spec!r}: {name} needs {k}=...")
+    for k in ("delay", "rate", "amp", "hz"):
+        if k in params:
+            _num(params[k], k, spec)
+    if name == "valve_stuck" and params["at"] not in ("open", "closed", "here"):
+        try:
+            pct = float(params["at"])
+        except ValueError:
+            pct = -1.0
+        if not 0.0 <= pct <= 100.0:
+            raise FaultSpecError(f"fault {spec!r}: at= is open, closed, here or a position 0-100 %, got {params['at']!r}")
+    start = _num(m.group("start"), "start time", spec)
+    dur = _num(m.group("dur"), "duration", spec) if m.group("dur") else math.inf
+    return Fault(name=name, start_s=start, duration_s=dur, params=params)

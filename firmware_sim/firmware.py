@@ -1,0 +1,379 @@
+"""The simulated stand firmware: scan loop, register image, heartbeat watchdog, overpressure
+interlock, latched safing and command acknowledgement (protocol hil-stand-1).
+
+It behaves the way real stand firmware should, independent of any controller: if the
+controller dies or goes quiet, the watchdog safes the stand on its own; a latched safing
+state survives until someone deliberately resets it with the outputs commanded safe.
+
+Thread model: the Modbus server (asyncio thread) and the real-time scan thread share one
+``Firmware``; every public method takes ``self.lock``. In lockstep there is one thread and
+the lock is uncontended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Iterable
+
+from firmware_sim.engine import PRESETS, Engine
+from firmware_sim.faults import Fault
+from firmware_sim.sensors import Sensor, noise_source
+from hil import firmware_map as fw
+from hil.config import Actuator, FirmwareConfig, StandConfig
+
+
+def _u32(seconds: float) -> list[int]:
+    """Seconds as u32 milliseconds, high word first (wraps after 49 days, like firmware)."""
+    ms = int(round(seconds * 1000)) & 0xFFFFFFFF
+    return [ms >> 16, ms & 0xFFFF]
+
+
+_PLANT_ATTR = {"ox_valve": "cmd_ox", "fuel_valve": "cmd_fuel", "gg_valve": "cmd_gg"}
+
+
+class Firmware:
+    """One simulated stand: engine plant + DAQ firmware + register image."""
+
+    def __init__(self, stand: StandConfig, seed: int | None = None, faults: Iterable[Fault] = ()) -> None:
+        if stand.sim is None:
+            raise ValueError(f"{stand.path}: not a simulated stand (no [sim] table)")
+        self.stand = stand
+        self.cfg: FirmwareConfig = stand.firmware or FirmwareConfig(watchdog_engage="never")
+        self.dt = 1.0 / self.cfg.scan_hz
+        self.engine = Engine(PRESETS[stand.sim.engine], dt=self.dt)
+        self.seed = stand.sim.seed if seed is None else seed
+        noise = noise_source(self.seed)
+        self.lock = threading.RLock()
+        self.holding = [0] * stand.holding_register_count
+        self.n_inputs = stand.input_register_count
+        self.sensors = [Sensor(ch, noise) for ch in stand.channels]
+        self.by_register = {s.ch.register: s for s in self.sensors}
+        self.actuators: tuple[Actuator, ...] = stand.actuators
+        # firmware state
+        self.state = fw.FwState.NORMAL
+        self.trips = 0
+        self.scans = 0
+        self.hb_seen = False
+        self.hb_last_t = 0.0
+        self.ack_seq = 0
+        self.ack_result = 0
+        self.safing_t0 = 0.0
+        self.safing_next = 0
+        self.outputs: dict[str, float] = {a.name: 0.0 for a in self.actuators}
+        self._cmd_dirty = True
+        self._pending_cmd: tuple[int, int] | None = None
+        self._op_limit = math.inf
+        if self.cfg.overpressure_channel:
+            ch = stand.channel(self.cfg.overpressure_channel)
+            if ch.source != "pc":
+                raise ValueError("the firmware's overpressure interlock reads the chamber-pressure transducer (source 'pc')")
+            self._op_limit = self.cfg.overpressure_limit * 1e6  # MPa -> Pa
+        # faults
+        self.faults: list[Fault] = sorted(faults, key=lambda f: f.start_s)
+        self._active: set[int] = set()
+        self._ended: set[int] = set()
+        self.response_delay_s = 0.0
+        self.answering = True
+        self.events: list[tuple[float, str]] = []  # (sim time, what) for tests and the console
+
+    # ------------------------------------------------------------------ register access
+
+    @property
+    def t(self) -> float:
+        """Simulator clock, seconds since boot."""
+        return self.engine.t
+
+    def input_ok(self, address: int, count: int) -> bool:
+        """Whether a read of input registers stays inside the image."""
+        return 0 <= address and count >= 1 and address + count <= self.n_inputs
+
+    def holding_ok(self, address: int, count: int) -> bool:
+        """Whether an access to holding registers stays inside the image."""
+        return 0 <= address and count >= 1 and address + count <= len(self.holding)
+
+    def read_input_registers(self, address: int, count: int) -> list[int]:
+        """Sample the channels in the range and return raw register values."""
+        with self.lock:
+            image = [0] * self.n_inputs
+            if self.stand.firmware is not None and address < fw.IR_SYSTEM_COUNT:
+                image[: fw.IR_SYSTEM_COUNT] = self._system_block()
+            end = address + count
+            eng = self.engine
+            for s in self.sensors:
+                r = s.register
+                if r < end and r + s.width > address:
+                    image[r : r + s.width] = s.registers(eng)
+            return image[address:end]
+
+    def read_holding_registers(self, address: int, count: int) -> list[int]:
+        """Return the holding registers as last written."""
+        with self.lock:
+            return self.holding[address : address + count]
+
+    def write_holding_registers(self, address: int, values: list[int]) -> None:
+        """Store commands. The heartbeat is time-stamped on arrival, to the simulator clock."""
+        with self.lock:
+            hr = self.holding
+            if self.stand.firmware is not None:
+                end = address + len(values)
+                if address <= fw.HR_HEARTBEAT < end and values[fw.HR_HEARTBEAT - address] != hr[fw.HR_HEARTBEAT]:
+                    self.hb_last_t = self.engine.t
+                    self.hb_seen = True
+                if address <= fw.HR_COMMAND_SEQ < end and values[fw.HR_COMMAND_SEQ - address] != hr[fw.HR_COMMAND_SEQ]:
+                    cmd = values[fw.HR_COMMAND - address] if address <= fw.HR_COMMAND < end else hr[fw.HR_COMMAND]
+                    self._pending_cmd = (cmd, values[fw.HR_COMMAND_SEQ - address])
+            hr[address : address + len(values)] = [v & 0xFFFF for v in values]
+            self._cmd_dirty = True
+
+    def _system_block(self) -> list[int]:
+        status = 0
+        if self.watchdog_engaged:
+            status |= fw.Status.WATCHDOG_ENGAGED
+        if self.hb_seen:
+            status |= fw.Status.HEARTBEAT_SEEN
+        if self.state == fw.FwState.SAFED:
+            status |= fw.Status.SAFING_ACTIVE
+            if any(a.kind == "purge" and self.outputs[a.name] for a in self.actuators):
+                status |= fw.Status.PURGE_BY_FIRMWARE
+        scans = self.scans & 0xFFFFFFFF
+        block = [0] * fw.IR_SYSTEM_COUNT
+        block[fw.IR_STATE] = int(self.state)
+        block[fw.IR_STATUS] = status
+        block[fw.IR_TRIPS] = self.trips
+        block[fw.IR_HEARTBEAT_ECHO] = self.holding[fw.HR_HEARTBEAT]
+        block[fw.IR_ACK_SEQ] = self.ack_seq
+        block[fw.IR_ACK_RESULT] = self.ack_result
+        block[fw.IR_SCAN_COUNT : fw.IR_SCAN_COUNT + 2] = [scans >> 16, scans & 0xFFFF]
+        block[fw.IR_TIME_MS : fw.IR_TIME_MS + 2] = _u32(self.engine.t)
+        block[fw.IR_VERSION] = fw.FIRMWARE_VERSION
+        block[fw.IR_TRIP_TIME_MS : fw.IR_TRIP_TIME_MS + 2] = _u32(self.safing_t0 if self.trips else 0.0)
+        block[fw.IR_HEARTBEAT_TIME_MS : fw.IR_HEARTBEAT_TIME_MS + 2] = _u32(self.hb_last_t)
+        return block
+
+    # ------------------------------------------------------------------ interlocks
+
+    @property
+    def watchdog_engaged(self) -> bool:
+        """The watchdog guards the stand only once a controller has shown a heartbeat
+        (default), so a person with a plain Modbus tool can still drive the simulator."""
+        mode = self.cfg.watchdog_engage
+        if mode == "never" or self.stand.firmware is None:
+            return False
+        return mode == "always" or self.hb_seen
+
+    def trip(self, why: fw.Trip) -> None:
+        """Latch SAFED and start the stand's safing sequence (idempotent while latched)."""
+        with self.lock:
+            self.trips |= int(why)
+            if self.state == fw.FwState.SAFED:
+                return
+            self.state = fw.FwState.SAFED
+            self.safing_t0 = self.engine.t
+            self.safing_next = 0
+            self.events.append((self.engine.t, f"trip {why.name.lower()}"))
+            self._advance_safing()
+
+    def _advance_safing(self) -> None:
+        steps = self.stand.safing
+        elapsed = self.engine.t - self.safing_t0 + 1e-12
+        changed = False
+        while self.safing_next < len(steps) and steps[self.safing_next].at_s <= elapsed:
+            for name, value in steps[self.safing_next].set:
+                self.outputs[name] = value
+            self.safing_next += 1
+            changed = True
+        if changed:
+            self._apply_outputs()
+
+    def _execute(self, cmd: int, seq: int) -> None:
+        result = fw.AckResult.OK
+        if cmd == fw.Command.RESET:
+            if self.state == fw.FwState.SAFED:
+                if not self._commands_safe():
+                    result = fw.AckResult.REFUSED_OUTPUTS_NOT_SAFE
+                else:
+                    self.state = fw.FwState.NORMAL
+                    self.trips = 0
+                    self.hb_seen = False  # re-engage on the next heartbeat
+                    self.events.append((self.engine.t, "reset"))
+                    self._cmd_dirty = True
+            else:
+                self.trips = 0
+        elif cmd == fw.Command.SAFE:
+            self.trip(fw.Trip.COMMANDED)
+        else:
+            result = fw.AckResult.UNKNOWN_COMMAND
+        self.ack_seq, self.ack_result = seq, int(result)
+
+    def _commands_safe(self) -> bool:
+        """A reset may not hand the outputs back while the holding registers still command
+        propellant or ignition on: the valves would snap open."""
+        for a in self.actuators:
+            if (a.propellant != "none" or a.kind == "igniter") and self.holding[a.register]:
+                return False
+        return True
+
+    def _decode_commands(self) -> None:
+        hr = self.holding
+        for a in self.actuators:
+            lo, hi = a.range
+            v = hr[a.register] * a.scale
+            self.outputs[a.name] = lo if v < lo else hi if v > hi else v
+        self._apply_outputs()
+
+    def _apply_outputs(self) -> None:
+        eng = self.engine
+        for a in self.actuators:
+            v = self.outputs[a.name]
+            if a.drives == "igniter":
+                eng.igniter = v > 0
+            elif a.drives == "purge":
+                eng.purge = v > 0
+            elif a.drives:
+                frac = v / 100.0 if a.kind == "proportional" else (1.0 if v > 0 else 0.0)
+                setattr(eng, _PLANT_ATTR[a.drives], frac)
+
+    # ------------------------------------------------------------------ faults
+
+    def inject(self, fault: Fault) -> None:
+        """Add a fault while running (times are on the simulator clock)."""
+        with self.lock:
+            self.faults.append(fault)
+            self.faults.sort(key=lambda f: f.start_s)
+            self._active.clear()
+            self._ended.clear()
+            self._update_faults()
+
+    def _update_faults(self) -> None:
+        t = self.engine.t + 1e-12
+        for i, f in enumerate(self.faults):
+            if i in self._ended:
+                continue
+            if i not in self._active and f.start_s <= t:
+                self._active.add(i)
+                self._set_fault(f, True)
+                self.events.append((self.engine.t, f"fault on {f.spec()}"))
+            if i in self._active and f.end_s <= t:
+                self._active.discard(i)
+                self._ended.add(i)
+                self._set_fault(f, False)
+                self.events.append((self.engine.t, f"fault off {f.name}"))
+
+    def _sensor_for(self, f: Fault) -> Sensor:
+        name = f.params.get("channel") or self.stand.limits.pc_channel
+        return self.by_register[self.stand.channel(name).register]
+
+    def _set_fault(self, f: Fault, on: bool) -> None:
+        eng = self.engine
+        if f.name == "ignition_failure":
+            eng.igniter_healthy = not on
+        elif f.name == "late_ignition":
+            eng.extra_ignition_delay_s = f.number("delay") if on else 0.0
+        elif f.name == "valve_stuck":
+            drives = self.stand.actuator(f.params["valve"]).drives
+            attr = {"ox_valve": "ox", "fuel_valve": "fuel", "gg_valve": "gg"}[drives]
+            at = f.params["at"]
+            pos = {"open": 1.0, "closed": 0.0, "here": getattr(eng, f"pos_{attr}")}.get(at)
+            setattr(eng, f"stuck_{attr}", (float(at) / 100.0 if pos is None else pos) if on else None)
+        elif f.name == "pc_dropout":
+            self._sensor_for(f).dropout = on
+        elif f.name == "pc_frozen":
+            s = self._sensor_for(f)
+            if on:
+                s.freeze(eng)
+            else:
+                s.frozen = None
+        elif f.name == "pc_drift":
+            s = self._sensor_for(f)
+            s.drift_rate, s.drift_t0 = (f.number("rate"), eng.t) if on else (0.0, 0.0)
+        elif f.name == "instability":
+            eng.instability_amp = f.number("amp") if on else 0.0
+            if on:
+                eng.p = dataclasses.replace(eng.p, instability_hz=f.number("hz"))
+        elif f.name == "stop_answering":
+            self.answering = not on
+        elif f.name == "slow_response":
+            self.response_delay_s = f.number("delay") if on else 0.0
+
+    def _next_fault_time(self) -> float:
+        nxt = math.inf
+        for i, f in enumerate(self.faults):
+            if i in self._ended:
+                continue
+            nxt = min(nxt, f.end_s if i in self._active else f.start_s)
+        return nxt
+
+    # ------------------------------------------------------------------ time
+
+    def advance(self, seconds: float) -> None:
+        """Run the scans covering ``seconds`` of simulator time (lockstep entry point)."""
+        n = int(round(seconds / self.dt))
+        with self.lock:
+            while n > 0:
+                n -= self._scan_batch(n)
+
+    def scan(self) -> None:
+        """One scan period (the real-time thread's entry point)."""
+        with self.lock:
+            self._scan_batch(1)
+
+    def _scan_batch(self, n: int) -> int:
+        """Scan logic once, then let the plant run until the next thing the firmware must
+        look at (a watchdog deadline, a safing step, a fault edge), at most ``n`` scans."""
+        dt = self.dt
+        t = self.engine.t
+        self._update_faults()
+        if self._pending_cmd is not None:
+            cmd, seq = self._pending_cmd
+            self._pending_cmd = None
+            self._execute(cmd, seq)
+        if self.state == fw.FwState.SAFED:
+            self._advance_safing()
+        elif self._cmd_dirty:
+            self._decode_commands()
+        self._cmd_dirty = False
+        k = n
+        if self.watchdog_engaged and self.state != fw.FwState.SAFED:
+            remaining = self.hb_last_t + self.cfg.watchdog_s - t if self.hb_seen else self.cfg.watchdog_s - t
+            if remaining < 0:
+                self.trip(fw.Trip.WATCHDOG)
+            else:
+                k = min(k, int(remaining / dt) + 1)
+        if self.state == fw.FwState.SAFED and self.safing_next < len(self.stand.safing):
+            due = self.safing_t0 + self.stand.safing[self.safing_next].at_s - t
+            k = min(k, max(1, math.ceil(due / dt - 1e-9)))
+        nf = self._next_fault_time()
+        if nf < math.inf:
+            k = min(k, max(1, math.ceil((nf - t) / dt - 1e-9)))
+        done = self.engine.run(k, self._op_limit, self.cfg.overpressure_samples)
+        self.scans += done
+        if done < k or (self.engine.pc > self._op_limit and self.cfg.overpressure_samples == 1):
+            self.trip(fw.Trip.OVERPRESSURE)
+        self._update_faults()  # a fault due now is visible to the next register access
+        return done
+
+    def run_realtime(self, stop: threading.Event) -> dict[str, float]:
+        """Scan at ``scan_hz`` on absolute deadlines until ``stop`` is set.
+
+        A late scan is caught up (the plant must not fall behind wall time); a stall longer
+        than 0.1 s is skipped rather than replayed in a burst, and counted.
+        """
+        period = self.dt
+        next_t = time.monotonic()
+        late_scans = skipped = 0
+        while not stop.is_set():
+            next_t += period
+            self.scan()
+            now = time.monotonic()
+            if now - next_t > 0.1:
+                skipped += int((now - next_t) / period)
+                next_t = now
+            delay = next_t - now
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                late_scans += 1
+        return {"late_scans": late_scans, "skipped_scans": skipped}

@@ -1,0 +1,133 @@
+"""The DAQ front end of the simulated firmware: transducer lag, noise, faults and the
+conversion of engineering values into raw register counts.
+
+Sampling happens when a register is read, like a DAQ converting on request: lag is applied
+exactly over the time since the previous sample, noise is drawn per sample, and quantisation
+comes from rounding to the channel's register type. A sensor nobody reads costs nothing,
+which keeps lockstep runs fast.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from firmware_sim.engine import SIGNALS, Engine
+from hil.channels import Linear
+from hil.config import Channel
+from hil.registers import encode, raw_range
+
+# source -> (lag time constant s, white noise σ as a fraction of the channel span) [E]
+SENSOR_MODEL: dict[str, tuple[float, float]] = {
+    "pc": (0.0005, 0.0015),
+    "p_inj_ox": (0.001, 0.002),
+    "p_inj_fuel": (0.001, 0.002),
+    "p_sup_ox": (0.002, 0.002),
+    "p_sup_fuel": (0.002, 0.002),
+    "p_purge": (0.002, 0.002),
+    "thrust": (0.0, 0.001),  # the stand mode is modelled in the plant
+    "wall_temp": (0.2, 0.001),  # thermocouple
+    "pump_speed": (0.005, 0.001),
+    "pos_ox": (0.0, 0.0005),
+    "pos_fuel": (0.0, 0.0005),
+    "pos_gg": (0.0, 0.0005),
+    "mdot_ox": (0.01, 0.003),  # flowmeter
+    "mdot_fuel": (0.01, 0.003),
+}
+ROUGHNESS = 0.01  # combustion roughness on Pc while burning, rms fraction of Pc [E]
+
+
+class Sensor:
+    """One channel's transducer and ADC."""
+
+    def __init__(self, ch: Channel, noise: Iterator[float]) -> None:
+        if ch.source not in SIGNALS:
+            raise ValueError(f"channel {ch.name!r}: unknown simulator source {ch.source!r}; known: {', '.join(SIGNALS)}")
+        self.ch = ch
+        self.register = ch.register
+        self.width = ch.width
+        self.read_signal = SIGNALS[ch.source]
+        self.tau, noise_frac = SENSOR_MODEL[ch.source]
+        lo_raw, hi_raw = raw_range(ch.type)
+        # Noise scales with the transducer's span: its valid range where the stand gives
+        # one, else what a 16-bit register can represent.
+        if math.isfinite(ch.valid[0]) and math.isfinite(ch.valid[1]):
+            span = ch.valid[1] - ch.valid[0]
+        elif ch.type in ("u16", "i16"):
+            span = abs(float(ch.calibration.to_eng(hi_raw)) - float(ch.calibration.to_eng(lo_raw)))
+        else:
+            span = 0.0
+        self.sigma = noise_frac * span
+        self.rough = ROUGHNESS if ch.source == "pc" else 0.0
+        self.noise = noise
+        self.y: float | None = None
+        self.t_last = 0.0
+        self._decay_dt = -1.0
+        self._decay = 0.0
+        self.dropout = False
+        self.frozen: list[int] | None = None
+        self.last: list[int] | None = None
+        self.drift_rate = 0.0
+        self.drift_t0 = 0.0
+        self.dropout_regs = encode(lo_raw, ch.type, ch.word_order)
+        # Fast path for the common 16-bit linear channel: counts = (eng - offset) / gain.
+        cal = ch.calibration
+        self._linear16 = None
+        if isinstance(cal, Linear) and ch.type in ("u16", "i16"):
+            lo, hi = _INT16[ch.type]
+            self._linear16 = (1.0 / cal.gain, cal.offset, lo, hi, ch.type == "i16")
+
+    def value(self, engine: Engine) -> float:
+        """The transducer's output now (engineering units, before the ADC)."""
+        x = self.read_signal(engine)
+        t = engine.t
+        if self.y is None or self.tau == 0.0:
+            y = x
+        else:
+            el = t - self.t_last
+            if el != self._decay_dt:
+                self._decay_dt, self._decay = el, math.exp(-el / self.tau)
+            y = x + (self.y - x) * self._decay
+        self.y, self.t_last = y, t
+        out = y
+        if self.sigma:
+            out += self.sigma * next(self.noise)
+        if self.rough and engine.burning:
+            out += self.rough * y * next(self.noise)
+        if self.drift_rate:
+            out += self.drift_rate * (t - self.drift_t0)
+        return out
+
+    def registers(self, engine: Engine) -> list[int]:
+        """Sample and convert to the channel's raw registers (saturating like a real ADC)."""
+        if self.dropout:
+            return self.dropout_regs
+        if self.frozen is not None:
+            return self.frozen
+        fast = self._linear16
+        if fast is not None:
+            inv_gain, offset, lo, hi, signed = fast
+            c = round((self.value(engine) - offset) * inv_gain)
+            c = lo if c < lo else hi if c > hi else c
+            regs = [c & 0xFFFF] if signed else [c]
+        else:
+            ch = self.ch
+            regs = encode(float(ch.calibration.to_raw(self.value(engine))), ch.type, ch.word_order)
+        self.last = regs
+        return regs
+
+    def freeze(self, engine: Engine) -> None:
+        """Stick at the last value the DAQ delivered (a frozen transducer or a hung ADC)."""
+        self.frozen = self.last if self.last is not None else self.registers(engine)
+
+
+_INT16 = {"u16": (0, 0xFFFF), "i16": (-0x8000, 0x7FFF)}
+
+
+def noise_source(seed: int, n: int = 1 << 16) -> Iterator[float]:
+    """Deterministic unit-normal samples for a seed, drawn once and cycled (drawing per sample
+    with random.gauss costs more than the whole plant step)."""
+    return itertools.cycle(np.random.default_rng(seed).standard_normal(n).tolist())

@@ -1,0 +1,139 @@
+"""The simulated stand's Modbus face: pymodbus servers (TCP and/or RTU) over one Firmware,
+with the firmware scanning in real time on its own thread.
+
+pymodbus holds a copy of the register blocks; a device ``action`` hook makes every request
+go to the firmware instead, so reads sample the sensors at the moment of the request and
+writes reach the firmware (and its heartbeat watchdog) when they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pymodbus.constants import ExcCodes
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from firmware_sim.firmware import Firmware
+
+_READ_IR, _READ_HR = 4, 3
+_WRITE_HR = (6, 16, 23)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a server listens: ("tcp", host, port) or ("rtu", device, baud)."""
+
+    kind: str
+    address: str
+    number: int  # port for TCP, baud rate for RTU
+
+
+class StandServer:
+    """Serves one Firmware over any number of Modbus endpoints."""
+
+    def __init__(self, firmware: Firmware, unit: int = 1) -> None:
+        self.fw = firmware
+        self.unit = unit
+        self.requests = 0
+        self.dropped = 0
+        self._servers: list[ModbusTcpServer | ModbusSerialServer] = []
+        stand = firmware.stand
+        self.device = SimDevice(
+            id=unit,
+            simdata=(
+                [SimData(0, values=False, datatype=DataType.BITS)],
+                [SimData(0, values=False, datatype=DataType.BITS)],
+                [SimData(0, count=stand.holding_register_count, values=0, datatype=DataType.REGISTERS)],
+                [SimData(0, count=stand.input_register_count, values=0, datatype=DataType.REGISTERS)],
+            ),
+            action=self._action,
+        )
+
+    async def _action(self, func_code: int, start_address: int, address: int, count: int,
+                      registers: list[int], set_values: list[int] | list[bool] | None) -> ExcCodes | None:
+        """Route a request to the firmware (bounds were checked by pymodbus already)."""
+        fw = self.fw
+        self.requests += 1
+        if fw.response_delay_s:
+            await asyncio.sleep(fw.response_delay_s)
+        if not fw.answering:
+            return ExcCodes.DEVICE_BUSY  # and _trace_packet drops the reply: silence on the wire
+        off = address - start_address
+        if func_code == _READ_IR:
+            registers[off : off + count] = fw.read_input_registers(address, count)
+        elif func_code == _READ_HR:
+            registers[off : off + count] = fw.read_holding_registers(address, count)
+        elif func_code in _WRITE_HR and set_values is not None:
+            fw.write_holding_registers(address, [int(v) for v in set_values])
+        return None
+
+    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+        if sending and not self.fw.answering:
+            self.dropped += 1
+            return b""
+        return data
+
+    async def start(self, endpoints: list[Endpoint]) -> list[Endpoint]:
+        """Start listening; returns the endpoints with ephemeral TCP ports resolved."""
+        bound: list[Endpoint] = []
+        for ep in endpoints:
+            if ep.kind == "tcp":
+                server: ModbusTcpServer | ModbusSerialServer = ModbusTcpServer(
+                    self.device, address=(ep.address, ep.number), trace_packet=self._trace_packet)
+            else:
+                server = ModbusSerialServer(
+                    self.device, framer=FramerType.RTU, port=ep.address, baudrate=ep.number,
+                    trace_packet=self._trace_packet)
+            await server.serve_forever(background=True)
+            self._servers.append(server)
+            if ep.kind == "tcp":
+                sock = server.transport.sockets[0]  # type: ignore[union-attr]
+                ep = Endpoint("tcp", ep.address, sock.getsockname()[1])
+            bound.append(ep)
+        return bound
+
+    async def stop(self) -> None:
+        """Close every endpoint."""
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.shutdown()
+        self._servers.clear()
+
+
+def quiet_pymodbus() -> None:
+    """pymodbus logs per-request noise at WARNING/ERROR (every malformed frame a fuzzer sends);
+    the simulator reports what matters itself."""
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
+async def serve(firmware: Firmware, endpoints: list[Endpoint], stop: asyncio.Event,
+                on_ready: Callable[[list[Endpoint]], None] | None = None, unit: int = 1) -> dict[str, float]:
+    """Run the firmware in real time and serve it until ``stop`` is set.
+
+    The scan thread is stopped and joined on every exit path, so a failed bind never leaves a
+    plant running with nobody listening.
+    """
+    server = StandServer(firmware, unit=unit)
+    halt = threading.Event()
+    stats: dict[str, float] = {}
+    scanner = threading.Thread(target=lambda: stats.update(firmware.run_realtime(halt)), name="fw-scan", daemon=True)
+    scanner.start()
+    try:
+        bound = await server.start(endpoints)
+        if on_ready:
+            on_ready(bound)
+        await stop.wait()
+    finally:
+        halt.set()
+        await server.stop()
+        scanner.join(timeout=2.0)
+    stats["requests"] = server.requests
+    stats["dropped"] = server.dropped
+    return stats

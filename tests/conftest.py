@@ -1,0 +1,144 @@
+"""Shared fixtures: real simulator processes on real sockets and pty pairs.
+
+Qt must be told to render offscreen before anything imports it: with neither DISPLAY nor a
+platform set, pytest would abort (reference/toolchain.md).
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent.parent
+STANDS = ROOT / "configs" / "stands"
+TQ12 = STANDS / "sim_tq12.toml"
+LAB = STANDS / "sim_lab.toml"
+
+
+def read_line_matching(proc: subprocess.Popen, needle: str, timeout: float = 30.0) -> str:
+    """Block until the child prints a line containing ``needle`` (its readiness signal)."""
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    seen = []
+    try:
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=deadline - time.monotonic()):
+                break
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if needle in line:
+                return line
+    finally:
+        sel.close()
+    err = proc.stderr.read() if proc.poll() is not None else ""
+    raise AssertionError(f"child never printed {needle!r}; stdout={seen!r} stderr={err!r}")
+
+
+@dataclass
+class SimProcess:
+    """A ``hil sim`` child process and where it listens."""
+
+    proc: subprocess.Popen
+    port: int | None
+    banner: str
+
+    def stop(self) -> str:
+        """SIGINT, wait, return what it printed after the banner."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                out, _ = self.proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                out, _ = self.proc.communicate()
+            return out
+        return self.proc.stdout.read()
+
+
+def start_sim(stand: Path, *extra: str) -> SimProcess:
+    """Start ``hil sim`` on an ephemeral loopback port and wait for its banner."""
+    args = [sys.executable, "-m", "hil.cli", "sim", "--stand", str(stand)]
+    if "--tcp" not in extra:
+        args += ["--tcp", "127.0.0.1:0"]
+    proc = subprocess.Popen([*args, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    banner = read_line_matching(proc, "serving")
+    port = None
+    if "Modbus TCP on " in banner:
+        port = int(banner.split("Modbus TCP on ")[1].split(",")[0].rsplit(":", 1)[1])
+    return SimProcess(proc, port, banner)
+
+
+@pytest.fixture
+def sim_factory() -> Iterator:
+    """Start simulators on demand; every one is stopped by PID at teardown."""
+    started: list[SimProcess] = []
+
+    def factory(stand: Path = TQ12, *extra: str) -> SimProcess:
+        sp = start_sim(stand, *extra)
+        started.append(sp)
+        return sp
+
+    yield factory
+    for sp in started:
+        sp.stop()
+
+
+@dataclass
+class PtyPair:
+    """Two linked pseudo-terminals from socat: what one writes the other reads."""
+
+    a: str
+    b: str
+    proc: subprocess.Popen
+
+
+@pytest.fixture
+def pty_pair() -> Iterator[PtyPair]:
+    """A socat pty pair, the stand-in for an RS-485 line in tests."""
+    if shutil.which("socat") is None:
+        pytest.fail("socat is not installed: .ci/run installs it (Debian package socat)")
+    d = tempfile.mkdtemp(prefix="hilpty")
+    a, b = os.path.join(d, "a"), os.path.join(d, "b")
+    proc = subprocess.Popen(["socat", "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # socat reports each pty as it creates it, then "starting data transfer loop".
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stderr, selectors.EVENT_READ)
+    deadline = time.monotonic() + 10
+    ready = False
+    while time.monotonic() < deadline and sel.select(timeout=deadline - time.monotonic()):
+        if "starting data transfer loop" in proc.stderr.readline():
+            ready = True
+            break
+    sel.close()
+    assert ready and os.path.exists(a) and os.path.exists(b), "socat did not create the pty pair"
+    yield PtyPair(a, b, proc)
+    proc.terminate()
+    proc.wait(timeout=5)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail a test that leaves a non-daemon thread running (pymodbus's own practice)."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    assert not leaked, f"test leaked threads: {leaked}"
