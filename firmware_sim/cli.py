@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 
@@ -39,11 +40,23 @@ def run_sim(args: argparse.Namespace) -> int:
         for f in faults:
             print(f"hil sim: fault scheduled: {f.spec()}", flush=True)
 
+    async def status(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with firmware.lock:
+                e = firmware.engine
+                line = (f"t={firmware.t:8.2f} s  firmware {firmware.state.name:<6}  Pc {e.pc / 1e6:6.2f} MPa  "
+                        f"thrust {e.thrust / 1e3:8.1f} kN  {'BURNING' if e.burning else 'no flame'}")
+            print(line, flush=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.status)
+
     async def main() -> dict[str, float]:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if args.status:
+            loop.create_task(status(stop))
         return await serve(firmware, endpoints, stop, on_ready=ready, unit=unit)
 
     try:

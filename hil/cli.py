@@ -29,6 +29,19 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return run_sim(args)
 
 
+def _cmd_regmap(args: argparse.Namespace) -> int:
+    from hil.config import load_stand
+    from hil.regmap_doc import render_all
+
+    text = render_all([load_stand(p) for p in args.stands])
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (separate so docs and tests can introspect it)."""
     p = argparse.ArgumentParser(prog="hil", description="Hardware-in-the-loop controller for rocket-engine test stands.")
@@ -46,7 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None, help="noise seed (default: the stand's [sim] seed)")
     s.add_argument("--fault", action="append", default=[], metavar="NAME[:K=V,...]@START[+DUR]",
                    help="inject a fault at a time on the simulator clock; repeatable (see docs/simulator.md)")
+    s.add_argument("--status", type=float, default=0.0, metavar="SECONDS",
+                   help="print the simulator's own view (Pc, thrust, firmware state) every SECONDS")
     s.set_defaults(func=_cmd_sim)
+
+    r = sub.add_parser("regmap", help="print the Modbus register map of stand configs as Markdown")
+    r.add_argument("stands", nargs="+", help="stand config files")
+    r.add_argument("--out", help="write to this file instead of stdout")
+    r.set_defaults(func=_cmd_regmap)
     return p
 
 

@@ -61,15 +61,16 @@ class SimProcess:
 
     def stop(self) -> str:
         """SIGINT, wait, return what it printed after the banner."""
+        if self.proc.returncode is not None:
+            return ""  # already stopped and drained
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-            try:
-                out, _ = self.proc.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                out, _ = self.proc.communicate()
-            return out
-        return self.proc.stdout.read()
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return out
 
 
 def start_sim(stand: Path, *extra: str) -> SimProcess:

@@ -1,0 +1,1 @@
+"""Benchmarks: print figures and write JSON; never timed assertions in the test suite."""

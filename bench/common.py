@@ -1,0 +1,33 @@
+"""Helpers shared by the benchmarks: repeat, take medians, write JSON with the machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, object]:
+    """What the figures were measured on (they mean little without it)."""
+    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "platform": platform.platform(), "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def median_of(fn: Callable[[], float], repeats: int) -> tuple[float, list[float]]:
+    """Run ``fn`` (which returns one figure) ``repeats`` times; the median and all samples."""
+    samples = [fn() for _ in range(repeats)]
+    return statistics.median(samples), samples
+
+
+def write_json(name: str, data: dict[str, object], path: str | None = None) -> Path:
+    """Write ``data`` plus the machine description; returns the file written."""
+    out = Path(path) if path else RESULTS / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": name, "machine": machine(), **data}, indent=2))
+    return out
