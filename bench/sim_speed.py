@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     print(f"{'preset':<6} {'mode':<20} {'× real time':>12} {'µs per 1 ms scan':>18}")
     for preset in ("tq12", "lab"):
         for mode, fn in (("free run (burning)", free_run), ("lockstep r/w per ms", lockstep), ("idle", idle)):
-            med, samples = median_of(lambda fn=fn: fn(preset, seconds), repeats)
+            med, samples = median_of(lambda fn=fn, preset=preset: fn(preset, seconds), repeats)
             rows.append({"preset": preset, "mode": mode, "x_realtime_median": med, "samples": samples,
                          "us_per_scan": 1000.0 / med})
             print(f"{preset:<6} {mode:<20} {med:>12.0f} {1000.0 / med:>18.2f}")
