@@ -163,6 +163,11 @@ class Engine:
         self.peak_pc = PA
         self._derive()
 
+    def set_params(self, params: EngineParams) -> None:
+        """Swap parameters mid-run (fault injection changes e.g. the instability frequency)."""
+        self.p = params
+        self._derive()
+
     def _derive(self) -> None:
         p, dt = self.p, self.dt
         ofd = p.of_design
@@ -184,55 +189,42 @@ class Engine:
         self.k_burn = math.exp(-dt / p.tau_burn_s)
         self.k_wall_heat = math.exp(-dt / p.tau_wall_heat_s)
         self.k_wall_cool = math.exp(-dt / p.tau_wall_cool_s)
+        at = p.throat_area
+        a = self.k_chamber
+        wn = 2.0 * math.pi * p.loadcell_hz
+        # everything run() needs that only changes with the parameters, unpacked in one go
+        self._consts = (
+            dt, dt / p.valve_stroke_s, p.pump_fed, at, p.cstar_table, p.eta_cstar, a, 1.0 - a,
+            2.0 * p.rho_ox, 2.0 * p.rho_fuel, 1.0 / self.cda_inj_ox**2, 1.0 / self.cda_inj_fuel**2,
+            self.cda_valve_ox, self.cda_valve_fuel, p.presence_frac * m_ox, p.presence_frac * m_f,
+            1.0 / (2.0 * 800.0 * at * at),  # liquid through the throat as an orifice (cold flow)
+            p.purge_mdot * CSTAR_N2 / at, p.tau_drain_s, self.k_burn, p.wall_dt_design, 293.0, p.pc_design,
+            p.gg_design_opening, p.spin_start_frac, self.k_tp, p.pump_inlet_pressure, self.pump_rise,
+            p.supply_pressure, p.tank_droop_frac / m_ox, m_ox, self.k_wall_heat, self.k_wall_cool,
+            2.0 * math.pi * p.instability_hz, p.eta_cf * p.cf_vac * at, PA * at * p.expansion_ratio,
+            wn * wn, 2.0 * p.loadcell_zeta * wn, p.flameout_s,
+        )
 
     def run(self, n: int, stop_pc: float = math.inf, stop_count: int = 1) -> int:
         """Advance ``n`` steps of ``dt``. Returns the steps done: fewer than ``n`` when Pc has
         exceeded ``stop_pc`` for ``stop_count`` consecutive steps (the firmware's overpressure
         interlock must act at that step, not at the end of a batch)."""
-        p = self.p
-        dt = self.dt
-        rate = dt / p.valve_stroke_s
-        pump_fed = p.pump_fed
-        at = p.throat_area
-        cstar_of = p.cstar_table
-        eta = p.eta_cstar
-        a = self.k_chamber
-        ka = 1.0 - a
-        rho2_ox, rho2_f = 2.0 * p.rho_ox, 2.0 * p.rho_fuel
-        inv_inj_ox = 1.0 / (self.cda_inj_ox * self.cda_inj_ox)
-        inv_inj_f = 1.0 / (self.cda_inj_fuel * self.cda_inj_fuel)
-        cv_ox, cv_f = self.cda_valve_ox, self.cda_valve_fuel
-        thr_ox = p.presence_frac * self.mdot_ox_design
-        thr_f = p.presence_frac * self.mdot_fuel_design
-        md_ox_d = self.mdot_ox_design
-        k_cold = 1.0 / (2.0 * 800.0 * at * at)  # liquid through the throat as an orifice
-        pc_purge = p.purge_mdot * CSTAR_N2 / at
-        delay = p.ignition_delay_s + self.extra_ignition_delay_s
-        tdrain = p.tau_drain_s
+        (dt, rate, pump_fed, at, cstar_of, eta, a, ka, rho2_ox, rho2_f, inv_inj_ox, inv_inj_f, cv_ox, cv_f,
+         thr_ox, thr_f, k_cold, pc_purge, tdrain, kb, wall_dt, t_amb, pcd, gg_open, spin, k_tp, p_in, rise,
+         p_tank, droop, md_ox_d, k_wh, k_wc, w_inst, cf_at, pa_ae, wn2, c_lc, flameout_s) = self._consts
+        delay = self.p.ignition_delay_s + self.extra_ignition_delay_s
         healthy = self.igniter_healthy
         cmd_ox = self.cmd_ox if self.stuck_ox is None else self.stuck_ox
         cmd_f = self.cmd_fuel if self.stuck_fuel is None else self.stuck_fuel
         cmd_gg = self.cmd_gg if self.stuck_gg is None else self.stuck_gg
         ign, purge = self.igniter, self.purge
         kd = self.k_drain_purge if purge else self.k_drain
-        kb = self.k_burn
-        wall_dt, t_amb = p.wall_dt_design, 293.0
-        pcd = p.pc_design
-        gg_open, spin, k_tp = p.gg_design_opening, p.spin_start_frac, self.k_tp
-        p_in, rise = p.pump_inlet_pressure, self.pump_rise
-        p_tank, droop = p.supply_pressure, p.tank_droop_frac / md_ox_d
-        k_wh, k_wc = self.k_wall_heat, self.k_wall_cool
         inst = self.instability_amp
-        w_inst = 2.0 * math.pi * p.instability_hz
-        cf_at = p.eta_cf * p.cf_vac * at
-        pa_ae = PA * at * p.expansion_ratio
-        wn = 2.0 * math.pi * p.loadcell_hz
-        wn2, c_lc = wn * wn, 2.0 * p.loadcell_zeta * wn
 
         t, pos_o, pos_f, pos_g, w = self.t, self.pos_ox, self.pos_fuel, self.pos_gg, self.speed
         pc, mu_o, mu_f, burning, ign_timer = self.pc_state, self.mu_ox, self.mu_fuel, self.burning, self.ign_timer
         tw, lc_y, lc_v, peak = self.wall_temp, self.lc_y, self.lc_v, self.peak_pc
-        ignitions, starve, flameout_s = self.ignitions, self.starve, p.flameout_s
+        ignitions, starve = self.ignitions, self.starve
         mo, mf, pup = self.mdot_ox, self.mdot_fuel, self.p_sup_ox
         pc_out = pc
         over = 0
@@ -346,7 +338,7 @@ class Engine:
             self.p_sup_ox = self.p_sup_fuel = pup
         self.p_inj_ox = pc + (mo / self.cda_inj_ox) ** 2 / rho2_ox
         self.p_inj_fuel = pc + (mf / self.cda_inj_fuel) ** 2 / rho2_f
-        self.p_purge = p.purge_supply_pressure if purge else PA
+        self.p_purge = self.p.purge_supply_pressure if purge else PA
         self.thrust = lc_y
         return done
 

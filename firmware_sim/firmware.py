@@ -125,8 +125,12 @@ class Firmware:
                 if address <= fw.HR_COMMAND_SEQ < end and values[fw.HR_COMMAND_SEQ - address] != hr[fw.HR_COMMAND_SEQ]:
                     cmd = values[fw.HR_COMMAND - address] if address <= fw.HR_COMMAND < end else hr[fw.HR_COMMAND]
                     self._pending_cmd = (cmd, values[fw.HR_COMMAND_SEQ - address])
-            hr[address : address + len(values)] = [v & 0xFFFF for v in values]
-            self._cmd_dirty = True
+            values = [v & 0xFFFF for v in values]
+            # the heartbeat changes every cycle; only a change to an output is worth decoding
+            lo = max(address, fw.HR_SYSTEM_COUNT if self.stand.firmware else 0)
+            if hr[lo : address + len(values)] != values[lo - address :]:
+                self._cmd_dirty = True
+            hr[address : address + len(values)] = values
 
     def _system_block(self) -> list[int]:
         status = 0
@@ -292,7 +296,7 @@ class Firmware:
         elif f.name == "instability":
             eng.instability_amp = f.number("amp") if on else 0.0
             if on:
-                eng.p = dataclasses.replace(eng.p, instability_hz=f.number("hz"))
+                eng.set_params(dataclasses.replace(eng.p, instability_hz=f.number("hz")))
         elif f.name == "stop_answering":
             self.answering = not on
         elif f.name == "slow_response":

@@ -29,26 +29,25 @@ TQ12 = STANDS / "sim_tq12.toml"
 LAB = STANDS / "sim_lab.toml"
 
 
-def read_line_matching(proc: subprocess.Popen, needle: str, timeout: float = 30.0) -> str:
-    """Block until the child prints a line containing ``needle`` (its readiness signal)."""
+def read_until(fd: int, needle: str, timeout: float = 30.0) -> str:
+    """Read a child's pipe (raw fd, no Python buffering, so select() sees every byte) until the
+    text contains ``needle``: its readiness signal. Returns everything read."""
     sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    sel.register(fd, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
-    seen = []
+    text = ""
     try:
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=deadline - time.monotonic()):
-                break
-            line = proc.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            if needle in line:
-                return line
+        while needle not in text:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(timeout=left):
+                raise AssertionError(f"never saw {needle!r} within {timeout} s; got {text!r}")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise AssertionError(f"pipe closed before {needle!r}; got {text!r}")
+            text += chunk.decode(errors="replace")
     finally:
         sel.close()
-    err = proc.stderr.read() if proc.poll() is not None else ""
-    raise AssertionError(f"child never printed {needle!r}; stdout={seen!r} stderr={err!r}")
+    return text
 
 
 @dataclass
@@ -79,7 +78,12 @@ def start_sim(stand: Path, *extra: str) -> SimProcess:
     if "--tcp" not in extra:
         args += ["--tcp", "127.0.0.1:0"]
     proc = subprocess.Popen([*args, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    banner = read_line_matching(proc, "serving")
+    try:
+        banner = read_until(proc.stdout.fileno(), "serving")
+    except AssertionError:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"hil sim did not start: {err}") from None
     port = None
     if "Modbus TCP on " in banner:
         port = int(banner.split("Modbus TCP on ")[1].split(",")[0].rsplit(":", 1)[1])
@@ -120,16 +124,12 @@ def pty_pair() -> Iterator[PtyPair]:
     proc = subprocess.Popen(["socat", "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     # socat reports each pty as it creates it, then "starting data transfer loop".
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stderr, selectors.EVENT_READ)
-    deadline = time.monotonic() + 10
-    ready = False
-    while time.monotonic() < deadline and sel.select(timeout=deadline - time.monotonic()):
-        if "starting data transfer loop" in proc.stderr.readline():
-            ready = True
-            break
-    sel.close()
-    assert ready and os.path.exists(a) and os.path.exists(b), "socat did not create the pty pair"
+    try:
+        read_until(proc.stderr.fileno(), "starting data transfer loop", timeout=10)
+    except AssertionError:
+        proc.kill()
+        raise
+    assert os.path.exists(a) and os.path.exists(b), "socat did not create the pty pair"
     yield PtyPair(a, b, proc)
     proc.terminate()
     proc.wait(timeout=5)
