@@ -53,13 +53,21 @@ class Table:
     raw: tuple[float, ...]
     eng: tuple[float, ...]
 
+    def __post_init__(self) -> None:
+        # np.interp converts tuple arguments on every call; keep arrays ready (and the inverse
+        # ordered by eng so decreasing tables invert too)
+        r, e = np.asarray(self.raw, dtype=float), np.asarray(self.eng, dtype=float)
+        order = np.argsort(e)
+        object.__setattr__(self, "_r", r)
+        object.__setattr__(self, "_e", e)
+        object.__setattr__(self, "_e_sorted", e[order])
+        object.__setattr__(self, "_r_by_e", r[order])
+
     def to_eng(self, raw):  # noqa: ANN001, ANN201
-        return np.interp(raw, self.raw, self.eng)
+        return np.interp(raw, self._r, self._e)
 
     def to_raw(self, eng):  # noqa: ANN001, ANN201
-        if self.eng[0] <= self.eng[-1]:
-            return np.interp(eng, self.eng, self.raw)
-        return np.interp(eng, self.eng[::-1], self.raw[::-1])
+        return np.interp(eng, self._e_sorted, self._r_by_e)
 
 
 Calibration = Linear | Polynomial | Table

@@ -79,6 +79,7 @@ class Channel:
     units: str = ""
     valid: tuple[float, float] = (float("-inf"), float("inf"))
     word_order: str = "big"
+    table: str = "input"  # "input" (function code 4) or "holding" (function code 3)
     source: str = ""
     description: str = ""
 
@@ -167,7 +168,8 @@ class StandConfig:
         """Size of the input-register image (system block included when there is firmware)."""
         n = fw.IR_SYSTEM_COUNT if self.firmware else 0
         for ch in self.channels:
-            n = max(n, ch.register + ch.width)
+            if ch.table == "input":
+                n = max(n, ch.register + ch.width)
         return n
 
     @cached_property
@@ -176,6 +178,9 @@ class StandConfig:
         n = fw.HR_SYSTEM_COUNT if self.firmware else 0
         for act in self.actuators:
             n = max(n, act.register + 1)
+        for ch in self.channels:
+            if ch.table == "holding":
+                n = max(n, ch.register + ch.width)
         return n
 
 
@@ -400,6 +405,7 @@ def _channel(t: _Table) -> Channel:
         units=t.get("units", str, ""),
         valid=t.pair("valid", (float("-inf"), float("inf"))),
         word_order=t.choice("word_order", WORD_ORDERS, "big"),
+        table=t.choice("table", ("input", "holding"), "input"),
         source=t.get("source", str, ""),
         description=t.get("description", str, ""),
     )
@@ -493,21 +499,25 @@ def _safing(t: _Table | None, actuators: dict[str, Actuator], ctx: _Ctx) -> tupl
 
 def _check_layout(cfg_fw: FirmwareConfig | None, channels: list[Channel], actuators: list[Actuator],
                   tables: list[_Table], act_tables: list[_Table]) -> None:
-    used: dict[int, str] = {}
+    used: dict[tuple[str, int], str] = {}
     for ch, t in zip(channels, tables):
-        if cfg_fw and ch.register < fw.IR_SYSTEM_COUNT:
+        if cfg_fw and ch.table == "input" and ch.register < fw.IR_SYSTEM_COUNT:
             raise t.error("register", f"input registers 0..{fw.IR_SYSTEM_COUNT - 1} belong to the firmware protocol")
         for r in range(ch.register, ch.register + ch.width):
-            if r in used:
-                raise t.error("register", f"input register {r} is also used by channel {used[r]!r}")
-            used[r] = ch.name
-    used = {}
+            if (ch.table, r) in used:
+                raise t.error("register", f"{ch.table} register {r} is also used by channel {used[ch.table, r]!r}")
+            used[ch.table, r] = ch.name
+    for a, t in zip(actuators, act_tables):
+        if ("holding", a.register) in used:
+            raise t.error("register", f"holding register {a.register} is also read as channel "
+                                      f"{used['holding', a.register]!r}")
+    used_hr: dict[int, str] = {}
     for a, t in zip(actuators, act_tables):
         if cfg_fw and a.register < fw.HR_SYSTEM_COUNT:
             raise t.error("register", f"holding registers 0..{fw.HR_SYSTEM_COUNT - 1} belong to the firmware protocol")
-        if a.register in used:
-            raise t.error("register", f"holding register {a.register} is also used by actuator {used[a.register]!r}")
-        used[a.register] = a.name
+        if a.register in used_hr:
+            raise t.error("register", f"holding register {a.register} is also used by actuator {used_hr[a.register]!r}")
+        used_hr[a.register] = a.name
 
 
 def load_stand(path: str | Path) -> StandConfig:
@@ -588,6 +598,10 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
         for a, t in zip(actuators, act_tables):
             if not a.drives:
                 raise t.error("drives", "a simulated stand must say which plant input each actuator drives")
+        for ch, t in zip(channels, ch_tables):
+            if ch.table != "input" or not ch.source:
+                raise t.error("source" if not ch.source else "table",
+                              "a simulated stand's channels are input registers with a simulator source")
     top.done()
     index: dict[Any, Any] = {("c", c.name): c for c in channels}
     index.update({("a", a.name): a for a in actuators})

@@ -1,0 +1,247 @@
+"""The fixed-rate control cycle: read → decode → supervise/sequence → write (+heartbeat) →
+serve clients → record. Absolute deadlines, so it never drifts; lateness and overruns counted.
+
+It runs in the controller's own process (DESIGN.md: a 1 ms loop inside the Qt process misses a
+quarter of its deadlines), on a monotonic clock or, in lockstep, on the simulator's clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from hil.clock import Clock
+from hil.config import StandConfig
+from hil.errors import TransportError
+from hil.iomap import Commands, Decoder
+from hil.recorder import Recorder
+from hil.safety import State, Supervisor
+from hil.transport.base import Transport
+
+
+class CycleHook(Protocol):
+    """Something that acts every cycle between decode and write (sequencer, redlines,
+    throttle controller). Hooks run in the order given, after the supervisor."""
+
+    def on_cycle(self, loop: ControlLoop) -> None:
+        """Read ``loop.values``, command through ``loop.commands`` or ``loop.supervisor``."""
+        ...
+
+
+@dataclass
+class LoopStats:
+    """Timing of a run; ``summary()`` is what summary.json and the benchmarks report."""
+
+    target_hz: float
+    cycles: int = 0
+    overruns: int = 0  # deadlines skipped because a cycle ended after the next one
+    failed_cycles: int = 0
+    _late: list[np.ndarray] = field(default_factory=list)
+    _buf: np.ndarray = field(default_factory=lambda: np.empty(65536))
+    _n: int = 0
+    t_first: float = 0.0
+    t_last: float = 0.0
+
+    def add(self, lateness: float) -> None:
+        """Record one cycle's lateness (seconds)."""
+        if self._n == len(self._buf):
+            self._late.append(self._buf)
+            self._buf = np.empty(65536)
+            self._n = 0
+        self._buf[self._n] = lateness
+        self._n += 1
+        self.cycles += 1
+
+    def lateness(self) -> np.ndarray:
+        """Every cycle's lateness so far, seconds."""
+        return np.concatenate([*self._late, self._buf[: self._n]])
+
+    def summary(self) -> dict[str, Any]:
+        """Rate, lateness percentiles (ms), overruns."""
+        lat = self.lateness() * 1e3
+        span = self.t_last - self.t_first
+        period_ms = 1e3 / self.target_hz
+        return {
+            "target_hz": self.target_hz,
+            "achieved_hz": (self.cycles - 1) / span if span > 0 and self.cycles > 1 else 0.0,
+            "cycles": self.cycles,
+            "overruns": self.overruns,
+            "failed_cycles": self.failed_cycles,
+            "lateness_p50_ms": float(np.percentile(lat, 50)) if len(lat) else 0.0,
+            "lateness_p99_ms": float(np.percentile(lat, 99)) if len(lat) else 0.0,
+            "lateness_max_ms": float(lat.max()) if len(lat) else 0.0,
+            "late_share": float(np.mean(lat > period_ms)) if len(lat) else 0.0,
+        }
+
+
+class ControlLoop:
+    """Owns the cycle. Everything it touches is passed in, so lockstep, TCP and RTU runs and
+    the tests use the same code path."""
+
+    def __init__(self, stand: StandConfig, transport: Transport, clock: Clock, *,
+                 recorder: Recorder | None = None, hooks: list[CycleHook] | None = None,
+                 rate_hz: float | None = None, comm_loss_cycles: int | None = None,
+                 serve: Callable[[ControlLoop], None] | None = None, publish_every: int = 20,
+                 publish: Callable[[ControlLoop, np.ndarray], None] | None = None) -> None:
+        self.stand = stand
+        self.transport = transport
+        self.clock = clock
+        self.decoder = Decoder(stand)
+        self.commands = Commands(stand)
+        self.recorder = recorder
+        self.supervisor = Supervisor(stand, self.commands, self.event)
+        self.hooks = list(hooks or [])
+        self.rate_hz = rate_hz or stand.loop.rate_hz
+        self.period = 1.0 / self.rate_hz
+        self.comm_loss_cycles = comm_loss_cycles or stand.loop.comm_loss_cycles
+        self.stats = LoopStats(self.rate_hz)
+        self.serve = serve
+        self.publish = publish
+        self.publish_every = publish_every
+        n_ch, n_cmd = len(stand.channels), len(stand.actuators)
+        self.values = np.full(n_ch, np.nan)
+        self.valid = np.zeros(n_ch, dtype=bool)
+        self.t = 0.0
+        self.cycle = 0
+        self.step_index = -1  # set by the sequencer
+        self.consecutive_failures = 0
+        self.last_error = ""
+        self.stop_requested = False
+        self._pub = np.empty((publish_every, 3 + n_ch + n_cmd))
+        self._pub_n = 0
+        self._deadline = 0.0
+        self._t0 = 0.0
+
+    # ------------------------------------------------------------------ helpers for hooks
+
+    def value(self, name: str) -> float:
+        """The latest engineering value of a channel (NaN when the last read failed)."""
+        return float(self.values[self.decoder.index[name]])
+
+    def event(self, t: float, kind: str, **fields: Any) -> None:
+        """Log an event to the recorder (and so to clients that tail it)."""
+        if self.recorder is not None:
+            self.recorder.event(t, kind, **fields)
+        for listener in self.event_listeners:
+            listener(t, kind, fields)
+
+    event_listeners: list[Callable[[float, str, dict[str, Any]], None]] = []
+
+    # ------------------------------------------------------------------ the cycle
+
+    def start(self) -> None:
+        """Connect and take the first deadline from the clock."""
+        self.event_listeners = list(self.event_listeners)
+        try:
+            self.transport.connect()
+        except TransportError as exc:
+            self.last_error = str(exc)
+            self.event(0.0, "comm_error", error=str(exc))
+        self._t0 = self.clock.now()
+        self._deadline = self._t0
+        self.stats.t_first = self._t0
+
+    def step(self) -> None:
+        """Wait for the next deadline and run one cycle."""
+        self.clock.sleep_until(self._deadline)
+        now = self.clock.now()
+        lateness = now - self._deadline
+        self.t = self._deadline - self._t0
+        self._cycle_body()
+        self.stats.add(lateness)
+        self.stats.t_last = now
+        self.cycle += 1
+        # next deadline on the fixed grid; skip (and count) deadlines already missed
+        self._deadline += self.period
+        behind = self.clock.now() - self._deadline
+        if behind > 0 and self.clock.realtime:
+            missed = math.floor(behind / self.period) + 1
+            self._deadline += missed * self.period
+            self.stats.overruns += missed
+
+    def _cycle_body(self) -> None:
+        t = self.t
+        ok = True
+        try:
+            blocks = [self.transport.read_registers(b.table, b.start, b.count) for b in self.decoder.blocks]
+        except TransportError as exc:
+            ok = False
+            self._failed(t, f"read: {exc}")
+        if ok:
+            self.values = self.decoder.decode(blocks)
+            self.valid = ~self.decoder.out_of_range(self.values)
+            if self.consecutive_failures >= self.comm_loss_cycles:
+                self.event(t, "comm_restored", after_cycles=self.consecutive_failures)
+            self.consecutive_failures = 0
+        else:
+            self.values = np.full_like(self.values, np.nan)
+            self.valid[:] = False
+        comm_ok = self.consecutive_failures < self.comm_loss_cycles
+        if not comm_ok and self.consecutive_failures == self.comm_loss_cycles:
+            self.supervisor.fault(t, f"communication lost: {self.comm_loss_cycles} consecutive failed cycles "
+                                     f"({self.last_error})")
+        self.supervisor.on_cycle(t, comm_ok, self.decoder.system() if ok else None)
+        for hook in self.hooks:
+            hook.on_cycle(self)
+        if self.supervisor.safing.active or self.supervisor.state in (State.ABORTING, State.FAULT):
+            self.supervisor.safing.apply(t, self.commands)  # safing has the last word on outputs
+        self.commands.beat()
+        try:
+            for address, regs in self.commands.pending_writes():
+                self.transport.write_registers(address, regs, wait=False)
+        except TransportError as exc:
+            self.commands.changed = True  # write the whole block again next cycle
+            if ok:
+                self._failed(t, f"write: {exc}")
+        if self.serve is not None:
+            self.serve(self)
+        state = int(self.supervisor.state)
+        if self.recorder is not None:
+            self.recorder.append(t, self.cycle, (self.clock.now() - self._t0 - t) * 1e3, state,
+                                 self.step_index, self.values, self.commands.eng)
+        if self.publish is not None:
+            row = self._pub[self._pub_n]
+            row[0], row[1], row[2] = t, state, self.step_index
+            row[3 : 3 + len(self.values)] = self.values
+            row[3 + len(self.values) :] = self.commands.eng
+            self._pub_n += 1
+            if self._pub_n == self.publish_every:
+                self.publish(self, self._pub[: self._pub_n].copy())
+                self._pub_n = 0
+
+    def _failed(self, t: float, error: str) -> None:
+        self.consecutive_failures += 1
+        self.stats.failed_cycles += 1
+        self.last_error = error
+        if self.consecutive_failures == 1:
+            self.event(t, "comm_error", error=error)
+
+    def run(self, until: Callable[[ControlLoop], bool]) -> LoopStats:
+        """Cycle until ``until(loop)`` is true or :attr:`stop_requested` is set."""
+        self.start()
+        while not (self.stop_requested or until(self)):
+            self.step()
+        return self.stats
+
+    def shutdown(self, reason: str = "controller stopping") -> None:
+        """Every exit path ends here. A stand that is not already safe is aborted and the loop
+        keeps cycling until the safing sequence has run (oxidiser first, fuel after its lag,
+        purge for its time), then the link is closed. If the link is gone, the firmware
+        watchdog is the backstop."""
+        sup = self.supervisor
+        if not (sup.safing.active or sup.safing.done and sup.state in (State.SAFE, State.FAULT)):
+            sup.abort(self.t, reason, source="shutdown")
+        budget = max((s.at_s for s in self.stand.safing), default=0.0) + 1.0
+        t_end = self.t + budget
+        while sup.safing.active and self.t < t_end and self.consecutive_failures < self.comm_loss_cycles:
+            self.step()
+        try:
+            self.transport.settle()
+        except TransportError as exc:
+            self.event(self.t, "comm_error", error=f"final write: {exc}")
+        finally:
+            self.transport.close()
