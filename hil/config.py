@@ -9,7 +9,9 @@ the key and the line, because a test engineer fixing a config at the stand needs
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -80,6 +82,7 @@ class Channel:
     valid: tuple[float, float] = (float("-inf"), float("inf"))
     word_order: str = "big"
     table: str = "input"  # "input" (function code 4) or "holding" (function code 3)
+    frozen_s: float = 0.0  # disqualify when the raw value has not changed for this long (0: never)
     source: str = ""
     description: str = ""
 
@@ -118,9 +121,71 @@ class Limits:
     """Engine limits the sequences and the throttle controller are checked against."""
 
     pc_channel: str = "pc"
+    pc_channels: tuple[str, ...] = ()  # redundant Pc transducers the controller votes over
     pc_rated: float = 0.0
     throttle_min_pct: float = 40.0
     throttle_max_pct: float = 110.0
+
+
+@dataclass(frozen=True)
+class Redline:
+    """A limit checked every cycle, outside any sequence.
+
+    Trips after ``persistence`` consecutive violating samples. Absolute (``min``/``max``),
+    relative to the commanded chamber pressure (``min_frac``/``max_frac`` of ``pc_setpoint``,
+    checked ``settle_s`` after the setpoint last moved), or on the rate of change
+    (``max_rate`` units/s). Several ``channels`` vote: the median of the qualified ones counts.
+    """
+
+    name: str
+    channels: tuple[str, ...]
+    min: float = -math.inf
+    max: float = math.inf
+    min_frac: float = -math.inf
+    max_frac: float = math.inf
+    max_rate: float = math.inf
+    settle_s: float = 0.0
+    persistence: int = 3
+    when: str = "always"  # "always", "running" (RUNNING only), "burning" (after ignition is confirmed)
+    enabled: bool = True  # False: a sequence has to enable it (phase-gated)
+    line: int | None = None
+
+    @property
+    def relative(self) -> bool:
+        """Checked against the commanded Pc rather than a fixed number."""
+        return math.isfinite(self.min_frac) or math.isfinite(self.max_frac)
+
+
+@dataclass(frozen=True)
+class ThrottleConfig:
+    """Closed-loop chamber-pressure control: which outputs it drives and its PI gains.
+
+    ``feedforward`` maps Pc (fraction of rated) to the throttle output (%) at steady state,
+    the starting point the PI corrects from; ``ratio`` gives each further actuator's position
+    as a multiple of the first. Moving both main valves of a pressure-fed engine together
+    holds O/F by construction when their valve/injector area ratios match (they do on the
+    simulated stands); a pump-fed engine throttled through its GG keeps O/F the same way.
+    """
+
+    actuators: tuple[str, ...]
+    kp: float  # % per MPa
+    ki: float  # % per MPa·s
+    feedforward: tuple[tuple[float, float], ...]
+    ratio: tuple[float, ...] = ()
+    slew: float = 1.0  # default setpoint slew, MPa/s
+    out_slew: float = 50.0  # %/s limit on the output
+
+
+@dataclass(frozen=True)
+class IgnitionConfig:
+    """How the controller confirms ignition and when a relight is allowed."""
+
+    channel: str = "pc"
+    confirm_above: float = 0.0  # ignition is confirmed when the channel exceeds this
+    window_s: float = 1.5  # ... within this long after both propellants are commanded open
+    relight_below: float = 0.2  # relight inhibited until the channel is below this
+    min_off_s: float = 2.0  # and the engine has been off this long
+    min_purge_s: float = 1.0  # with at least this much purge since shutdown
 
 
 @dataclass(frozen=True)
@@ -147,6 +212,9 @@ class StandConfig:
     safing: tuple[SafingStep, ...]
     limits: Limits
     sim: SimConfig | None
+    redlines: tuple[Redline, ...] = ()
+    throttle: ThrottleConfig | None = None
+    ignition: IgnitionConfig | None = None
     _by_name: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def channel(self, name: str) -> Channel:
@@ -406,6 +474,7 @@ def _channel(t: _Table) -> Channel:
         valid=t.pair("valid", (float("-inf"), float("inf"))),
         word_order=t.choice("word_order", WORD_ORDERS, "big"),
         table=t.choice("table", ("input", "holding"), "input"),
+        frozen_s=t.number("frozen_s", 0.0, lo=0.0, hi=3600.0),
         source=t.get("source", str, ""),
         description=t.get("description", str, ""),
     )
@@ -497,6 +566,78 @@ def _safing(t: _Table | None, actuators: dict[str, Actuator], ctx: _Ctx) -> tupl
     return tuple(steps)
 
 
+def redline_from_table(t: _Table, channels: dict[str, Channel], default_enabled: bool) -> Redline:
+    """Shared by stand configs and sequence files (sequence redlines start disabled)."""
+    name = t.get("name", str)
+    chans = t.get("channels", list) if "channels" in t.data else [t.get("channel", str)]
+    t.used.update({"channel", "channels"})
+    if not chans or not all(isinstance(c, str) for c in chans):
+        raise t.error("channels", "must name at least one channel")
+    for c in chans:
+        if c not in channels:
+            raise t.error("channels" if "channels" in t.data else "channel", f"names no channel: {c!r}")
+    inf = math.inf
+    rl = Redline(
+        name=name, channels=tuple(chans),
+        min=t.number("min", -inf) if "min" in t.data else -inf,
+        max=t.number("max", inf) if "max" in t.data else inf,
+        min_frac=t.number("min_frac", -inf, lo=0.0, hi=1.0) if "min_frac" in t.data else -inf,
+        max_frac=t.number("max_frac", inf, lo=1.0, hi=10.0) if "max_frac" in t.data else inf,
+        max_rate=t.number("max_rate", inf, positive=True) if "max_rate" in t.data else inf,
+        settle_s=t.number("settle_s", 0.0, lo=0.0, hi=60.0),
+        persistence=t.integer("persistence", 3, lo=1, hi=10000),
+        when=t.choice("when", ("always", "running", "burning"), "always"),
+        enabled=t.get("enabled", bool, default_enabled),
+        line=t.ctx.line_of(t.kp),
+    )
+    if not (math.isfinite(rl.min) or math.isfinite(rl.max) or rl.relative or math.isfinite(rl.max_rate)):
+        raise t.error("name", f"redline {name!r} sets no limit (min, max, min_frac, max_frac or max_rate)")
+    if math.isfinite(rl.min) and math.isfinite(rl.max) and rl.min >= rl.max:
+        raise t.error("min", f"min {rl.min} must be below max {rl.max}")
+    t.done()
+    return rl
+
+
+def _throttle(t: _Table | None, actuators: dict[str, Actuator]) -> ThrottleConfig | None:
+    if t is None:
+        return None
+    acts = t.get("actuators", list)
+    if not acts or not all(isinstance(a, str) and a in actuators for a in acts):
+        raise t.error("actuators", f"must list existing actuators, got {acts!r}")
+    for a in acts:
+        if actuators[a].kind != "proportional":
+            raise t.error("actuators", f"{a} is not a proportional valve")
+    ff = t.get("feedforward", list)
+    try:
+        pts = tuple((float(x), float(y)) for x, y in ff)
+    except (TypeError, ValueError):
+        raise t.error("feedforward", "must be a list of [pc_fraction, output_percent] pairs") from None
+    if len(pts) < 2 or any(b[0] <= a[0] for a, b in zip(pts, pts[1:])):
+        raise t.error("feedforward", "needs ≥ 2 points with increasing Pc fraction")
+    ratio = t.get("ratio", list, [])
+    if len(ratio) != max(len(acts) - 1, 0) and ratio:
+        raise t.error("ratio", f"one ratio per actuator after the first ({len(acts) - 1}), got {len(ratio)}")
+    cfg = ThrottleConfig(actuators=tuple(acts), kp=t.number("kp", lo=0.0, hi=1e4), ki=t.number("ki", lo=0.0, hi=1e5),
+                         feedforward=pts, ratio=tuple(float(r) for r in ratio) or (1.0,) * (len(acts) - 1),
+                         slew=t.number("slew", 1.0, positive=True), out_slew=t.number("out_slew", 50.0, positive=True))
+    t.done()
+    return cfg
+
+
+def _ignition(t: _Table | None, channels: dict[str, Channel]) -> IgnitionConfig | None:
+    if t is None:
+        return None
+    cfg = IgnitionConfig(channel=t.get("channel", str, "pc"), confirm_above=t.number("confirm_above"),
+                         window_s=t.number("window_s", 1.5, positive=True),
+                         relight_below=t.number("relight_below", 0.2),
+                         min_off_s=t.number("min_off_s", 2.0, lo=0.0, hi=3600.0),
+                         min_purge_s=t.number("min_purge_s", 1.0, lo=0.0, hi=3600.0))
+    if cfg.channel not in channels:
+        raise t.error("channel", f"names no channel: {cfg.channel!r}")
+    t.done()
+    return cfg
+
+
 def _check_layout(cfg_fw: FirmwareConfig | None, channels: list[Channel], actuators: list[Actuator],
                   tables: list[_Table], act_tables: list[_Table]) -> None:
     used: dict[tuple[str, int], str] = {}
@@ -580,7 +721,8 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
     limits = Limits()
     lim = top.sub("limits")
     if lim:
-        limits = Limits(pc_channel=lim.get("pc_channel", str, "pc"),
+        pcs = lim.get("pc_channels", list, [])
+        limits = Limits(pc_channel=lim.get("pc_channel", str, "pc"), pc_channels=tuple(pcs),
                         pc_rated=lim.number("pc_rated", 0.0, lo=0.0),
                         throttle_min_pct=lim.number("throttle_min_pct", 40.0, lo=0.0, hi=200.0),
                         throttle_max_pct=lim.number("throttle_max_pct", 110.0, lo=0.0, hi=200.0))
@@ -588,6 +730,11 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
             raise lim.error("throttle_min_pct", "must be below throttle_max_pct")
         if limits.pc_channel not in by_ch:
             raise lim.error("pc_channel", f"names no channel: {limits.pc_channel!r}")
+        for c in limits.pc_channels:
+            if c not in by_ch:
+                raise lim.error("pc_channels", f"names no channel: {c!r}")
+        if not limits.pc_channels:
+            limits = dataclasses.replace(limits, pc_channels=(limits.pc_channel,))
         lim.done()
     safing = _safing(top.sub("safing"), by_act, ctx)
     sim = None
@@ -602,9 +749,16 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
             if ch.table != "input" or not ch.source:
                 raise t.error("source" if not ch.source else "table",
                               "a simulated stand's channels are input registers with a simulator source")
+    redlines = tuple(redline_from_table(rt, by_ch, True) for rt in top.array("redlines"))
+    names = [r.name for r in redlines]
+    if len(set(names)) != len(names):
+        raise ctx.error(("redlines",), "redline names must be unique")
+    throttle = _throttle(top.sub("throttle"), by_act)
+    ignition = _ignition(top.sub("ignition"), by_ch)
     top.done()
     index: dict[Any, Any] = {("c", c.name): c for c in channels}
     index.update({("a", a.name): a for a in actuators})
     return StandConfig(path=path, sha256=sha256, name=name, description=description, transport=transport,
                        loop=loop, firmware=firmware, channels=tuple(channels), actuators=tuple(actuators),
-                       safing=safing, limits=limits, sim=sim, _by_name=index)
+                       safing=safing, limits=limits, sim=sim, redlines=redlines, throttle=throttle,
+                       ignition=ignition, _by_name=index)

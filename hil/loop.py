@@ -19,7 +19,7 @@ from hil.config import StandConfig
 from hil.errors import TransportError
 from hil.iomap import Commands, Decoder
 from hil.recorder import Recorder
-from hil.safety import State, Supervisor
+from hil.safety import State, Supervisor, median
 from hil.transport.base import Transport
 
 
@@ -108,6 +108,13 @@ class ControlLoop:
         self.t = 0.0
         self.cycle = 0
         self.step_index = -1  # set by the sequencer
+        self.burning = False  # ignition confirmed and propellants still commanded open
+        self.pc_setpoint = float("nan")  # commanded Pc while the throttle loop is closed
+        self.pc_setpoint_moved_at = 0.0
+        self.throttle_output = float("nan")
+        self._pc_idx = [self.decoder.index[c] for c in (stand.limits.pc_channels or (stand.limits.pc_channel,))
+                        if c in self.decoder.index]
+        self.disqualified: np.ndarray | None = None  # set by the redline monitor, when there is one
         self.consecutive_failures = 0
         self.last_error = ""
         self.stop_requested = False
@@ -121,6 +128,21 @@ class ControlLoop:
     def value(self, name: str) -> float:
         """The latest engineering value of a channel (NaN when the last read failed)."""
         return float(self.values[self.decoder.index[name]])
+
+    def pc(self) -> float:
+        """Chamber pressure as the controller trusts it: the median of the stand's Pc
+        transducers that read valid and are not disqualified (NaN when none is)."""
+        good = [float(self.values[i]) for i in self._pc_idx
+                if self.valid[i] and (self.disqualified is None or not self.disqualified[i])]
+        return median(good) if good else float("nan")
+
+    def expression_env(self, seq_t: float) -> dict[str, float]:
+        """Names a sequence condition may use, with this cycle's values."""
+        env = dict(zip(self.decoder.names, self.values.tolist()))
+        env.update({f"cmd.{n}": float(v) for n, v in zip(self.commands.names, self.commands.eng)})
+        env.update(t=seq_t, pc_setpoint=self.pc_setpoint, throttle_output=self.throttle_output,
+                   burn_time=seq_t)
+        return env
 
     def event(self, t: float, kind: str, **fields: Any) -> None:
         """Log an event to the recorder (and so to clients that tail it)."""
@@ -202,7 +224,8 @@ class ControlLoop:
         state = int(self.supervisor.state)
         if self.recorder is not None:
             self.recorder.append(t, self.cycle, (self.clock.now() - self._t0 - t) * 1e3, state,
-                                 self.step_index, self.values, self.commands.eng)
+                                 self.step_index, self.values, self.commands.eng,
+                                 (self.pc_setpoint, self.throttle_output))
         if self.publish is not None:
             row = self._pub[self._pub_n]
             row[0], row[1], row[2] = t, state, self.step_index

@@ -224,3 +224,145 @@ class Supervisor:
     def status(self) -> SupervisorStatus:
         """Snapshot for clients."""
         return SupervisorStatus(self.state.name, self.reason, self.since, self.fw_state, self.fw_trips, self.comm_ok)
+
+
+def median(xs: list[float]) -> float:
+    """Median of a short list (a few redundant sensors): numpy's costs ~40 µs a call."""
+    n = len(xs)
+    if n == 1:
+        return xs[0]
+    if n == 2:
+        return 0.5 * (xs[0] + xs[1])
+    s = sorted(xs)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+class RedlineMonitor:
+    """Checks the stand's redlines and a sequence's enabled ones every cycle, disqualifies
+    sensors that are out of their valid range or frozen, and aborts (or faults) the stand.
+
+    A disqualified sensor is reported and no longer trusted; it is not by itself a reason to
+    abort. Losing every sensor a redline depends on while burning is: the stand would be
+    flying blind, so that latches FAULT.
+    """
+
+    def __init__(self, stand: StandConfig, extra: tuple[Any, ...] = ()) -> None:
+        from hil.config import Redline
+
+        self.stand = stand
+        self.redlines: tuple[Redline, ...] = tuple(stand.redlines) + tuple(extra)
+        self.enabled = {r.name for r in self.redlines if r.enabled}
+        self.counts = {r.name: 0 for r in self.redlines}
+        self.tripped: list[str] = []
+        self.first_violation: dict[str, float] = {}
+        names = [c.name for c in stand.channels]
+        self.index = {n: i for i, n in enumerate(names)}
+        self.rl_idx = {r.name: [self.index[c] for c in r.channels] for r in self.redlines}
+        self.frozen_n = np.array([c.frozen_s for c in stand.channels])
+        self.disqualified = np.zeros(len(names), dtype=bool)
+        self.why: dict[str, str] = {}
+        self._last = np.full(len(names), np.nan)
+        self._same = np.zeros(len(names))
+        self._prev_value = {r.name: np.nan for r in self.redlines}
+        self._prev_t = 0.0
+
+    def enable(self, names: tuple[str, ...]) -> None:
+        """Switch on phase-gated redlines (a sequence step)."""
+        self.enabled.update(names)
+
+    def disable(self, names: tuple[str, ...]) -> None:
+        """Switch off phase-gated redlines; a stand's always-on ones cannot be disabled."""
+        for n in names:
+            rl = next(r for r in self.redlines if r.name == n)
+            if not (rl.enabled and rl in self.stand.redlines):
+                self.enabled.discard(n)
+
+    def on_cycle(self, loop: Any) -> None:
+        t = loop.t
+        vals = loop.values
+        sup: Supervisor = loop.supervisor
+        if not sup.comm_ok or not np.isfinite(vals).any():
+            self._prev_t = t
+            return
+        # --- sensor qualification
+        dt = t - self._prev_t if self._prev_t else 0.0
+        same = vals == self._last
+        self._same = np.where(same, self._same + dt, 0.0)
+        self._last = vals.copy()
+        bad = ~loop.valid | ((self.frozen_n > 0) & (self._same >= self.frozen_n))
+        newly = bad & ~self.disqualified
+        if newly.any():
+            for i in np.flatnonzero(newly):
+                ch = self.stand.channels[i]
+                reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[i]:.2f} s" if loop.valid[i]
+                          else f"reading {vals[i]:g} {ch.units} is outside its valid range {ch.valid}")
+                self.why[ch.name] = reason
+                loop.event(t, "sensor_disqualified", channel=ch.name, reason=reason)
+            self.disqualified |= newly
+        if sup.state == State.SAFE and self.disqualified.any():
+            back = self.disqualified & ~bad  # a sensor that recovered may be trusted again, but only in SAFE
+            for i in np.flatnonzero(back):
+                loop.event(t, "sensor_requalified", channel=self.stand.channels[i].name)
+            self.disqualified &= bad
+        loop.disqualified = self.disqualified
+        # --- redlines
+        running = sup.state == State.RUNNING
+        burning = running and getattr(loop, "burning", False)
+        vlist = vals.tolist()
+        dq = self.disqualified.tolist()
+        for rl in self.redlines:
+            if rl.name not in self.enabled:
+                continue
+            if (rl.when == "running" and not running) or (rl.when == "burning" and not burning):
+                self.counts[rl.name] = 0
+                continue
+            idx = self.rl_idx[rl.name]
+            ok = [i for i in idx if not dq[i]]
+            if not ok:
+                if burning:
+                    lost = "; ".join(f"{self.stand.channels[i].name}: {self.why.get(self.stand.channels[i].name, '?')}"
+                                     for i in idx)
+                    sup.fault(t, f"redline {rl.name}: every sensor it watches is disqualified ({lost})")
+                continue
+            v = median([vlist[i] for i in ok])
+            why = self._violation(rl, v, t, dt, loop)
+            self._prev_value[rl.name] = v
+            if why:
+                if self.counts[rl.name] == 0:
+                    self.first_violation[rl.name] = t
+                self.counts[rl.name] += 1
+                if self.counts[rl.name] >= rl.persistence:
+                    self._trip(loop, rl.name, why)
+            else:
+                self.counts[rl.name] = 0
+        self._prev_t = t
+
+    def _violation(self, rl: Any, v: float, t: float, dt: float, loop: Any) -> str:
+        if v > rl.max:
+            return f"{v:.4g} > max {rl.max:g}"
+        if v < rl.min:
+            return f"{v:.4g} < min {rl.min:g}"
+        if rl.relative:
+            sp = getattr(loop, "pc_setpoint", float("nan"))
+            moved = getattr(loop, "pc_setpoint_moved_at", 0.0)
+            if np.isfinite(sp) and sp > 0 and t - moved >= rl.settle_s:
+                if v > rl.max_frac * sp:
+                    return f"{v:.4g} > {rl.max_frac:g} × command {sp:.4g}"
+                if v < rl.min_frac * sp:
+                    return f"{v:.4g} < {rl.min_frac:g} × command {sp:.4g}"
+        if np.isfinite(rl.max_rate) and dt > 0:
+            prev = self._prev_value[rl.name]
+            if np.isfinite(prev) and abs(v - prev) / dt > rl.max_rate:
+                return f"rate {abs(v - prev) / dt:.4g}/s > {rl.max_rate:g}/s"
+        return ""
+
+    def _trip(self, loop: Any, name: str, why: str) -> None:
+        sup: Supervisor = loop.supervisor
+        first = self.first_violation.get(name, loop.t)
+        if sup.state in (State.ARMED, State.RUNNING):
+            self.tripped.append(name)
+            loop.event(loop.t, "redline", redline=name, detail=why, first_violation_t=first,
+                       cycles_since_first=int(round((loop.t - first) * loop.rate_hz)))
+            sup.abort(loop.t, f"redline {name}: {why}", source="redline")
+        elif self.counts[name] == next(r.persistence for r in self.redlines if r.name == name):
+            loop.event(loop.t, "redline_outside_run", redline=name, detail=why)

@@ -1,0 +1,169 @@
+"""The controller: one control loop with its supervisor, redlines, sequencer and throttle
+controller, and the operator commands (load, arm, start, abort, set, reset) that clients send.
+
+Built the same way for a headless run, for ``hil serve`` and for tests; only the transport,
+the clock and the recorder differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hil import firmware_map as fw
+from hil.clock import Clock
+from hil.config import StandConfig
+from hil.errors import ConfigError
+from hil.loop import ControlLoop
+from hil.recorder import Recorder
+from hil.safety import STATE_NAMES, RedlineMonitor, Refused, State
+from hil.sequence import Sequence, SequenceInvalid, load_sequence
+from hil.sequence.engine import Sequencer
+from hil.throttle import ThrottleController
+from hil.transport.base import Transport
+
+
+class Controller:
+    """Owns a ControlLoop and answers operator commands between its cycles."""
+
+    def __init__(self, stand: StandConfig, transport: Transport, clock: Clock, *,
+                 recorder: Recorder | None = None, rate_hz: float | None = None) -> None:
+        self.stand = stand
+        self.loop = ControlLoop(stand, transport, clock, recorder=recorder, rate_hz=rate_hz)
+        self.redlines = RedlineMonitor(stand)
+        self.throttle = ThrottleController(stand) if stand.throttle else None
+        self.sequence: Sequence | None = None
+        self.sequencer: Sequencer | None = None
+        self._hooks()
+
+    def _hooks(self) -> None:
+        hooks: list[Any] = [self.redlines]
+        if self.sequencer is not None:
+            hooks.append(self.sequencer)
+        if self.throttle is not None:
+            hooks.append(self.throttle)
+        self.loop.hooks = hooks
+
+    @property
+    def supervisor(self):  # noqa: ANN201 - convenience
+        return self.loop.supervisor
+
+    # ------------------------------------------------------------------ operator commands
+
+    def load(self, path: str | Path) -> Sequence:
+        """Load and check a sequence for this stand (SAFE only)."""
+        if self.loop.supervisor.state != State.SAFE:
+            raise Refused(f"a sequence can only be loaded in SAFE; the stand is {self.loop.supervisor.state.name}")
+        seq = load_sequence(path, self.stand)
+        self.sequence = seq
+        self.redlines = RedlineMonitor(self.stand, seq.redlines)
+        self.sequencer = Sequencer(seq, self.redlines, self.throttle)
+        self._hooks()
+        self.loop.event(self.loop.t, "sequence_loaded", name=seq.name, path=str(path), sha256=seq.sha256,
+                        steps=len(seq.steps))
+        return seq
+
+    def arm_checks(self) -> list[str]:
+        """Every reason the stand may not be armed now (empty: it may)."""
+        loop, sup = self.loop, self.loop.supervisor
+        out = []
+        if not sup.comm_ok or loop.consecutive_failures:
+            out.append("no communication with the stand")
+        if self.sequencer is None:
+            out.append("no sequence loaded (it must pass check)")
+        if not np.all(loop.valid):
+            bad = [n for n, ok in zip(loop.decoder.names, loop.valid) if not ok]
+            out.append("sensors not reading valid values: " + ", ".join(bad))
+        if self.redlines.disqualified.any():
+            out.append("disqualified sensors: " + ", ".join(
+                c.name for c, d in zip(self.stand.channels, self.redlines.disqualified) if d))
+        for a in self.stand.actuators:
+            if (a.propellant != "none" or a.kind == "igniter") and loop.commands.get(a.name) != 0:
+                out.append(f"{a.name} is commanded open: the stand is not in its safe configuration")
+        if self.stand.firmware is not None and sup.fw_state != fw.FwState.NORMAL:
+            out.append("the firmware has the stand latched SAFED: reset it first")
+        if sup.safing.active:
+            out.append("the safing sequence is still running")
+        return out
+
+    def arm(self) -> None:
+        """SAFE → ARMED, or Refused with every failing check."""
+        self.loop.supervisor.arm(self.loop.t, self.arm_checks())
+
+    def start(self) -> None:
+        """ARMED → RUNNING: the sequence begins at its first step."""
+        if self.sequencer is None:
+            raise Refused("no sequence loaded")
+        self.loop.supervisor.start(self.loop.t)
+        self.sequencer.begin(self.loop)
+
+    def abort(self, reason: str = "operator abort", source: str = "operator") -> None:
+        """Never refused."""
+        self.loop.supervisor.abort(self.loop.t, reason, source=source)
+
+    def reset(self) -> None:
+        """Clear a latched FAULT (and the firmware's latch) when it is safe to."""
+        self.loop.supervisor.reset(self.loop.t)
+
+    def set_output(self, name: str, value: float) -> float:
+        """Manual output in SAFE."""
+        return self.loop.supervisor.manual_set(self.loop.t, name, value)
+
+    def status(self) -> dict[str, Any]:
+        """What a client shows in its status bar."""
+        sup, loop = self.loop.supervisor, self.loop
+        st = loop.stats
+        return {
+            "state": sup.state.name, "reason": sup.reason, "t": round(loop.t, 4),
+            "comm_ok": sup.comm_ok, "firmware_state": sup.fw_state, "firmware_trips": sup.fw_trips,
+            "sequence": self.sequence.name if self.sequence else None,
+            "step": self.sequencer.step_index if self.sequencer else -1,
+            "t_seq": round(self.sequencer.seq_t, 4) if self.sequencer and self.sequencer.state == "running" else None,
+            "recording": loop.recorder is not None and not loop.recorder.closed,
+            "cycles": st.cycles, "overruns": st.overruns, "failed_cycles": st.failed_cycles,
+            "abort_reason": sup.abort_reason, "fault_reason": sup.fault_reason,
+            "disqualified": [c.name for c, d in zip(self.stand.channels, self.redlines.disqualified) if d],
+        }
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One client request → an explicit ack or a refusal with its reason."""
+        cmd = request.get("cmd")
+        try:
+            if cmd == "status":
+                return {"ok": True, **self.status()}
+            if cmd == "abort":
+                self.abort(str(request.get("reason") or "operator abort"), source=str(request.get("source", "client")))
+                return {"ok": True, "state": self.loop.supervisor.state.name}
+            if cmd == "load":
+                seq = self.load(str(request["path"]))
+                return {"ok": True, "name": seq.name, "steps": [
+                    {"at": s.at, "what": s.describe(), "line": s.line, "label": s.label} for s in seq.steps]}
+            if cmd == "arm":
+                self.arm()
+            elif cmd == "start":
+                self.start()
+            elif cmd == "reset":
+                self.reset()
+            elif cmd == "set":
+                v = self.set_output(str(request["name"]), float(request["value"]))
+                return {"ok": True, "value": v}
+            elif cmd == "stop":
+                self.loop.stop_requested = True
+            else:
+                return {"ok": False, "refused": f"unknown command {cmd!r}"}
+            return {"ok": True, "state": self.loop.supervisor.state.name}
+        except Refused as exc:
+            self.loop.event(self.loop.t, "refused", cmd=cmd, reason=str(exc))
+            return {"ok": False, "refused": str(exc)}
+        except SequenceInvalid as exc:
+            return {"ok": False, "refused": "sequence check failed", "errors": [str(e) for e in exc.errors]}
+        except (ConfigError, KeyError, ValueError, TypeError) as exc:
+            return {"ok": False, "refused": f"bad request: {exc}"}
+
+
+def new_recorder(run_dir: str | Path, stand: StandConfig) -> Recorder:
+    """A recorder with this stand's columns."""
+    return Recorder(run_dir, [c.name for c in stand.channels], [a.name for a in stand.actuators],
+                    states=STATE_NAMES, extra_float=("pc_setpoint", "throttle_output"))

@@ -1,0 +1,407 @@
+"""Sequence files (TOML) → a validated :class:`Sequence` for one stand.
+
+Sequences are reviewed like code and never executed as code: conditions go through the small
+parser in :mod:`hil.sequence.expr`. Validation against the stand catches what would otherwise
+surface mid-burn: unknown outputs and channels, throttle targets outside the stand's limits,
+steps out of time order, a relight without purge or minimum off-time, a start without an
+ignition check. Every problem names the file and the line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from hil.config import ConfigError, Redline, StandConfig, _Ctx, _Table, redline_from_table
+from hil.errors import HilError
+from hil.sequence.expr import Expr, ExprError, compile_expr
+from hil.sequence.model import Sequence, Step
+
+VARIABLES = ("t", "pc_setpoint", "burn_time", "throttle_output")
+STEP_KINDS = ("set", "ramp", "wait", "hold", "throttle", "enable_redline", "disable_redline", "run", "mark")
+_TIME = re.compile(r"^\s*T\s*(?P<sign>[+-])?\s*(?P<num>\d+(?:\.\d*)?|\.\d+)?\s*$")
+
+
+class SequenceInvalid(HilError):
+    """One or more problems in a sequence file; ``errors`` holds every located one."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+def parse_time(value: Any) -> float | None:
+    """'T-5.0' → -5.0, 'T+2.5' → 2.5, 'T0' → 0, numbers as they are; None if malformed."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        m = _TIME.match(value)
+        if m:
+            num = float(m.group("num") or 0.0)
+            return -num if m.group("sign") == "-" else num
+    return None
+
+
+class _Builder:
+    """Turns step tables into Steps, expanding blocks, collecting located errors."""
+
+    def __init__(self, ctx: _Ctx, stand: StandConfig, redline_names: set[str]) -> None:
+        self.ctx = ctx
+        self.stand = stand
+        self.redlines = redline_names
+        self.errors: list[ConfigError] = []
+        self.channel_names = {c.name for c in stand.channels}
+        self.actuators = {a.name: a for a in stand.actuators}
+
+    def err(self, t: _Table, key: str, msg: str) -> None:
+        self.errors.append(t.error(key, msg))
+
+    def expr(self, t: _Table, key: str, src: Any) -> Expr | None:
+        if not isinstance(src, str):
+            self.err(t, key, f"must be a condition string, got {src!r}")
+            return None
+        try:
+            e = compile_expr(src)
+        except ExprError as exc:
+            self.err(t, key, f"condition {src!r}: {exc}")
+            return None
+        for name in sorted(e.names):
+            if name in self.channel_names or name in VARIABLES:
+                continue
+            if name.startswith("cmd.") and name[4:] in self.actuators:
+                continue
+            known = ", ".join(sorted(self.channel_names)[:8])
+            self.err(t, key, f"condition {src!r}: unknown name {name!r} (channels: {known}, ...; "
+                             f"cmd.<actuator>; {', '.join(VARIABLES)})")
+        return e
+
+    def outputs(self, t: _Table, key: str, table: Any) -> tuple[tuple[str, float], ...]:
+        if not isinstance(table, dict) or not table:
+            self.err(t, key, "must be a table of actuator = value")
+            return ()
+        out = []
+        for name, v in table.items():
+            a = self.actuators.get(name)
+            if a is None:
+                self.err(t, key, f"unknown actuator {name!r}; the stand has {', '.join(self.actuators)}")
+                continue
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                self.err(t, key, f"{name} must be a number, got {v!r}")
+                continue
+            if not a.range[0] <= v <= a.range[1]:
+                self.err(t, key, f"{name} = {v} is outside its range [{a.range[0]:g}, {a.range[1]:g}] {a.units}")
+                continue
+            out.append((name, float(v)))
+        return tuple(out)
+
+    def step(self, t: _Table, at: float, origin: str = "") -> list[Step] | tuple[str, int, float] | None:
+        """A Step list, or for ``run`` a (block, repeat, every) tuple for the caller to expand."""
+        kinds = [k for k in STEP_KINDS if k in t.data]
+        line = self.ctx.line_of(t.kp)
+        if len(kinds) != 1:
+            what = "none" if not kinds else " and ".join(kinds)
+            self.err(t, "at", f"a step needs exactly one of {', '.join(STEP_KINDS)} (found {what})")
+            return None
+        kind = kinds[0]
+        label = t.get("label", str, "")
+        common: dict[str, Any] = {"at": at, "line": line, "label": label, "origin": origin}
+        if kind == "set":
+            t.used.add("set")
+            return [Step(kind="set", set=self.outputs(t, "set", t.data["set"]), **common)]
+        if kind == "ramp":
+            t.used.add("ramp")
+            pairs = self.outputs(t, "ramp", t.data["ramp"])
+            over = t.number("over", positive=True) if "over" in t.data else self._missing(t, "over", 1.0)
+            if len(pairs) > 1:
+                self.err(t, "ramp", "ramp one output per step")
+            for name, _ in pairs:
+                if self.actuators[name].kind != "proportional":
+                    self.err(t, "ramp", f"{name} is on/off: it cannot be ramped")
+            return [Step(kind="ramp", set=pairs[:1], over=over, **common)]
+        if kind == "wait":
+            t.used.add("wait")
+            cond = self.expr(t, "wait", t.data["wait"])
+            timeout = t.number("timeout", positive=True) if "timeout" in t.data else self._missing(t, "timeout", 1.0)
+            return [Step(kind="wait", condition=cond, timeout=timeout, hold_for=t.number("for", 0.0, lo=0.0, hi=3600.0),
+                         on_timeout=t.choice("on_timeout", ("abort", "continue"), "abort"), **common)]
+        if kind == "hold":
+            return [Step(kind="hold", hold_for=t.number("hold", lo=0.0, hi=3600.0), **common)]
+        if kind == "throttle":
+            return [self._throttle(t, common)]
+        if kind in ("enable_redline", "disable_redline"):
+            t.used.add(kind)
+            names = t.data[kind]
+            names = [names] if isinstance(names, str) else names
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                self.err(t, kind, "must name a redline or a list of them")
+                return None
+            for n in names:
+                if n not in self.redlines:
+                    self.err(t, kind, f"no redline named {n!r} (stand or sequence)")
+            key = "enable" if kind == "enable_redline" else "disable"
+            return [Step(kind="redline", **{key: tuple(names)}, **common)]
+        if kind == "mark":
+            return [Step(kind="mark", label=t.get("mark", str), line=line, at=at, origin=origin)]
+        # run
+        block = t.get("run", str)
+        repeat = t.integer("repeat", 1, lo=1, hi=1000)
+        every = t.number("every", 0.0, lo=0.0, hi=1e5)
+        return (block, repeat, every)
+
+    def _missing(self, t: _Table, key: str, default: float) -> float:
+        self.err(t, key, "is required for this step")
+        return default
+
+    def _throttle(self, t: _Table, common: dict[str, Any]) -> Step:
+        t.used.add("throttle")
+        spec = t.data["throttle"]
+        if spec == "off":
+            return Step(kind="throttle", throttle_off=True, **common)
+        if self.stand.throttle is None:
+            self.err(t, "throttle", "the stand has no [throttle] section: it cannot throttle")
+            return Step(kind="throttle", throttle_off=True, **common)
+        if not isinstance(spec, dict):
+            self.err(t, "throttle", 'must be { pc = MPa [, slew = MPa/s] }, { position = % [, slew = %/s] } or "off"')
+            return Step(kind="throttle", throttle_off=True, **common)
+        sub = _Table(self.ctx, spec, t.kp + ("throttle",))
+        lim = self.stand.limits
+        pc = pos = None
+        if "pc" in spec:
+            pc = sub.number("pc", positive=True)
+            lo, hi = lim.throttle_min_pct / 100 * lim.pc_rated, lim.throttle_max_pct / 100 * lim.pc_rated
+            if lim.pc_rated and not lo - 1e-9 <= pc <= hi + 1e-9:
+                self.err(t, "throttle", f"Pc setpoint {pc:g} MPa is outside the stand's throttle range "
+                                        f"{lim.throttle_min_pct:g}-{lim.throttle_max_pct:g} % of {lim.pc_rated:g} MPa "
+                                        f"({lo:.3g}-{hi:.3g} MPa)")
+        elif "position" in spec:
+            pos = sub.number("position", lo=0.0, hi=100.0)
+        else:
+            self.err(t, "throttle", "give pc = MPa (closed loop) or position = % (open loop)")
+        slew = sub.number("slew", 0.0, lo=0.0, hi=1e4)
+        try:
+            sub.done()
+        except ConfigError as exc:
+            self.errors.append(exc)
+        return Step(kind="throttle", pc=pc, position=pos, slew=slew, **common)
+
+
+def load_sequence(path: str | Path, stand: StandConfig) -> Sequence:
+    """Read and validate a sequence file against a stand. Raises SequenceInvalid (every
+    located problem) or ConfigError (the file cannot be read or parsed at all)."""
+    p = Path(path)
+    try:
+        blob = p.read_bytes()
+        text = blob.decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read sequence file: {exc.strerror}", path=str(p)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("sequence file is not UTF-8 text", path=str(p)) from exc
+    return parse_sequence(text, stand, str(p), hashlib.sha256(blob).hexdigest())
+
+
+def parse_sequence(text: str, stand: StandConfig, path: str = "<string>", sha256: str = "") -> Sequence:
+    """Validate sequence TOML text (the loader's core)."""
+    ctx = _Ctx(path, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", path=path, line=int(m.group(1)) if m else None) from exc
+    top = _Table(ctx, data, ())
+    head = top.sub("sequence", required=True)
+    assert head is not None
+    name = head.get("name", str)
+    description = head.get("description", str, "")
+    for_stand = head.get("stand", str, "")
+    cold_flow = head.get("cold_flow", bool, False)
+    head.done()
+    errors: list[ConfigError] = []
+    if for_stand and for_stand != stand.name:
+        errors.append(head.error("stand", f"written for stand {for_stand!r}, not {stand.name!r}"))
+    by_ch = {c.name: c for c in stand.channels}
+    seq_redlines: list[Redline] = []
+    for rt in top.array("redlines"):
+        try:
+            seq_redlines.append(redline_from_table(rt, by_ch, False))
+        except ConfigError as exc:
+            errors.append(exc)
+    names = {r.name for r in stand.redlines} | {r.name for r in seq_redlines}
+    b = _Builder(ctx, stand, names)
+    b.errors = errors
+    # blocks
+    blocks: dict[str, list[tuple[_Table, float]]] = {}
+    bt = top.sub("blocks")
+    if bt is not None:
+        for bname in bt.data:
+            bt.used.add(bname)
+            sub = _Table(ctx, bt.data[bname], ("blocks", bname))
+            items = []
+            for i, raw in enumerate(sub.get("steps", list)):
+                st = _Table(ctx, raw, ("blocks", bname, "steps", i))
+                off = parse_time(st.data.get("at"))
+                st.used.add("at")
+                if off is None or off < 0:
+                    b.err(st, "at", f"block step time must be a number of seconds ≥ 0 from the block start, "
+                                    f"got {st.data.get('at')!r}")
+                    continue
+                items.append((st, off))
+            sub.done()
+            blocks[bname] = items
+    steps: list[Step] = []
+    for st in top.array("steps"):
+        st.used.add("at")
+        at = parse_time(st.data.get("at"))
+        if at is None:
+            b.err(st, "at", f"step time must look like T-5.0, T+2.5 or T0, got {st.data.get('at')!r}")
+            continue
+        made = b.step(st, at)
+        if isinstance(made, tuple):
+            block, repeat, every = made
+            if block not in blocks:
+                b.err(st, "run", f"no block named {block!r}; blocks: {', '.join(blocks) or 'none'}")
+                continue
+            length = max((off for _, off in blocks[block]), default=0.0)
+            if repeat > 1 and every <= length:
+                b.err(st, "every", f"repeats of {block!r} must be spaced more than its length ({length:g} s)")
+            for k in range(repeat):
+                start = at + k * every
+                for bst, off in blocks[block]:
+                    bst.used.add("at")
+                    sub = b.step(bst, start + off, origin=f"{block} #{k + 1} (step at line {ctx.line_of(st.kp)})")
+                    if isinstance(sub, list):
+                        steps.extend(sub)
+                    elif isinstance(sub, tuple):
+                        b.err(bst, "run", "blocks cannot run other blocks")
+        elif made:
+            steps.extend(made)
+        try:
+            st.done()
+        except ConfigError as exc:
+            b.errors.append(exc)
+    for items in blocks.values():
+        for bst, _ in items:
+            try:
+                bst.done()
+            except ConfigError as exc:
+                if exc not in b.errors and str(exc) not in {str(e) for e in b.errors}:
+                    b.errors.append(exc)
+    try:
+        top.done()
+    except ConfigError as exc:
+        b.errors.append(exc)
+    if not steps and not b.errors:
+        b.errors.append(ctx.error(("steps",), "a sequence needs at least one [[steps]] entry"))
+    # time order
+    for prev, cur in zip(steps, steps[1:]):
+        if cur.at < prev.at - 1e-9:
+            b.errors.append(ConfigError(f"step at T{cur.at:+g} comes after a step at T{prev.at:+g}: "
+                                        f"times must not go backwards", path=path, key="steps.at", line=cur.line))
+    seq = Sequence(path=path, sha256=sha256, name=name, description=description, steps=tuple(steps),
+                   redlines=tuple(seq_redlines), requires_ignition=not cold_flow)
+    if not b.errors:
+        b.errors.extend(check_burns(seq, stand, cold_flow))
+    if b.errors:
+        raise SequenceInvalid(b.errors)
+    return seq
+
+
+def burn_windows(seq: Sequence, stand: StandConfig) -> list[tuple[Step, Step | None]]:
+    """(start step, shutdown step) pairs from the commanded outputs along the timeline: a burn
+    starts when igniter, an oxidiser and a fuel valve are all commanded open and ends when a
+    propellant valve closes."""
+    acts = {a.name: a for a in stand.actuators}
+    state: dict[str, float] = {a: 0.0 for a in acts}
+    burns: list[tuple[Step, Step | None]] = []
+    start: Step | None = None
+
+    def propellant_open(kind: str) -> bool:
+        return any(state[n] > 0 for n, a in acts.items() if a.propellant == kind and a.kind != "purge")
+
+    for s in seq.steps:
+        if s.kind in ("set", "ramp"):
+            for n, v in s.set:
+                state[n] = v
+        elif s.kind == "throttle" and s.position is not None and stand.throttle:
+            for n in stand.throttle.actuators:
+                state[n] = max(state[n], s.position)
+        open_ = propellant_open("ox") and propellant_open("fuel")
+        igniter = any(state[n] > 0 for n, a in acts.items() if a.kind == "igniter")
+        if start is None and open_ and igniter:
+            start = s
+        elif start is not None and not open_:
+            burns.append((start, s))
+            start = None
+    if start is not None:
+        burns.append((start, None))
+    return burns
+
+
+def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[ConfigError]:
+    """Ignition confirmation after every start; purge and minimum off-time before a relight;
+    no igniter in a cold-flow sequence."""
+    errs: list[ConfigError] = []
+    ign = stand.ignition
+    acts = {a.name: a for a in stand.actuators}
+    if cold_flow:
+        for s in seq.steps:
+            for n, v in s.set:
+                if acts[n].kind == "igniter" and v > 0:
+                    errs.append(ConfigError("a cold-flow sequence must not switch the igniter on",
+                                            path=seq.path, key="steps.set", line=s.line))
+        return errs
+    burns = burn_windows(seq, stand)
+    if not burns:
+        errs.append(ConfigError("no burn in this sequence (igniter, oxidiser and fuel never all open); "
+                                "set cold_flow = true in [sequence] for a cold-flow test", path=seq.path, key="sequence"))
+        return errs
+    for start, _ in burns:
+        if ign is None:
+            break
+        ok = any(s.kind == "wait" and s.condition is not None and ign.channel in s.condition.names
+                 and s.on_timeout == "abort" and start.at - 1e-9 <= s.at <= start.at + ign.window_s
+                 and s.timeout <= ign.window_s + 1e-9 for s in seq.steps)
+        if not ok:
+            errs.append(ConfigError(
+                f"burn starting at T{start.at:+g} has no ignition confirmation: add a wait on {ign.channel} "
+                f"within {ign.window_s:g} s (timeout ≤ {ign.window_s:g} s, on_timeout = \"abort\")",
+                path=seq.path, key="steps", line=start.line))
+    if ign is not None:
+        purge_names = [n for n, a in acts.items() if a.kind == "purge"]
+        for (_, stop), (nxt, _) in zip(burns, burns[1:]):
+            if stop is None:
+                continue
+            off = nxt.at - stop.at
+            if off < ign.min_off_s - 1e-9:
+                errs.append(ConfigError(f"relight at T{nxt.at:+g} only {off:g} s after shutdown at T{stop.at:+g}; "
+                                        f"the stand requires ≥ {ign.min_off_s:g} s off", path=seq.path,
+                                        key="steps", line=nxt.line))
+            purge_time = _purge_time(seq, purge_names, stop.at, nxt.at)
+            if purge_time < ign.min_purge_s - 1e-9:
+                errs.append(ConfigError(f"relight at T{nxt.at:+g}: only {purge_time:g} s of purge since the shutdown "
+                                        f"at T{stop.at:+g}; the stand requires ≥ {ign.min_purge_s:g} s",
+                                        path=seq.path, key="steps", line=nxt.line))
+    return errs
+
+
+def _purge_time(seq: Sequence, purge_names: list[str], t0: float, t1: float) -> float:
+    """Seconds of commanded purge in [t0, t1] along the timeline."""
+    on_since: float | None = None
+    total = 0.0
+    state = False
+    for s in seq.steps:
+        for n, v in s.set:
+            if n in purge_names:
+                new = v > 0
+                if new and not state:
+                    on_since = s.at
+                elif state and not new and on_since is not None:
+                    total += max(0.0, min(s.at, t1) - max(on_since, t0))
+                state = new
+    if state and on_since is not None:
+        total += max(0.0, t1 - max(on_since, t0))
+    return total

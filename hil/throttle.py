@@ -1,0 +1,141 @@
+"""Closed-loop chamber-pressure control through the throttle valves.
+
+A PI acting in fractions of rated Pc, mapped through the stand's feedforward table (throttle
+output at steady state versus Pc): the table does the large, nonlinear part of the work (a
+pressure-fed engine's valve authority collapses near full open; a pump-fed engine's Pc goes
+with pump speed squared), so one pair of gains holds over 40-110 %. Anti-windup by
+conditional integration, setpoint slew limits, output slew limits and the stand's throttle
+range. Bumpless: engaging takes over from wherever the valves are.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hil.config import StandConfig
+from hil.safety import State
+
+if TYPE_CHECKING:
+    from hil.loop import ControlLoop
+
+
+class ThrottleController:
+    """A loop hook; the sequencer tells it what to do, the supervisor can stop it."""
+
+    def __init__(self, stand: StandConfig) -> None:
+        if stand.throttle is None:
+            raise ValueError(f"stand {stand.name!r} has no [throttle] section")
+        self.cfg = stand.throttle
+        self.stand = stand
+        self.rated = stand.limits.pc_rated
+        ff = np.array(self.cfg.feedforward)
+        self.ff_x, self.ff_y = ff[:, 0], ff[:, 1]
+        self.lo_frac = stand.limits.throttle_min_pct / 100.0
+        self.hi_frac = stand.limits.throttle_max_pct / 100.0
+        acts = [stand.actuator(a) for a in self.cfg.actuators]
+        self.out_lo = max(a.range[0] for a in acts)
+        self.out_hi = min(a.range[1] for a in acts)
+        self.mode = "off"  # off | closed | open
+        self.target = 0.0  # MPa (closed) or % (open)
+        self.slew = 0.0
+        self.setpoint = float("nan")  # the ramped Pc command, MPa
+        self.output = float("nan")  # %
+        self.integral = 0.0
+        self.setpoint_moved_at = 0.0
+        self._t_last: float | None = None
+
+    # ------------------------------------------------------------------ commands
+
+    def command_pc(self, loop: ControlLoop, pc: float, slew: float = 0.0) -> None:
+        """Closed loop to ``pc`` MPa, moving the setpoint at ``slew`` MPa/s (0: stand default)."""
+        lo, hi = self.lo_frac * self.rated, self.hi_frac * self.rated
+        self.target = min(max(pc, lo), hi)
+        self.slew = slew or self.cfg.slew
+        if self.mode != "closed":
+            measured = loop.pc()
+            self.setpoint = measured if np.isfinite(measured) else self.target
+            self.output = loop.commands.get(self.cfg.actuators[0])
+            # bumpless: the integrator absorbs the difference between the feedforward and now
+            self.integral = self._inverse_ff(self.output) - self.setpoint / self.rated
+            self.mode = "closed"
+        self.setpoint_moved_at = loop.t
+        self._t_last = loop.t
+
+    def command_position(self, loop: ControlLoop, position: float, slew: float = 0.0) -> None:
+        """Open loop: move the throttle output to ``position`` % at ``slew`` %/s."""
+        self.mode = "open"
+        self.target = min(max(position, self.out_lo), self.out_hi)
+        self.slew = slew or self.cfg.out_slew
+        self.output = loop.commands.get(self.cfg.actuators[0])
+        self.setpoint = float("nan")
+        self._t_last = loop.t
+
+    def release(self) -> None:
+        """Stop commanding; outputs stay where they are (the sequence or safing takes over)."""
+        self.mode = "off"
+        self.setpoint = float("nan")
+
+    # ------------------------------------------------------------------ every cycle
+
+    def on_cycle(self, loop: ControlLoop) -> None:
+        self._cycle(loop)
+        loop.pc_setpoint = self.setpoint
+        loop.pc_setpoint_moved_at = self.setpoint_moved_at
+        loop.throttle_output = self.output if self.mode != "off" else float("nan")
+
+    def _cycle(self, loop: ControlLoop) -> None:
+        if self.mode == "off":
+            return
+        if loop.supervisor.state != State.RUNNING:
+            self.release()
+            return
+        dt = loop.t - (self._t_last if self._t_last is not None else loop.t)
+        self._t_last = loop.t
+        if self.mode == "open":
+            self.output = _toward(self.output, self.target, self.slew * dt)
+            self._write(loop, self.output)
+            return
+        # setpoint ramp
+        before = self.setpoint
+        self.setpoint = _toward(self.setpoint, self.target, self.slew * dt)
+        if self.setpoint != before:
+            self.setpoint_moved_at = loop.t
+        pc = loop.pc()
+        if not np.isfinite(pc):
+            return  # no trustworthy Pc: hold the output; the redlines decide what happens next
+        err = (self.setpoint - pc) / self.rated
+        cfg = self.cfg
+        demand = self.setpoint / self.rated + cfg.kp * err + self.integral
+        lo, hi = self.ff_x[0], self.ff_x[-1]
+        # conditional integration: do not wind up against the table's ends
+        if (lo < demand < hi) or (demand >= hi and err < 0) or (demand <= lo and err > 0):
+            self.integral += cfg.ki * err * dt
+            demand = self.setpoint / self.rated + cfg.kp * err + self.integral
+        want = float(np.interp(demand, self.ff_x, self.ff_y))
+        want = min(max(want, self.out_lo), self.out_hi)
+        self.output = _toward(self.output, want, cfg.out_slew * dt)
+        self._write(loop, self.output)
+
+    def _write(self, loop: ControlLoop, out: float) -> None:
+        acts = self.cfg.actuators
+        loop.commands.set(acts[0], out)
+        for name, r in zip(acts[1:], self.cfg.ratio):
+            loop.commands.set(name, out * r)
+
+    def _inverse_ff(self, output: float) -> float:
+        return float(np.interp(output, self.ff_y, self.ff_x))
+
+    @property
+    def settling_reference(self) -> float:
+        """When the commanded Pc last moved (relative redlines wait for it to settle)."""
+        return self.setpoint_moved_at
+
+
+def _toward(x: float, target: float, step: float) -> float:
+    if not np.isfinite(x):
+        return target
+    if target > x:
+        return min(target, x + step)
+    return max(target, x - step)
