@@ -29,6 +29,38 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return run_sim(args)
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from hil.runner import RunOptions, run
+
+    res = run(RunOptions(sequence=args.sequence, stand=args.stand, sim=args.sim, out=args.out, seed=args.seed,
+                         faults=tuple(args.fault), progress=not args.quiet, rate_hz=args.rate))
+    if res.exit_code == EXIT_OK and args.report:
+        print("hil run: --report: the report generator is not built yet (issue 6)", file=sys.stderr)
+    return res.exit_code
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from hil.runner import ServeOptions, serve
+
+    return serve(ServeOptions(stand=args.stand, sim=args.sim, rep=args.rep, pub=args.pub, out=args.out,
+                              seed=args.seed, faults=tuple(args.fault), rate_hz=args.rate))
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from hil.runner import check
+
+    return check(args.sequence, args.stand)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from hil.recorder import export
+
+    fmt = "csv" if args.csv else "parquet"
+    path = export(args.run, fmt, args.out)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
 def _cmd_regmap(args: argparse.Namespace) -> int:
     from hil.config import load_stand
     from hil.regmap_doc import render_all
@@ -62,6 +94,44 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--status", type=float, default=0.0, metavar="SECONDS",
                    help="print the simulator's own view (Pc, thrust, firmware state) every SECONDS")
     s.set_defaults(func=_cmd_sim)
+
+    r = sub.add_parser("run", help="run a sequence headless (optionally against a simulated stand it starts)",
+                       description="Exit codes: 0 completed, 1 invalid input, 2 aborted and safed, 3 fault.")
+    r.add_argument("sequence", help="sequence file (configs/sequences/...)")
+    r.add_argument("--stand", required=True, help="stand config")
+    r.add_argument("--sim", choices=("lockstep", "tcp", "rtu"),
+                   help="start the simulated stand: in-process lockstep, a child process on TCP, or on an RTU pty pair")
+    r.add_argument("--out", help="run directory (default runs/<utc>_<sequence>)")
+    r.add_argument("--seed", type=int, help="simulator noise seed")
+    r.add_argument("--fault", action="append", default=[], help="inject a simulator fault (see hil sim --help)")
+    r.add_argument("--rate", type=float, help="loop rate in Hz (default: the stand's)")
+    r.add_argument("--quiet", action="store_true", help="no live progress lines")
+    r.add_argument("--report", action="store_true", help="write report.html at the end")
+    r.set_defaults(func=_cmd_run)
+
+    v = sub.add_parser("serve", help="run the controller as a service for the console and other clients")
+    v.add_argument("--stand", required=True)
+    v.add_argument("--sim", choices=("tcp", "rtu"), help="start the simulated stand as a child process")
+    v.add_argument("--rep", default="tcp://127.0.0.1:5556", help="command endpoint (loopback only)")
+    v.add_argument("--pub", default="tcp://127.0.0.1:5557", help="telemetry endpoint (loopback only)")
+    v.add_argument("--out", help="run directory for the session's recording")
+    v.add_argument("--seed", type=int)
+    v.add_argument("--fault", action="append", default=[])
+    v.add_argument("--rate", type=float)
+    v.set_defaults(func=_cmd_serve)
+
+    c = sub.add_parser("check", help="validate a sequence against a stand and print its timeline (dry run)")
+    c.add_argument("sequence")
+    c.add_argument("--stand", required=True)
+    c.set_defaults(func=_cmd_check)
+
+    e = sub.add_parser("export", help="export a recorded run's data.arrow as CSV or Parquet")
+    e.add_argument("run", help="run directory")
+    g = e.add_mutually_exclusive_group(required=True)
+    g.add_argument("--csv", action="store_true")
+    g.add_argument("--parquet", action="store_true")
+    e.add_argument("--out", help="output file (default: next to data.arrow)")
+    e.set_defaults(func=_cmd_export)
 
     r = sub.add_parser("regmap", help="print the Modbus register map of stand configs as Markdown")
     r.add_argument("stands", nargs="+", help="stand config files")

@@ -88,6 +88,11 @@ class Controller:
             out.append("the safing sequence is still running")
         return out
 
+    def warming_up(self) -> bool:
+        """True until the link is up and every sensor has delivered a valid reading."""
+        loop = self.loop
+        return not loop.supervisor.comm_ok or bool(loop.consecutive_failures) or not bool(np.all(loop.valid))
+
     def arm(self) -> None:
         """SAFE → ARMED, or Refused with every failing check."""
         self.loop.supervisor.arm(self.loop.t, self.arm_checks())
@@ -127,12 +132,28 @@ class Controller:
             "disqualified": [c.name for c, d in zip(self.stand.channels, self.redlines.disqualified) if d],
         }
 
+    def meta(self) -> dict[str, Any]:
+        """How to read the telemetry rows (columns, units, states) and the stand's outputs."""
+        loop = self.loop
+        return {"stand": self.stand.name, "states": list(STATE_NAMES),
+                "columns": ["time", "state", "step", *loop.decoder.names, *(f"cmd.{n}" for n in loop.commands.names)],
+                "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description}
+                             for c in self.stand.channels],
+                "actuators": [{"name": a.name, "kind": a.kind, "range": list(a.range), "units": a.units,
+                               "propellant": a.propellant, "feedback": a.feedback} for a in self.stand.actuators],
+                "redlines": [{"name": r.name, "channels": list(r.channels), "min": r.min, "max": r.max,
+                              "min_frac": r.min_frac, "max_frac": r.max_frac} for r in self.redlines.redlines],
+                "pc_rated": self.stand.limits.pc_rated, "pc_channel": self.stand.limits.pc_channel,
+                "rate_hz": loop.rate_hz}
+
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """One client request → an explicit ack or a refusal with its reason."""
         cmd = request.get("cmd")
         try:
             if cmd == "status":
                 return {"ok": True, **self.status()}
+            if cmd == "meta":
+                return {"ok": True, **self.meta()}
             if cmd == "abort":
                 self.abort(str(request.get("reason") or "operator abort"), source=str(request.get("source", "client")))
                 return {"ok": True, "state": self.loop.supervisor.state.name}

@@ -1,0 +1,112 @@
+"""Client library for the controller service: commands with explicit acks, and telemetry.
+
+Used by the GUI, scripts and tests. A command that gets no answer within the timeout raises
+:class:`ControllerTimeout` and the REQ socket is rebuilt (ZeroMQ's "lazy pirate"), so a
+client survives the controller restarting.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zmq
+
+from hil.errors import HilError
+from hil.service import DEFAULT_PUB, DEFAULT_REP
+
+
+class ControllerTimeout(HilError):
+    """The controller did not answer in time (not running, or restarting)."""
+
+
+@dataclass
+class Telemetry:
+    """One batch of rows: ``columns`` names them."""
+
+    header: dict[str, Any]
+    rows: np.ndarray
+
+
+class ControllerClient:
+    """Talks to one controller process."""
+
+    def __init__(self, rep: str = DEFAULT_REP, pub: str = DEFAULT_PUB, timeout_s: float = 2.0) -> None:
+        self.rep_endpoint, self.pub_endpoint, self.timeout_s = rep, pub, timeout_s
+        self.ctx = zmq.Context.instance()
+        self._req: zmq.Socket | None = None
+        self._sub: zmq.Socket | None = None
+        self.meta: dict[str, Any] | None = None
+
+    def _socket(self) -> zmq.Socket:
+        if self._req is None:
+            s = self.ctx.socket(zmq.REQ)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(self.rep_endpoint)
+            self._req = s
+        return self._req
+
+    def request(self, cmd: str, **args: Any) -> dict[str, Any]:
+        """Send a command; return the controller's reply dict (``ok`` true or a refusal)."""
+        s = self._socket()
+        s.send(json.dumps({"cmd": cmd, **args}).encode())
+        if s.poll(int(self.timeout_s * 1000), zmq.POLLIN):
+            return json.loads(s.recv())
+        s.close(0)
+        self._req = None
+        raise ControllerTimeout(f"no answer to {cmd!r} from {self.rep_endpoint} within {self.timeout_s:g} s")
+
+    # convenience wrappers: each returns the reply
+    def status(self) -> dict[str, Any]:
+        return self.request("status")
+
+    def abort(self, reason: str = "operator abort") -> dict[str, Any]:
+        return self.request("abort", reason=reason)
+
+    def load(self, path: str) -> dict[str, Any]:
+        return self.request("load", path=path)
+
+    def arm(self) -> dict[str, Any]:
+        return self.request("arm")
+
+    def start(self) -> dict[str, Any]:
+        return self.request("start")
+
+    def reset(self) -> dict[str, Any]:
+        return self.request("reset")
+
+    def set_output(self, name: str, value: float) -> dict[str, Any]:
+        return self.request("set", name=name, value=value)
+
+    # telemetry ----------------------------------------------------------------------
+    def subscribe(self) -> None:
+        """Connect the SUB socket (messages published before this are not seen)."""
+        if self._sub is None:
+            s = self.ctx.socket(zmq.SUB)
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.SUBSCRIBE, b"")
+            s.connect(self.pub_endpoint)
+            self._sub = s
+
+    def receive(self, timeout_s: float = 1.0) -> tuple[str, Any] | None:
+        """Next message: ("tlm", Telemetry) | ("evt", dict) | ("status", dict), or None."""
+        self.subscribe()
+        assert self._sub is not None
+        if not self._sub.poll(int(timeout_s * 1000), zmq.POLLIN):
+            return None
+        parts = self._sub.recv_multipart()
+        kind = parts[0].decode()
+        if kind == "tlm":
+            header = json.loads(parts[1])
+            rows = np.frombuffer(parts[2], dtype=np.float64).reshape(header["rows"], header["cols"])
+            return kind, Telemetry(header, rows)
+        return kind, json.loads(parts[1])
+
+    def close(self) -> None:
+        """Close both sockets."""
+        for s in (self._req, self._sub):
+            if s is not None:
+                s.close(0)
+        self._req = self._sub = None

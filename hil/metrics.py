@@ -1,0 +1,148 @@
+"""Per-burn and per-throttle-step figures from a recorded run.
+
+One module computes them for summary.json (and later the report), from the recorded columns
+only, so a run recorded by anyone can be re-evaluated: a burn starts when the igniter, an
+oxidiser valve and a fuel valve are all commanded open and ends when a propellant valve is
+commanded shut.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from hil.config import StandConfig
+
+
+def _col(table: pa.Table, name: str) -> np.ndarray:
+    return table.column(name).to_numpy(zero_copy_only=False).astype(float)
+
+
+def _first(mask: np.ndarray) -> int | None:
+    idx = np.flatnonzero(mask)
+    return int(idx[0]) if len(idx) else None
+
+
+def burn_windows(table: pa.Table, stand: StandConfig) -> list[tuple[int, int]]:
+    """(start row, end row) of each burn from the commanded outputs."""
+    acts = stand.actuators
+
+    def any_open(pred) -> np.ndarray:  # noqa: ANN001
+        cols = [_col(table, f"cmd.{a.name}") > 0 for a in acts if pred(a)]
+        return np.logical_or.reduce(cols) if cols else np.zeros(table.num_rows, dtype=bool)
+
+    ox = any_open(lambda a: a.propellant == "ox")
+    fuel = any_open(lambda a: a.propellant == "fuel")
+    ign = any_open(lambda a: a.kind == "igniter")
+    both = ox & fuel
+    windows = []
+    i, n = 0, len(both)
+    while i < n:
+        start = _first(both[i:] & ign[i:])
+        if start is None:
+            break
+        start += i
+        end_rel = _first(~both[start:])
+        end = n - 1 if end_rel is None else start + end_rel
+        windows.append((start, end))
+        i = end + 1
+    return windows
+
+
+def burn_metrics(table: pa.Table, stand: StandConfig) -> list[dict[str, Any]]:
+    """Per burn: ignition delay, time to 90 % Pc, duration, mean and peak Pc, throttle steps."""
+    if table.num_rows == 0:
+        return []
+    t = _col(table, "time")
+    pc = _col(table, stand.limits.pc_channel)
+    sp = _col(table, "pc_setpoint") if "pc_setpoint" in table.column_names else np.full(len(t), np.nan)
+    thresh = stand.ignition.confirm_above if stand.ignition else 0.1 * stand.limits.pc_rated
+    rated = stand.limits.pc_rated or np.nanmax(pc)
+    out = []
+    for k, (s, e) in enumerate(burn_windows(table, stand)):
+        t0 = t[s]
+        tail = min(len(t) - 1, e + int(0.3 / max(np.median(np.diff(t[: s + 2])) if s > 0 else 1e-3, 1e-6)))
+        seg = slice(s, e + 1)
+        ign = _first(pc[seg] > thresh)
+        burn: dict[str, Any] = {"index": k + 1, "t_start_s": round(float(t0), 4), "ignited": ign is not None,
+                                "t_shutdown_s": round(float(t[e]), 4)}
+        if ign is None:
+            out.append(burn)
+            continue
+        t_ign = t[s + ign]
+        finite_sp = sp[seg][np.isfinite(sp[seg])]
+        target = float(finite_sp[0]) if len(finite_sp) else float(rated)  # the first commanded level
+        i90 = _first(pc[seg] >= 0.9 * target)
+        steady_from = s + (i90 if i90 is not None else ign)
+        steady = pc[steady_from : e + 1]
+        burn.update({
+            "ignition_delay_s": round(float(t_ign - t0), 4),
+            "t90_s": round(float(t[s + i90] - t0), 4) if i90 is not None else None,
+            "duration_s": round(float(t[e] - t_ign), 4),
+            "pc_mean_mpa": round(float(np.nanmean(steady)), 4) if len(steady) else None,
+            "pc_peak_mpa": round(float(np.nanmax(pc[s : tail + 1])), 4),
+            "throttle_steps": throttle_steps(t[s : e + 1], pc[s : e + 1], sp[s : e + 1]),
+        })
+        out.append(burn)
+    return out
+
+
+def smooth(x: np.ndarray, n: int) -> np.ndarray:
+    """Centered moving average over ``n`` samples (edges use what is there)."""
+    if n <= 1 or len(x) < n:
+        return x
+    k = np.ones(n)
+    return np.convolve(x, k, mode="same") / np.convolve(np.ones_like(x), k, mode="same")
+
+
+def throttle_steps(t: np.ndarray, pc: np.ndarray, sp: np.ndarray, band: float = 0.02,
+                   min_hold_s: float = 0.8, filter_s: float = 0.025) -> list[dict[str, Any]]:
+    """For each plateau of the commanded Pc held ≥ ``min_hold_s``: when the command arrived,
+    the settle time into ±``band`` (staying there), overshoot, and the steady tracking error
+    (RMS and mean of (Pc − command)/command over the settled part).
+
+    Pc is first averaged over ``filter_s`` (25 ms): combustion roughness (~1 % rms at 1 kHz)
+    would otherwise keep a ±2 % band from ever counting as settled.
+    """
+    steps: list[dict[str, Any]] = []
+    if len(t) < 3 or not np.isfinite(sp).any():
+        return steps
+    dt = float(np.median(np.diff(t)))
+    pc = smooth(pc, max(1, int(round(filter_s / dt))) if dt > 0 else 1)
+    finite = np.isfinite(sp)
+    change = np.flatnonzero(np.diff(sp) != 0)  # NaN→x and x→y both differ
+    bounds = [0, *(change + 1).tolist(), len(sp)]
+    prev_level = np.nan
+    prev_end = None  # when the previous plateau ended: the throttle command, for a slewed step
+    for a, b in zip(bounds, bounds[1:]):
+        if b - a < 2 or not finite[a]:
+            continue
+        level = sp[a]
+        if t[b - 1] - t[a] < min_hold_s:
+            continue
+        err = (pc[a:b] - level) / level
+        outside = np.flatnonzero(np.abs(err) > band)
+        if len(outside) == 0:
+            settle = 0.0
+        elif outside[-1] == b - a - 1:
+            settle = None  # never settled on this plateau
+        else:
+            settle = float(t[a + outside[-1] + 1] - t[a])
+        direction = np.sign(level - prev_level) if np.isfinite(prev_level) else 1.0
+        over = float(np.max(direction * err)) if direction else 0.0
+        settled = err[outside[-1] + 1 :] if len(outside) and settle is not None else (err if settle == 0.0 else err[:0])
+        ramp = float(t[a] - prev_end) if prev_end is not None else 0.0
+        steps.append({
+            "t_s": round(float(t[a]), 4), "pc_cmd_mpa": round(float(level), 4), "ramp_s": round(ramp, 4),
+            "settle_from_command_s": round(ramp + settle, 4) if settle is not None else None,
+            "from_mpa": round(float(prev_level), 4) if np.isfinite(prev_level) else None,
+            "settle_s": round(settle, 4) if settle is not None else None,
+            "overshoot_pct": round(100 * max(over, 0.0), 3),
+            "tracking_rms_pct": round(100 * float(np.sqrt(np.mean(settled**2))), 3) if len(settled) else None,
+            "tracking_mean_pct": round(100 * float(np.mean(settled)), 3) if len(settled) else None,
+        })
+        prev_level = level
+        prev_end = float(t[b - 1])
+    return steps

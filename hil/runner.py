@@ -1,0 +1,329 @@
+"""Headless runs (``hil run``): connect (or start a simulated stand), record, arm, run one
+sequence to its end or its abort, safe the stand on every exit path, write the summary.
+
+Exit codes (DESIGN.md): 0 completed, 1 invalid input (nothing ran), 2 aborted and safed
+(reason in summary.json), 3 fault (communication or hardware; stand state uncertain).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from hil import __version__
+from hil.clock import MonotonicClock, VirtualClock
+from hil.config import StandConfig, load_stand
+from hil.controller import Controller, new_recorder
+from hil.errors import ConfigError, HilError
+from hil.metrics import burn_metrics
+from hil.recorder import read_run
+from hil.safety import Refused, State
+from hil.sequence import SequenceInvalid, load_sequence
+from hil.simproc import SimChild, start_sim
+from hil.transport import open_transport
+from hil.transport.lockstep import LockstepTransport
+
+EXIT_OK, EXIT_INVALID, EXIT_ABORTED, EXIT_FAULT = 0, 1, 2, 3
+
+
+@dataclass
+class RunOptions:
+    """Everything ``hil run`` takes."""
+
+    sequence: str
+    stand: str
+    sim: str | None = None  # lockstep | tcp | rtu | None (the stand's own transport)
+    out: str | None = None
+    seed: int | None = None
+    faults: tuple[str, ...] = ()
+    progress: bool = True
+    rate_hz: float | None = None
+    max_seconds: float = 3600.0
+    on_cycle: Callable[[Controller], None] | None = None  # tests: inject actions mid-run
+    extra_summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """What a run ended as."""
+
+    exit_code: int
+    run_dir: Path | None
+    summary: dict[str, Any]
+
+
+def _run_dir(opts: RunOptions, seq_name: str) -> Path:
+    if opts.out:
+        return Path(opts.out)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return Path("runs") / f"{stamp}_{Path(seq_name).stem}"
+
+
+def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
+    """Run a sequence headless. Never raises for bad input or a bad day at the stand: it
+    returns the exit code, and the stand ends safe whatever happened."""
+    try:
+        stand = load_stand(opts.stand)
+        seq = load_sequence(opts.sequence, stand)
+        from firmware_sim.faults import parse_fault  # validates specs before anything starts
+
+        faults = [parse_fault(f) for f in opts.faults]
+    except SequenceInvalid as exc:
+        for e in exc.errors:
+            print(f"error: {e}", file=sys.stderr)
+        return RunResult(EXIT_INVALID, None, {})
+    except HilError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return RunResult(EXIT_INVALID, None, {})
+    if faults and opts.sim is None:
+        print("error: --fault needs --sim (faults are injected into the simulated stand)", file=sys.stderr)
+        return RunResult(EXIT_INVALID, None, {})
+
+    run_dir = _run_dir(opts, opts.sequence)
+    child: SimChild | None = None
+    firmware = None
+    try:
+        if opts.sim == "lockstep":
+            from firmware_sim.firmware import Firmware
+
+            firmware = Firmware(stand, seed=opts.seed, faults=faults)
+            transport, clock = LockstepTransport(firmware), VirtualClock(firmware)
+        elif opts.sim in ("tcp", "rtu"):
+            child = start_sim(opts.stand, opts.sim, seed=opts.seed, faults=tuple(opts.faults))
+            tcfg = (dataclasses.replace(stand.transport, kind="tcp", host="127.0.0.1", port=child.port)
+                    if opts.sim == "tcp" else
+                    dataclasses.replace(stand.transport, kind="rtu", device=child.device, baud=115200, parity="N",
+                                        timeout_s=max(stand.transport.timeout_s, 0.05)))
+            transport, clock = open_transport(stand, tcfg), MonotonicClock()
+            print(f"hil run: {child.banner.strip()}", file=out, flush=True)
+        elif opts.sim is None:
+            transport, clock = open_transport(stand), MonotonicClock()
+        else:
+            print(f"error: --sim must be lockstep, tcp or rtu, not {opts.sim!r}", file=sys.stderr)
+            return RunResult(EXIT_INVALID, None, {})
+    except HilError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if child:
+            child.stop()
+        return RunResult(EXIT_FAULT, None, {})
+
+    recorder = new_recorder(run_dir, stand)
+    inputs = {"stand": recorder.copy_input(opts.stand), "sequence": recorder.copy_input(opts.sequence)}
+    ctl = Controller(stand, transport, clock, recorder=recorder, rate_hz=opts.rate_hz)
+    loop = ctl.loop
+    started_wall = time.time()
+    interrupted = False
+    outcome_note = ""
+    try:
+        loop.start()
+        loop.event(0.0, "run_start", sequence=seq.name, stand=stand.name, sim=opts.sim,
+                   faults=[f.spec() for f in faults], version=__version__)
+        # warm up: fresh sensors and a live link before anything is armed
+        while loop.t < 2.0 and (loop.cycle < 20 or ctl.warming_up()):
+            loop.step()
+        ctl.load(opts.sequence)
+        try:
+            ctl.arm()
+            ctl.start()
+        except Refused as exc:
+            outcome_note = f"not started: {exc}"
+            print(f"hil run: {outcome_note}", file=sys.stderr)
+        last_print = -1.0
+        t_limit = loop.t + opts.max_seconds
+        while ctl.sequencer and ctl.sequencer.state == "running" or loop.supervisor.state == State.ABORTING:
+            try:
+                loop.step()
+                if opts.on_cycle:
+                    opts.on_cycle(ctl)
+            except KeyboardInterrupt:
+                interrupted = True
+                ctl.abort("operator interrupt (Ctrl-C)", source="operator")
+            if opts.progress and loop.t - last_print >= 0.5:
+                last_print = loop.t
+                _progress(ctl, out)
+            if loop.t > t_limit:
+                ctl.abort(f"run exceeded {opts.max_seconds:g} s", source="runner")
+                t_limit = float("inf")
+        # every exit path: let the safing routine finish on the live loop
+        loop.shutdown("run ended")
+    except KeyboardInterrupt:
+        interrupted = True
+        ctl.abort("operator interrupt (Ctrl-C)", source="operator")
+        loop.shutdown("operator interrupt")
+    except Exception as exc:  # a bug must still leave the stand safe and the data on disk
+        loop.event(loop.t, "exception", error=repr(exc))
+        loop.supervisor.fault(loop.t, f"controller error: {exc!r}")
+        loop.shutdown("controller error")
+        outcome_note = f"controller error: {exc!r}"
+        raise
+    finally:
+        sup = loop.supervisor
+        stats = loop.stats.summary()
+        recorder.close()
+        sim_out = child.stop() if child else ""
+        data = read_run(run_dir)
+        burns = burn_metrics(data.table, stand)
+        if sup.fault_reason:
+            code, outcome = EXIT_FAULT, "fault"
+        elif sup.abort_reason or interrupted or outcome_note:
+            code, outcome = EXIT_ABORTED, "aborted"
+        else:
+            code, outcome = EXIT_OK, "completed"
+        summary = {
+            "outcome": outcome,
+            "abort_reason": sup.abort_reason or sup.fault_reason or outcome_note or None,
+            "fault_reason": sup.fault_reason or None,
+            "final_state": sup.state.name,
+            "redlines_tripped": ctl.redlines.tripped,
+            "disqualified_sensors": [c.name for c, d in zip(stand.channels, ctl.redlines.disqualified) if d],
+            "burns": burns,
+            "loop": stats,
+            "samples": data.table.num_rows,
+            "recording_truncated": data.truncated,
+            "transport": {"kind": transport.name, **dataclasses.asdict(transport.stats)},
+            "sequence": {"name": seq.name, **inputs["sequence"]},
+            "stand": {"name": stand.name, **inputs["stand"]},
+            "sim": opts.sim, "seed": opts.seed, "faults": [f.spec() for f in faults],
+            "software": {"hil-stand": __version__},
+            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
+            "wall_s": round(time.time() - started_wall, 3),
+            **({"firmware": {"ignitions": firmware.engine.ignitions, "peak_pc_mpa": firmware.engine.peak_pc / 1e6,
+                             "state": int(firmware.state), "trips": firmware.trips}} if firmware else {}),
+            **opts.extra_summary,
+        }
+        if sim_out:
+            summary["sim_log"] = sim_out.strip().splitlines()[-1:]
+        import json
+
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    if opts.progress:
+        print(f"hil run: {outcome}" + (f" ({summary['abort_reason']})" if summary["abort_reason"] else "")
+              + f"; {len(burns)} burn(s); data in {run_dir}", file=out, flush=True)
+    return RunResult(code, run_dir, summary)
+
+
+def _progress(ctl: Controller, out: TextIO) -> None:
+    loop, seq = ctl.loop, ctl.sequencer
+    tseq = seq.seq_t if seq and seq.state == "running" else None
+    step = seq.current.label or seq.current.describe() if seq and seq.current else "-"
+    pc = loop.pc()
+    sp = loop.pc_setpoint
+    print(f"  T{tseq:+7.2f}  " if tseq is not None else "  T   --    ", end="", file=out)
+    print(f"{loop.supervisor.state.name:<8} Pc {pc:6.2f} MPa" + (f" (cmd {sp:5.2f})" if sp == sp else "            ")
+          + f"  {step[:48]}", file=out, flush=True)
+
+
+def check(sequence: str, stand_path: str, out: TextIO = sys.stdout) -> int:
+    """``hil check``: validate and print the timeline; 0 valid, 1 invalid."""
+    try:
+        stand: StandConfig = load_stand(stand_path)
+        seq = load_sequence(sequence, stand)
+    except SequenceInvalid as exc:
+        for e in exc.errors:
+            print(f"error: {e}", file=out)
+        print(f"{len(exc.errors)} error(s): {sequence} is not valid for {stand_path}", file=out)
+        return EXIT_INVALID
+    except ConfigError as exc:
+        print(f"error: {exc}", file=out)
+        return EXIT_INVALID
+    print(f"{seq.name} — {seq.description}" if seq.description else seq.name, file=out)
+    print(f"stand {stand.name}; {len(seq.steps)} steps; T{seq.start_time:+g} to T{seq.end_time:+g} s nominal "
+          f"(waits may extend it)", file=out)
+    for i, s in enumerate(seq.steps):
+        where = f"line {s.line}" if s.line else ""
+        origin = f"  [{s.origin}]" if s.origin else ""
+        label = f"  — {s.label}" if s.label else ""
+        print(f"  {i:3d}  T{s.at:+8.3f}  {s.describe()}{label}   ({where}){origin}", file=out)
+    from hil.sequence.loader import burn_windows
+
+    burns = burn_windows(seq, stand)
+    print(f"{len(burns)} burn(s): " + ", ".join(f"T{a.at:+g}→" + (f"T{b.at:+g}" if b else "end") for a, b in burns),
+          file=out)
+    print("OK (dry run: nothing was commanded)", file=out)
+    return EXIT_OK
+
+
+@dataclass
+class ServeOptions:
+    """Everything ``hil serve`` takes."""
+
+    stand: str
+    sim: str | None = None  # tcp | rtu | None
+    rep: str = "tcp://127.0.0.1:5556"
+    pub: str = "tcp://127.0.0.1:5557"
+    out: str | None = None
+    seed: int | None = None
+    faults: tuple[str, ...] = ()
+    rate_hz: float | None = None
+
+
+def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
+    """Run the controller as a service until a client sends ``stop`` or SIGINT/SIGTERM.
+
+    Records the whole session into one run directory. If the process is told to stop while
+    the stand is not safe, it aborts and runs the safing sequence before exiting.
+    """
+    import signal
+
+    from hil.service import Service
+
+    try:
+        stand = load_stand(opts.stand)
+    except HilError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    child = None
+    try:
+        if opts.sim in ("tcp", "rtu"):
+            child = start_sim(opts.stand, opts.sim, seed=opts.seed, faults=opts.faults)
+            tcfg = (dataclasses.replace(stand.transport, kind="tcp", host="127.0.0.1", port=child.port)
+                    if opts.sim == "tcp" else dataclasses.replace(stand.transport, kind="rtu", device=child.device))
+            transport = open_transport(stand, tcfg)
+        else:
+            transport = open_transport(stand)
+    except HilError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAULT
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    run_dir = Path(opts.out) if opts.out else Path("runs") / f"{stamp}_serve_{stand.name}"
+    recorder = new_recorder(run_dir, stand)
+    recorder.copy_input(opts.stand)
+    ctl = Controller(stand, transport, MonotonicClock(), recorder=recorder, rate_hz=opts.rate_hz)
+    try:
+        svc = Service(ctl, rep=opts.rep, pub=opts.pub)
+    except (HilError, Exception) as exc:  # zmq.ZMQError: address in use
+        print(f"error: cannot bind the service: {exc}", file=sys.stderr)
+        recorder.close()
+        if child:
+            child.stop()
+        return EXIT_INVALID
+    stop = {"now": False}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    loop = ctl.loop
+    print(f"hil serve: {stand.name} commands on {svc.rep_endpoint}, telemetry on {svc.pub_endpoint}, "
+          f"recording to {run_dir}" + (f"; simulator: {child.banner.strip()}" if child else ""), file=out, flush=True)
+    try:
+        loop.start()
+        while not (stop["now"] or loop.stop_requested):
+            loop.step()
+        loop.shutdown("service stopping")
+    finally:
+        svc.close()
+        summary = {"outcome": "service stopped", "final_state": loop.supervisor.state.name,
+                   "abort_reason": loop.supervisor.abort_reason or None, "fault_reason": loop.supervisor.fault_reason
+                   or None, "loop": loop.stats.summary(), "stand": {"name": stand.name}}
+        recorder.close(summary)
+        if child:
+            child.stop()
+    print(f"hil serve: stopped; data in {run_dir}", file=out, flush=True)
+    return EXIT_FAULT if loop.supervisor.fault_reason else EXIT_OK

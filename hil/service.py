@@ -1,0 +1,116 @@
+"""Telemetry and command service of the controller process (pyzmq).
+
+- PUB ``tcp://127.0.0.1:<pub>``: multipart messages ``[b"tlm", header-json, rows]`` every
+  ``publish_every`` cycles (rows: float64 array, columns time, state, step, every channel,
+  every command), ``[b"evt", json]`` for every event, ``[b"status", json]`` at 10 Hz.
+- REP ``tcp://127.0.0.1:<rep>``: JSON requests ``{"cmd": ...}`` answered with an explicit ack
+  ``{"ok": true, ...}`` or refusal ``{"ok": false, "refused": reason}``.
+
+The loop polls the REP socket without blocking once per cycle, so a slow client never delays
+a cycle, and an ABORT waits at most one cycle. Both sockets bind loopback unless told
+otherwise; binding anything else is refused until authenticated transport exists.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+import numpy as np
+import zmq
+
+from hil.errors import ConfigError
+from hil.loop import ControlLoop
+
+DEFAULT_REP = "tcp://127.0.0.1:5556"
+DEFAULT_PUB = "tcp://127.0.0.1:5557"
+
+
+def check_loopback(endpoint: str) -> None:
+    """Refuse a non-loopback bind: the command path would be open to the network."""
+    if not endpoint.startswith("tcp://"):
+        if endpoint.startswith(("ipc://", "inproc://")):
+            return
+        raise ConfigError(f"unsupported endpoint {endpoint!r}")
+    host = endpoint[6:].rsplit(":", 1)[0]
+    try:
+        if host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ConfigError(f"refusing to bind {endpoint}: the command service binds loopback only "
+                      f"(a network-facing bind needs authentication, which this version does not provide)")
+
+
+class Service:
+    """Bound sockets plus the per-cycle hooks the loop calls."""
+
+    def __init__(self, controller: Any, rep: str = DEFAULT_REP, pub: str = DEFAULT_PUB,
+                 status_every_s: float = 0.1) -> None:
+        check_loopback(rep)
+        check_loopback(pub)
+        self.ctl = controller
+        self.ctx = zmq.Context.instance()
+        self.rep = self.ctx.socket(zmq.REP)
+        self.rep.setsockopt(zmq.LINGER, 0)
+        self.pub = self.ctx.socket(zmq.PUB)
+        self.pub.setsockopt(zmq.LINGER, 0)
+        self.pub.setsockopt(zmq.SNDHWM, 2000)
+        self.rep_endpoint = self._bind(self.rep, rep)
+        self.pub_endpoint = self._bind(self.pub, pub)
+        self.status_every_s = status_every_s
+        self._last_status = -1.0
+        loop: ControlLoop = controller.loop
+        loop.serve = self.serve
+        loop.publish = self.publish
+        loop.event_listeners.append(self._event)
+        self.requests = 0
+
+    @staticmethod
+    def _bind(sock: zmq.Socket, endpoint: str) -> str:
+        if endpoint.endswith(":0"):
+            port = sock.bind_to_random_port(endpoint[:-2])
+            return f"{endpoint[:-2]}:{port}"
+        sock.bind(endpoint)
+        return endpoint
+
+    def serve(self, loop: ControlLoop) -> None:
+        """Answer every request already waiting (never blocks)."""
+        for _ in range(8):
+            try:
+                raw = self.rep.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self.requests += 1
+            try:
+                req = json.loads(raw)
+                if not isinstance(req, dict):
+                    raise ValueError("request must be a JSON object")
+                reply = self.ctl.handle(req)
+            except (ValueError, TypeError) as exc:
+                reply = {"ok": False, "refused": f"bad request: {exc}"}
+            self.rep.send(json.dumps(reply, default=str).encode())
+        if loop.t - self._last_status >= self.status_every_s:
+            self._last_status = loop.t
+            self.pub.send_multipart([b"status", json.dumps(self.ctl.status(), default=str).encode()], zmq.NOBLOCK)
+
+    def publish(self, loop: ControlLoop, rows: np.ndarray) -> None:
+        """A batch of rows to every subscriber (dropped, not queued without bound, if they lag)."""
+        header = {"rows": int(rows.shape[0]), "cols": int(rows.shape[1]), "pc_setpoint": loop.pc_setpoint}
+        try:
+            self.pub.send_multipart([b"tlm", json.dumps(header).encode(), rows.tobytes()], zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+
+    def _event(self, t: float, kind: str, fields: dict[str, Any]) -> None:
+        try:
+            self.pub.send_multipart([b"evt", json.dumps({"t": t, "kind": kind, **fields}, default=str).encode()],
+                                    zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+
+    def close(self) -> None:
+        """Unbind both sockets."""
+        self.rep.close(0)
+        self.pub.close(0)
