@@ -58,7 +58,9 @@ def burn_metrics(table: pa.Table, stand: StandConfig) -> list[dict[str, Any]]:
     t = _col(table, "time")
     pc = _col(table, stand.limits.pc_channel)
     sp = _col(table, "pc_setpoint") if "pc_setpoint" in table.column_names else np.full(len(t), np.nan)
-    thresh = stand.ignition.confirm_above if stand.ignition else 0.1 * stand.limits.pc_rated
+    # ignition is detected at half the sequence's confirmation level: a pump-fed start lights
+    # on tank head long before the pumps can carry Pc to the confirmation threshold
+    thresh = 0.5 * stand.ignition.confirm_above if stand.ignition else 0.05 * stand.limits.pc_rated
     rated = stand.limits.pc_rated or np.nanmax(pc)
     out = []
     for k, (s, e) in enumerate(burn_windows(table, stand)):

@@ -42,6 +42,17 @@ def read_until(fd: int, needle: str, timeout: float) -> str:
     return text
 
 
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when the process that started it dies, even by SIGKILL,
+    so a crashed ``hil run`` never leaves a simulator serving on its own."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass
 class SimChild:
     """A running simulator and, for RTU, its pty pair."""
@@ -97,7 +108,7 @@ def start_sim(stand: str | Path, mode: str = "tcp", *, seed: int | None = None, 
         tmpdir = tempfile.mkdtemp(prefix="hil-pty-")
         a, device = os.path.join(tmpdir, "sim"), os.path.join(tmpdir, "ctl")
         socat = subprocess.Popen(["socat", "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={device}"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
         try:
             read_until(socat.stderr.fileno(), "starting data transfer loop", timeout)
         except SimStartError:
@@ -107,7 +118,8 @@ def start_sim(stand: str | Path, mode: str = "tcp", *, seed: int | None = None, 
         args += ["--tcp", "127.0.0.1:0", "--rtu", a, "--baud", str(baud)]
     else:
         raise ValueError(f"unknown simulator mode {mode!r}")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_die_with_parent)
     child = SimChild(proc, device=device, socat=socat, tmpdir=tmpdir)
     try:
         child.banner = read_until(proc.stdout.fileno(), "serving", timeout)

@@ -54,11 +54,12 @@ class ThrottleController:
         self.target = min(max(pc, lo), hi)
         self.slew = slew or self.cfg.slew
         if self.mode != "closed":
-            measured = loop.pc()
-            self.setpoint = measured if np.isfinite(measured) else self.target
+            # bumpless: start the setpoint at the Pc the valves' current position settles to
+            # (the feedforward table read backwards), not at the measured Pc, which during a
+            # start transient is still climbing toward it; the integrator starts empty
             self.output = loop.commands.get(self.cfg.actuators[0])
-            # bumpless: the integrator absorbs the difference between the feedforward and now
-            self.integral = self._inverse_ff(self.output) - self.setpoint / self.rated
+            self.setpoint = min(max(self._inverse_ff(self.output) * self.rated, lo), hi)
+            self.integral = 0.0
             self.mode = "closed"
         self.setpoint_moved_at = loop.t
         self._t_last = loop.t
@@ -109,8 +110,11 @@ class ThrottleController:
         cfg = self.cfg
         demand = self.setpoint / self.rated + cfg.kp * err + self.integral
         lo, hi = self.ff_x[0], self.ff_x[-1]
-        # conditional integration: do not wind up against the table's ends
-        if (lo < demand < hi) or (demand >= hi and err < 0) or (demand <= lo and err > 0):
+        # conditional integration: hold the integrator while the setpoint is slewing (the
+        # feedforward carries the ramp; integrating the plant's lag behind it only winds up
+        # an overshoot for the end of the ramp), and never wind up against the table's ends
+        plateau = self.setpoint == self.target
+        if plateau and ((lo < demand < hi) or (demand >= hi and err < 0) or (demand <= lo and err > 0)):
             self.integral += cfg.ki * err * dt
             demand = self.setpoint / self.rated + cfg.kp * err + self.integral
         want = float(np.interp(demand, self.ff_x, self.ff_y))
