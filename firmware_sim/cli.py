@@ -31,6 +31,9 @@ def run_sim(args: argparse.Namespace) -> int:
         endpoints.append(Endpoint("rtu", args.rtu, args.baud))
     unit = stand.transport.unit if args.unit is None else args.unit
     quiet_pymodbus()
+    # The scan thread and the Modbus server share one interpreter: with the default 5 ms GIL
+    # switch interval a request can wait milliseconds behind a scan (or the reverse).
+    sys.setswitchinterval(0.0002)
 
     def ready(bound: list[Endpoint]) -> None:
         where = ", ".join(f"Modbus TCP on {e.address}:{e.number}" if e.kind == "tcp" else
