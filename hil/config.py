@@ -269,9 +269,12 @@ def locate_keys(text: str) -> dict[tuple[Any, ...], int]:
     current: tuple[Any, ...] = ()
     array_counts: dict[tuple[Any, ...], int] = {}
     depth = 0  # bracket depth of a multi-line value
+    array_key: tuple[Any, ...] | None = None  # a multi-line array being read
+    elem = 0
     for no, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0] if '"' not in raw else raw
         if depth == 0:
+            array_key = None
             m = _HEADER.match(raw)
             if m and not _KEYLINE.match(raw):
                 names = tuple(p.strip().strip('"') for p in m.group(2).split("."))
@@ -286,6 +289,11 @@ def locate_keys(text: str) -> dict[tuple[Any, ...], int]:
             k = _KEYLINE.match(raw)
             if k:
                 lines[current + (k.group(1).strip('"'),)] = no
+                array_key, elem = current + (k.group(1).strip('"'),), 0
+        elif depth == 1 and array_key is not None and raw.lstrip().startswith("{"):
+            # one inline table per line inside a multi-line array: each element gets its line
+            lines[array_key + (elem,)] = no
+            elem += 1
         depth += line.count("[") + line.count("{") - line.count("]") - line.count("}")
         depth = max(depth, 0)
     return lines
@@ -615,6 +623,8 @@ def _throttle(t: _Table | None, actuators: dict[str, Actuator]) -> ThrottleConfi
     if len(pts) < 2 or any(b[0] <= a[0] for a, b in zip(pts, pts[1:])):
         raise t.error("feedforward", "needs ≥ 2 points with increasing Pc fraction")
     ratio = t.get("ratio", list, [])
+    if not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in ratio):
+        raise t.error("ratio", f"must be positive numbers, got {ratio!r}")
     if len(ratio) != max(len(acts) - 1, 0) and ratio:
         raise t.error("ratio", f"one ratio per actuator after the first ({len(acts) - 1}), got {len(ratio)}")
     cfg = ThrottleConfig(actuators=tuple(acts), kp=t.number("kp", lo=0.0, hi=1e4), ki=t.number("ki", lo=0.0, hi=1e5),
