@@ -38,12 +38,18 @@ class Polynomial:
         return np.polynomial.polynomial.polyval(raw, self.coeffs)
 
     def to_raw(self, eng):  # noqa: ANN001, ANN201
-        # Invert numerically over the register's raw range; the loader checked monotonicity.
+        # Invert numerically over the register's raw range (the loader checked monotonicity):
+        # a table lookup for the start, then Newton steps to well below one count.
         grid = np.linspace(self.raw_lo, self.raw_hi, 4097)
         vals = self.to_eng(grid)
         if vals[0] > vals[-1]:
             grid, vals = grid[::-1], vals[::-1]
-        return np.interp(eng, vals, grid)
+        x = np.interp(eng, vals, grid)
+        deriv = np.polynomial.polynomial.polyder(self.coeffs)
+        for _ in range(3):
+            slope = np.polynomial.polynomial.polyval(x, deriv)
+            x = x - (self.to_eng(x) - eng) / np.where(slope == 0, 1.0, slope)
+        return np.clip(x, self.raw_lo, self.raw_hi)
 
 
 @dataclass(frozen=True)
