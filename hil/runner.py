@@ -213,7 +213,7 @@ def _progress(ctl: Controller, out: TextIO) -> None:
     step = seq.current.label or seq.current.describe() if seq and seq.current else "-"
     pc = loop.pc()
     sp = loop.pc_setpoint
-    print(f"  T{tseq:+7.2f}  " if tseq is not None else "  T   --    ", end="", file=out)
+    print(f"  t={loop.t:8.3f}  " + (f"T{tseq:+7.2f}  " if tseq is not None else "T   --    "), end="", file=out)
     print(f"{loop.supervisor.state.name:<8} Pc {pc:6.2f} MPa" + (f" (cmd {sp:5.2f})" if sp == sp else "            ")
           + f"  {step[:48]}", file=out, flush=True)
 

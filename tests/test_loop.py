@@ -1,0 +1,187 @@
+"""The control loop over all three paths (lockstep, TCP child process, RTU over a pty):
+decoding, commands reaching the firmware, the heartbeat, communication loss, recording."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import LAB, ROOT, TQ12
+
+from firmware_sim.firmware import Firmware
+from hil import firmware_map as fw
+from hil.clock import MonotonicClock, VirtualClock
+from hil.config import TransportConfig, load_stand
+from hil.controller import Controller, new_recorder
+from hil.recorder import read_run
+from hil.safety import State
+from hil.transport import open_transport
+from hil.transport.lockstep import LockstepTransport
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def lockstep_controller(stand_path, tmp_path, **fw_kw):
+    stand = load_stand(stand_path)
+    firmware = Firmware(stand, **fw_kw)
+    ctl = Controller(stand, LockstepTransport(firmware), VirtualClock(firmware),
+                     recorder=new_recorder(tmp_path / "run", stand))
+    return ctl, firmware
+
+
+def cycles(ctl, n):
+    for _ in range(n):
+        ctl.loop.step()
+
+
+def test_lockstep_decodes_plant_truth_and_commands_reach_the_firmware(tmp_path) -> None:
+    ctl, f = lockstep_controller(TQ12, tmp_path)
+    loop = ctl.loop
+    loop.start()
+    cycles(ctl, 200)
+    ctl.set_output("purge", 1)
+    ctl.set_output("ox_main", 25.0)
+    cycles(ctl, 400)
+    assert f.engine.purge and f.engine.cmd_ox == pytest.approx(0.25)
+    e = f.engine
+    # decoded engineering values agree with the plant within the sensor model (noise, lag, counts)
+    assert loop.value("ox_main_pos") == pytest.approx(e.pos_ox * 100, abs=0.3)
+    assert loop.value("p_purge") == pytest.approx(e.p_purge / 1e6, abs=0.02)
+    assert loop.value("pump_speed") == pytest.approx(e.speed * e.p.pump_rated_rpm, abs=30)
+    assert loop.value("wall_temp") == pytest.approx(e.wall_temp, abs=5)
+    # the heartbeat keeps the firmware's watchdog engaged and satisfied
+    sysblk = loop.decoder.system()
+    assert sysblk[fw.IR_STATUS] & fw.Status.WATCHDOG_ENGAGED
+    assert sysblk[fw.IR_STATE] == fw.FwState.NORMAL
+    assert sysblk[fw.IR_HEARTBEAT_ECHO] == loop.commands.heartbeat - 1 or sysblk[fw.IR_HEARTBEAT_ECHO] == loop.commands.heartbeat
+    loop.shutdown()
+    loop.recorder.close()
+    data = read_run(tmp_path / "run").table
+    assert data.num_rows == loop.stats.cycles
+    t = data.column("time").to_numpy()
+    assert np.allclose(np.diff(t), 1e-3)  # every cycle recorded, no gaps
+    f.advance(0.002)  # the firmware applies the last write at its next scan
+    assert f.engine.cmd_ox == 0.0 and not f.engine.purge  # shutdown ran the safing sequence to its end
+
+
+def test_lockstep_silent_firmware_is_a_latched_fault_and_the_watchdog_backs_it_up(tmp_path) -> None:
+    from firmware_sim.faults import parse_fault
+
+    ctl, f = lockstep_controller(LAB, tmp_path)
+    loop = ctl.loop
+    loop.start()
+    cycles(ctl, 100)
+    ctl.set_output("purge", 1)
+    cycles(ctl, 10)
+    f.inject(parse_fault(f"stop_answering@{f.t:.3f}"))
+    cycles(ctl, loop.comm_loss_cycles + 5)
+    assert loop.supervisor.state == State.FAULT
+    assert "communication lost" in loop.supervisor.fault_reason
+    cycles(ctl, 200)
+    # the firmware never heard another heartbeat: it safed the stand by itself
+    assert f.state == fw.FwState.SAFED and f.trips & fw.Trip.WATCHDOG
+    with pytest.raises(Exception, match="no communication"):
+        ctl.reset()
+    assert loop.supervisor.state == State.FAULT
+
+
+def _realtime(stand, transport, tmp_path, rate=None):
+    ctl = Controller(stand, transport, MonotonicClock(), recorder=new_recorder(tmp_path / "run", stand), rate_hz=rate)
+    ctl.loop.start()
+    return ctl
+
+
+def test_tcp_loop_against_a_simulator_process(sim_factory, tmp_path) -> None:
+    stand = load_stand(TQ12)
+    sim = sim_factory(TQ12)
+    ctl = _realtime(stand, open_transport(stand, dataclasses.replace(stand.transport, port=sim.port)), tmp_path)
+    loop = ctl.loop
+    t_end = time.monotonic() + 1.5
+    while time.monotonic() < t_end:
+        loop.step()
+    ctl.set_output("purge", 1)
+    t_end = time.monotonic() + 1.0
+    while time.monotonic() < t_end:
+        loop.step()
+    assert loop.value("p_purge") == pytest.approx(1.5, abs=0.05)  # the simulated GN2 supply
+    sysblk = loop.decoder.system()
+    assert sysblk[fw.IR_STATE] == fw.FwState.NORMAL and sysblk[fw.IR_STATUS] & fw.Status.WATCHDOG_ENGAGED
+    assert loop.stats.failed_cycles == 0
+    # the simulator dies: N failed cycles later the fault is latched and stays latched
+    sim.proc.kill()
+    sim.proc.wait()
+    for _ in range(loop.comm_loss_cycles + 10):
+        loop.step()
+    assert loop.supervisor.state == State.FAULT and "communication lost" in loop.supervisor.fault_reason
+    loop.shutdown()
+    loop.recorder.close()
+    assert read_run(tmp_path / "run").table.num_rows == loop.stats.cycles
+
+
+def test_rtu_loop_over_a_pty(sim_factory, pty_pair, tmp_path) -> None:
+    stand = load_stand(LAB)
+    sim_factory(LAB, "--rtu", pty_pair.a)
+    cfg = TransportConfig(kind="rtu", device=pty_pair.b, baud=115200, unit=1, timeout_s=0.2, retries=1)
+    ctl = _realtime(stand, open_transport(stand, cfg), tmp_path, rate=200)
+    loop = ctl.loop
+    t_end = time.monotonic() + 1.0
+    while time.monotonic() < t_end:
+        loop.step()
+    ctl.set_output("ox_main", 12.5)
+    t_end = time.monotonic() + 1.0
+    while time.monotonic() < t_end:
+        loop.step()
+    assert loop.value("ox_main_pos") == pytest.approx(12.5, abs=0.3)
+    assert loop.value("pc") == pytest.approx(0.101, abs=0.05)
+    assert loop.decoder.system()[fw.IR_STATE] == fw.FwState.NORMAL
+    assert loop.stats.failed_cycles == 0
+    loop.shutdown()
+    loop.recorder.close()
+
+
+def test_kill_9_of_a_recording_run_leaves_a_readable_file(sim_factory, tmp_path) -> None:
+    """A controller killed mid-burn: the recording is readable to within 0.5 s of the kill, and
+    the firmware watchdog safes the stand."""
+    sim = sim_factory(TQ12)
+    stand_file = tmp_path / "stand.toml"
+    stand_file.write_text(TQ12.read_text().replace("port = 5020", f"port = {sim.port}"))
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "hil.cli", "run", str(ROOT / "configs/sequences/tq12_hotfire_100.toml"),
+                             "--stand", str(stand_file), "--out", str(run_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    t_printed = None
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.strip().startswith("t=") and "RUNNING" in line:
+            t_printed = float(line.split("t=", 1)[1].split()[0])
+            if t_printed >= 6.0:  # mid-burn (T0 is ~3 s after the start)
+                break
+    assert t_printed is not None and t_printed >= 6.0, proc.stderr.read()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    data = read_run(run_dir)
+    t = data.table.column("time").to_numpy()
+    assert t[-1] >= t_printed - 0.5, (t[-1], t_printed)
+    assert np.all(np.diff(t) > 0)
+    assert (run_dir / "events.jsonl").read_text().count("sequence_start") == 1
+    # nobody writes a heartbeat now: the firmware safes the stand within its watchdog time
+    from pymodbus.client import ModbusTcpClient
+
+    with ModbusTcpClient("127.0.0.1", port=sim.port, timeout=2) as c:
+        deadline = time.monotonic() + 5
+        state = None
+        while time.monotonic() < deadline:
+            regs = c.read_input_registers(0, count=fw.IR_SYSTEM_COUNT, device_id=1).registers
+            state = regs[fw.IR_STATE]
+            if state == fw.FwState.SAFED:
+                break
+        assert state == fw.FwState.SAFED and regs[fw.IR_TRIPS] & fw.Trip.WATCHDOG
