@@ -105,6 +105,7 @@ class Actuator:
     units: str = ""
     feedback: str = ""
     drives: str = ""
+    feeds: str = "chamber"  # "chamber" (a main valve: opening it with the other starts a burn) or "gg"
     description: str = ""
 
 
@@ -503,6 +504,7 @@ def _actuator(t: _Table) -> Actuator:
         units=t.get("units", str, "%" if kind == "proportional" else ""),
         feedback=t.get("feedback", str, ""),
         drives=t.choice("drives", PLANT_INPUTS, "") if "drives" in t.data else "",
+        feeds=t.choice("feeds", ("chamber", "gg"), "chamber"),
         description=t.get("description", str, ""),
     )
     if kind == "purge" and act.propellant != "none":

@@ -260,8 +260,8 @@ class ControlLoop:
             sup.abort(self.t, reason, source="shutdown")
         budget = max((s.at_s for s in self.stand.safing), default=0.0) + 1.0
         t_end = self.t + budget
-        while sup.safing.active and self.t < t_end and self.consecutive_failures < self.comm_loss_cycles:
-            self.step()
+        while sup.safing.active and self.t < t_end:
+            self.step()  # with the link down too: every cycle retries the safing writes
         try:
             self.transport.settle()
         except TransportError as exc:

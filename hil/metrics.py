@@ -33,8 +33,8 @@ def burn_windows(table: pa.Table, stand: StandConfig) -> list[tuple[int, int]]:
         cols = [_col(table, f"cmd.{a.name}") > 0 for a in acts if pred(a)]
         return np.logical_or.reduce(cols) if cols else np.zeros(table.num_rows, dtype=bool)
 
-    ox = any_open(lambda a: a.propellant == "ox")
-    fuel = any_open(lambda a: a.propellant == "fuel")
+    ox = any_open(lambda a: a.propellant == "ox" and a.feeds == "chamber")
+    fuel = any_open(lambda a: a.propellant == "fuel" and a.feeds == "chamber")
     ign = any_open(lambda a: a.kind == "igniter")
     both = ox & fuel
     windows = []

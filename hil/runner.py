@@ -192,8 +192,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             "software": {"hil-stand": __version__},
             "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
             "wall_s": round(time.time() - started_wall, 3),
-            **({"firmware": {"ignitions": firmware.engine.ignitions, "peak_pc_mpa": firmware.engine.peak_pc / 1e6,
-                             "state": int(firmware.state), "trips": firmware.trips}} if firmware else {}),
+            **({"firmware": _plant_truth(firmware)} if firmware else {}),
             **opts.extra_summary,
         }
         if sim_out:
@@ -205,6 +204,15 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         print(f"hil run: {outcome}" + (f" ({summary['abort_reason']})" if summary["abort_reason"] else "")
               + f"; {len(burns)} burn(s); data in {run_dir}", file=out, flush=True)
     return RunResult(code, run_dir, summary)
+
+
+def _plant_truth(firmware: Any) -> dict[str, Any]:
+    """Lockstep only: what the simulated stand really ended as (tests check 'safe' on it)."""
+    firmware.advance(0.5)  # let the last commands and any firmware safing take effect
+    e = firmware.engine
+    return {"ignitions": e.ignitions, "peak_pc_mpa": round(e.peak_pc / 1e6, 4), "state": int(firmware.state),
+            "trips": firmware.trips, "burning": e.burning, "pos_ox": e.pos_ox, "pos_fuel": e.pos_fuel,
+            "pos_gg": e.pos_gg, "pc_mpa": round(e.pc / 1e6, 4), "valves_closed": e.pos_ox == 0 and e.pos_fuel == 0}
 
 
 def _progress(ctl: Controller, out: TextIO) -> None:

@@ -172,8 +172,8 @@ class Sequencer:
 
     def _propellants_open(self, loop: ControlLoop) -> bool:
         acts = loop.stand.actuators
-        ox = any(loop.commands.get(a.name) > 0 for a in acts if a.propellant == "ox")
-        fuel = any(loop.commands.get(a.name) > 0 for a in acts if a.propellant == "fuel")
+        ox = any(loop.commands.get(a.name) > 0 for a in acts if a.propellant == "ox" and a.feeds == "chamber")
+        fuel = any(loop.commands.get(a.name) > 0 for a in acts if a.propellant == "fuel" and a.feeds == "chamber")
         return ox and fuel
 
     def _track_burn(self, loop: ControlLoop) -> None:

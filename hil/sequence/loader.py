@@ -100,12 +100,21 @@ class _Builder:
         return tuple(out)
 
     def step(self, t: _Table, at: float, origin: str = "") -> list[Step] | tuple[str, int, float] | None:
-        """A Step list, or for ``run`` a (block, repeat, every) tuple for the caller to expand."""
+        """A Step list, or for ``run`` a (block, repeat, every) tuple for the caller to expand;
+        None (with the error recorded) when the step is malformed."""
+        try:
+            return self._step(t, at, origin)
+        except ConfigError as exc:
+            self.errors.append(exc)
+            return None
+
+    def _step(self, t: _Table, at: float, origin: str = "") -> list[Step] | tuple[str, int, float] | None:
         kinds = [k for k in STEP_KINDS if k in t.data]
-        line = self.ctx.line_of(t.kp)
+        line = self.ctx.line_of(t.kp + ("at",))  # the step's time line: where a reader looks for a step
         if len(kinds) != 1:
             what = "none" if not kinds else " and ".join(kinds)
-            self.err(t, "at", f"a step needs exactly one of {', '.join(STEP_KINDS)} (found {what})")
+            self.err(t, kinds[1] if len(kinds) > 1 else "at",
+                     f"a step needs exactly one of {', '.join(STEP_KINDS)} (found {what})")
             return None
         kind = kinds[0]
         label = t.get("label", str, "")
@@ -154,7 +163,11 @@ class _Builder:
         return (block, repeat, every)
 
     def _missing(self, t: _Table, key: str, default: float) -> float:
-        self.err(t, key, "is required for this step")
+        # a missing key has no line of its own: point at the step kind it belongs to
+        kind = next((k for k in STEP_KINDS if k in t.data), "at")
+        self.errors.append(ConfigError(f"is required for a {kind} step", path=self.ctx.path,
+                                       key=f"{t.ctx.error(t.kp + (key,), '').key}",
+                                       line=self.ctx.line_of(t.kp + (kind,))))
         return default
 
     def _throttle(self, t: _Table, common: dict[str, Any]) -> Step:
@@ -320,7 +333,7 @@ def burn_windows(seq: Sequence, stand: StandConfig) -> list[tuple[Step, Step | N
     start: Step | None = None
 
     def propellant_open(kind: str) -> bool:
-        return any(state[n] > 0 for n, a in acts.items() if a.propellant == kind and a.kind != "purge")
+        return any(state[n] > 0 for n, a in acts.items() if a.propellant == kind and a.feeds == "chamber")
 
     for s in seq.steps:
         if s.kind in ("set", "ramp"):
