@@ -208,10 +208,10 @@ def test_throttle_profile_settles_each_step(tmp_path) -> None:
     s = run_seq("tq12_throttle.toml", TQ12, tmp_path).summary
     assert s["outcome"] == "completed"
     steps = s["burns"][0]["throttle_steps"]
-    assert [st["pc_cmd_mpa"] for st in steps] == [10.0, 6.0, 8.0, 10.0]
-    for st in steps:
-        assert st["settle_s"] is not None and st["settle_s"] < 2.0, st
-        assert abs(st["tracking_mean_pct"]) < 1.5 and st["overshoot_pct"] < 5.0, st
+    assert [step["pc_cmd_mpa"] for step in steps] == [10.0, 6.0, 8.0, 10.0]
+    for step in steps:
+        assert step["settle_s"] is not None and step["settle_s"] < 2.0, step
+        assert abs(step["tracking_mean_pct"]) < 1.5 and step["overshoot_pct"] < 5.0, step
 
 
 def test_three_burn_relight(tmp_path) -> None:
