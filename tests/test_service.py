@@ -1,0 +1,120 @@
+"""The controller as a service: `hil serve` in its own process, a client over ZeroMQ sending
+commands (each answered with an ack or a refusal and its reason) and receiving telemetry."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT, TQ12, read_until
+
+from hil.client import ControllerClient, ControllerTimeout
+from hil.errors import ConfigError
+from hil.service import check_loopback
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    rep, pub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([sys.executable, "-m", "hil.cli", "serve", "--stand", str(TQ12), "--sim", "tcp",
+                             "--rep", rep, "--pub", pub, "--out", str(tmp_path / "session")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    read_until(proc.stdout.fileno(), "commands on", timeout=30)
+    client = ControllerClient(rep, pub, timeout_s=5)
+    yield client, proc, tmp_path / "session"
+    client.close()
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def wait_state(client, state, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    st = None
+    while time.monotonic() < deadline:
+        st = client.status()
+        if st["state"] == state:
+            return st
+    raise AssertionError(f"never reached {state}; last {st}")
+
+
+def test_commands_telemetry_refusals_and_abort(served) -> None:
+    client, proc, session = served
+    meta = client.request("meta")
+    assert meta["ok"] and meta["columns"][:3] == ["time", "state", "step"] and "pc" in meta["columns"]
+    # refusals come back with their reason
+    r = client.start()
+    assert not r["ok"] and "no sequence loaded" in r["refused"]
+    r = client.load(str(ROOT / "configs/sequences/lab_relight.toml"))
+    assert not r["ok"] and "written for stand 'sim-lab'" in " ".join(r["errors"])
+    assert client.set_output("ox_main", 40)["ok"]
+    assert client.load(str(ROOT / "configs/sequences/tq12_hotfire_100.toml"))["ok"]
+    r = client.arm()
+    assert not r["ok"] and "ox_main is commanded open" in r["refused"]
+    assert client.set_output("ox_main", 0)["ok"]
+    wait_state(client, "SAFE")
+    assert client.arm()["ok"]
+    r = client.set_output("purge", 1)
+    assert not r["ok"] and "only accepted in SAFE" in r["refused"]
+    assert client.start()["ok"]
+    # telemetry flows while it burns
+    client.subscribe()
+    pcs = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not pcs or max(pcs) < 9.0):
+        msg = client.receive(1.0)
+        if msg and msg[0] == "tlm":
+            rows = msg[1].rows
+            assert rows.shape[1] == len(meta["columns"])
+            pcs.extend(rows[:, meta["columns"].index("pc")].tolist())
+    assert max(pcs) > 9.0, "no burn seen in telemetry"
+    # ABORT during the burn: accepted at once, the stand ends SAFE with the reason recorded
+    r = client.abort("test: operator abort during the burn")
+    assert r["ok"]
+    st = wait_state(client, "SAFE")
+    assert st["abort_reason"] == "test: operator abort during the burn"
+    client.request("stop")
+    proc.wait(timeout=60)
+    events = [json.loads(x) for x in (session / "events.jsonl").read_text().splitlines()]
+    assert any(e["kind"] == "abort" and e["reason"].startswith("test: operator abort") for e in events)
+    assert any(e["kind"] == "refused" for e in events)
+    from hil.recorder import read_run
+
+    data = read_run(session).table
+    states = set(data.column("state").to_pylist())
+    assert {"SAFE", "ARMED", "RUNNING", "ABORTING"} <= states
+    assert np.nanmax(data.column("pc").to_numpy()) > 9.0
+
+
+def test_client_survives_a_missing_controller() -> None:
+    client = ControllerClient(f"tcp://127.0.0.1:{free_port()}", timeout_s=0.2)
+    with pytest.raises(ControllerTimeout):
+        client.status()
+    with pytest.raises(ControllerTimeout):  # the REQ socket was rebuilt, not stuck
+        client.status()
+    client.close()
+
+
+@pytest.mark.parametrize("endpoint, ok", [("tcp://127.0.0.1:5556", True), ("tcp://localhost:1", True),
+                                          ("tcp://0.0.0.0:5556", False), ("tcp://192.168.1.10:5556", False),
+                                          ("tcp://[::1]:5556", True), ("ipc:///tmp/x", True)])
+def test_service_binds_loopback_only(endpoint, ok) -> None:
+    if ok:
+        check_loopback(endpoint)
+    else:
+        with pytest.raises(ConfigError, match="loopback only"):
+            check_loopback(endpoint)
