@@ -52,6 +52,7 @@ def loop_tcp(seconds: float, rate: float = 1000.0) -> dict:
             while time.monotonic() < warm:
                 loop.step()
             loop.stats = type(loop.stats)(rate)
+            loop.stats.t_first = loop.clock.now()
             c0, w0 = _cpu(), time.monotonic()
             end = w0 + seconds
             while time.monotonic() < end:

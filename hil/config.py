@@ -55,6 +55,7 @@ class LoopConfig:
 
     rate_hz: float = 1000.0
     comm_loss_cycles: int = 20
+    heartbeat_hz: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -728,7 +729,11 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
     loop = LoopConfig()
     if lt:
         loop = LoopConfig(rate_hz=lt.number("rate_hz", 1000.0, lo=1.0, hi=10000.0),
-                          comm_loss_cycles=lt.integer("comm_loss_cycles", 20, lo=1, hi=100000))
+                          comm_loss_cycles=lt.integer("comm_loss_cycles", 20, lo=1, hi=100000),
+                          heartbeat_hz=lt.number("heartbeat_hz", 100.0, lo=1.0, hi=10000.0))
+        if firmware is not None and loop.heartbeat_hz * firmware.watchdog_s < 3:
+            raise lt.error("heartbeat_hz", f"{loop.heartbeat_hz:g} Hz gives fewer than 3 heartbeats per "
+                                           f"{firmware.watchdog_s:g} s watchdog period")
         lt.done()
     limits = Limits()
     lim = top.sub("limits")

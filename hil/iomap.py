@@ -143,10 +143,11 @@ class Commands:
         return {n: float(v) for n, v in zip(self.names, self.eng)}
 
     def beat(self) -> None:
-        """Advance the heartbeat the firmware watchdog watches."""
+        """Advance the heartbeat the firmware watchdog watches (written with the next block)."""
         if self.has_firmware:
             self.heartbeat = (self.heartbeat + 1) & 0xFFFF
             self.image[fw.HR_HEARTBEAT] = self.heartbeat
+            self.changed = True
 
     def firmware_command(self, code: int) -> int:
         """Queue a firmware command (reset, safe); returns its sequence number for the ack."""
@@ -157,9 +158,9 @@ class Commands:
         return self._seq
 
     def pending_writes(self) -> list[tuple[int, list[int]]]:
-        """The blocks to write this cycle: everything every cycle when there is a heartbeat to
-        keep alive (one block write), otherwise only after a change."""
-        if not (self.has_firmware or self.changed):
+        """The blocks to write this cycle: the whole image (one block write on a firmware
+        stand) whenever a command or the heartbeat changed, nothing otherwise."""
+        if not self.changed:
             return []
         self.changed = False
         return [(b.start, self.image[b.start : b.start + b.count]) for b in self.blocks]

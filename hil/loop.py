@@ -98,6 +98,10 @@ class ControlLoop:
         self.rate_hz = rate_hz or stand.loop.rate_hz
         self.period = 1.0 / self.rate_hz
         self.comm_loss_cycles = comm_loss_cycles or stand.loop.comm_loss_cycles
+        # Commands are written in the cycle they change; the heartbeat alone goes out at
+        # heartbeat_hz, far inside the firmware's watchdog time, instead of costing the stand
+        # a write transaction every cycle.
+        self.heartbeat_every = max(1, round(self.rate_hz / stand.loop.heartbeat_hz))
         self.stats = LoopStats(self.rate_hz)
         self.serve = serve
         self.publish = publish
@@ -211,7 +215,8 @@ class ControlLoop:
             hook.on_cycle(self)
         if self.supervisor.safing.active or self.supervisor.state in (State.ABORTING, State.FAULT):
             self.supervisor.safing.apply(t, self.commands)  # safing has the last word on outputs
-        self.commands.beat()
+        if self.cycle % self.heartbeat_every == 0:
+            self.commands.beat()
         try:
             for address, regs in self.commands.pending_writes():
                 self.transport.write_registers(address, regs, wait=False)
