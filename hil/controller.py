@@ -136,7 +136,8 @@ class Controller:
         """How to read the telemetry rows (columns, units, states) and the stand's outputs."""
         loop = self.loop
         return {"stand": self.stand.name, "states": list(STATE_NAMES),
-                "columns": ["time", "state", "step", *loop.decoder.names, *(f"cmd.{n}" for n in loop.commands.names)],
+                "columns": ["time", "state", "step", "pc_setpoint", *loop.decoder.names,
+                            *(f"cmd.{n}" for n in loop.commands.names)],
                 "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description}
                              for c in self.stand.channels],
                 "actuators": [{"name": a.name, "kind": a.kind, "range": list(a.range), "units": a.units,

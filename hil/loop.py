@@ -122,7 +122,7 @@ class ControlLoop:
         self.consecutive_failures = 0
         self.last_error = ""
         self.stop_requested = False
-        self._pub = np.empty((publish_every, 3 + n_ch + n_cmd))
+        self._pub = np.empty((publish_every, 4 + n_ch + n_cmd))
         self._pub_n = 0
         self._deadline = 0.0
         self._t0 = 0.0
@@ -233,9 +233,9 @@ class ControlLoop:
                                  (self.pc_setpoint, self.throttle_output))
         if self.publish is not None:
             row = self._pub[self._pub_n]
-            row[0], row[1], row[2] = t, state, self.step_index
-            row[3 : 3 + len(self.values)] = self.values
-            row[3 + len(self.values) :] = self.commands.eng
+            row[0], row[1], row[2], row[3] = t, state, self.step_index, self.pc_setpoint
+            row[4 : 4 + len(self.values)] = self.values
+            row[4 + len(self.values) :] = self.commands.eng
             self._pub_n += 1
             if self._pub_n == self.publish_every:
                 self.publish(self, self._pub[: self._pub_n].copy())

@@ -143,3 +143,13 @@ def no_leaked_threads() -> Iterator[None]:
     yield
     leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
     assert not leaked, f"test leaked threads: {leaked}"
+
+
+@pytest.fixture
+def controller(tmp_path):
+    """A real controller process (`hil serve --sim tcp`) on ephemeral loopback ports."""
+    from gui.app import EmbeddedController
+
+    ctl = EmbeddedController(TQ12, out=tmp_path / "session")
+    yield ctl
+    ctl.stop()

@@ -1,0 +1,1 @@
+"""The test console: a PySide6 + pyqtgraph client of the controller process."""

@@ -1,0 +1,147 @@
+"""``hil gui``: the console. With no arguments it starts the embedded simulated TQ-12-like
+stand and its controller (``hil serve --sim tcp``, child processes it stops on exit) and
+connects to them; ``--connect`` talks to a controller someone else runs; ``--replay`` opens a
+recorded run. Without a display it falls back to a headless run of the three-burn sequence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STAND = ROOT / "configs" / "stands" / "sim_tq12.toml"
+DEFAULT_SEQUENCE = ROOT / "configs" / "sequences" / "tq12_three_burn.toml"
+
+
+class EmbeddedController:
+    """``hil serve --sim tcp`` as a child: its own process, ephemeral loopback ports."""
+
+    def __init__(self, stand: Path, out: Path | None = None) -> None:
+        from hil.simproc import _die_with_parent, read_until
+
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        self.out = out or ROOT / "runs" / f"{stamp}_console"
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.out.parent / f"{self.out.name}.serve.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hil.cli", "serve", "--stand", str(stand), "--sim", "tcp",
+             "--rep", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--out", str(self.out)],
+            stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=ROOT, preexec_fn=_die_with_parent)
+        banner = read_until(self.proc.stdout.fileno(), "recording to", timeout=60)
+        self.rep = banner.split("commands on ")[1].split(",")[0].strip()
+        self.pub = banner.split("telemetry on ")[1].split(",")[0].strip()
+
+    def stop(self) -> None:
+        """SIGTERM: the controller aborts if needed, runs the safing sequence, stops the sim."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def has_display() -> bool:
+    """A window can be shown (X, Wayland, or an explicit Qt platform such as offscreen)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hil gui", description=__doc__.split("\n\n")[0])
+    p.add_argument("--stand", default=str(DEFAULT_STAND), help="stand for the embedded controller")
+    p.add_argument("--connect", nargs=2, metavar=("REP", "PUB"), help="a running controller's endpoints")
+    p.add_argument("--replay", metavar="RUN_DIR", help="open a recorded run instead of a live controller")
+    p.add_argument("--sequence", help="load this sequence at start-up")
+    p.add_argument("--autopilot", action="store_true", help="arm (no dialog) and start once the sequence is loaded")
+    p.add_argument("--screenshot", help="save a screenshot here ...")
+    p.add_argument("--screenshot-at", type=float, default=8.0, help="... when sequence time reaches this (s)")
+    p.add_argument("--quit-after-screenshot", action="store_true")
+    p.add_argument("--close-policy", choices=("abort", "keep"), default="abort",
+                   help="closing the console during a run: abort it (default) or leave it running")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not has_display():
+        from hil.runner import RunOptions, run
+
+        print("hil gui: no display (DISPLAY/WAYLAND_DISPLAY unset): running the three-burn sequence headless instead",
+              flush=True)
+        res = run(RunOptions(sequence=str(args.sequence or DEFAULT_SEQUENCE), stand=args.stand, sim="tcp"))
+        return res.exit_code
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    from gui.main_window import MainWindow
+
+    pg.setConfigOptions(antialias=False, background="w", foreground="k")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    win = MainWindow(close_policy=args.close_policy)
+    embedded = None
+    if args.replay:
+        win.open_replay(args.replay)
+    elif args.connect:
+        win.connect_controller(*args.connect)
+    else:
+        print("hil gui: starting the embedded simulated stand and controller …", flush=True)
+        embedded = EmbeddedController(Path(args.stand))
+        win.on_quit.append(embedded.stop)
+        win.connect_controller(embedded.rep, embedded.pub)
+        print(f"hil gui: controller {embedded.rep}, recording to {embedded.out}", flush=True)
+    win.sequence.start_dir = str(ROOT / "configs" / "sequences")
+    win.show()
+    if args.autopilot:
+        win.confirm_fn = lambda text: True
+    if args.sequence and not args.replay:
+        _after_connect(win, lambda: win.sequence.load(str(Path(args.sequence).resolve())))
+    if args.autopilot:
+        _when(win, lambda: bool(win.sequence.steps) and win.model.status.get("state") == "SAFE", win.arm)
+        _when(win, lambda: win.model.status.get("state") == "ARMED", win.start)
+    if args.screenshot:
+        def shoot() -> None:
+            path = Path(args.screenshot)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            screen = win.screen()
+            shot = screen.grabWindow(0) if os.environ.get("DISPLAY") else win.grab()
+            shot.save(str(path))
+            print(f"hil gui: screenshot {path} at T{win.model.status.get('t_seq')}", flush=True)
+            if args.quit_after_screenshot:
+                win.close()
+
+        _when(win, lambda: (win.model.status.get("t_seq") or -1e9) >= args.screenshot_at, shoot)
+    rc = app.exec()
+    if embedded is not None and embedded.proc.poll() is None:
+        embedded.stop()
+    return rc
+
+
+def _after_connect(win, fn) -> None:  # noqa: ANN001
+    _when(win, lambda: win.model.connected, fn)
+
+
+def _when(win, cond, fn) -> None:  # noqa: ANN001
+    """Run ``fn`` once ``cond()`` holds, checked on the GUI's own timer (never blocks)."""
+    from PySide6.QtCore import QTimer
+
+    timer = QTimer(win)
+
+    def check() -> None:
+        if cond():
+            timer.stop()
+            fn()
+
+    timer.timeout.connect(check)
+    timer.start(50)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The console's link to the controller process, kept off the GUI thread's critical path.
+
+Commands go through a worker thread (a request waits up to its timeout for the controller; the
+window must not), ABORT jumps the queue. Telemetry is drained from the SUB socket by a timer in
+the GUI thread without blocking (recv with NOBLOCK until empty). A controller that restarts is
+picked up again: ZeroMQ reconnects by itself and the console re-asks for the column layout.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+import zmq
+from PySide6.QtCore import QObject, Signal
+
+from hil.client import ControllerClient, ControllerTimeout, Telemetry
+
+
+class CommandLink(QObject):
+    """Send commands without blocking the GUI; replies arrive as a signal."""
+
+    reply = Signal(str, dict)  # (command, reply dict)
+
+    def __init__(self, rep: str, pub: str, timeout_s: float = 3.0) -> None:
+        super().__init__()
+        self.rep, self.pub = rep, pub
+        self._q: queue.PriorityQueue[tuple[int, int, str, dict[str, Any]]] = queue.PriorityQueue()
+        self._n = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(timeout_s,), name="gui-commands", daemon=True)
+        self._thread.start()
+
+    def send(self, cmd: str, **args: Any) -> None:
+        """Queue a command; ABORT goes ahead of everything else."""
+        self._n += 1
+        self._q.put((0 if cmd == "abort" else 1, self._n, cmd, args))
+
+    def _run(self, timeout_s: float) -> None:
+        client = ControllerClient(self.rep, self.pub, timeout_s=timeout_s)
+        while not self._stop.is_set():
+            try:
+                _, _, cmd, args = self._q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if cmd == "__quit__":
+                break
+            try:
+                rep = client.request(cmd, **args)
+            except ControllerTimeout as exc:
+                rep = {"ok": False, "refused": str(exc), "timeout": True}
+            except zmq.ZMQError as exc:
+                rep = {"ok": False, "refused": f"link error: {exc}"}
+            self.reply.emit(cmd, rep)
+        client.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._q.put((2, 0, "__quit__", {}))
+        self._thread.join(timeout=5)
+
+
+class TelemetrySource:
+    """Non-blocking drain of the controller's PUB socket."""
+
+    def __init__(self, pub: str) -> None:
+        self.ctx = zmq.Context.instance()
+        self.sub = self.ctx.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.LINGER, 0)
+        self.sub.setsockopt(zmq.RCVHWM, 10000)
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sub.connect(pub)
+
+    def drain(self, limit: int = 2000) -> list[tuple[str, Any]]:
+        """Every message already waiting (up to ``limit``)."""
+        import json
+
+        import numpy as np
+
+        out: list[tuple[str, Any]] = []
+        for _ in range(limit):
+            try:
+                parts = self.sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            kind = parts[0].decode()
+            if kind == "tlm":
+                header = json.loads(parts[1])
+                rows = np.frombuffer(parts[2], dtype=np.float64).reshape(header["rows"], header["cols"])
+                out.append((kind, Telemetry(header, rows)))
+            else:
+                out.append((kind, json.loads(parts[1])))
+        return out
+
+    def close(self) -> None:
+        self.sub.close(0)

@@ -1,0 +1,287 @@
+"""The console window: status strip, live plots, channel table, P&ID, sequence panel, event
+log, and the ARM / START / ABORT controls. Live (a controller) or replay (a recorded run)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.client import CommandLink, TelemetrySource
+from gui.model import ConsoleModel
+from gui.pid import PidView
+from gui.plots import PlotPanel
+from gui.sequence_panel import SequencePanel
+from gui.status import StatusStrip
+from gui.tables import ChannelTable, EventLog
+
+STATE_NAMES = ("SAFE", "ARMED", "RUNNING", "ABORTING", "FAULT")
+
+
+class MainWindow(QMainWindow):
+    """One window; ``connect_controller`` or ``open_replay`` gives it something to show."""
+
+    def __init__(self, close_policy: str = "abort") -> None:
+        super().__init__()
+        pg.setConfigOptions(antialias=False, background="w", foreground="k")
+        self.setWindowTitle("hil-stand console")
+        self.resize(1500, 950)
+        self.model = ConsoleModel()
+        self.close_policy = close_policy
+        self.link: CommandLink | None = None
+        self.telemetry: TelemetrySource | None = None
+        self.where = ""
+        self.last_status_at = 0.0
+        self.replay: dict[str, Any] | None = None
+        self.confirm_fn = self._confirm_dialog
+        self.on_quit: list[Any] = []
+
+        central = QWidget()
+        self.setCentralWidget(central)
+        root = QVBoxLayout(central)
+        root.setContentsMargins(4, 4, 4, 4)
+        self.status = StatusStrip()
+        root.addWidget(self.status)
+
+        bar = QHBoxLayout()
+        self.arm_btn = QPushButton("ARM…")
+        self.start_btn = QPushButton("START")
+        self.reset_btn = QPushButton("RESET FAULT")
+        self.abort_btn = QPushButton("ABORT  (Esc)")
+        self.abort_btn.setObjectName("abortButton")
+        self.abort_btn.setMinimumHeight(56)
+        self.abort_btn.setMinimumWidth(260)
+        self.abort_btn.setStyleSheet("QPushButton#abortButton { background: #c62828; color: white; "
+                                     "font: bold 20pt sans-serif; border-radius: 6px; }")
+        for b in (self.arm_btn, self.start_btn, self.reset_btn):
+            b.setMinimumHeight(40)
+            bar.addWidget(b)
+        self.message = QLabel("")
+        self.message.setObjectName("messageLine")
+        self.message.setWordWrap(True)
+        bar.addWidget(self.message, 1)
+        bar.addWidget(self.abort_btn)
+        root.addLayout(bar)
+        self.arm_btn.clicked.connect(self.arm)
+        self.start_btn.clicked.connect(self.start)
+        self.reset_btn.clicked.connect(lambda: self.send("reset"))
+        self.abort_btn.clicked.connect(self.abort)
+        for key in ("Escape", "Ctrl+Space", "F12"):
+            QShortcut(QKeySequence(key), self, activated=self.abort, context=Qt.ShortcutContext.ApplicationShortcut)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.plots = PlotPanel(self.model)
+        split.addWidget(self.plots)
+        self.tabs = QTabWidget()
+        self.channels = ChannelTable()
+        self.pid = PidView(self.send, lambda text: self.confirm_fn(text))
+        self.sequence = SequencePanel(self.send)
+        self.events = EventLog()
+        self.tabs.addTab(self.sequence, "Sequence")
+        self.tabs.addTab(self.channels, "Channels")
+        self.tabs.addTab(self.pid, "P&&ID")
+        self.tabs.addTab(self.events, "Events")
+        split.addWidget(self.tabs)
+        split.setSizes([1000, 500])
+        root.addWidget(split, 1)
+
+        self.scrub = QSlider(Qt.Orientation.Horizontal)
+        self.scrub.setVisible(False)
+        self.scrub.valueChanged.connect(self._scrubbed)
+        root.addWidget(self.scrub)
+
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start(33)
+        self._slow = 0
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ live link
+
+    def connect_controller(self, rep: str, pub: str) -> None:
+        """Talk to the controller at these endpoints (the console is only a client)."""
+        self.disconnect_controller()
+        self.where = rep
+        self.link = CommandLink(rep, pub)
+        self.link.reply.connect(self.on_reply)
+        self.telemetry = TelemetrySource(pub)
+        self.model.connected = False
+        self.link.send("meta")
+        self.status.set_connected(False, rep)
+
+    def disconnect_controller(self) -> None:
+        if self.link:
+            self.link.close()
+        if self.telemetry:
+            self.telemetry.close()
+        self.link = self.telemetry = None
+
+    def send(self, cmd: str, **args: Any) -> None:
+        if self.replay is not None:
+            self.show_message("replay: nothing is commanded")
+            return
+        if self.link is None:
+            self.show_message("not connected to a controller")
+            return
+        self.link.send(cmd, **args)
+
+    def on_reply(self, cmd: str, reply: dict[str, Any]) -> None:
+        if cmd == "meta" and reply.get("ok"):
+            self.model.configure(reply)
+            self.plots.configure()
+            self.channels.configure(reply)
+            self.pid.configure(reply)
+            self.model.connected = True
+            self.status.set_connected(True, self.where)
+            self.show_message(f"connected to {reply.get('stand')}")
+            return
+        if cmd == "load":
+            self.sequence.on_reply(reply)
+        if not reply.get("ok"):
+            if reply.get("timeout") and cmd == "meta":
+                self.link and self.link.send("meta")  # keep asking until a controller is there
+            self.show_message(f"REFUSED {cmd}: {reply.get('refused', '?')}", error=True)
+        elif cmd != "status":
+            self.show_message(f"{cmd}: ok" + (f" → {reply['state']}" if "state" in reply else ""))
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #c62828; font-weight: bold;" if error else "color: #2e7d32;")
+
+    # ------------------------------------------------------------------ operator controls
+
+    def _confirm_dialog(self, text: str) -> bool:
+        return QMessageBox.question(self, "Confirm", text) == QMessageBox.StandardButton.Yes
+
+    def arm(self) -> None:
+        seq = self.sequence.title.text()
+        if self.confirm_fn(f"ARM the stand for:\n\n{seq}\n\nPropellant valves will open when you press START."):
+            self.send("arm")
+
+    def start(self) -> None:
+        self.send("start")
+
+    def abort(self) -> None:
+        """Always enabled, never waits: queued ahead of every other command."""
+        self.send("abort", reason="operator abort (console)")
+        self.show_message("ABORT sent", error=True)
+
+    def _update_buttons(self) -> None:
+        state = self.model.status.get("state", "—")
+        live = self.replay is None and self.model.connected
+        self.arm_btn.setEnabled(live and state == "SAFE" and bool(self.sequence.steps))
+        self.start_btn.setEnabled(live and state == "ARMED")
+        self.reset_btn.setEnabled(live and state == "FAULT")
+        self.abort_btn.setEnabled(True)
+
+    # ------------------------------------------------------------------ the frame
+
+    def tick(self) -> None:
+        """30 Hz: drain telemetry, update every panel; the heavy ones at 5 Hz."""
+        if self.replay is not None:
+            return
+        now = time.monotonic()
+        if self.telemetry is not None:
+            for kind, payload in self.telemetry.drain():
+                if kind == "tlm":
+                    if self.model.buffer is not None:
+                        self.model.add_rows(payload.rows)
+                elif kind == "evt":
+                    self.events.add(payload)
+                    self.model.events.append(payload)
+                elif kind == "status":
+                    if not self.model.connected and self.link:
+                        self.link.send("meta")  # the controller (re)appeared
+                    self.model.status = payload
+                    self.last_status_at = now
+        if self.model.connected and now - self.last_status_at > 2.0 and self.last_status_at:
+            self.model.connected = False
+            self.status.set_connected(False, self.where + " (no status for 2 s)")
+        elif self.model.connected:
+            self.status.set_connected(True, self.where)
+        st = self.model.status
+        step = int(st.get("step", -1) or -1)
+        self.status.update_status(st, self.sequence.step_text(step))
+        self.sequence.highlight(step)
+        self.plots.refresh()
+        self._slow += 1
+        if self._slow % 6 == 0:
+            latest = self.model.latest()
+            self.channels.update_values(latest, st.get("disqualified", []))
+            self.pid.update_values(latest, st.get("state", "—"), self.model.meta.get("pc_channel", "pc"))
+            if self.pid.refusal:
+                self.show_message(f"manual command not sent: {self.pid.refusal}", error=True)
+                self.pid.refusal = ""
+            self._update_buttons()
+
+    # ------------------------------------------------------------------ replay
+
+    def open_replay(self, run_dir: str) -> None:
+        """Show a recorded run with the same panels; the slider scrubs through it."""
+        from gui.replay import load_replay
+
+        self.disconnect_controller()
+        rp = load_replay(run_dir)
+        self.replay = rp
+        self.model.configure(rp["meta"], seconds=60.0)
+        self.plots.configure()
+        self.channels.configure(rp["meta"])
+        self.pid.configure(rp["meta"])
+        self.events.clear()
+        for ev in rp["events"]:
+            self.events.add(ev)
+        self.sequence.title.setText(f"replay: {run_dir}")
+        self.sequence.check.setText(rp.get("outcome", ""))
+        self.status.set_connected(False, "replay")
+        self.scrub.setVisible(True)
+        self.scrub.setRange(0, len(rp["rows"]) - 1)
+        self.scrub.setValue(len(rp["rows"]) - 1)
+        self._scrubbed(len(rp["rows"]) - 1)
+        self._update_buttons()
+
+    def _scrubbed(self, i: int) -> None:
+        if self.replay is None:
+            return
+        rows = self.replay["rows"]
+        t = rows[i, 0]
+        lo = int(np.searchsorted(rows[:, 0], t - self.plots.window_s))
+        window = rows[lo : i + 1]
+        self.plots.refresh(window)
+        latest = dict(zip(self.model.columns, rows[i].tolist()))
+        state = STATE_NAMES[int(rows[i, 1])] if np.isfinite(rows[i, 1]) else "—"
+        self.status.update_status({"state": state, "t_seq": None, "recording": False}, f"t = {t:.3f} s")
+        self.status.set_state(f"REPLAY {state}")
+        self.channels.update_values(latest, [])
+        self.pid.update_values(latest, "REPLAY", self.model.meta.get("pc_channel", "pc"))
+
+    # ------------------------------------------------------------------ closing
+
+    def closeEvent(self, event: Any) -> None:
+        """Closing mid-burn follows the stand policy: by default abort, then leave."""
+        state = self.model.status.get("state")
+        if self.replay is None and self.link is not None and state in ("ARMED", "RUNNING") and self.close_policy == "abort":
+            self.link.send("abort", reason="console closed during a run (policy: abort)")
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline and self.link._q.qsize():
+                time.sleep(0.01)
+        for cb in self.on_quit:
+            cb()
+        self.timer.stop()
+        self.disconnect_controller()
+        event.accept()

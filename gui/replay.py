@@ -1,0 +1,71 @@
+"""Load a recorded run directory into the console's column layout (the same as live
+telemetry: time, state, step, pc_setpoint, channels, commands)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hil.config import load_stand
+from hil.recorder import read_run
+
+STATE_NAMES = ("SAFE", "ARMED", "RUNNING", "ABORTING", "FAULT")
+
+
+def load_replay(run_dir: str | Path) -> dict[str, Any]:
+    """Rows, meta (from the stand copy in inputs/), events and the outcome of a run."""
+    d = Path(run_dir)
+    table = read_run(d).table
+    stands = sorted((d / "inputs").glob("*.toml"))
+    stand = None
+    for p in stands:
+        try:
+            candidate = load_stand(p)
+        except Exception:  # a sequence file, not a stand
+            continue
+        if all(c.name in table.column_names for c in candidate.channels):
+            stand = candidate
+            break
+    if stand is None:
+        raise ValueError(f"{d}: no stand config among the recorded inputs")
+    names = table.column_names
+    chans = [c.name for c in stand.channels]
+    cmds = [f"cmd.{a.name}" for a in stand.actuators]
+    n = table.num_rows
+    rows = np.full((n, 4 + len(chans) + len(cmds)), np.nan)
+    rows[:, 0] = table.column("time").to_numpy()
+    state = np.array(table.column("state").to_pylist(), dtype=object)
+    rows[:, 1] = [STATE_NAMES.index(s) if s in STATE_NAMES else np.nan for s in state]
+    rows[:, 2] = table.column("step").to_numpy()
+    if "pc_setpoint" in names:
+        rows[:, 3] = table.column("pc_setpoint").to_numpy()
+    for j, c in enumerate(chans + cmds):
+        rows[:, 4 + j] = table.column(c).to_numpy()
+    meta = {
+        "stand": stand.name, "columns": ["time", "state", "step", "pc_setpoint", *chans, *cmds],
+        "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description}
+                     for c in stand.channels],
+        "actuators": [{"name": a.name, "kind": a.kind, "range": list(a.range), "units": a.units,
+                       "propellant": a.propellant, "feedback": a.feedback} for a in stand.actuators],
+        "redlines": [{"name": r.name, "channels": list(r.channels), "min": r.min, "max": r.max,
+                      "min_frac": r.min_frac, "max_frac": r.max_frac} for r in stand.redlines],
+        "pc_rated": stand.limits.pc_rated, "pc_channel": stand.limits.pc_channel,
+        "rate_hz": 1.0 / float(np.median(np.diff(rows[:, 0]))) if n > 2 else stand.loop.rate_hz,
+    }
+    events = []
+    ev_path = d / "events.jsonl"
+    if ev_path.exists():
+        for line in ev_path.read_text().splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn last line after a kill
+    outcome = ""
+    summary = d / "summary.json"
+    if summary.exists():
+        s = json.loads(summary.read_text())
+        outcome = f"outcome: {s.get('outcome')}" + (f" — {s.get('abort_reason')}" if s.get("abort_reason") else "")
+    return {"rows": rows, "meta": meta, "events": events, "outcome": outcome}

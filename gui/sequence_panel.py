@@ -1,0 +1,85 @@
+"""Sequence panel: open a sequence file, see the controller's check result with line numbers,
+and follow the timeline with the current step highlighted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+class SequencePanel(QWidget):
+    """Shows what the controller said about the loaded sequence."""
+
+    def __init__(self, send) -> None:  # noqa: ANN001 - a callable(cmd, **args)
+        super().__init__()
+        self.send = send
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        self.open_btn = QPushButton("Open sequence…")
+        self.open_btn.clicked.connect(self.choose)
+        self.title = QLabel("no sequence loaded")
+        self.title.setWordWrap(True)
+        self.check = QLabel("")
+        self.check.setObjectName("checkResult")
+        self.check.setWordWrap(True)
+        self.timeline = QListWidget()
+        for w in (self.open_btn, self.title, self.check):
+            lay.addWidget(w)
+        lay.addWidget(self.timeline, 1)
+        self.steps: list[dict[str, Any]] = []
+        self.current = -1
+        self.start_dir = "configs/sequences"
+
+    def choose(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open sequence", self.start_dir, "Sequences (*.toml)")
+        if path:
+            self.load(path)
+
+    def load(self, path: str) -> None:
+        self.title.setText(f"checking {path} …")
+        self.send("load", path=path)
+
+    def on_reply(self, reply: dict[str, Any]) -> None:
+        """The controller's answer to ``load``."""
+        self.timeline.clear()
+        self.current = -1
+        if reply.get("ok"):
+            self.steps = reply.get("steps", [])
+            self.title.setText(reply.get("name", ""))
+            self.check.setText(f"✔ check passed: {len(self.steps)} steps")
+            self.check.setStyleSheet("color: #2e7d32; font-weight: bold;")
+            for s in self.steps:
+                label = f"  — {s['label']}" if s.get("label") else ""
+                self.timeline.addItem(QListWidgetItem(f"T{s['at']:+8.2f}  {s['what']}{label}   (line {s['line']})"))
+        else:
+            self.steps = []
+            errors = reply.get("errors") or [reply.get("refused", "refused")]
+            self.title.setText("sequence not loaded")
+            self.check.setText("✘ " + "\n✘ ".join(errors))
+            self.check.setStyleSheet("color: #c62828;")
+
+    def highlight(self, index: int) -> None:
+        if index == self.current or not (0 <= index < self.timeline.count()):
+            return
+        if 0 <= self.current < self.timeline.count():
+            self.timeline.item(self.current).setBackground(QBrush(QColor("white")))
+        self.current = index
+        item = self.timeline.item(index)
+        item.setBackground(QBrush(QColor("#bbdefb")))
+        self.timeline.scrollToItem(item)
+
+    def step_text(self, index: int) -> str:
+        if 0 <= index < len(self.steps):
+            s = self.steps[index]
+            return s.get("label") or s["what"]
+        return ""

@@ -1,0 +1,57 @@
+"""The status strip: connection, stand state (coloured), T-clock, current step, loop health,
+recording. Large enough to read from across the control room."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel
+
+STATE_COLOURS = {"SAFE": "#2e7d32", "ARMED": "#f9a825", "RUNNING": "#1565c0", "ABORTING": "#c62828",
+                 "FAULT": "#6a1b9a", "REPLAY": "#455a64", "—": "#616161"}
+
+
+class StatusStrip(QFrame):
+    """One row of labels; ``update_status`` takes the controller's status dict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("statusStrip")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(6, 4, 6, 4)
+        self.conn = QLabel("● disconnected")
+        self.state = QLabel("—")
+        self.state.setObjectName("stateLabel")
+        self.state.setMinimumWidth(170)
+        self.clock = QLabel("T  --")
+        self.step = QLabel("step: -")
+        self.health = QLabel("loop: -")
+        self.rec = QLabel("rec: -")
+        for w in (self.conn, self.state, self.clock, self.step, self.health, self.rec):
+            lay.addWidget(w)
+        lay.insertStretch(4, 1)
+        self.clock.setStyleSheet("font: bold 16pt monospace;")
+        self.set_state("—")
+
+    def set_state(self, state: str, reason: str = "") -> None:
+        colour = STATE_COLOURS.get(state, "#616161")
+        self.state.setText(state)
+        self.state.setToolTip(reason)
+        self.state.setStyleSheet(f"background:{colour}; color:white; font: bold 18pt sans-serif; padding: 2px 14px;"
+                                 "border-radius: 4px;")
+
+    def set_connected(self, ok: bool, where: str = "") -> None:
+        self.conn.setText(("● connected " if ok else "● no controller ") + where)
+        self.conn.setStyleSheet(f"color: {'#2e7d32' if ok else '#c62828'}; font-weight: bold;")
+
+    def update_status(self, st: dict[str, Any], step_text: str = "") -> None:
+        self.set_state(st.get("state", "—"), st.get("reason", ""))
+        t_seq = st.get("t_seq")
+        self.clock.setText(f"T{t_seq:+8.2f}" if isinstance(t_seq, (int, float)) else "T   --")
+        self.step.setText(f"step: {step_text}" if step_text else "step: -")
+        cycles, over = st.get("cycles", 0), st.get("overruns", 0)
+        failed = st.get("failed_cycles", 0)
+        self.health.setText(f"loop: {cycles} cycles, {over} overruns, {failed} failed")
+        self.health.setStyleSheet("color: #c62828;" if not st.get("comm_ok", True) else "")
+        self.rec.setText("● REC" if st.get("recording") else "rec off")
+        self.rec.setStyleSheet("color: #c62828; font-weight: bold;" if st.get("recording") else "")

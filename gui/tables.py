@@ -1,0 +1,91 @@
+"""Channel table (live values, units, redline status colours) and the event log."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QHeaderView, QListWidget, QListWidgetItem, QTableWidget, QTableWidgetItem
+
+OK, WARN, BAD = QColor("#e8f5e9"), QColor("#fff8e1"), QColor("#ffcdd2")
+
+
+class ChannelTable(QTableWidget):
+    """One row per channel: value, units, valid range, status (ok / near a limit / violating
+    a redline or out of range / disqualified)."""
+
+    def __init__(self) -> None:
+        super().__init__(0, 4)
+        self.setHorizontalHeaderLabels(["channel", "value", "units", "status"])
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.meta: dict[str, Any] = {}
+        self.limits: dict[str, tuple[float, float]] = {}
+
+    def configure(self, meta: dict[str, Any]) -> None:
+        self.meta = meta
+        chans = meta.get("channels", [])
+        self.setRowCount(len(chans))
+        self.limits = {}
+        for rl in meta.get("redlines", []):
+            for c in rl["channels"]:
+                lo, hi = self.limits.get(c, (-math.inf, math.inf))
+                mn = rl.get("min") if rl.get("min") is not None else -math.inf
+                mx = rl.get("max") if rl.get("max") is not None else math.inf
+                self.limits[c] = (max(lo, mn), min(hi, mx))
+        for i, c in enumerate(chans):
+            self.setItem(i, 0, QTableWidgetItem(c["name"]))
+            self.setItem(i, 1, QTableWidgetItem("-"))
+            self.setItem(i, 2, QTableWidgetItem(c["units"]))
+            self.setItem(i, 3, QTableWidgetItem(""))
+            self.item(i, 0).setToolTip(c.get("description", ""))
+
+    def update_values(self, latest: dict[str, float], disqualified: list[str]) -> None:
+        for i, c in enumerate(self.meta.get("channels", [])):
+            v = latest.get(c["name"], math.nan)
+            lo_v, hi_v = c["valid"]
+            lo_r, hi_r = self.limits.get(c["name"], (-math.inf, math.inf))
+            if c["name"] in disqualified:
+                status, colour = "disqualified", BAD
+            elif not math.isfinite(v):
+                status, colour = "no data", WARN
+            elif v < lo_v or v > hi_v:
+                status, colour = "out of range", BAD
+            elif v > hi_r or v < lo_r:
+                status, colour = "REDLINE", BAD
+            elif (math.isfinite(hi_r) and v > 0.9 * hi_r) or (math.isfinite(lo_r) and v < 1.1 * lo_r):
+                status, colour = "near limit", WARN
+            else:
+                status, colour = "ok", OK
+            self.item(i, 1).setText(f"{v:.4g}" if math.isfinite(v) else "-")
+            self.item(i, 3).setText(status)
+            for col in range(4):
+                self.item(i, col).setBackground(QBrush(colour))
+
+
+class EventLog(QListWidget):
+    """Commands, state changes, redline trips, faults, refusals — newest at the bottom."""
+
+    COLOURS = {"redline": "#c62828", "fault": "#6a1b9a", "abort": "#c62828", "refused": "#ef6c00",
+               "firmware_trip": "#6a1b9a", "sensor_disqualified": "#ef6c00", "comm_error": "#ef6c00",
+               "state": "#1565c0", "warning": "#ef6c00"}
+
+    def add(self, ev: dict[str, Any]) -> None:
+        kind = ev.get("kind", "?")
+        if kind == "step":
+            text = f"{ev.get('t', 0):9.3f}  step {ev.get('index')}: {ev.get('what')}  (line {ev.get('line')})"
+        else:
+            fields = ", ".join(f"{k}={v}" for k, v in ev.items() if k not in ("t", "kind", "wall"))
+            text = f"{ev.get('t', 0):9.3f}  {kind}: {fields}"
+        item = QListWidgetItem(text)
+        if kind in self.COLOURS:
+            item.setForeground(QBrush(QColor(self.COLOURS[kind])))
+        self.addItem(item)
+        if self.count() > 5000:
+            self.takeItem(0)
+        self.scrollToBottom()
+
+    def texts(self) -> list[str]:
+        return [self.item(i).text() for i in range(self.count())]

@@ -1,0 +1,117 @@
+"""The console under pytest-qt (offscreen): against a real controller process and simulator
+over TCP, and on a recorded run."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import LAB, ROOT, TQ12
+
+from gui.main_window import MainWindow
+from hil.runner import RunOptions, run
+
+SEQ = ROOT / "configs" / "sequences"
+pytestmark = pytest.mark.timeout(150)
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow()
+    win.confirm_fn = lambda text: True  # the ARM dialog, answered yes
+    qtbot.addWidget(win)
+    win.show()
+    return win
+
+
+def test_window_builds_with_abort_always_enabled(window) -> None:
+    assert window.abort_btn.isEnabled()
+    assert not window.arm_btn.isEnabled() and not window.start_btn.isEnabled()
+    assert {window.tabs.tabText(i) for i in range(window.tabs.count())} == {"Sequence", "Channels", "P&&ID", "Events"}
+    assert set(window.plots.plots) == {"pc", "thrust", "pressures", "valves"}
+
+
+def test_live_console_arm_start_plot_abort(window, qtbot, controller) -> None:
+    win = window
+    win.connect_controller(controller.rep, controller.pub)
+    qtbot.waitUntil(lambda: win.model.connected and win.model.status.get("state") == "SAFE", timeout=30000)
+    # a refusal is shown with its reason
+    win.send("start")
+    qtbot.waitUntil(lambda: "REFUSED start" in win.message.text(), timeout=10000)
+    assert "no sequence loaded" in win.message.text()
+    # loading a sequence shows its check result and the timeline
+    win.sequence.load(str(SEQ / "tq12_hotfire_100.toml"))
+    qtbot.waitUntil(lambda: bool(win.sequence.steps), timeout=10000)
+    assert "check passed" in win.sequence.check.text() and win.sequence.timeline.count() == 13
+    assert "(line 27)" in win.sequence.timeline.item(3).text()
+    qtbot.waitUntil(lambda: win.arm_btn.isEnabled(), timeout=10000)
+    win.arm()
+    qtbot.waitUntil(lambda: win.model.status.get("state") == "ARMED", timeout=10000)
+    qtbot.waitUntil(lambda: win.start_btn.isEnabled(), timeout=5000)
+    win.start()
+    qtbot.waitUntil(lambda: win.model.status.get("state") == "RUNNING", timeout=10000)
+    # the plots receive live data: Pc climbs past 9 MPa in the chamber-pressure curve
+    def pc_curve_max() -> float:
+        _, y = win.plots.curves["pc"].getData()
+        return float(max(y)) if y is not None and len(y) else 0.0
+    qtbot.waitUntil(lambda: pc_curve_max() > 9.0, timeout=30000)
+    assert win.sequence.current >= 0  # the current step is highlighted
+    # ABORT during the burn ends in SAFE with the abort recorded
+    win.abort()
+    qtbot.waitUntil(lambda: win.model.status.get("state") == "SAFE", timeout=20000)
+    assert win.model.status.get("abort_reason") == "operator abort (console)"
+    qtbot.waitUntil(lambda: any("abort:" in t for t in win.events.texts()), timeout=5000)
+    # manual outputs are refused outside SAFE-with-manual-mode, and ask before opening propellant
+    win.pid.clicked("ox_main")
+    assert win.pid.refusal == "manual mode is off"
+    asked = []
+    win.confirm_fn = lambda text: asked.append(text) or False
+    win.pid.manual.setChecked(True)
+    win.pid.state = "SAFE"
+    win.pid.clicked("igniter")  # not a propellant valve: no question, sent
+    assert not asked and win.pid.refusal == ""
+    qtbot.waitUntil(lambda: win.model.latest().get("cmd.igniter") == 1.0, timeout=10000)
+
+
+def test_a_bad_sequence_shows_located_errors(window, qtbot, controller) -> None:
+    win = window
+    win.connect_controller(controller.rep, controller.pub)
+    qtbot.waitUntil(lambda: win.model.connected, timeout=30000)
+    win.sequence.load(str(SEQ / "lab_relight.toml"))
+    qtbot.waitUntil(lambda: "✘" in win.sequence.check.text(), timeout=10000)
+    assert "lab_relight.toml:" in win.sequence.check.text() and "written for stand 'sim-lab'" in win.sequence.check.text()
+    assert not win.arm_btn.isEnabled()
+
+
+def test_replay_opens_a_recorded_run(window, qtbot, tmp_path) -> None:
+    res = run(RunOptions(sequence=str(SEQ / "lab_relight.toml"), stand=str(LAB), sim="lockstep",
+                         out=str(tmp_path / "run"), progress=False))
+    assert res.exit_code == 0
+    win = window
+    win.open_replay(str(tmp_path / "run"))
+    assert win.scrub.isVisible() and win.scrub.maximum() == res.summary["samples"] - 1
+    x, y = win.plots.curves["pc"].getData()
+    assert len(x) > 1000 and max(y) > 1.9
+    win.scrub.setValue(win.scrub.maximum() // 2)
+    x2, _ = win.plots.curves["pc"].getData()
+    assert x2[-1] < x[-1]  # scrubbed back in time
+    assert "REPLAY" in win.status.state.text()
+    assert any("sequence_start" in t for t in win.events.texts())
+    win.send("arm")
+    assert "replay" in win.message.text()  # nothing is commanded from a replay
+
+
+def test_console_survives_the_controller_restarting(window, qtbot, tmp_path) -> None:
+    from gui.app import EmbeddedController
+
+    first = EmbeddedController(TQ12, out=tmp_path / "a")
+    win = window
+    win.connect_controller(first.rep, first.pub)
+    qtbot.waitUntil(lambda: win.model.connected, timeout=30000)
+    first.stop()
+    qtbot.waitUntil(lambda: not win.model.connected, timeout=10000)
+    assert "no status" in win.status.conn.text()
+    second = EmbeddedController(TQ12, out=tmp_path / "b")
+    try:
+        win.connect_controller(second.rep, second.pub)
+        qtbot.waitUntil(lambda: win.model.connected and win.model.status.get("state") == "SAFE", timeout=30000)
+    finally:
+        second.stop()
