@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: set up the venv, then run hil-stand against the embedded
-# simulated TQ-12-like stand. Extra arguments go to the command that runs.
+# The main job on a fresh machine: set up .venv, then open the test console on the embedded
+# simulated TQ-12-like stand (it starts the simulator and the controller itself and stops them
+# when you close it). Without a display it runs the three-burn sequence headless instead.
+# Extra arguments go to `hil gui` (e.g. --sequence configs/sequences/tq12_throttle.toml).
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q -e . >/dev/null
-# Until the console (issue 5) lands, the main job is the simulated stand itself, printing its
-# own view twice a second; drive it with mbpoll as the README shows.
-exec .venv/bin/hil sim --stand configs/stands/sim_tq12.toml --status 0.5 "$@"
+exec .venv/bin/hil gui --sequence configs/sequences/tq12_three_burn.toml "$@"

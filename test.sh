@@ -6,8 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages the tests use: socat (pty pairs for Modbus RTU), mbpoll (an independent
-# Modbus master), and the libraries Qt needs to start at all.
-debs=(socat mbpoll libgl1 libegl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libx11-6 libxkbcommon0)
+# Modbus master), the libraries Qt needs to start at all, and Xvfb with the xcb libraries for
+# the end-to-end test of the console in a real X window (reference/toolchain.md).
+debs=(socat mbpoll libgl1 libegl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libx11-6 libxkbcommon0
+      xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+      libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1)
 missing=()
 for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -61,12 +61,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_gui(args: argparse.Namespace) -> int:
-    from gui.app import main as gui_main
-
-    return gui_main(args.gui_args)
-
-
 def _cmd_regmap(args: argparse.Namespace) -> int:
     from hil.config import load_stand
     from hil.regmap_doc import render_all
@@ -139,10 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="output file (default: next to data.arrow)")
     e.set_defaults(func=_cmd_export)
 
-    gp = sub.add_parser("gui", help="the test console (starts the embedded simulated stand by default)",
-                        add_help=False)
-    gp.add_argument("gui_args", nargs=argparse.REMAINDER)
-    gp.set_defaults(func=_cmd_gui)
+    sub.add_parser("gui", help="the test console (starts the embedded simulated stand by default; hil gui --help)")
 
     r = sub.add_parser("regmap", help="print the Modbus register map of stand configs as Markdown")
     r.add_argument("stands", nargs="+", help="stand config files")
@@ -153,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hil`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["gui"]:  # the console parses its own options (argparse REMAINDER cannot take --flags)
+        from gui.app import main as gui_main
+
+        return gui_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -1,0 +1,55 @@
+"""End to end under Xvfb: the real `hil gui` process (xcb platform, a real X window) against the
+embedded simulated stand over TCP, running the three-burn sequence, with a screenshot taken of
+the X screen during a burn. `UPDATE_SCREENSHOT=1` copies it to docs/screenshot.png."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, read_until
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+def xvfb():
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is not installed: test.sh installs it (Debian package xvfb)")
+    proc = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    number = read_until(proc.stdout.fileno(), "\n", timeout=20).strip()
+    yield f":{number}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_console_under_xvfb_with_a_screenshot_during_a_burn(xvfb, tmp_path) -> None:
+    shot = tmp_path / "screenshot.png"
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    env["DISPLAY"] = xvfb
+    r = subprocess.run([sys.executable, "-m", "hil.cli", "gui", "--sequence",
+                        str(ROOT / "configs/sequences/tq12_three_burn.toml"), "--autopilot",
+                        "--screenshot", str(shot), "--screenshot-at", "38.5", "--quit-after-screenshot"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=200)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "screenshot" in r.stdout, r.stdout + r.stderr
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(shot))
+    assert img.width() == 1600 and img.height() == 1000
+    # not a blank screen: the window and its plots are there (many distinct colours)
+    colours = {img.pixel(x, y) for x in range(0, 1600, 7) for y in range(0, 1000, 7)}
+    assert len(colours) > 30
+    # the screenshot was taken mid-burn: the run's recording shows the landing burn lit then
+    runs = sorted((ROOT / "runs").glob("*_console"), key=lambda p: p.stat().st_mtime)
+    assert runs, "the embedded controller recorded nothing"
+    from hil.recorder import read_run
+
+    data = read_run(runs[-1]).table
+    assert "RUNNING" in set(data.column("state").to_pylist())
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        shutil.copyfile(shot, ROOT / "docs" / "screenshot.png")
