@@ -688,15 +688,21 @@ def load_stand(path: str | Path) -> StandConfig:
     return parse_stand(text, str(p), hashlib.sha256(blob).hexdigest())
 
 
-def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandConfig:
-    """Validate stand TOML text (the loader's core; tests feed it broken files)."""
+def read_toml(text: str, path: str) -> _Table:
+    """Parse TOML into the top-level table reader; a syntax error names its line."""
     ctx = _Ctx(path, text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise ConfigError(f"not valid TOML: {exc}", path=path, line=int(m.group(1)) if m else None) from exc
-    top = _Table(ctx, data, ())
+    return _Table(ctx, data, ())
+
+
+def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandConfig:
+    """Validate stand TOML text (the loader's core; tests feed it broken files)."""
+    top = read_toml(text, path)
+    ctx = top.ctx
     stand = top.sub("stand", required=True)
     assert stand is not None
     name = stand.get("name", str)

@@ -155,6 +155,8 @@ class Controller:
                 return {"ok": True, **self.status()}
             if cmd == "meta":
                 return {"ok": True, **self.meta()}
+            if cmd == "loop_stats":
+                return {"ok": True, **self.loop.stats.summary(last=int(request.get("last", 10000)))}
             if cmd == "abort":
                 self.abort(str(request.get("reason") or "operator abort"), source=str(request.get("source", "client")))
                 return {"ok": True, "state": self.loop.supervisor.state.name}

@@ -60,9 +60,12 @@ class LoopStats:
         """Every cycle's lateness so far, seconds."""
         return np.concatenate([*self._late, self._buf[: self._n]])
 
-    def summary(self) -> dict[str, Any]:
-        """Rate, lateness percentiles (ms), overruns."""
+    def summary(self, last: int | None = None) -> dict[str, Any]:
+        """Rate, lateness percentiles (ms), overruns; over the ``last`` cycles if given (the
+        rate and the overrun count stay whole-run figures)."""
         lat = self.lateness() * 1e3
+        if last is not None:
+            lat = lat[-last:]
         span = self.t_last - self.t_first
         period_ms = 1e3 / self.target_hz
         return {

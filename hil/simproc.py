@@ -22,7 +22,7 @@ class SimStartError(HilError):
     """The simulator (or socat) did not come up."""
 
 
-def read_until(fd: int, needle: str, timeout: float) -> str:
+def read_until(fd: int, needle: str, timeout: float = 30.0) -> str:
     """Read a child's pipe until ``needle`` appears (its readiness line); raises on timeout/EOF."""
     sel = selectors.DefaultSelector()
     sel.register(fd, selectors.EVENT_READ)

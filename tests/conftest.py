@@ -7,19 +7,19 @@ platform set, pytest would abort (reference/toolchain.md).
 from __future__ import annotations
 
 import os
-import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from hil.simproc import SimStartError, read_until
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -27,27 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 STANDS = ROOT / "configs" / "stands"
 TQ12 = STANDS / "sim_tq12.toml"
 LAB = STANDS / "sim_lab.toml"
-
-
-def read_until(fd: int, needle: str, timeout: float = 30.0) -> str:
-    """Read a child's pipe (raw fd, no Python buffering, so select() sees every byte) until the
-    text contains ``needle``: its readiness signal. Returns everything read."""
-    sel = selectors.DefaultSelector()
-    sel.register(fd, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    text = ""
-    try:
-        while needle not in text:
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(timeout=left):
-                raise AssertionError(f"never saw {needle!r} within {timeout} s; got {text!r}")
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                raise AssertionError(f"pipe closed before {needle!r}; got {text!r}")
-            text += chunk.decode(errors="replace")
-    finally:
-        sel.close()
-    return text
 
 
 @dataclass
@@ -80,7 +59,7 @@ def start_sim(stand: Path, *extra: str) -> SimProcess:
     proc = subprocess.Popen([*args, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         banner = read_until(proc.stdout.fileno(), "serving")
-    except AssertionError:
+    except SimStartError:
         proc.kill()
         _, err = proc.communicate()
         raise AssertionError(f"hil sim did not start: {err}") from None
@@ -126,7 +105,7 @@ def pty_pair() -> Iterator[PtyPair]:
     # socat reports each pty as it creates it, then "starting data transfer loop".
     try:
         read_until(proc.stderr.fileno(), "starting data transfer loop", timeout=10)
-    except AssertionError:
+    except SimStartError:
         proc.kill()
         raise
     assert os.path.exists(a) and os.path.exists(b), "socat did not create the pty pair"

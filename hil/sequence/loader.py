@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from hil.config import ConfigError, Redline, StandConfig, _Ctx, _Table, redline_from_table
+from hil.config import ConfigError, Redline, StandConfig, _Ctx, _Table, read_toml, redline_from_table
 from hil.errors import HilError
 from hil.sequence.expr import Expr, ExprError, compile_expr
 from hil.sequence.model import Sequence, Step
@@ -219,13 +218,8 @@ def load_sequence(path: str | Path, stand: StandConfig) -> Sequence:
 
 def parse_sequence(text: str, stand: StandConfig, path: str = "<string>", sha256: str = "") -> Sequence:
     """Validate sequence TOML text (the loader's core)."""
-    ctx = _Ctx(path, text)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(f"not valid TOML: {exc}", path=path, line=int(m.group(1)) if m else None) from exc
-    top = _Table(ctx, data, ())
+    top = read_toml(text, path)
+    ctx = top.ctx
     head = top.sub("sequence", required=True)
     assert head is not None
     name = head.get("name", str)
