@@ -59,7 +59,7 @@ def frame_cost(frames: int, curves: int = 8, seconds: float = 60.0, rate: float 
         t0 = time.perf_counter()
         model.add_rows(new)
         panel.refresh()
-        panel.glw.grab()  # render the scene: what a frame really costs
+        panel.glw.viewport().repaint()  # paint now, synchronously: what one frame really costs
         app.processEvents()
         times.append(time.perf_counter() - t0)
     plotted = sum(1 for c in panel.curves.values() if c.getData()[0] is not None)
