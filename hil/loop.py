@@ -184,11 +184,14 @@ class ControlLoop:
         self.stats.add(lateness)
         self.stats.t_last = now
         self.cycle += 1
-        # next deadline on the fixed grid; skip (and count) deadlines already missed
+        # Next deadline on the fixed grid. A cycle that ran a little past it starts at once
+        # (late, and counted in the lateness figures) so the rate holds; only when a whole
+        # period has been lost are the missed deadlines skipped (counted as overruns) rather
+        # than replayed in a burst. Either way the grid never drifts.
         self._deadline += self.period
         behind = self.clock.now() - self._deadline
-        if behind > 0 and self.clock.realtime:
-            missed = math.floor(behind / self.period) + 1
+        if behind > self.period and self.clock.realtime:
+            missed = math.floor(behind / self.period)
             self._deadline += missed * self.period
             self.stats.overruns += missed
 
