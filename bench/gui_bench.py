@@ -76,7 +76,7 @@ def loop_with_and_without_gui(seconds: float) -> dict:
     client = ControllerClient(ctl.rep, ctl.pub, timeout_s=5)
     out = {}
     try:
-        time.sleep(1.0)  # noqa: the controller warms up; this is a benchmark, not a test
+        time.sleep(1.0)  # the controller warms up (a benchmark, not a test)
         time.sleep(seconds)
         out["without_gui"] = client.request("loop_stats", last=int(seconds * 1000))
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen")

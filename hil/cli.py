@@ -34,9 +34,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     res = run(RunOptions(sequence=args.sequence, stand=args.stand, sim=args.sim, out=args.out, seed=args.seed,
                          faults=tuple(args.fault), progress=not args.quiet, rate_hz=args.rate))
-    if res.exit_code == EXIT_OK and args.report:
-        print("hil run: --report: the report generator is not built yet (issue 6)", file=sys.stderr)
+    if args.report and res.run_dir is not None:
+        from hil.report import report
+
+        print(f"hil run: report {report(res.run_dir)}")
     return res.exit_code
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from hil.report import compare, report
+
+    if len(args.runs) == 1:
+        print(f"wrote {report(args.runs[0])}")
+    elif len(args.runs) == 2:
+        print(f"wrote {compare(args.runs[0], args.runs[1], args.out)}")
+    else:
+        print("hil report: give one run directory, or two to compare", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -55,8 +70,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from hil.recorder import export
 
-    fmt = "csv" if args.csv else "parquet"
-    path = export(args.run, fmt, args.out)
+    if args.tdms:
+        from hil.report import export_tdms
+
+        path = export_tdms(args.run, args.out)
+    else:
+        path = export(args.run, "csv" if args.csv else "parquet", args.out)
     print(f"wrote {path}")
     return EXIT_OK
 
@@ -125,11 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--stand", required=True)
     c.set_defaults(func=_cmd_check)
 
+    rp = sub.add_parser("report", help="report.html for a run, or a comparison of two runs")
+    rp.add_argument("runs", nargs="+", help="RUN_DIR, or RUN_A RUN_B")
+    rp.add_argument("--out", help="comparison page path (default RUN_B/compare.html)")
+    rp.set_defaults(func=_cmd_report)
+
     e = sub.add_parser("export", help="export a recorded run's data.arrow as CSV or Parquet")
     e.add_argument("run", help="run directory")
     g = e.add_mutually_exclusive_group(required=True)
     g.add_argument("--csv", action="store_true")
     g.add_argument("--parquet", action="store_true")
+    g.add_argument("--tdms", action="store_true", help="NI TDMS (for DIAdem)")
     e.add_argument("--out", help="output file (default: next to data.arrow)")
     e.set_defaults(func=_cmd_export)
 

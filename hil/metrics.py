@@ -78,7 +78,8 @@ def burn_metrics(table: pa.Table, stand: StandConfig) -> list[dict[str, Any]]:
         target = float(finite_sp[0]) if len(finite_sp) else float(rated)  # the first commanded level
         i90 = _first(pc[seg] >= 0.9 * target)
         steady_from = s + (i90 if i90 is not None else ign)
-        steady = pc[steady_from : e + 1]
+        steady = pc[steady_from:e]  # up to, not including, the row the shutdown was commanded
+        extra = _burn_extras(table, stand, t, s + ign, e)
         burn.update({
             "ignition_delay_s": round(float(t_ign - t0), 4),
             "t90_s": round(float(t[s + i90] - t0), 4) if i90 is not None else None,
@@ -86,6 +87,7 @@ def burn_metrics(table: pa.Table, stand: StandConfig) -> list[dict[str, Any]]:
             "pc_mean_mpa": round(float(np.nanmean(steady)), 4) if len(steady) else None,
             "pc_peak_mpa": round(float(np.nanmax(pc[s : tail + 1])), 4),
             "throttle_steps": throttle_steps(t[s : e + 1], pc[s : e + 1], sp[s : e + 1]),
+            **extra,
         })
         out.append(burn)
     return out
@@ -97,6 +99,34 @@ def smooth(x: np.ndarray, n: int) -> np.ndarray:
         return x
     k = np.ones(n)
     return np.convolve(x, k, mode="same") / np.convolve(np.ones_like(x), k, mode="same")
+
+
+def find_channel(stand: StandConfig, *, units: str, words: tuple[str, ...]) -> str | None:
+    """A channel by unit and name fragments (a stand's thrust, flowmeters, wall thermocouple)."""
+    for c in stand.channels:
+        if c.units == units and all(w in c.name for w in words):
+            return c.name
+    return None
+
+
+def _burn_extras(table: pa.Table, stand: StandConfig, t: np.ndarray, i0: int, i1: int) -> dict[str, Any]:
+    """Mean O/F (flowmeters), total impulse (thrust), peak wall temperature, over ignition → shutdown."""
+    out: dict[str, Any] = {}
+    seg = slice(i0, i1 + 1)
+    ox = find_channel(stand, units="kg/s", words=("ox",))
+    fu = find_channel(stand, units="kg/s", words=("fuel",))
+    if ox and fu:
+        mo, mf = _col(table, ox)[seg], _col(table, fu)[seg]
+        good = mf > 1e-3 * max(np.nanmax(mf), 1e-9)
+        out["of_mean"] = round(float(np.nansum(mo[good]) / np.nansum(mf[good])), 4) if good.any() else None
+    th = find_channel(stand, units="kN", words=("thrust",))
+    if th:
+        f = _col(table, th)[seg]
+        out["total_impulse_kns"] = round(float(np.trapezoid(np.nan_to_num(f), t[seg])), 3)
+    wall = find_channel(stand, units="K", words=("wall",))
+    if wall:
+        out["wall_temp_peak_k"] = round(float(np.nanmax(_col(table, wall)[seg])), 2)
+    return out
 
 
 def throttle_steps(t: np.ndarray, pc: np.ndarray, sp: np.ndarray, band: float = 0.02,

@@ -1,0 +1,153 @@
+"""Post-test review: metrics on synthetic traces with known answers, the report and the run
+comparison on recorded simulator runs, and the exports others read (CSV, Parquet, TDMS)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from conftest import LAB, ROOT, TQ12
+
+from hil.config import load_stand
+from hil.metrics import burn_metrics, smooth, throttle_steps
+from hil.recorder import export, read_run
+from hil.report import compare, export_tdms, report
+from hil.runner import RunOptions, run
+
+SEQ = ROOT / "configs" / "sequences"
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_throttle_step_metrics_on_a_known_trace() -> None:
+    """A first-order response with known settle time and overshoot."""
+    dt = 1e-3
+    t = np.arange(0, 6, dt)
+    sp = np.where(t < 2.0, 10.0, 6.0)
+    tau = 0.2
+    pc = np.where(t < 2.0, 10.0, 6.0 + 4.0 * np.exp(-(t - 2.0) / tau))
+    pc = pc + np.where((t > 3.0) & (t < 3.001), 0.0, 0.0)
+    (first, second) = throttle_steps(t, pc, sp)
+    assert first["pc_cmd_mpa"] == 10.0 and first["settle_s"] == 0.0
+    # into ±2 % of 6 MPa: 4·e^(−t/τ) = 0.12 → t = τ·ln(33.3) = 0.701 s (25 ms averaging adds ~12 ms)
+    assert second["settle_s"] == pytest.approx(0.2 * np.log(4.0 / 0.12), abs=0.02)
+    assert second["overshoot_pct"] == pytest.approx(0.0, abs=0.01)  # monotonic approach from above
+    assert abs(second["tracking_mean_pct"]) < 2.0
+    # an overshooting (second-order) response: 10 % overshoot on a step up
+    sp2 = np.where(t < 1.0, 5.0, 10.0)
+    z, wn = 0.6, 12.0
+    tt = np.clip(t - 1.0, 0, None)
+    wd = wn * np.sqrt(1 - z**2)
+    resp = 1 - np.exp(-z * wn * tt) * (np.cos(wd * tt) + z / np.sqrt(1 - z**2) * np.sin(wd * tt))
+    pc2 = 5.0 + 5.0 * resp
+    step = throttle_steps(t, pc2, sp2)[-1]
+    expected_overshoot = 100 * 5.0 * np.exp(-np.pi * z / np.sqrt(1 - z**2)) / 10.0
+    assert step["overshoot_pct"] == pytest.approx(expected_overshoot, rel=0.05)
+
+
+def test_smoothing_keeps_the_mean() -> None:
+    x = np.random.default_rng(0).normal(5.0, 0.1, 1000)
+    assert smooth(x, 25).mean() == pytest.approx(x.mean(), abs=1e-3)
+
+
+def _synthetic_run(stand_path) -> pa.Table:
+    """Two burns: known ignition delays, durations, O/F, impulse and wall temperature."""
+    stand = load_stand(stand_path)
+    dt = 1e-3
+    t = np.arange(0, 20, dt)
+    n = len(t)
+    cols = {"time": t, "cycle": np.arange(n), "lateness_ms": np.zeros(n, np.float32), "state": ["RUNNING"] * n,
+            "step": np.zeros(n, np.int32)}
+    on = ((t >= 2) & (t < 7)) | ((t >= 10) & (t < 16))
+    lit = ((t >= 2.05) & (t < 7)) | ((t >= 10.03) & (t < 16))
+    for c in stand.channels:
+        cols[c.name] = np.zeros(n)
+    cols["pc"] = np.where(lit, 2.0, 0.1)
+    cols["thrust"] = np.where(lit, 2.0, 0.0)  # kN
+    cols["mdot_ox"] = np.where(lit, 0.6, 0.0)
+    cols["mdot_fuel"] = np.where(lit, 0.2, 0.0)
+    cols["wall_temp"] = 300 + 50 * t
+    for a in stand.actuators:
+        cols[f"cmd.{a.name}"] = np.where(on, 50.0 if a.propellant != "none" else 1.0, 0.0) if a.kind != "purge" else np.zeros(n)
+    cols["pc_setpoint"] = np.where(lit, 2.0, np.nan)
+    cols["throttle_output"] = np.full(n, np.nan)
+    return pa.table(cols)
+
+
+def test_burn_metrics_on_a_synthetic_run() -> None:
+    stand = load_stand(LAB)
+    b1, b2 = burn_metrics(_synthetic_run(LAB), stand)
+    assert b1["ignition_delay_s"] == pytest.approx(0.05, abs=0.0015)
+    assert b2["ignition_delay_s"] == pytest.approx(0.03, abs=0.0015)
+    assert b1["duration_s"] == pytest.approx(7 - 2.05, abs=0.002)
+    assert b2["duration_s"] == pytest.approx(16 - 10.03, abs=0.002)
+    assert b1["of_mean"] == pytest.approx(3.0) and b2["pc_mean_mpa"] == pytest.approx(2.0)
+    assert b1["total_impulse_kns"] == pytest.approx(2.0 * (7 - 2.05), abs=0.01)
+    assert b2["wall_temp_peak_k"] == pytest.approx(300 + 50 * 15.999, abs=0.1)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("runs")
+    a = run(RunOptions(sequence=str(SEQ / "lab_relight.toml"), stand=str(LAB), sim="lockstep", out=str(d / "a"),
+                       progress=False))
+    b = run(RunOptions(sequence=str(SEQ / "lab_relight.toml"), stand=str(LAB), sim="lockstep", out=str(d / "b"),
+                       progress=False, seed=99, faults=("late_ignition:delay=0.04@0",)))
+    return a, b
+
+
+def test_report_on_a_recorded_run(runs) -> None:
+    a, _ = runs
+    out = report(a.run_dir)
+    page = out.read_text()
+    assert page.startswith("<!doctype html>") and "<script" not in page  # self-contained, opens offline
+    assert page.count("data:image/png;base64,") >= 6
+    for needle in ("Burns", "Throttle steps", "Loop health", "SHA-256", a.summary["sequence"]["sha256"],
+                   a.summary["stand"]["sha256"], "completed"):
+        assert needle in page
+    rows = re.findall(r"<tr><td>(\d)</td>", page)
+    assert rows[:3] == ["1", "2", "3"]  # one row per burn
+    for name in ("pc_overview", "ignitions", "tracking", "valves", "feed", "wall"):
+        assert (a.run_dir / f"fig_{name}.png").stat().st_size > 10_000
+    # the report's numbers are the summary's numbers (one metrics module)
+    assert f"{a.summary['burns'][0]['pc_mean_mpa']:.4g}" in page
+
+
+def test_compare_two_runs(runs) -> None:
+    a, b = runs
+    out = compare(a.run_dir, b.run_dir)
+    page = out.read_text()
+    assert "Run comparison" in page and "B − A" in page and "ignition_delay_s" in page
+    delays = [float(x) for x in re.findall(r"<td>ignition_delay_s</td><td>([\d.]+)</td><td>([\d.]+)</td>", page)[0]]
+    assert delays[1] > delays[0] + 0.03  # run B lit 40 ms later, and the table says so
+
+
+def test_exports_are_readable_without_this_package(runs, tmp_path) -> None:
+    a, _ = runs
+    data = read_run(a.run_dir).table
+    csv = export(a.run_dir, "csv", tmp_path / "d.csv")
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    back = pacsv.read_csv(csv)
+    assert back.num_rows == data.num_rows and "pc" in back.column_names
+    pqf = export(a.run_dir, "parquet", tmp_path / "d.parquet")
+    assert pq.read_table(pqf).column("pc").to_pylist() == data.column("pc").to_pylist()
+    from nptdms import TdmsFile
+
+    tdms = TdmsFile.read(export_tdms(a.run_dir, tmp_path / "d.tdms"))
+    ch = tdms["run"]["pc"]
+    assert len(ch) == data.num_rows and ch.properties["unit_string"] == "MPa"
+    assert np.allclose(ch[:], data.column("pc").to_numpy())
+
+
+def test_hil_report_cli_and_run_report(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "hil.cli", "run", str(SEQ / "tq12_cold_flow.toml"), "--stand", str(TQ12),
+                        "--sim", "lockstep", "--out", str(tmp_path / "cf"), "--quiet", "--report"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "cf" / "report.html").exists()
