@@ -64,6 +64,7 @@ class Firmware:
         self.safing_next = 0
         self.outputs: dict[str, float] = {a.name: 0.0 for a in self.actuators}
         self._cmd_dirty = True
+        self.output_change_t = 0.0
         self._pending_cmd: tuple[int, int] | None = None
         self._op_limit = math.inf
         if self.cfg.overpressure_channel:
@@ -130,6 +131,7 @@ class Firmware:
             lo = max(address, fw.HR_SYSTEM_COUNT if self.stand.firmware else 0)
             if hr[lo : address + len(values)] != values[lo - address :]:
                 self._cmd_dirty = True
+                self.output_change_t = self.engine.t
             hr[address : address + len(values)] = values
 
     def _system_block(self) -> list[int]:
@@ -155,6 +157,7 @@ class Firmware:
         block[fw.IR_VERSION] = fw.FIRMWARE_VERSION
         block[fw.IR_TRIP_TIME_MS : fw.IR_TRIP_TIME_MS + 2] = _u32(self.safing_t0 if self.trips else 0.0)
         block[fw.IR_HEARTBEAT_TIME_MS : fw.IR_HEARTBEAT_TIME_MS + 2] = _u32(self.hb_last_t)
+        block[fw.IR_OUTPUT_TIME_MS] = _u32(self.output_change_t)[1]
         return block
 
     # ------------------------------------------------------------------ interlocks

@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="output file (default: next to data.arrow)")
     e.set_defaults(func=_cmd_export)
 
+    sub.add_parser("bench", help="the performance suite: every figure beside its target (hil bench --help)")
     sub.add_parser("gui", help="the test console (starts the embedded simulated stand by default; hil gui --help)")
 
     r = sub.add_parser("regmap", help="print the Modbus register map of stand configs as Markdown")
@@ -170,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hil`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # the benchmark suite parses its own options
+        from bench.suite import main as bench_main
+
+        return bench_main(argv[1:])
     if argv[:1] == ["gui"]:  # the console parses its own options (argparse REMAINDER cannot take --flags)
         from gui.app import main as gui_main
 

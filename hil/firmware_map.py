@@ -25,6 +25,7 @@ IR_TIME_MS = 8  # u32, high word first
 IR_VERSION = 10
 IR_TRIP_TIME_MS = 11  # u32: firmware clock when SAFED latched
 IR_HEARTBEAT_TIME_MS = 13  # u32: firmware clock when the heartbeat last changed
+IR_OUTPUT_TIME_MS = 15  # u16: firmware clock (ms, modulo 65536) when a command register last changed
 IR_SYSTEM_COUNT = 16  # channels must start at or above this
 
 # Holding registers (function codes 3, 6, 16)

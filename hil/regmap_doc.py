@@ -40,6 +40,7 @@ def render(stand: StandConfig) -> str:
                 f"| {fw.IR_VERSION} | firmware version | 0x{fw.FIRMWARE_VERSION:04x} |",
                 f"| {fw.IR_TRIP_TIME_MS}-{fw.IR_TRIP_TIME_MS + 1} | trip time | u32 ms: when SAFED latched |",
                 f"| {fw.IR_HEARTBEAT_TIME_MS}-{fw.IR_HEARTBEAT_TIME_MS + 1} | heartbeat time | u32 ms: when the heartbeat last changed |",
+                f"| {fw.IR_OUTPUT_TIME_MS} | output time | u16 ms (mod 65536): when a command register last changed |",
                 "", "| holding reg | name | meaning |", "|---|---|---|",
                 f"| {fw.HR_HEARTBEAT} | heartbeat | the controller changes it every cycle |",
                 f"| {fw.HR_COMMAND} | command | 1 reset the latch, 2 safe now |",

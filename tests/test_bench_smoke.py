@@ -1,0 +1,28 @@
+"""`hil bench --quick` runs end to end and writes valid JSON (no timing is asserted: speed
+goals live in the benchmark's own output, not in tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.timeout(400)
+
+
+def test_hil_bench_quick_writes_json(tmp_path) -> None:
+    out = tmp_path / "suite.json"
+    r = subprocess.run([sys.executable, "-m", "hil.cli", "bench", "--quick", "--json", str(out)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=380,
+                       env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    data = json.loads(out.read_text())
+    res = data["results"]
+    for key in ("tcp", "gui_loop", "cpu_hog", "rtu", "reaction_lockstep", "reaction_tcp", "watchdog", "sim", "lockstep",
+                "gui_frames", "recorder", "scaling_channels", "scaling_rate", "baselines"):
+        assert key in res, key
+    assert data["machine"]["cpus"] >= 1 and res["tcp"]["cycles"] > 0
+    assert "1. loop over Modbus TCP" in r.stdout and "baselines" in r.stdout
