@@ -17,6 +17,9 @@ from PySide6.QtCore import QObject, Signal
 
 from hil.client import ControllerClient, ControllerTimeout, Telemetry
 
+PING_S = 0.5  # the console is heard from every 0.5 s ...
+CLIENT_WATCHDOG_S = 3.0  # ... and asks the controller to abort a run it started after 3 s of silence
+
 
 class CommandLink(QObject):
     """Send commands without blocking the GUI; replies arrive as a signal."""
@@ -38,12 +41,22 @@ class CommandLink(QObject):
         self._q.put((0 if cmd == "abort" else 1, self._n, cmd, args))
 
     def _run(self, timeout_s: float) -> None:
+        import time
+
         client = ControllerClient(self.rep, self.pub, timeout_s=timeout_s)
+        last = time.monotonic()
         while not self._stop.is_set():
             try:
                 _, _, cmd, args = self._q.get(timeout=0.1)
             except queue.Empty:
+                if time.monotonic() - last > PING_S:  # keep the controller's lost-client watch fed
+                    last = time.monotonic()
+                    try:
+                        client.request("ping")
+                    except (ControllerTimeout, zmq.ZMQError):
+                        pass
                 continue
+            last = time.monotonic()
             if cmd == "__quit__":
                 break
             try:

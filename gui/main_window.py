@@ -175,7 +175,9 @@ class MainWindow(QMainWindow):
             self.send("arm")
 
     def start(self) -> None:
-        self.send("start")
+        from gui.client import CLIENT_WATCHDOG_S
+
+        self.send("start", watchdog_s=CLIENT_WATCHDOG_S)  # the console killed mid-burn → the run aborts
 
     def abort(self) -> None:
         """Always enabled, never waits: queued ahead of every other command."""

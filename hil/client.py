@@ -39,6 +39,10 @@ class ControllerClient:
         self._req: zmq.Socket | None = None
         self._sub: zmq.Socket | None = None
         self.meta: dict[str, Any] | None = None
+        import os
+        import uuid
+
+        self.client_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # sent with every request
 
     def _socket(self) -> zmq.Socket:
         if self._req is None:
@@ -51,7 +55,7 @@ class ControllerClient:
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
         """Send a command; return the controller's reply dict (``ok`` true or a refusal)."""
         s = self._socket()
-        s.send(json.dumps({"cmd": cmd, **args}).encode())
+        s.send(json.dumps({"cmd": cmd, "client": self.client_id, **args}).encode())
         if s.poll(int(self.timeout_s * 1000), zmq.POLLIN):
             return json.loads(s.recv())
         s.close(0)
@@ -71,8 +75,10 @@ class ControllerClient:
     def arm(self) -> dict[str, Any]:
         return self.request("arm")
 
-    def start(self) -> dict[str, Any]:
-        return self.request("start")
+    def start(self, watchdog_s: float | None = None) -> dict[str, Any]:
+        """START; with ``watchdog_s`` this client must be heard from that often during the run
+        (any request; ``ping``) or the controller aborts it as a lost client."""
+        return self.request("start", **({"watchdog_s": watchdog_s} if watchdog_s else {}))
 
     def reset(self) -> dict[str, Any]:
         return self.request("reset")

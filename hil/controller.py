@@ -36,10 +36,11 @@ class Controller:
         self.throttle = ThrottleController(stand) if stand.throttle else None
         self.sequence: Sequence | None = None
         self.sequencer: Sequencer | None = None
+        self.client_watch = ClientWatch()
         self._hooks()
 
     def _hooks(self) -> None:
-        hooks: list[Any] = [self.redlines]
+        hooks: list[Any] = [self.redlines, self.client_watch]
         if self.sequencer is not None:
             hooks.append(self.sequencer)
         if self.throttle is not None:
@@ -150,7 +151,10 @@ class Controller:
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """One client request → an explicit ack or a refusal with its reason."""
         cmd = request.get("cmd")
+        self.client_watch.heard(request.get("client"), self.loop.t)
         try:
+            if cmd == "ping":
+                return {"ok": True, "t": self.loop.t}
             if cmd == "status":
                 return {"ok": True, **self.status()}
             if cmd == "meta":
@@ -168,6 +172,8 @@ class Controller:
                 self.arm()
             elif cmd == "start":
                 self.start()
+                if request.get("watchdog_s") and request.get("client"):
+                    self.client_watch.own(str(request["client"]), float(request["watchdog_s"]), self.loop.t)
             elif cmd == "reset":
                 self.reset()
             elif cmd == "set":
@@ -185,6 +191,36 @@ class Controller:
             return {"ok": False, "refused": "sequence check failed", "errors": [str(e) for e in exc.errors]}
         except (ConfigError, KeyError, ValueError, TypeError) as exc:
             return {"ok": False, "refused": f"bad request: {exc}"}
+
+
+class ClientWatch:
+    """Lost client during a burn: a client that starts a run with ``watchdog_s`` promises to
+    be heard from (any request, e.g. ``ping``) at least that often while the stand is ARMED or
+    RUNNING; silence longer than that aborts the run (the console does this; a script may)."""
+
+    def __init__(self) -> None:
+        self.owner: str | None = None
+        self.timeout_s = 0.0
+        self.last_heard = 0.0
+
+    def own(self, client: str, timeout_s: float, t: float) -> None:
+        self.owner, self.timeout_s, self.last_heard = client, timeout_s, t
+
+    def heard(self, client: Any, t: float) -> None:
+        if client is not None and client == self.owner:
+            self.last_heard = t
+
+    def on_cycle(self, loop: Any) -> None:
+        if self.owner is None:
+            return
+        sup = loop.supervisor
+        if sup.state not in (State.ARMED, State.RUNNING):
+            self.owner = None  # the run is over: nobody has to keep talking
+            return
+        if loop.t - self.last_heard > self.timeout_s:
+            who, self.owner = self.owner, None
+            sup.abort(loop.t, f"lost client during a burn: no word from {who} for {self.timeout_s:g} s",
+                      source="client-watch")
 
 
 def new_recorder(run_dir: str | Path, stand: StandConfig) -> Recorder:

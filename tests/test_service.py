@@ -118,3 +118,50 @@ def test_service_binds_loopback_only(endpoint, ok) -> None:
     else:
         with pytest.raises(ConfigError, match="loopback only"):
             check_loopback(endpoint)
+
+
+def test_lost_client_during_a_burn_aborts_the_run(served) -> None:
+    client, proc, session = served
+    observer = ControllerClient(client.rep_endpoint, client.pub_endpoint, timeout_s=5)
+    assert client.load(str(ROOT / "configs/sequences/tq12_hotfire_100.toml"))["ok"]
+    wait_state(client, "SAFE")
+    assert client.arm()["ok"]
+    assert client.start(watchdog_s=1.0)["ok"]
+    # the starting client falls silent (a console killed with SIGKILL); others may still talk
+    deadline = time.monotonic() + 20
+    st = {}
+    while time.monotonic() < deadline:
+        st = observer.status()  # a different client: does not count for the owner
+        if st["abort_reason"]:
+            break
+    assert st["abort_reason"].startswith("lost client during a burn"), st
+    wait_state(observer, "SAFE")
+    observer.close()
+
+
+def test_the_console_killed_mid_burn_aborts_the_run(served) -> None:
+    """The stand's policy holds when the console dies without a word: SIGKILL the real
+    `hil gui` process during a run; the controller aborts and safes."""
+    import os
+    import signal
+
+    client, proc, session = served
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    gui = subprocess.Popen([sys.executable, "-m", "hil.cli", "gui", "--connect", client.rep_endpoint,
+                            client.pub_endpoint, "--sequence", str(ROOT / "configs/sequences/tq12_hotfire_100.toml"),
+                            "--autopilot"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_state(client, "RUNNING", timeout=60)
+        os.kill(gui.pid, signal.SIGKILL)
+        gui.wait()
+        deadline = time.monotonic() + 20
+        st = {}
+        while time.monotonic() < deadline:
+            st = client.status()
+            if st["abort_reason"]:
+                break
+        assert st["abort_reason"].startswith("lost client during a burn"), st
+        wait_state(client, "SAFE")
+    finally:
+        if gui.poll() is None:
+            gui.kill()
