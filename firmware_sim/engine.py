@@ -22,6 +22,7 @@ PA = 101_325.0  # ambient pressure, Pa
 GAMMA2 = 0.40  # Γ² for methalox, sets τc = L*/(Γ² c*) (reference [C])
 CSTAR_N2 = 436.0  # GN2 at 300 K, m/s: what the purge gas alone does to Pc
 OF_STOICH = 4.0  # CH4 + 2 O2: 64/16
+ISO_STROKE_S = 0.1  # isolation (run) valves: fast on/off ball valves [E]
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,9 @@ class Engine:
         self.cmd_ox = 0.0
         self.cmd_fuel = 0.0
         self.cmd_gg = 0.0
+        # isolation (run) valves upstream of the main valves: open unless a stand drives them
+        self.cmd_ox_iso = 1.0
+        self.cmd_fuel_iso = 1.0
         self.igniter = False
         self.purge = False
         # injected plant faults
@@ -143,6 +147,7 @@ class Engine:
         # state
         self.t = 0.0
         self.pos_ox = self.pos_fuel = self.pos_gg = 0.0
+        self.pos_ox_iso = self.pos_fuel_iso = 1.0
         self.speed = 0.0  # turbopump speed, fraction of rated
         self.pc_state = PA
         self.mu_ox = self.mu_fuel = 0.0  # unburned propellant in the chamber, kg
@@ -217,11 +222,14 @@ class Engine:
         cmd_ox = self.cmd_ox if self.stuck_ox is None else self.stuck_ox
         cmd_f = self.cmd_fuel if self.stuck_fuel is None else self.stuck_fuel
         cmd_gg = self.cmd_gg if self.stuck_gg is None else self.stuck_gg
+        cmd_oi, cmd_fi = self.cmd_ox_iso, self.cmd_fuel_iso
+        iso_rate = dt / ISO_STROKE_S
         ign, purge = self.igniter, self.purge
         kd = self.k_drain_purge if purge else self.k_drain
         inst = self.instability_amp
 
         t, pos_o, pos_f, pos_g, w = self.t, self.pos_ox, self.pos_fuel, self.pos_gg, self.speed
+        pos_oi, pos_fi = self.pos_ox_iso, self.pos_fuel_iso
         pc, mu_o, mu_f, burning, ign_timer = self.pc_state, self.mu_ox, self.mu_fuel, self.burning, self.ign_timer
         tw, lc_y, lc_v, peak = self.wall_temp, self.lc_y, self.lc_v, self.peak_pc
         ignitions, starve = self.ignitions, self.starve
@@ -235,6 +243,12 @@ class Engine:
             # valves: rate-limited stroke toward the command
             d = cmd_ox - pos_o
             pos_o += rate if d > rate else -rate if d < -rate else d
+            if pos_oi != cmd_oi:
+                d = cmd_oi - pos_oi
+                pos_oi += iso_rate if d > iso_rate else -iso_rate if d < -iso_rate else d
+            if pos_fi != cmd_fi:
+                d = cmd_fi - pos_fi
+                pos_fi += iso_rate if d > iso_rate else -iso_rate if d < -iso_rate else d
             d = cmd_f - pos_f
             pos_f += rate if d > rate else -rate if d < -rate else d
             # supply pressure
@@ -248,13 +262,13 @@ class Engine:
             else:
                 pup = p_tank * (1.0 + droop * (md_ox_d - mo))
             # orifices in series (valve then injector): ṁ = C·sqrt(p_supply − Pc)
-            if pos_o > 0.0:
-                cv = pos_o * cv_ox
+            if pos_o > 0.0 and pos_oi > 0.0:
+                cv = pos_o * pos_oi * cv_ox
                 co = math.sqrt(rho2_ox / (1.0 / (cv * cv) + inv_inj_ox))
             else:
                 co = 0.0
-            if pos_f > 0.0:
-                cv = pos_f * cv_f
+            if pos_f > 0.0 and pos_fi > 0.0:
+                cv = pos_f * pos_fi * cv_f
                 cfu = math.sqrt(rho2_f / (1.0 / (cv * cv) + inv_inj_f))
             else:
                 cfu = 0.0
@@ -329,6 +343,7 @@ class Engine:
                 over = 0
 
         self.t, self.pos_ox, self.pos_fuel, self.pos_gg, self.speed = t, pos_o, pos_f, pos_g, w
+        self.pos_ox_iso, self.pos_fuel_iso = pos_oi, pos_fi
         self.pc_state, self.mu_ox, self.mu_fuel, self.burning, self.ign_timer = pc, mu_o, mu_f, burning, ign_timer
         self.wall_temp, self.lc_y, self.lc_v, self.peak_pc = tw, lc_y, lc_v, peak
         self.ignitions, self.starve = ignitions, starve
@@ -365,6 +380,8 @@ SIGNALS = {
     "pos_ox": lambda e: e.pos_ox * 100.0,
     "pos_fuel": lambda e: e.pos_fuel * 100.0,
     "pos_gg": lambda e: e.pos_gg * 100.0,
+    "pos_ox_iso": lambda e: e.pos_ox_iso * 100.0,
+    "pos_fuel_iso": lambda e: e.pos_fuel_iso * 100.0,
     "mdot_ox": lambda e: e.mdot_ox,
     "mdot_fuel": lambda e: e.mdot_fuel,
 }

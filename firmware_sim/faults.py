@@ -29,6 +29,7 @@ FAULTS: dict[str, dict[str, str | None]] = {
     "instability": {"amp": "0.2", "hz": "180"},
     "stop_answering": {},
     "slow_response": {"delay": "0.02"},
+    "exception_response": {"code": "4"},  # the firmware answers every request with this Modbus exception
 }
 
 _SPEC = re.compile(r"^(?P<name>[a-z_]+)(?::(?P<args>[^@]*))?@(?P<start>[^+]+)(?:\+(?P<dur>.+))?$")
@@ -90,7 +91,7 @@ def parse_fault(spec: str) -> Fault:
     for k, v in allowed.items():
         if v is None and k not in params:
             raise FaultSpecError(f"fault {spec!r}: {name} needs {k}=...")
-    for k in ("delay", "rate", "amp", "hz"):
+    for k in ("delay", "rate", "amp", "hz", "code"):
         if k in params:
             _num(params[k], k, spec)
     if name == "valve_stuck" and params["at"] not in ("open", "closed", "here"):

@@ -31,7 +31,8 @@ def _u32(seconds: float) -> list[int]:
     return [ms >> 16, ms & 0xFFFF]
 
 
-_PLANT_ATTR = {"ox_valve": "cmd_ox", "fuel_valve": "cmd_fuel", "gg_valve": "cmd_gg"}
+_PLANT_ATTR = {"ox_valve": "cmd_ox", "fuel_valve": "cmd_fuel", "gg_valve": "cmd_gg", "ox_iso": "cmd_ox_iso",
+               "fuel_iso": "cmd_fuel_iso"}
 
 
 class Firmware:
@@ -78,6 +79,7 @@ class Firmware:
         self._ended: set[int] = set()
         self.response_delay_s = 0.0
         self.answering = True
+        self.exception_code = 0  # non-zero: every request gets this Modbus exception
         self.events: list[tuple[float, str]] = []  # (sim time, what) for tests and the console
 
     # ------------------------------------------------------------------ register access
@@ -304,6 +306,8 @@ class Firmware:
             self.answering = not on
         elif f.name == "slow_response":
             self.response_delay_s = f.number("delay") if on else 0.0
+        elif f.name == "exception_response":
+            self.exception_code = int(f.number("code")) if on else 0
 
     def _next_fault_time(self) -> float:
         nxt = math.inf

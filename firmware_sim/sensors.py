@@ -34,6 +34,8 @@ SENSOR_MODEL: dict[str, tuple[float, float]] = {
     "pos_ox": (0.0, 0.0005),
     "pos_fuel": (0.0, 0.0005),
     "pos_gg": (0.0, 0.0005),
+    "pos_ox_iso": (0.0, 0.0005),
+    "pos_fuel_iso": (0.0, 0.0005),
     "mdot_ox": (0.01, 0.003),  # flowmeter
     "mdot_fuel": (0.01, 0.003),
 }

@@ -65,6 +65,8 @@ class StandServer:
             await asyncio.sleep(fw.response_delay_s)
         if not fw.answering:
             return ExcCodes.DEVICE_BUSY  # and _trace_packet drops the reply: silence on the wire
+        if fw.exception_code:
+            return ExcCodes(fw.exception_code)
         off = address - start_address
         if func_code == _READ_IR:
             registers[off : off + count] = fw.read_input_registers(address, count)

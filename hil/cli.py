@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="output file (default: next to data.arrow)")
     e.set_defaults(func=_cmd_export)
 
+    sub.add_parser("faults", help="run the fault matrix in lockstep and write its table (hil faults --help)")
     sub.add_parser("bench", help="the performance suite: every figure beside its target (hil bench --help)")
     sub.add_parser("gui", help="the test console (starts the embedded simulated stand by default; hil gui --help)")
 
@@ -171,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hil`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["faults"]:
+        from hil.faultmatrix import main as faults_main
+
+        return faults_main(argv[1:])
     if argv[:1] == ["bench"]:  # the benchmark suite parses its own options
         from bench.suite import main as bench_main
 

@@ -29,7 +29,7 @@ from hil.registers import WIDTH, WORD_ORDERS, raw_range
 ACTUATOR_KINDS = ("valve", "proportional", "igniter", "purge")
 PROPELLANTS = ("ox", "fuel", "none")
 ENGINE_PRESETS = ("tq12", "lab")
-PLANT_INPUTS = ("ox_valve", "fuel_valve", "gg_valve", "igniter", "purge")
+PLANT_INPUTS = ("ox_valve", "fuel_valve", "gg_valve", "ox_iso", "fuel_iso", "igniter", "purge")
 WATCHDOG_ENGAGE = ("first-heartbeat", "always", "never")
 
 
@@ -106,7 +106,7 @@ class Actuator:
     units: str = ""
     feedback: str = ""
     drives: str = ""
-    feeds: str = "chamber"  # "chamber" (a main valve: opening it with the other starts a burn) or "gg"
+    feeds: str = "chamber"  # "chamber" (a main valve: opening one of each starts a burn), "gg" or "isolation"
     description: str = ""
 
 
@@ -505,7 +505,7 @@ def _actuator(t: _Table) -> Actuator:
         units=t.get("units", str, "%" if kind == "proportional" else ""),
         feedback=t.get("feedback", str, ""),
         drives=t.choice("drives", PLANT_INPUTS, "") if "drives" in t.data else "",
-        feeds=t.choice("feeds", ("chamber", "gg"), "chamber"),
+        feeds=t.choice("feeds", ("chamber", "gg", "isolation"), "chamber"),
         description=t.get("description", str, ""),
     )
     if kind == "purge" and act.propellant != "none":

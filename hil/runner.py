@@ -210,9 +210,13 @@ def _plant_truth(firmware: Any) -> dict[str, Any]:
     """Lockstep only: what the simulated stand really ended as (tests check 'safe' on it)."""
     firmware.advance(0.5)  # let the last commands and any firmware safing take effect
     e = firmware.engine
+    shut_ox = e.pos_ox == 0 or e.pos_ox_iso == 0  # main valve or the isolation valve upstream of it
+    shut_fuel = e.pos_fuel == 0 or e.pos_fuel_iso == 0
     return {"ignitions": e.ignitions, "peak_pc_mpa": round(e.peak_pc / 1e6, 4), "state": int(firmware.state),
             "trips": firmware.trips, "burning": e.burning, "pos_ox": e.pos_ox, "pos_fuel": e.pos_fuel,
-            "pos_gg": e.pos_gg, "pc_mpa": round(e.pc / 1e6, 4), "valves_closed": e.pos_ox == 0 and e.pos_fuel == 0}
+            "pos_gg": e.pos_gg, "pos_ox_iso": e.pos_ox_iso, "pos_fuel_iso": e.pos_fuel_iso,
+            "pc_mpa": round(e.pc / 1e6, 4), "mdot_ox": e.mdot_ox, "mdot_fuel": e.mdot_fuel,
+            "valves_closed": shut_ox and shut_fuel}
 
 
 def _progress(ctl: Controller, out: TextIO) -> None:

@@ -82,6 +82,9 @@ class Rig:
         """Igniter on, LOX lead, fuel: the stand's nominal start at ``pct`` of the design opening."""
         eng = self.fw.engine.p
         open_pct = 100.0 * eng.valve_design_opening
+        names = {a.name for a in self.stand.actuators}
+        if {"ox_iso", "fuel_iso"} <= names:
+            self.set(ox_iso=1, fuel_iso=1)  # the run valves upstream of the mains
         self.set(igniter=1)
         self.set(ox_main=open_pct)
         if eng.pump_fed:

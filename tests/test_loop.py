@@ -163,9 +163,12 @@ def test_kill_9_of_a_recording_run_leaves_a_readable_file(sim_factory, tmp_path)
             break
         if line.strip().startswith("t=") and "RUNNING" in line:
             t_printed = float(line.split("t=", 1)[1].split()[0])
-            if t_printed >= 6.0:  # mid-burn (T0 is ~3 s after the start)
+            if t_printed >= 5.0:  # mid-burn (T0 is ~3 s after the start, shutdown at ~12 s)
                 break
-    assert t_printed is not None and t_printed >= 6.0, proc.stderr.read()
+    if t_printed is None or t_printed < 5.0:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"the run never burned past t=5 s: {out[-1500:]} {err[-1500:]}")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     data = read_run(run_dir)

@@ -76,7 +76,7 @@ def _line(text: str, needle: str) -> int:
 
 
 BROKEN = [
-    ("unknown actuator", lambda s: s.replace("set = { purge = 1 }", "set = { purg = 1 }"), "unknown actuator 'purg'", "purg = 1"),
+    ("unknown actuator", lambda s: s.replace("set = { purge = 1,", "set = { purg = 1,"), "unknown actuator 'purg'", "purg = 1"),
     ("unknown channel in a condition", lambda s: s.replace('wait = "pc > 9.0"', 'wait = "pcc > 9.0"'), "unknown name 'pcc'", "pcc > 9.0"),
     ("bad condition syntax", lambda s: s.replace('wait = "pc > 9.0"', 'wait = "pc >> 9.0"'), "unexpected '>'", "pc >> 9.0"),
     ("throttle beyond the stand's range", lambda s: s.replace("throttle = { pc = 10.0 }", "throttle = { pc = 12.0 }"), "outside the stand's throttle range 40-110 %", "pc = 12.0"),
@@ -113,8 +113,8 @@ RELIGHT = (SEQ / "tq12_three_burn.toml").read_text()
     (lambda s: s.replace("{ at = 3.1, set = { purge = 0 }", "{ at = 0.3, set = { purge = 0 }"), "only 0.2 s of purge"),
     (lambda s: s.replace("{ at = 3.1, set = { purge = 0 }", "{ at = 0.3, set = { purge = 0 }")
      .replace('at = "T+15.0"\nrun = "start"', 'at = "T+7.5"\nrun = "start"'), "the stand requires ≥ 2 s off"),
-    (lambda s: s.replace("{ at = 0.1, set = { fuel_main = 0, purge = 1 }, label = \"fuel closed, purge\" },\n  { at = 3.1, set = { purge = 0 }, label = \"purge off\" },",
-                         "{ at = 0.1, set = { fuel_main = 0 }, label = \"fuel closed\" },"), "of purge since the shutdown"),
+    (lambda s: s.replace("{ at = 0.1, set = { fuel_main = 0, fuel_iso = 0, purge = 1 }, label = \"fuel closed, purge\" },\n  { at = 3.1, set = { purge = 0 }, label = \"purge off\" },",
+                         "{ at = 0.1, set = { fuel_main = 0, fuel_iso = 0 }, label = \"fuel closed\" },"), "of purge since the shutdown"),
     (lambda s: s.replace('run = "start"', 'run = "strat"', 1), "no block named 'strat'"),
 ])
 def test_relight_inhibits_are_checked(transform, message) -> None:

@@ -31,9 +31,14 @@ class LockstepTransport(Transport):
     def _close(self) -> None:
         pass
 
-    def _read(self, table: str, address: int, count: int) -> list[int]:
+    def _check_faults(self) -> None:
         if not self.fw.answering:
             raise TransportTimeout("simulated firmware is not answering")
+        if self.fw.exception_code:
+            raise DeviceException("simulated firmware answers with an exception", self.fw.exception_code)
+
+    def _read(self, table: str, address: int, count: int) -> list[int]:
+        self._check_faults()
         if table == INPUT:
             if not self.fw.input_ok(address, count):
                 raise DeviceException(f"input registers {address}+{count} out of range", 2)
@@ -43,8 +48,7 @@ class LockstepTransport(Transport):
         return self.fw.read_holding_registers(address, count)
 
     def _write(self, address: int, values: list[int]) -> None:
-        if not self.fw.answering:
-            raise TransportTimeout("simulated firmware is not answering")
+        self._check_faults()
         if not self.fw.holding_ok(address, len(values)):
             raise DeviceException(f"holding registers {address}+{len(values)} out of range", 2)
         self.fw.write_holding_registers(address, values)
