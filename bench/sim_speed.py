@@ -35,6 +35,9 @@ def burning_firmware(preset: str) -> tuple[Firmware, list[int]]:
         a = stand.actuator(name)
         hr[a.register] = int(round(eng / a.scale))
 
+    if any(a.name == "ox_iso" for a in stand.actuators):
+        put("ox_iso", 1)
+        put("fuel_iso", 1)
     put("igniter", 1)
     put("ox_main", 100 * p.valve_design_opening)
     if p.pump_fed:

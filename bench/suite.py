@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import socket
 import struct
 import subprocess
@@ -147,7 +148,7 @@ def baselines(seconds: float) -> dict[str, Any]:
 def scaling_channels(counts: tuple[int, ...], cycles: int) -> list[dict[str, Any]]:
     """Controller cycle cost (lockstep, so no wire) versus the number of u16 registers read."""
     base = TQ12.read_text()
-    actuators = "[[actuators]]" + base.split("[[actuators]]", 1)[1].split("# ---- controller")[0]
+    actuators = "\n".join(re.findall(r"\[\[actuators\]\]\n(?:.+\n)+", base))  # every actuator table
     safing = "[safing]" + base.split("[safing]", 1)[1]
     out = []
     for n in counts:
@@ -156,7 +157,7 @@ def scaling_channels(counts: tuple[int, ...], cycles: int) -> list[dict[str, Any
                         for i in range(n))
         text = ('[stand]\nname = "scaling"\n[sim]\nengine = "tq12"\n[firmware]\nwatchdog_s = 0.1\n'
                 '[limits]\npc_channel = "pc"\npc_rated = 10.0\n' + chans + "\n" + actuators + "\n" + safing)
-        for fb in ("ox_main_pos", "fuel_main_pos", "gg_pos"):
+        for fb in ("ox_main_pos", "fuel_main_pos", "gg_pos", "ox_iso_pos", "fuel_iso_pos"):
             text = text.replace(f'feedback = "{fb}"\n', "")
         stand = parse_stand(text, f"scaling-{n}.toml")
         from firmware_sim.firmware import Firmware

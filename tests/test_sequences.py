@@ -277,8 +277,10 @@ def test_abort_demo_and_abort_latency(tmp_path) -> None:
 
 
 FAULTS = [
-    ("ignition_failure@0", EXIT_ABORTED, "timeout after 1.5 s waiting for 'pc > 1.0 and pc_b > 1.0'"),
-    ("late_ignition:delay=0.35@0", None, ""),  # a hard start: redline abort or firmware trip
+    ("ignition_failure@0", EXIT_ABORTED, "timeout after 0.25 s waiting for 'pc > 1.0 and pc_b > 1.0'"),
+    # a late light-up is caught by the short confirmation window: the abort switches the igniter
+    # off before the propellant that piled up can light (it used to be a 30 MPa hard start)
+    ("late_ignition:delay=0.35@0", EXIT_ABORTED, "timeout after 0.25 s waiting for"),
     ("valve_stuck:valve=gg,at=here@9", EXIT_ABORTED, "redline pc_"),
     ("instability:amp=0.25,hz=180@6", EXIT_ABORTED, "redline pc_rate"),
     ("stop_answering@6", EXIT_FAULT, "communication lost"),
@@ -289,14 +291,9 @@ FAULTS = [
 def test_faults_end_safe_with_the_right_reason(tmp_path, fault, code, reason) -> None:
     res = run_seq("tq12_throttle.toml", TQ12, tmp_path, faults=[fault])
     s = res.summary
-    if code is None:  # hard start: either layer may act first
-        assert res.exit_code in (EXIT_ABORTED, EXIT_FAULT)
-        assert "pc_high" in s["abort_reason"] or "firmware safed the stand (overpressure" in s["abort_reason"] \
-            or "pc_rate" in s["abort_reason"], s["abort_reason"]
-        assert s["firmware"]["peak_pc_mpa"] > 11.0
-    else:
-        assert res.exit_code == code, s["abort_reason"]
-        assert reason in (s["abort_reason"] or ""), s["abort_reason"]
+    assert res.exit_code == code, s["abort_reason"]
+    assert reason in (s["abort_reason"] or ""), s["abort_reason"]
+    assert s["firmware"]["peak_pc_mpa"] < load_stand(TQ12).firmware.overpressure_limit  # no hard start
     # safe at the end: no propellant commanded, the plant's valves shut, no flame
     data = read_run(res.run_dir).table
     assert data.column("cmd.ox_main").to_numpy()[-1] == 0 and data.column("cmd.fuel_main").to_numpy()[-1] == 0
