@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from hil.config import load_stand
-from hil.recorder import read_run
+from hil.controller import stand_meta
+from hil.recorder import read_run, stand_of_run
 
 STATE_NAMES = ("SAFE", "ARMED", "RUNNING", "ABORTING", "FAULT")
 
@@ -19,18 +19,7 @@ def load_replay(run_dir: str | Path) -> dict[str, Any]:
     """Rows, meta (from the stand copy in inputs/), events and the outcome of a run."""
     d = Path(run_dir)
     table = read_run(d).table
-    stands = sorted((d / "inputs").glob("*.toml"))
-    stand = None
-    for p in stands:
-        try:
-            candidate = load_stand(p)
-        except Exception:  # a sequence file, not a stand
-            continue
-        if all(c.name in table.column_names for c in candidate.channels):
-            stand = candidate
-            break
-    if stand is None:
-        raise ValueError(f"{d}: no stand config among the recorded inputs")
+    stand = stand_of_run(d)
     names = table.column_names
     chans = [c.name for c in stand.channels]
     cmds = [f"cmd.{a.name}" for a in stand.actuators]
@@ -44,17 +33,8 @@ def load_replay(run_dir: str | Path) -> dict[str, Any]:
         rows[:, 3] = table.column("pc_setpoint").to_numpy()
     for j, c in enumerate(chans + cmds):
         rows[:, 4 + j] = table.column(c).to_numpy()
-    meta = {
-        "stand": stand.name, "columns": ["time", "state", "step", "pc_setpoint", *chans, *cmds],
-        "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description}
-                     for c in stand.channels],
-        "actuators": [{"name": a.name, "kind": a.kind, "range": list(a.range), "units": a.units,
-                       "propellant": a.propellant, "feedback": a.feedback} for a in stand.actuators],
-        "redlines": [{"name": r.name, "channels": list(r.channels), "min": r.min, "max": r.max,
-                      "min_frac": r.min_frac, "max_frac": r.max_frac} for r in stand.redlines],
-        "pc_rated": stand.limits.pc_rated, "pc_channel": stand.limits.pc_channel,
-        "rate_hz": 1.0 / float(np.median(np.diff(rows[:, 0]))) if n > 2 else stand.loop.rate_hz,
-    }
+    rate = 1.0 / float(np.median(np.diff(rows[:, 0]))) if n > 2 else stand.loop.rate_hz
+    meta = stand_meta(stand, stand.redlines, rate)
     events = []
     ev_path = d / "events.jsonl"
     if ev_path.exists():

@@ -135,18 +135,7 @@ class Controller:
 
     def meta(self) -> dict[str, Any]:
         """How to read the telemetry rows (columns, units, states) and the stand's outputs."""
-        loop = self.loop
-        return {"stand": self.stand.name, "states": list(STATE_NAMES),
-                "columns": ["time", "state", "step", "pc_setpoint", *loop.decoder.names,
-                            *(f"cmd.{n}" for n in loop.commands.names)],
-                "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description}
-                             for c in self.stand.channels],
-                "actuators": [{"name": a.name, "kind": a.kind, "range": list(a.range), "units": a.units,
-                               "propellant": a.propellant, "feedback": a.feedback} for a in self.stand.actuators],
-                "redlines": [{"name": r.name, "channels": list(r.channels), "min": r.min, "max": r.max,
-                              "min_frac": r.min_frac, "max_frac": r.max_frac} for r in self.redlines.redlines],
-                "pc_rated": self.stand.limits.pc_rated, "pc_channel": self.stand.limits.pc_channel,
-                "rate_hz": loop.rate_hz}
+        return stand_meta(self.stand, self.redlines.redlines, self.loop.rate_hz)
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """One client request → an explicit ack or a refusal with its reason."""
@@ -191,6 +180,21 @@ class Controller:
             return {"ok": False, "refused": "sequence check failed", "errors": [str(e) for e in exc.errors]}
         except (ConfigError, KeyError, ValueError, TypeError) as exc:
             return {"ok": False, "refused": f"bad request: {exc}"}
+
+
+def stand_meta(stand: StandConfig, redlines: Any, rate_hz: float) -> dict[str, Any]:
+    """What a client needs to show a stand's data: the row layout of telemetry (and of a replay),
+    channels, actuators, redlines."""
+    return {"stand": stand.name, "states": list(STATE_NAMES),
+            "columns": ["time", "state", "step", "pc_setpoint", *(c.name for c in stand.channels),
+                        *(f"cmd.{a.name}" for a in stand.actuators)],
+            "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description}
+                         for c in stand.channels],
+            "actuators": [{"name": a.name, "kind": a.kind, "range": list(a.range), "units": a.units,
+                           "propellant": a.propellant, "feedback": a.feedback} for a in stand.actuators],
+            "redlines": [{"name": r.name, "channels": list(r.channels), "min": r.min, "max": r.max,
+                          "min_frac": r.min_frac, "max_frac": r.max_frac} for r in redlines],
+            "pc_rated": stand.limits.pc_rated, "pc_channel": stand.limits.pc_channel, "rate_hz": rate_hz}
 
 
 class ClientWatch:

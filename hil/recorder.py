@@ -189,3 +189,22 @@ def export(run_dir: str | Path, fmt: str, out: str | Path | None = None) -> Path
     else:
         raise ValueError(f"unknown export format {fmt!r}")
     return target
+
+
+def stand_of_run(run_dir: str | Path) -> Any:
+    """The stand config a run was recorded with (its copy under inputs/), for anything that
+    re-reads a run: the report, the console's replay."""
+    from hil.config import load_stand
+
+    d = Path(run_dir)
+    summary = d / SUMMARY
+    if summary.exists():
+        copy = json.loads(summary.read_text()).get("stand", {}).get("copy")
+        if copy and (d / copy).exists():
+            return load_stand(d / copy)
+    for p in sorted((d / INPUTS).glob("*.toml")):
+        try:
+            return load_stand(p)
+        except Exception:  # the sequence's copy is not a stand
+            continue
+    raise FileNotFoundError(f"{d}: no stand config among the recorded inputs")

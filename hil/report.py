@@ -20,25 +20,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hil import __version__
-from hil.config import StandConfig, load_stand
 from hil.metrics import burn_metrics, burn_windows, find_channel
-from hil.recorder import read_run
+from hil.recorder import read_run, stand_of_run
 
 EVENT_MARKS = {"redline": "#d62728", "abort": "#d62728", "fault": "#6a1b9a", "firmware_trip": "#6a1b9a",
                "ignition_confirmed": "#2ca02c", "shutdown_commanded": "#7f7f7f", "sensor_disqualified": "#ff7f0e"}
-
-
-def _stand_of(run_dir: Path) -> StandConfig:
-    summary = _summary(run_dir)
-    copy = summary.get("stand", {}).get("copy")
-    if copy and (run_dir / copy).exists():
-        return load_stand(run_dir / copy)
-    for p in sorted((run_dir / "inputs").glob("*.toml")):
-        try:
-            return load_stand(p)
-        except Exception:  # the sequence copy
-            continue
-    raise FileNotFoundError(f"{run_dir}: no stand config among the recorded inputs")
 
 
 def _summary(run_dir: Path) -> dict[str, Any]:
@@ -73,7 +59,7 @@ def figures(run_dir: str | Path) -> dict[str, Path]:
     """Write the PNG figures; returns name → path."""
     d = Path(run_dir)
     table = read_run(d).table
-    stand = _stand_of(d)
+    stand = stand_of_run(d)
     events = _events(d)
     t = _col(table, "time")
     pcs = [c for c in (stand.limits.pc_channels or (stand.limits.pc_channel,)) if c in table.column_names]
@@ -197,7 +183,7 @@ def report(run_dir: str | Path) -> Path:
     d = Path(run_dir)
     t0 = time.perf_counter()
     table = read_run(d).table
-    stand = _stand_of(d)
+    stand = stand_of_run(d)
     summary = _summary(d)
     burns = burn_metrics(table, stand)
     figs = figures(d)
@@ -259,7 +245,7 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path | None = None)
     metrics = {}
     for d, label in ((a, "A"), (b, "B")):
         table = read_run(d).table
-        stand = _stand_of(d)
+        stand = stand_of_run(d)
         t = _col(table, "time")
         windows = burn_windows(table, stand)
         t_ref = t[windows[0][0]] if windows else 0.0
@@ -293,7 +279,7 @@ def export_tdms(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
     d = Path(run_dir)
     table = read_run(d).table
-    stand = _stand_of(d)
+    stand = stand_of_run(d)
     units = {c.name: c.units for c in stand.channels}
     target = Path(out) if out else d / "data.tdms"
     t = _col(table, "time")

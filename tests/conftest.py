@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.simproc import SimStartError, read_until
+from hil.simproc import SimChild, SimStartError, read_until
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -29,29 +28,7 @@ TQ12 = STANDS / "sim_tq12.toml"
 LAB = STANDS / "sim_lab.toml"
 
 
-@dataclass
-class SimProcess:
-    """A ``hil sim`` child process and where it listens."""
-
-    proc: subprocess.Popen
-    port: int | None
-    banner: str
-
-    def stop(self) -> str:
-        """SIGINT, wait, return what it printed after the banner."""
-        if self.proc.returncode is not None:
-            return ""  # already stopped and drained
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = self.proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-        return out
-
-
-def start_sim(stand: Path, *extra: str) -> SimProcess:
+def start_sim(stand: Path, *extra: str) -> SimChild:
     """Start ``hil sim`` on an ephemeral loopback port and wait for its banner."""
     args = [sys.executable, "-m", "hil.cli", "sim", "--stand", str(stand)]
     if "--tcp" not in extra:
@@ -66,15 +43,15 @@ def start_sim(stand: Path, *extra: str) -> SimProcess:
     port = None
     if "Modbus TCP on " in banner:
         port = int(banner.split("Modbus TCP on ")[1].split(",")[0].rsplit(":", 1)[1])
-    return SimProcess(proc, port, banner)
+    return SimChild(proc, port=port, banner=banner)
 
 
 @pytest.fixture
 def sim_factory() -> Iterator:
     """Start simulators on demand; every one is stopped by PID at teardown."""
-    started: list[SimProcess] = []
+    started: list[SimChild] = []
 
-    def factory(stand: Path = TQ12, *extra: str) -> SimProcess:
+    def factory(stand: Path = TQ12, *extra: str) -> SimChild:
         sp = start_sim(stand, *extra)
         started.append(sp)
         return sp
