@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from hil.config import TransportConfig, load_stand
 from hil.controller import Controller, new_recorder
 from hil.recorder import read_run
 from hil.safety import State
+from hil.simproc import read_until
 from hil.transport import open_transport
 from hil.transport.lockstep import LockstepTransport
 
@@ -188,3 +190,69 @@ def test_kill_9_of_a_recording_run_leaves_a_readable_file(sim_factory, tmp_path)
             if state == fw.FwState.SAFED:
                 break
         assert state == fw.FwState.SAFED and regs[fw.IR_TRIPS] & fw.Trip.WATCHDOG
+
+    # the controller restarted: it finds the stand firmware-safed, latches FAULT with the reason,
+    # and refuses to load or arm until an operator reset has cleared both latches
+    from hil.client import ControllerClient
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            ports.append(sk.getsockname()[1])
+    rep, pub = (f"tcp://127.0.0.1:{p}" for p in ports)
+    serve = subprocess.Popen([sys.executable, "-m", "hil.cli", "serve", "--stand", str(stand_file), "--rep", rep,
+                              "--pub", pub, "--out", str(tmp_path / "restarted")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    client = ControllerClient(rep, pub, timeout_s=5)
+    try:
+        read_until(serve.stdout.fileno(), "commands on", timeout=30)
+        st = _wait(client, lambda st: st["state"] == "FAULT")
+        assert "firmware safed the stand (watchdog)" in st["fault_reason"]
+        seq = str(ROOT / "configs/sequences/tq12_hotfire_100.toml")
+        assert "only be loaded in SAFE" in client.load(seq)["refused"]
+        assert "arm needs SAFE" in client.arm()["refused"]
+        resets = []
+        _wait(client, lambda st: resets.append(client.reset()) or resets[-1]["ok"])  # refused while safing plays out
+        assert all("safing sequence is still running" in r["refused"] for r in resets[:-1]), resets[:3]
+        _wait(client, lambda st: st["state"] == "SAFE" and st["firmware_state"] == fw.FwState.NORMAL)
+        assert client.load(seq)["ok"]
+        _wait(client, lambda st: client.arm()["ok"])  # once the sensors read valid after the reset
+        assert client.abort("test over")["ok"]
+    finally:
+        client.close()
+        serve.terminate()
+        serve.wait(timeout=30)
+
+
+def _wait(client, cond, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    st: dict = {}
+    while time.monotonic() < deadline:
+        st = client.status()
+        if cond(st):
+            return st
+    raise AssertionError(f"condition never held; last status {st}")
+
+
+def test_loop_stats_memory_is_bounded_and_whole_run_figures_hold() -> None:
+    """A service runs for days: lateness history is folded into a histogram past a few chunks,
+    and the whole-run figures stay within the histogram's 10 µs resolution of the exact ones."""
+    from hil.loop import CHUNK, HIST_BIN_S, KEEP_CHUNKS, LoopStats
+
+    rng = np.random.default_rng(7)
+    n = CHUNK * (KEEP_CHUNKS + 3) + 1234
+    lat = rng.gamma(2.0, 60e-6, n)  # a long-tailed lateness, mean 120 µs
+    lat[rng.integers(0, n, 500)] = rng.uniform(1.5e-3, 30e-3, 500)  # some cycles late by > 1 period
+    st = LoopStats(1000.0)
+    for v in lat.tolist():
+        st.add(v)
+    assert len(st._chunks) <= KEEP_CHUNKS and st.recent().size < n  # bounded: old chunks folded
+    s = st.summary()
+    assert s["cycles"] == n
+    assert abs(s["lateness_p50_ms"] - np.percentile(lat, 50) * 1e3) <= HIST_BIN_S * 1e3
+    assert abs(s["lateness_p99_ms"] - np.percentile(lat, 99) * 1e3) <= HIST_BIN_S * 1e3
+    assert s["lateness_max_ms"] == pytest.approx(lat.max() * 1e3)
+    assert s["late_share"] == pytest.approx(np.mean(lat > 1e-3))
+    tail = st.summary(last=1000)  # recent windows stay exact
+    assert tail["lateness_p99_ms"] == pytest.approx(np.percentile(lat[-1000:], 99) * 1e3)
