@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hil gui", description=__doc__.split("\n\n")[0])
     p.add_argument("--stand", default=str(DEFAULT_STAND), help="stand for the embedded controller")
     p.add_argument("--connect", nargs=2, metavar=("REP", "PUB"), help="a running controller's endpoints")
+    p.add_argument("--keys", metavar="DIR", help="CURVE keys for --connect to a controller that requires them (hil keys)")
+    p.add_argument("--key-name", default="console", help="this client's key name in --keys DIR (default console)")
     p.add_argument("--replay", metavar="RUN_DIR", help="open a recorded run instead of a live controller")
     p.add_argument("--sequence", help="load this sequence at start-up")
     p.add_argument("--autopilot", action="store_true", help="arm (no dialog) and start once the sequence is loaded")
@@ -71,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keys = None
+    if args.keys:
+        from hil.auth import load_client_keys
+        from hil.errors import HilError
+
+        try:
+            keys = load_client_keys(args.keys, args.key_name)
+        except HilError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     if not has_display():
         from hil.runner import RunOptions, run
 
@@ -90,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.replay:
         win.open_replay(args.replay)
     elif args.connect:
-        win.connect_controller(*args.connect)
+        win.connect_controller(*args.connect, keys=keys)
     else:
         print("hil gui: starting the embedded simulated stand and controller …", flush=True)
         embedded = EmbeddedController(Path(args.stand))

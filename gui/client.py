@@ -15,6 +15,7 @@ from typing import Any
 import zmq
 from PySide6.QtCore import QObject, Signal
 
+from hil.auth import ClientKeys, secure_client
 from hil.client import ControllerClient, ControllerTimeout, Telemetry
 
 PING_S = 0.5  # the console is heard from every 0.5 s ...
@@ -26,9 +27,9 @@ class CommandLink(QObject):
 
     reply = Signal(str, dict)  # (command, reply dict)
 
-    def __init__(self, rep: str, pub: str, timeout_s: float = 3.0) -> None:
+    def __init__(self, rep: str, pub: str, timeout_s: float = 3.0, keys: ClientKeys | None = None) -> None:
         super().__init__()
-        self.rep, self.pub = rep, pub
+        self.rep, self.pub, self.keys = rep, pub, keys
         self._q: queue.PriorityQueue[tuple[int, int, str, dict[str, Any]]] = queue.PriorityQueue()
         self._n = 0
         self._stop = threading.Event()
@@ -43,7 +44,7 @@ class CommandLink(QObject):
     def _run(self, timeout_s: float) -> None:
         import time
 
-        client = ControllerClient(self.rep, self.pub, timeout_s=timeout_s)
+        client = ControllerClient(self.rep, self.pub, timeout_s=timeout_s, keys=self.keys)
         last = time.monotonic()
         while not self._stop.is_set():
             try:
@@ -77,12 +78,13 @@ class CommandLink(QObject):
 class TelemetrySource:
     """Non-blocking drain of the controller's PUB socket."""
 
-    def __init__(self, pub: str) -> None:
+    def __init__(self, pub: str, keys: ClientKeys | None = None) -> None:
         self.ctx = zmq.Context.instance()
         self.sub = self.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.RCVHWM, 10000)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        secure_client(self.sub, keys)
         self.sub.connect(pub)
 
     def drain(self, limit: int = 2000) -> list[tuple[str, Any]]:

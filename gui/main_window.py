@@ -30,6 +30,7 @@ from gui.plots import PlotPanel
 from gui.sequence_panel import SequencePanel
 from gui.status import StatusStrip
 from gui.tables import ChannelTable, EventLog
+from hil.auth import ClientKeys
 
 STATE_NAMES = ("SAFE", "ARMED", "RUNNING", "ABORTING", "FAULT")
 
@@ -114,13 +115,14 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ live link
 
-    def connect_controller(self, rep: str, pub: str) -> None:
-        """Talk to the controller at these endpoints (the console is only a client)."""
+    def connect_controller(self, rep: str, pub: str, keys: ClientKeys | None = None) -> None:
+        """Talk to the controller at these endpoints (the console is only a client); ``keys``
+        for a controller that requires CURVE authentication."""
         self.disconnect_controller()
         self.where = rep
-        self.link = CommandLink(rep, pub)
+        self.link = CommandLink(rep, pub, keys=keys)
         self.link.reply.connect(self.on_reply)
-        self.telemetry = TelemetrySource(pub)
+        self.telemetry = TelemetrySource(pub, keys)
         self.model.connected = False
         self.link.send("meta")
         self.status.set_connected(False, rep)

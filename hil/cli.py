@@ -58,7 +58,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from hil.runner import ServeOptions, serve
 
     return serve(ServeOptions(stand=args.stand, sim=args.sim, rep=args.rep, pub=args.pub, out=args.out,
-                              seed=args.seed, faults=tuple(args.fault), rate_hz=args.rate))
+                              seed=args.seed, faults=tuple(args.fault), rate_hz=args.rate, keys=args.keys))
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from hil.auth import generate
+
+    made = generate(args.dir, tuple(args.client or ["console"]))
+    for path in made:
+        print(f"wrote {path}")
+    print(f"controller: hil serve ... --keys {args.dir}; each client needs server.key and its own <name>.key_secret "
+          f"(hil gui --connect REP PUB --keys DIR --key-name NAME); revoke a client by deleting "
+          f"{args.dir}/authorized/<name>.key and restarting the controller")
+    return EXIT_OK
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -131,13 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("serve", help="run the controller as a service for the console and other clients")
     v.add_argument("--stand", required=True)
     v.add_argument("--sim", choices=("tcp", "rtu"), help="start the simulated stand as a child process")
-    v.add_argument("--rep", default="tcp://127.0.0.1:5556", help="command endpoint (loopback only)")
-    v.add_argument("--pub", default="tcp://127.0.0.1:5557", help="telemetry endpoint (loopback only)")
+    v.add_argument("--rep", default="tcp://127.0.0.1:5556",
+                   help="command endpoint (loopback unless --keys is given)")
+    v.add_argument("--pub", default="tcp://127.0.0.1:5557", help="telemetry endpoint (likewise)")
+    v.add_argument("--keys", metavar="DIR", help="require CURVE authentication with the keys made by `hil keys DIR`")
     v.add_argument("--out", help="run directory for the session's recording")
     v.add_argument("--seed", type=int)
     v.add_argument("--fault", action="append", default=[])
     v.add_argument("--rate", type=float)
     v.set_defaults(func=_cmd_serve)
+
+    k = sub.add_parser("keys", help="make CURVE keys for a network-facing command service")
+    k.add_argument("dir", help="key directory (created; mode 700)")
+    k.add_argument("--client", action="append", help="a client key to make and authorise (repeatable; default console)")
+    k.set_defaults(func=_cmd_keys)
 
     c = sub.add_parser("check", help="validate a sequence against a stand and print its timeline (dry run)")
     c.add_argument("sequence")

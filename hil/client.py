@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from hil.auth import ClientKeys, secure_client
 from hil.errors import HilError
 from hil.service import DEFAULT_PUB, DEFAULT_REP
 
@@ -33,8 +34,10 @@ class Telemetry:
 class ControllerClient:
     """Talks to one controller process."""
 
-    def __init__(self, rep: str = DEFAULT_REP, pub: str = DEFAULT_PUB, timeout_s: float = 2.0) -> None:
+    def __init__(self, rep: str = DEFAULT_REP, pub: str = DEFAULT_PUB, timeout_s: float = 2.0,
+                 keys: ClientKeys | None = None) -> None:
         self.rep_endpoint, self.pub_endpoint, self.timeout_s = rep, pub, timeout_s
+        self.keys = keys  # CURVE keys for a controller that requires them (hil/auth.py)
         self.ctx = zmq.Context.instance()
         self._req: zmq.Socket | None = None
         self._sub: zmq.Socket | None = None
@@ -48,6 +51,7 @@ class ControllerClient:
         if self._req is None:
             s = self.ctx.socket(zmq.REQ)
             s.setsockopt(zmq.LINGER, 0)
+            secure_client(s, self.keys)
             s.connect(self.rep_endpoint)
             self._req = s
         return self._req
@@ -93,6 +97,7 @@ class ControllerClient:
             s = self.ctx.socket(zmq.SUB)
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.SUBSCRIBE, b"")
+            secure_client(s, self.keys)
             s.connect(self.pub_endpoint)
             self._sub = s
 

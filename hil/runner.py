@@ -272,6 +272,7 @@ class ServeOptions:
     seed: int | None = None
     faults: tuple[str, ...] = ()
     rate_hz: float | None = None
+    keys: str | None = None  # CURVE key directory (hil keys); required for a network-facing bind
 
 
 def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
@@ -282,10 +283,14 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
     """
     import signal
 
+    from hil.auth import check_bind, load_server_keys
     from hil.service import Service
 
     try:
         stand = load_stand(opts.stand)
+        keys = load_server_keys(opts.keys) if opts.keys else None
+        check_bind(opts.rep, keys)  # before anything starts: a refused bind must not leave a simulator behind
+        check_bind(opts.pub, keys)
     except HilError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -307,7 +312,7 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
     recorder.copy_input(opts.stand)
     ctl = Controller(stand, transport, MonotonicClock(), recorder=recorder, rate_hz=opts.rate_hz)
     try:
-        svc = Service(ctl, rep=opts.rep, pub=opts.pub)
+        svc = Service(ctl, rep=opts.rep, pub=opts.pub, keys=keys)
     except (HilError, Exception) as exc:  # zmq.ZMQError: address in use
         print(f"error: cannot bind the service: {exc}", file=sys.stderr)
         recorder.close()
@@ -323,7 +328,8 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
     signal.signal(signal.SIGINT, on_signal)
     loop = ctl.loop
     print(f"hil serve: {stand.name} commands on {svc.rep_endpoint}, telemetry on {svc.pub_endpoint}, "
-          f"recording to {run_dir}" + (f"; simulator: {child.banner.strip()}" if child else ""), file=out, flush=True)
+          f"recording to {run_dir}" + (f"; simulator: {child.banner.strip()}" if child else "")
+          + ("; CURVE authentication: authorised clients only" if keys else ""), file=out, flush=True)
     try:
         loop.start()
         while not (stop["now"] or loop.stop_requested):

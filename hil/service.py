@@ -8,57 +8,50 @@
 
 The loop polls the REP socket without blocking once per cycle, so a slow client never delays
 a cycle, and an ABORT waits at most one cycle. Both sockets bind loopback unless told
-otherwise; binding anything else is refused until authenticated transport exists.
+otherwise; a network-facing bind is refused unless the service has CURVE keys (hil/auth.py),
+and with keys only authorised clients get replies or telemetry, on loopback too.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import Any
 
 import numpy as np
 import zmq
 
-from hil.errors import ConfigError
+from hil.auth import ServerAuth, ServerKeys, check_bind
 from hil.loop import ControlLoop
 
 DEFAULT_REP = "tcp://127.0.0.1:5556"
 DEFAULT_PUB = "tcp://127.0.0.1:5557"
 
 
-def check_loopback(endpoint: str) -> None:
-    """Refuse a non-loopback bind: the command path would be open to the network."""
-    if not endpoint.startswith("tcp://"):
-        if endpoint.startswith(("ipc://", "inproc://")):
-            return
-        raise ConfigError(f"unsupported endpoint {endpoint!r}")
-    host = endpoint[6:].rsplit(":", 1)[0]
-    try:
-        if host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback:
-            return
-    except ValueError:
-        pass
-    raise ConfigError(f"refusing to bind {endpoint}: the command service binds loopback only "
-                      f"(a network-facing bind needs authentication, which this version does not provide)")
-
-
 class Service:
     """Bound sockets plus the per-cycle hooks the loop calls."""
 
     def __init__(self, controller: Any, rep: str = DEFAULT_REP, pub: str = DEFAULT_PUB,
-                 status_every_s: float = 0.1) -> None:
-        check_loopback(rep)
-        check_loopback(pub)
+                 status_every_s: float = 0.1, keys: ServerKeys | None = None) -> None:
+        check_bind(rep, keys)
+        check_bind(pub, keys)
         self.ctl = controller
         self.ctx = zmq.Context.instance()
+        self.auth = ServerAuth(self.ctx, keys) if keys else None
         self.rep = self.ctx.socket(zmq.REP)
         self.rep.setsockopt(zmq.LINGER, 0)
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, 2000)
-        self.rep_endpoint = self._bind(self.rep, rep)
-        self.pub_endpoint = self._bind(self.pub, pub)
+        try:
+            if self.auth:
+                self.auth.secure(self.rep)
+                self.auth.secure(self.pub)
+            self.rep_endpoint = self._bind(self.rep, rep)
+            self.pub_endpoint = self._bind(self.pub, pub)
+        except BaseException:
+            self.close()
+            raise
+        self.authenticated = keys is not None
         self.status_every_s = status_every_s
         self._last_status = -1.0
         loop: ControlLoop = controller.loop
@@ -111,6 +104,9 @@ class Service:
             pass
 
     def close(self) -> None:
-        """Unbind both sockets."""
+        """Unbind both sockets and stop the authenticator."""
         self.rep.close(0)
         self.pub.close(0)
+        if self.auth:
+            self.auth.stop()
+            self.auth = None

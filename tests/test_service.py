@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, TQ12, read_until
 
+from hil.auth import check_bind
 from hil.client import ControllerClient, ControllerTimeout
 from hil.errors import ConfigError
-from hil.service import check_loopback
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -112,12 +112,12 @@ def test_client_survives_a_missing_controller() -> None:
 @pytest.mark.parametrize("endpoint, ok", [("tcp://127.0.0.1:5556", True), ("tcp://localhost:1", True),
                                           ("tcp://0.0.0.0:5556", False), ("tcp://192.168.1.10:5556", False),
                                           ("tcp://[::1]:5556", True), ("ipc:///tmp/x", True)])
-def test_service_binds_loopback_only(endpoint, ok) -> None:
+def test_service_binds_loopback_only_without_keys(endpoint, ok) -> None:
     if ok:
-        check_loopback(endpoint)
+        check_bind(endpoint, None)
     else:
-        with pytest.raises(ConfigError, match="loopback only"):
-            check_loopback(endpoint)
+        with pytest.raises(ConfigError, match="without authentication.*hil keys"):
+            check_bind(endpoint, None)
 
 
 def test_lost_client_during_a_burn_aborts_the_run(served) -> None:

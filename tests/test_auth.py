@@ -1,0 +1,127 @@
+"""The command path locked down: a network-facing bind needs CURVE keys (`hil keys`), and with
+keys only authorised clients get replies or telemetry. Binds stay on 127.0.0.1 here (tests
+never listen on the network); authentication is the same on every interface."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, TQ12, read_until
+
+from hil.auth import ServerKeys, check_bind, generate, load_client_keys, load_server_keys
+from hil.client import ControllerClient, ControllerTimeout
+from hil.errors import ConfigError
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hil(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hil.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout)
+
+
+def test_hil_keys_makes_private_keys_and_never_overwrites(tmp_path) -> None:
+    d = tmp_path / "keys"
+    r = hil("keys", str(d), "--client", "console", "--client", "ops-laptop")
+    assert r.returncode == 0, r.stderr
+    for name in ("server", "console", "ops-laptop"):
+        assert (d / f"{name}.key").is_file()
+        assert stat.S_IMODE((d / f"{name}.key_secret").stat().st_mode) == 0o600
+    assert sorted(p.name for p in (d / "authorized").iterdir()) == ["console.key", "ops-laptop.key"]
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    server_before = (d / "server.key_secret").read_bytes()
+    again = hil("keys", str(d), "--client", "console")
+    assert again.returncode == 1 and "exists already" in again.stderr
+    assert hil("keys", str(d), "--client", "../evil").returncode == 1
+    assert hil("keys", str(d), "--client", "bench").returncode == 0  # a new client keeps the server's key
+    assert (d / "server.key_secret").read_bytes() == server_before
+    keys = load_server_keys(d)
+    assert len(list(keys.authorized.glob("*.key"))) == 3
+
+
+def test_key_loading_errors_name_the_file(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="server.key_secret: key file not found"):
+        load_server_keys(tmp_path)
+    generate(tmp_path, ("console",))
+    (tmp_path / "authorized" / "console.key").unlink()
+    with pytest.raises(ConfigError, match="no authorised client keys"):
+        load_server_keys(tmp_path)
+    (tmp_path / "authorized" / "junk.key").write_text("not a certificate\n")
+    with pytest.raises(ConfigError, match="junk.key"):
+        load_server_keys(tmp_path)
+    (tmp_path / "console.key_secret").write_text("curve\n    public-key = \"short\"\n")
+    with pytest.raises(ConfigError, match="console.key_secret"):
+        load_client_keys(tmp_path, "console")
+
+
+@pytest.mark.parametrize("endpoint", ["tcp://0.0.0.0:5556", "tcp://10.1.2.3:5556", "tcp://eth0:5556"])
+def test_network_bind_needs_keys(endpoint, tmp_path) -> None:
+    with pytest.raises(ConfigError, match="without authentication"):
+        check_bind(endpoint, None)
+    check_bind(endpoint, ServerKeys(b"p", b"s", tmp_path))  # with keys the same bind is allowed
+
+
+def test_hil_serve_refuses_a_network_bind_without_keys_before_starting_anything(tmp_path) -> None:
+    r = hil("serve", "--stand", str(TQ12), "--sim", "tcp", "--rep", "tcp://0.0.0.0:5556",
+            "--out", str(tmp_path / "s"))
+    assert r.returncode == 1 and "refusing to bind tcp://0.0.0.0:5556 without authentication" in r.stderr
+    assert not (tmp_path / "s").exists()  # nothing started, nothing recorded
+
+
+@pytest.fixture
+def served_with_keys(tmp_path):
+    keys = tmp_path / "keys"
+    generate(keys, ("console",))
+    rep, pub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([sys.executable, "-m", "hil.cli", "serve", "--stand", str(TQ12), "--sim", "tcp",
+                             "--rep", rep, "--pub", pub, "--keys", str(keys), "--out", str(tmp_path / "session")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    banner = read_until(proc.stdout.fileno(), "authorised clients only", timeout=30)
+    yield keys, rep, pub, banner
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_only_authorised_clients_get_answers_or_telemetry(served_with_keys, tmp_path) -> None:
+    keys, rep, pub, banner = served_with_keys
+    assert "CURVE" in banner
+    good = ControllerClient(rep, pub, timeout_s=5, keys=load_client_keys(keys, "console"))
+    assert good.status()["ok"]
+    good.subscribe()
+    kinds = set()
+    for _ in range(50):
+        msg = good.receive(timeout_s=2.0)
+        assert msg is not None, "an authorised client gets telemetry"
+        kinds.add(msg[0])
+        if {"tlm", "status"} <= kinds:
+            break
+    assert {"tlm", "status"} <= kinds
+
+    # a client with a well-formed key pair the controller has never seen, and one without CURVE
+    stranger_dir = tmp_path / "stranger"
+    generate(stranger_dir, ("console",))
+    (stranger_dir / "server.key").write_bytes((keys / "server.key").read_bytes())  # knows the server's key
+    stranger_keys = load_client_keys(stranger_dir, "console")
+    for intruder in (ControllerClient(rep, pub, timeout_s=1.0, keys=stranger_keys),
+                     ControllerClient(rep, pub, timeout_s=1.0)):
+        with pytest.raises(ControllerTimeout):
+            intruder.request("abort", reason="intruder")
+        with pytest.raises(ControllerTimeout):
+            intruder.request("arm")
+        intruder.subscribe()
+        assert intruder.receive(timeout_s=1.0) is None  # no telemetry either
+        intruder.close()
+    st = good.status()  # the intruders' commands never reached the controller
+    assert st["ok"] and st["state"] == "SAFE" and not st.get("abort_reason")
+    good.close()
