@@ -56,6 +56,10 @@ class LoopConfig:
     rate_hz: float = 1000.0
     comm_loss_cycles: int = 20
     heartbeat_hz: float = 100.0
+    # a run is aborted when the loop holds less than this share of its rate over the window
+    # (a sluggish device, a noisy line): redlines checked at a tenth of their rate are not redlines
+    min_rate_pct: float = 20.0
+    rate_window_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -730,17 +734,32 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
 
     firmware = _firmware(top.sub("firmware"), by_ch)
     _check_layout(firmware, channels, actuators, ch_tables, act_tables)
-    transport = _transport(top.sub("transport"))
+    tt = top.sub("transport")
+    transport = _transport(tt)
     lt = top.sub("loop")
     loop = LoopConfig()
     if lt:
         loop = LoopConfig(rate_hz=lt.number("rate_hz", 1000.0, lo=1.0, hi=10000.0),
                           comm_loss_cycles=lt.integer("comm_loss_cycles", 20, lo=1, hi=100000),
-                          heartbeat_hz=lt.number("heartbeat_hz", 100.0, lo=1.0, hi=10000.0))
+                          heartbeat_hz=lt.number("heartbeat_hz", 100.0, lo=1.0, hi=10000.0),
+                          min_rate_pct=lt.number("min_rate_pct", 20.0, lo=0.0, hi=100.0),
+                          rate_window_s=lt.number("rate_window_s", 0.5, lo=0.01, hi=60.0))
         if firmware is not None and loop.heartbeat_hz * firmware.watchdog_s < 3:
             raise lt.error("heartbeat_hz", f"{loop.heartbeat_hz:g} Hz gives fewer than 3 heartbeats per "
                                            f"{firmware.watchdog_s:g} s watchdog period")
         lt.done()
+    if firmware is not None:
+        # One lost answer costs timeout × (1 + retries) before the next heartbeat can go out; if that
+        # outlasts the watchdog, a single CRC error or late reply trips the stand.
+        lost = transport.timeout_s * (1 + transport.retries) + 1.0 / loop.heartbeat_hz
+        if lost >= firmware.watchdog_s:
+            where = tt if tt else top.sub("firmware")
+            assert where is not None
+            raise where.error("timeout_s" if tt else "watchdog_s",
+                              f"one unanswered request costs {transport.timeout_s * 1e3:g} ms × "
+                              f"{1 + transport.retries} tries + {1e3 / loop.heartbeat_hz:g} ms heartbeat period = "
+                              f"{lost * 1e3:g} ms, not less than the firmware's {firmware.watchdog_s * 1e3:g} ms "
+                              f"watchdog: a single lost answer would trip the stand")
     limits = Limits()
     lim = top.sub("limits")
     if lim:

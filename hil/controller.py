@@ -7,6 +7,10 @@ the clock and the recorder differ.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +57,28 @@ class Controller:
 
     # ------------------------------------------------------------------ operator commands
 
-    def load(self, path: str | Path) -> Sequence:
-        """Load and check a sequence for this stand (SAFE only)."""
+    def begin_load(self, path: str | Path) -> Future[Sequence]:
+        """Start parsing and checking a sequence off the loop thread (SAFE only). A long
+        sequence takes hundreds of ms to check; done between two cycles that would silence
+        the heartbeat and trip the firmware watchdog."""
         if self.loop.supervisor.state != State.SAFE:
             raise Refused(f"a sequence can only be loaded in SAFE; the stand is {self.loop.supervisor.state.name}")
-        seq = load_sequence(path, self.stand)
+        fut: Future[Sequence] = Future()
+
+        def work() -> None:
+            try:
+                fut.set_result(load_sequence(path, self.stand))
+            except BaseException as exc:  # handed to the loop thread, which reports it
+                fut.set_exception(exc)
+
+        threading.Thread(target=work, name="sequence-loader", daemon=True).start()
+        return fut
+
+    def finish_load(self, path: str | Path, fut: Future[Sequence]) -> Sequence:
+        """Install a sequence :meth:`begin_load` has finished (loop thread)."""
+        seq = fut.result()
+        if self.loop.supervisor.state != State.SAFE:
+            raise Refused(f"the stand left SAFE while the sequence was loading ({self.loop.supervisor.state.name})")
         self.sequence = seq
         self.redlines = RedlineMonitor(self.stand, seq.redlines)
         self.sequencer = Sequencer(seq, self.redlines, self.throttle)
@@ -65,6 +86,16 @@ class Controller:
         self.loop.event(self.loop.t, "sequence_loaded", name=seq.name, path=str(path), sha256=seq.sha256,
                         steps=len(seq.steps))
         return seq
+
+    def load(self, path: str | Path) -> Sequence:
+        """Load and check a sequence, keeping the loop cycling meanwhile on a real clock (in
+        lockstep it waits, so a run's virtual timeline does not depend on the parse time)."""
+        fut = self.begin_load(path)
+        if self.loop.clock.realtime:
+            while not fut.done():
+                self.loop.step()
+        fut.exception()  # waits
+        return self.finish_load(path, fut)
 
     def arm_checks(self) -> list[str]:
         """Every reason the stand may not be armed now (empty: it may)."""
@@ -137,49 +168,78 @@ class Controller:
         """How to read the telemetry rows (columns, units, states) and the stand's outputs."""
         return stand_meta(self.stand, self.redlines.redlines, self.loop.rate_hz)
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One client request → an explicit ack or a refusal with its reason."""
+    def handle(self, request: dict[str, Any]) -> dict[str, Any] | Deferred:
+        """One client request → an explicit ack or a refusal with its reason; for ``load`` a
+        :class:`Deferred` whose reply the service sends when the parse is done."""
         cmd = request.get("cmd")
         self.client_watch.heard(request.get("client"), self.loop.t)
-        try:
-            if cmd == "ping":
-                return {"ok": True, "t": self.loop.t}
-            if cmd == "status":
-                return {"ok": True, **self.status()}
-            if cmd == "meta":
-                return {"ok": True, **self.meta()}
-            if cmd == "loop_stats":
-                return {"ok": True, **self.loop.stats.summary(last=int(request.get("last", 10000)))}
-            if cmd == "abort":
-                self.abort(str(request.get("reason") or "operator abort"), source=str(request.get("source", "client")))
-                return {"ok": True, "state": self.loop.supervisor.state.name}
-            if cmd == "load":
-                seq = self.load(str(request["path"]))
+        if cmd == "load":
+            def finish() -> dict[str, Any]:
+                seq = self.finish_load(path, fut)
                 return {"ok": True, "name": seq.name, "steps": [
                     {"at": s.at, "what": s.describe(), "line": s.line, "label": s.label} for s in seq.steps]}
-            if cmd == "arm":
-                self.arm()
-            elif cmd == "start":
-                self.start()
-                if request.get("watchdog_s") and request.get("client"):
-                    self.client_watch.own(str(request["client"]), float(request["watchdog_s"]), self.loop.t)
-            elif cmd == "reset":
-                self.reset()
-            elif cmd == "set":
-                v = self.set_output(str(request["name"]), float(request["value"]))
-                return {"ok": True, "value": v}
-            elif cmd == "stop":
-                self.loop.stop_requested = True
-            else:
-                return {"ok": False, "refused": f"unknown command {cmd!r}"}
-            return {"ok": True, "state": self.loop.supervisor.state.name}
-        except Refused as exc:
+
+            try:
+                path = str(request["path"])
+                fut = self.begin_load(path)
+            except Exception as exc:
+                return self._refusal(cmd, exc)
+            return Deferred(fut, lambda: self._answer(cmd, finish))
+        return self._answer(cmd, lambda: self._dispatch(cmd, request))
+
+    def _answer(self, cmd: Any, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return fn()
+        except Exception as exc:
+            return self._refusal(cmd, exc)
+
+    def _refusal(self, cmd: Any, exc: Exception) -> dict[str, Any]:
+        """The reply for a command that raised; anything unexpected propagates (a bug)."""
+        if isinstance(exc, Refused):
             self.loop.event(self.loop.t, "refused", cmd=cmd, reason=str(exc))
             return {"ok": False, "refused": str(exc)}
-        except SequenceInvalid as exc:
+        if isinstance(exc, SequenceInvalid):
             return {"ok": False, "refused": "sequence check failed", "errors": [str(e) for e in exc.errors]}
-        except (ConfigError, KeyError, ValueError, TypeError) as exc:
+        if isinstance(exc, (ConfigError, KeyError, ValueError, TypeError)):
             return {"ok": False, "refused": f"bad request: {exc}"}
+        raise exc
+
+    def _dispatch(self, cmd: Any, request: dict[str, Any]) -> dict[str, Any]:
+        if cmd == "ping":
+            return {"ok": True, "t": self.loop.t}
+        if cmd == "status":
+            return {"ok": True, **self.status()}
+        if cmd == "meta":
+            return {"ok": True, **self.meta()}
+        if cmd == "loop_stats":
+            return {"ok": True, **self.loop.stats.summary(last=int(request.get("last", 10000)))}
+        if cmd == "abort":
+            self.abort(str(request.get("reason") or "operator abort"), source=str(request.get("source", "client")))
+            return {"ok": True, "state": self.loop.supervisor.state.name}
+        if cmd == "arm":
+            self.arm()
+        elif cmd == "start":
+            self.start()
+            if request.get("watchdog_s") and request.get("client"):
+                self.client_watch.own(str(request["client"]), float(request["watchdog_s"]), self.loop.t)
+        elif cmd == "reset":
+            self.reset()
+        elif cmd == "set":
+            v = self.set_output(str(request["name"]), float(request["value"]))
+            return {"ok": True, "value": v}
+        elif cmd == "stop":
+            self.loop.stop_requested = True
+        else:
+            return {"ok": False, "refused": f"unknown command {cmd!r}"}
+        return {"ok": True, "state": self.loop.supervisor.state.name}
+
+
+@dataclass
+class Deferred:
+    """A reply that is not ready yet: the service sends ``finish()`` once ``future`` is done."""
+
+    future: Future[Any]
+    finish: Callable[[], dict[str, Any]]
 
 
 def stand_meta(stand: StandConfig, redlines: Any, rate_hz: float) -> dict[str, Any]:

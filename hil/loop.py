@@ -7,6 +7,7 @@ quarter of its deadlines), on a monotonic clock or, in lockstep, on the simulato
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -156,7 +157,10 @@ class ControlLoop:
         # Commands are written in the cycle they change; the heartbeat alone goes out at
         # heartbeat_hz, far inside the firmware's watchdog time, instead of costing the stand
         # a write transaction every cycle.
-        self.heartbeat_every = max(1, round(self.rate_hz / stand.loop.heartbeat_hz))
+        # Timed on the loop clock, not counted in cycles, so a loop slowed by a sluggish device
+        # still beats often enough for the watchdog.
+        self.heartbeat_period = 1.0 / stand.loop.heartbeat_hz
+        self._last_beat = -math.inf
         self.stats = LoopStats(self.rate_hz)
         self.serve = serve
         self.publish = publish
@@ -179,6 +183,9 @@ class ControlLoop:
         self.stop_requested = False
         self._pub = np.empty((publish_every, 4 + n_ch + n_cmd))
         self._pub_n = 0
+        self._recent: collections.deque[float] = collections.deque()
+        self._min_cycles = stand.loop.min_rate_pct / 100.0 * self.rate_hz * stand.loop.rate_window_s
+        self.degraded = False
         self._deadline = 0.0
         self._t0 = 0.0
 
@@ -234,6 +241,7 @@ class ControlLoop:
         self.t = self._deadline - self._t0
         self._cycle_body(lateness)
         self.stats.add(lateness)
+        self._check_rate()
         self.stats.t_last = now
         self.cycle += 1
         # Next deadline on the fixed grid. A cycle that ran a little past it starts at once
@@ -242,7 +250,7 @@ class ControlLoop:
         # than replayed in a burst. Either way the grid never drifts.
         self._deadline += self.period
         behind = self.clock.now() - self._deadline
-        if behind > self.period and self.clock.realtime:
+        if behind > self.period:  # lockstep too: a slow modelled line costs virtual time
             missed = math.floor(behind / self.period)
             self._deadline += missed * self.period
             self.stats.overruns += missed
@@ -273,7 +281,8 @@ class ControlLoop:
             hook.on_cycle(self)
         if self.supervisor.safing.active or self.supervisor.state in (State.ABORTING, State.FAULT):
             self.supervisor.safing.apply(t, self.commands)  # safing has the last word on outputs
-        if self.cycle % self.heartbeat_every == 0:
+        if t - self._last_beat >= self.heartbeat_period - 0.5 * self.period:
+            self._last_beat = t
             self.commands.beat()
         try:
             for address, regs in self.commands.pending_writes():
@@ -298,6 +307,29 @@ class ControlLoop:
             if self._pub_n == self.publish_every:
                 self.publish(self, self._pub[: self._pub_n].copy())
                 self._pub_n = 0
+
+    def _check_rate(self) -> None:
+        """Loop health: the number of cycles over the last window, against the configured share."""
+        t, window = self.t, self.stand.loop.rate_window_s
+        recent = self._recent
+        recent.append(t)
+        while recent[0] <= t - window:
+            recent.popleft()
+        if t < window:
+            return
+        low = len(recent) < self._min_cycles
+        if low and not self.degraded:
+            self.degraded = True
+            achieved = len(recent) / window
+            self.event(t, "loop_degraded", achieved_hz=round(achieved, 1), target_hz=self.rate_hz,
+                       error=self.last_error)
+            if self.supervisor.state in (State.ARMED, State.RUNNING):
+                self.supervisor.abort(t, f"control loop degraded: {achieved:.0f} Hz of {self.rate_hz:g} Hz over the "
+                                         f"last {window:g} s" + (f" ({self.last_error})" if self.last_error else ""),
+                                      source="loop")
+        elif not low and self.degraded:
+            self.degraded = False
+            self.event(t, "loop_restored")
 
     def _failed(self, t: float, error: str) -> None:
         self.consecutive_failures += 1

@@ -21,6 +21,7 @@ import numpy as np
 import zmq
 
 from hil.auth import ServerAuth, ServerKeys, check_bind
+from hil.controller import Deferred
 from hil.loop import ControlLoop
 
 DEFAULT_REP = "tcp://127.0.0.1:5556"
@@ -59,6 +60,7 @@ class Service:
         loop.publish = self.publish
         loop.event_listeners.append(self._event)
         self.requests = 0
+        self._deferred: Deferred | None = None
 
     @staticmethod
     def _bind(sock: zmq.Socket, endpoint: str) -> str:
@@ -69,8 +71,16 @@ class Service:
         return endpoint
 
     def serve(self, loop: ControlLoop) -> None:
-        """Answer every request already waiting (never blocks)."""
+        """Answer every request already waiting (never blocks). A reply that needs work off the
+        loop thread (loading a sequence) is held until that work is done; the REP socket takes
+        no new request meanwhile, which only happens in SAFE, where loads are accepted."""
+        if self._deferred is not None:
+            if self._deferred.future.done():
+                reply, self._deferred = self._deferred.finish(), None
+                self.rep.send(json.dumps(reply, default=str).encode())
         for _ in range(8):
+            if self._deferred is not None:
+                break
             try:
                 raw = self.rep.recv(zmq.NOBLOCK)
             except zmq.Again:
@@ -83,6 +93,9 @@ class Service:
                 reply = self.ctl.handle(req)
             except (ValueError, TypeError) as exc:
                 reply = {"ok": False, "refused": f"bad request: {exc}"}
+            if isinstance(reply, Deferred):
+                self._deferred = reply
+                continue
             self.rep.send(json.dumps(reply, default=str).encode())
         if loop.t - self._last_status >= self.status_every_s:
             self._last_status = loop.t
