@@ -7,7 +7,8 @@ Spec syntax (command line ``--fault`` and tests)::
 START and DURATION are seconds on the simulator's clock; without ``+DURATION`` the fault lasts
 for good. Examples: ``ignition_failure@0``, ``late_ignition:delay=0.1@0``,
 ``valve_stuck:valve=fuel_main,at=closed@3``, ``pc_drift:rate=0.5@4``, ``stop_answering@3+0.5``,
-``slow_response:delay=0.02@2``, ``instability:amp=0.2,hz=180@5``.
+``slow_response:delay=0.02@2``, ``instability:amp=0.2,hz=180@5``, ``crc_error:rate=0.3@2+1``,
+``garbage:rate=0.3,bytes=6@2+1``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ FAULTS: dict[str, dict[str, str | None]] = {
     "stop_answering": {},
     "slow_response": {"delay": "0.02"},
     "exception_response": {"code": "4"},  # the firmware answers every request with this Modbus exception
+    # the serial line (RTU; lockstep runs model the line byte for byte when one of these is given)
+    "crc_error": {"rate": "0.3"},  # this share of answers arrive with a corrupted CRC
+    "garbage": {"rate": "0.3", "bytes": "6"},  # this share of answers arrive with line noise before them
 }
+
+WIRE_FAULTS = frozenset({"crc_error", "garbage", "slow_response"})  # faults of the line, not the firmware
 
 _SPEC = re.compile(r"^(?P<name>[a-z_]+)(?::(?P<args>[^@]*))?@(?P<start>[^+]+)(?:\+(?P<dur>.+))?$")
 
@@ -91,9 +97,11 @@ def parse_fault(spec: str) -> Fault:
     for k, v in allowed.items():
         if v is None and k not in params:
             raise FaultSpecError(f"fault {spec!r}: {name} needs {k}=...")
-    for k in ("delay", "rate", "amp", "hz", "code"):
+    for k in ("delay", "rate", "amp", "hz", "code", "bytes"):
         if k in params:
             _num(params[k], k, spec)
+    if name in ("crc_error", "garbage") and float(params["rate"]) > 1.0:
+        raise FaultSpecError(f"fault {spec!r}: rate is a share of answers, 0 to 1")
     if name == "valve_stuck" and params["at"] not in ("open", "closed", "here"):
         try:
             pct = float(params["at"])

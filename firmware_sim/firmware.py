@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import threading
 import time
 from collections.abc import Iterable
@@ -80,6 +81,11 @@ class Firmware:
         self.response_delay_s = 0.0
         self.answering = True
         self.exception_code = 0  # non-zero: every request gets this Modbus exception
+        self.crc_error_rate = 0.0
+        self.garbage_rate = 0.0
+        self.garbage_bytes = 0
+        self._wire_rng = random.Random(self.seed * 7919 + 1)
+        self.wire_corrupted = 0
         self.events: list[tuple[float, str]] = []  # (sim time, what) for tests and the console
 
     # ------------------------------------------------------------------ register access
@@ -308,6 +314,26 @@ class Firmware:
             self.response_delay_s = f.number("delay") if on else 0.0
         elif f.name == "exception_response":
             self.exception_code = int(f.number("code")) if on else 0
+        elif f.name == "crc_error":
+            self.crc_error_rate = f.number("rate") if on else 0.0
+        elif f.name == "garbage":
+            self.garbage_rate = f.number("rate") if on else 0.0
+            self.garbage_bytes = int(f.number("bytes"))
+
+    def corrupt_rtu(self, frame: bytes) -> bytes:
+        """What an RTU answer looks like after the line faults: a flipped CRC bit, noise before
+        the frame. Deterministic per seed, so a failing fault-matrix cell replays exactly."""
+        if not frame or not (self.crc_error_rate or self.garbage_rate):
+            return frame
+        rng = self._wire_rng
+        out = frame
+        if self.crc_error_rate and rng.random() < self.crc_error_rate:
+            out = out[:-1] + bytes([out[-1] ^ (1 << rng.randrange(8))])
+            self.wire_corrupted += 1
+        if self.garbage_rate and rng.random() < self.garbage_rate:
+            out = bytes(rng.randrange(256) for _ in range(max(1, self.garbage_bytes))) + out
+            self.wire_corrupted += 1
+        return out
 
     def _next_fault_time(self) -> float:
         nxt = math.inf

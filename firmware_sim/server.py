@@ -82,6 +82,11 @@ class StandServer:
             return b""
         return data
 
+    def _trace_rtu(self, sending: bool, data: bytes) -> bytes:
+        """The serial server's outgoing frames also pass the line faults (CRC errors, noise)."""
+        data = self._trace_packet(sending, data)
+        return self.fw.corrupt_rtu(data) if sending else data
+
     async def start(self, endpoints: list[Endpoint]) -> list[Endpoint]:
         """Start listening; returns the endpoints with ephemeral TCP ports resolved."""
         bound: list[Endpoint] = []
@@ -92,7 +97,7 @@ class StandServer:
             else:
                 server = ModbusSerialServer(
                     self.device, framer=FramerType.RTU, port=ep.address, baudrate=ep.number,
-                    trace_packet=self._trace_packet)
+                    trace_packet=self._trace_rtu)
             await server.serve_forever(background=True)
             self._servers.append(server)
             if ep.kind == "tcp":

@@ -26,7 +26,7 @@ from hil.safety import Refused, State
 from hil.sequence import SequenceInvalid, load_sequence
 from hil.simproc import SimChild, start_sim
 from hil.transport import open_transport
-from hil.transport.lockstep import LockstepTransport
+from hil.transport.lockstep import LockstepRtuTransport, LockstepTransport
 
 EXIT_OK, EXIT_INVALID, EXIT_ABORTED, EXIT_FAULT = 0, 1, 2, 3
 
@@ -70,7 +70,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
     try:
         stand = load_stand(opts.stand)
         seq = load_sequence(opts.sequence, stand)
-        from firmware_sim.faults import parse_fault  # validates specs before anything starts
+        from firmware_sim.faults import WIRE_FAULTS, parse_fault  # validates specs before anything starts
 
         faults = [parse_fault(f) for f in opts.faults]
     except SequenceInvalid as exc:
@@ -92,13 +92,20 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             from firmware_sim.firmware import Firmware
 
             firmware = Firmware(stand, seed=opts.seed, faults=faults)
-            transport, clock = LockstepTransport(firmware), VirtualClock(firmware)
+            clock = VirtualClock(firmware)
+            if any(f.name in WIRE_FAULTS for f in faults):  # line faults need a line: model RTU bytes
+                from firmware_sim.wire import RtuLine
+
+                transport = LockstepRtuTransport(RtuLine(firmware, stand.transport.unit), stand.transport.unit,
+                                                 stand.transport.timeout_s, stand.transport.retries)
+            else:
+                transport = LockstepTransport(firmware)
         elif opts.sim in ("tcp", "rtu"):
             child = start_sim(opts.stand, opts.sim, seed=opts.seed, faults=tuple(opts.faults))
             tcfg = (dataclasses.replace(stand.transport, kind="tcp", host="127.0.0.1", port=child.port)
                     if opts.sim == "tcp" else
                     dataclasses.replace(stand.transport, kind="rtu", device=child.device, baud=115200, parity="N",
-                                        timeout_s=max(stand.transport.timeout_s, 0.05)))
+                                        timeout_s=max(stand.transport.timeout_s, 0.03)))
             transport, clock = open_transport(stand, tcfg), MonotonicClock()
             print(f"hil run: {child.banner.strip()}", file=out, flush=True)
         elif opts.sim is None:

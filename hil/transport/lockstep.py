@@ -2,15 +2,20 @@
 on the simulator's virtual clock. Same code paths as the socket runs except the wire.
 
 The firmware's ``stop_answering`` fault becomes a timeout here too, so fault tests do not need
-a socket; ``slow_response`` has no meaning without a wire and is ignored.
+a socket. Line faults (``slow_response``, ``crc_error``, ``garbage``) need bytes on a line:
+:class:`LockstepRtuTransport` models one, on the same virtual clock.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from pymodbus.framer import FramerRTU
+from pymodbus.pdu import ModbusPDU
 
 from hil.errors import DeviceException, TransportTimeout
 from hil.transport.base import INPUT, Transport
+from hil.transport.framed import FramedTransport
 
 if TYPE_CHECKING:
     from firmware_sim.firmware import Firmware
@@ -52,3 +57,48 @@ class LockstepTransport(Transport):
         if not self.fw.holding_ok(address, len(values)):
             raise DeviceException(f"holding registers {address}+{len(values)} out of range", 2)
         self.fw.write_holding_registers(address, values)
+
+
+class Line(Protocol):
+    """The device end of a byte-level line (firmware_sim.wire.RtuLine)."""
+
+    fw: Firmware
+
+    def exchange(self, request: bytes) -> tuple[bytes, float]: ...
+
+
+class LockstepRtuTransport(FramedTransport):
+    """Lockstep over a modelled RTU line: real frames, CRCs and timeouts on the simulator's
+    clock. A late answer costs virtual time (the firmware runs on while the controller waits);
+    one that never comes, or comes corrupted, costs the whole timeout and raises, as on a real
+    line, so retries and the communication-loss fault behave as they would over a serial port."""
+
+    name = "lockstep-rtu"
+
+    def __init__(self, line: Line, unit: int = 1, timeout_s: float = 0.05, retries: int = 1) -> None:
+        super().__init__(FramerRTU, unit, timeout_s, retries)
+        self.line = line
+        self._rx = b""
+        self._delay = 0.0
+
+    def _open(self) -> None:
+        pass
+
+    def _close(self) -> None:
+        self._pending = None
+
+    def _send(self, frame: bytes) -> None:
+        self._rx, self._delay = self.line.exchange(frame)
+
+    def _receive(self, req: ModbusPDU) -> ModbusPDU:
+        fw = self.line.fw
+        if self._rx and self._delay < self.timeout_s:
+            fw.advance(self._delay)
+            used, pdu = self._decode(self._rx, req)
+            if pdu is not None:
+                return pdu
+            fw.advance(self.timeout_s - self._delay)  # nothing valid arrived: wait out the timeout
+            raise TransportTimeout(f"no valid answer from unit {self.unit} within {self.timeout_s * 1000:.0f} ms "
+                                   f"({len(self._rx)} bytes failed the RTU frame check)")
+        fw.advance(self.timeout_s)
+        raise TransportTimeout(f"no answer from unit {self.unit} within {self.timeout_s * 1000:.0f} ms")
