@@ -36,6 +36,12 @@ FAULTS: dict[str, str] = {
     "firmware silent 500 ms": "stop_answering@{t}+0.5",
     "firmware silent for good": "stop_answering@{t}",
     "Modbus exception responses 1 s": "exception_response:code=4@{t}+1.0",
+    # line faults: the run goes over a modelled RTU line (firmware_sim/wire.py), still in lockstep
+    "RTU CRC errors, 30 % of answers for 1 s": "crc_error:rate=0.3@{t}+1.0",
+    "RTU CRC errors, 2 % of answers for 1 s": "crc_error:rate=0.02@{t}+1.0",
+    "RTU line noise before 30 % of answers for 1 s": "garbage:rate=0.3,bytes=6@{t}+1.0",
+    "slow responses 2 ms for 1 s": "slow_response:delay=0.002@{t}+1.0",
+    "slow responses 15 ms for 1 s": "slow_response:delay=0.015@{t}+1.0",
 }
 
 
@@ -140,9 +146,10 @@ def markdown(cells: list[Cell]) -> str:
                      f"{c.peak_pc_mpa:.2f} | {'complete' if c.recording_complete else 'INCOMPLETE'} | "
                      f"{'pass' if c.passed else 'FAIL: ' + c.why_failed} |")
     lines += ["", "Reaction: from the fault's start to the first abort, fault or sensor disqualification the controller "
-              "logged (— where the run never needed one). Not in this matrix yet: CRC errors and garbage bytes on RTU "
-              "and slow responses, which need a wire (tests/test_protocol.py and tests/test_transport.py cover them "
-              "over TCP and a pty)."]
+              "logged (— where the run never needed one). Line faults (CRC errors, noise, slow responses) run over a "
+              "modelled RTU line: the simulator frames every answer with pymodbus's RTU framer and corrupts it, the "
+              "controller decodes it with its real RTU code, and timeouts (20 ms, one retry) cost simulator time. "
+              "Such runs abort when the loop falls below 20 % of its rate over 0.5 s (`[loop] min_rate_pct`)."]
     return "\n".join(lines) + "\n"
 
 

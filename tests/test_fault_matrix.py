@@ -19,4 +19,7 @@ def test_every_cell_of_the_fault_matrix_passes() -> None:
     # the faults that must be noticed are: every silent-firmware-for-good cell ends in FAULT
     forever = [c for c in cells if c.fault == "firmware silent for good"]
     assert all(c.outcome == "fault" and "communication lost" in c.reason for c in forever)
-    assert "**78 of 78 cells pass.**" in markdown(cells)
+    # a line that loses a third of its answers cannot carry a 1 kHz loop: the run is stopped and says why
+    noisy = [c for c in cells if c.fault.startswith(("RTU CRC errors, 30", "RTU line noise"))]
+    assert all(c.outcome != "completed" and c.reason for c in noisy)
+    assert f"**{len(cells)} of {len(cells)} cells pass.**" in markdown(cells)
