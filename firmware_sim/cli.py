@@ -31,6 +31,15 @@ def run_sim(args: argparse.Namespace) -> int:
         endpoints.append(Endpoint("rtu", args.rtu, args.baud))
     unit = stand.transport.unit if args.unit is None else args.unit
     quiet_pymodbus()
+    if getattr(args, "rt_priority", None):
+        from hil.errors import HilError
+        from hil.rt import set_realtime
+
+        try:
+            set_realtime(args.rt_priority)
+        except HilError as exc:
+            print(f"hil sim: error: {exc}", file=sys.stderr)
+            return 1
     # The scan thread and the Modbus server share one interpreter: with the default 5 ms GIL
     # switch interval a request can wait milliseconds behind a scan (or the reverse).
     sys.setswitchinterval(0.0002)

@@ -33,7 +33,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from hil.runner import RunOptions, run
 
     res = run(RunOptions(sequence=args.sequence, stand=args.stand, sim=args.sim, out=args.out, seed=args.seed,
-                         faults=tuple(args.fault), progress=not args.quiet, rate_hz=args.rate))
+                         faults=tuple(args.fault), progress=not args.quiet, rate_hz=args.rate,
+                         rt_priority=args.rt_priority))
     if args.report and res.run_dir is not None:
         from hil.report import report
 
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve Modbus TCP here (default: the stand's transport address, else 127.0.0.1:5020; port 0 picks a free one)")
     s.add_argument("--rtu", metavar="DEVICE", help="serve Modbus RTU on this serial device (e.g. one end of a socat pty pair)")
     s.add_argument("--baud", type=int, default=115200, help="RTU baud rate (default 115200)")
+    s.add_argument("--rt-priority", type=int, metavar="1-99", help="run under SCHED_FIFO at this priority")
     s.add_argument("--unit", type=int, default=None, help="Modbus unit id (default: the stand's)")
     s.add_argument("--seed", type=int, default=None, help="noise seed (default: the stand's [sim] seed)")
     s.add_argument("--fault", action="append", default=[], metavar="NAME[:K=V,...]@START[+DUR]",
@@ -137,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fault", action="append", default=[], help="inject a simulator fault (see hil sim --help)")
     r.add_argument("--rate", type=float, help="loop rate in Hz (default: the stand's)")
     r.add_argument("--quiet", action="store_true", help="no live progress lines")
+    r.add_argument("--rt-priority", type=int, metavar="1-99",
+                   help="run the loop (and a simulator it starts) under SCHED_FIFO at this priority (needs root/CAP_SYS_NICE)")
     r.add_argument("--report", action="store_true", help="write report.html at the end")
     r.set_defaults(func=_cmd_run)
 

@@ -44,6 +44,7 @@ class RunOptions:
     progress: bool = True
     rate_hz: float | None = None
     max_seconds: float = 3600.0
+    rt_priority: int | None = None  # SCHED_FIFO for the loop and a simulator child (hil/rt.py)
     on_cycle: Callable[[Controller], None] | None = None  # tests: inject actions mid-run
     extra_summary: dict[str, Any] = field(default_factory=dict)
 
@@ -101,7 +102,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             else:
                 transport = LockstepTransport(firmware)
         elif opts.sim in ("tcp", "rtu"):
-            child = start_sim(opts.stand, opts.sim, seed=opts.seed, faults=tuple(opts.faults))
+            child = start_sim(opts.stand, opts.sim, seed=opts.seed, faults=tuple(opts.faults),
+                              rt_priority=opts.rt_priority)
             tcfg = (dataclasses.replace(stand.transport, kind="tcp", host="127.0.0.1", port=child.port)
                     if opts.sim == "tcp" else
                     dataclasses.replace(stand.transport, kind="rtu", device=child.device, baud=115200, parity="N",
@@ -119,6 +121,16 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             child.stop()
         return RunResult(EXIT_FAULT, None, {})
 
+    if opts.rt_priority:
+        from hil.rt import set_realtime
+
+        try:
+            print(f"hil run: {set_realtime(opts.rt_priority)}", file=out, flush=True)
+        except HilError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            if child:
+                child.stop()
+            return RunResult(EXIT_INVALID, None, {})
     recorder = new_recorder(run_dir, stand)
     inputs = {"stand": recorder.copy_input(opts.stand), "sequence": recorder.copy_input(opts.sequence)}
     ctl = Controller(stand, transport, clock, recorder=recorder, rate_hz=opts.rate_hz)

@@ -92,13 +92,15 @@ class SimChild:
 
 
 def start_sim(stand: str | Path, mode: str = "tcp", *, seed: int | None = None, faults: tuple[str, ...] = (),
-              baud: int = 115200, timeout: float = 30.0) -> SimChild:
+              baud: int = 115200, timeout: float = 30.0, rt_priority: int | None = None) -> SimChild:
     """Start ``hil sim`` for ``stand`` in ``mode`` ("tcp" or "rtu") and wait until it serves."""
     args = [sys.executable, "-m", "hil.cli", "sim", "--stand", str(stand)]
     if seed is not None:
         args += ["--seed", str(seed)]
     for f in faults:
         args += ["--fault", f]
+    if rt_priority:
+        args += ["--rt-priority", str(rt_priority)]
     socat = tmpdir = device = None
     if mode == "tcp":
         args += ["--tcp", "127.0.0.1:0"]
