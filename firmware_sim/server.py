@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from firmware_sim.firmware import Firmware
@@ -33,6 +35,30 @@ class Endpoint:
     kind: str
     address: str
     number: int  # port for TCP, baud rate for RTU
+
+
+RTU_GAP_S = 0.01  # line silence that ends a partial frame (the spec's 1.75 ms, widened for pty scheduling)
+
+
+class _RtuRequestHandler(ServerRequestHandler):
+    """RTU receivers resynchronise on the silence between frames. pymodbus's serial server
+    does not: noise that looks like the start of a long frame left it deaf until enough bytes
+    had arrived to complete it (found by fuzzing, tests/test_server_fuzz.py). A partial frame
+    followed by a quiet line is dropped, as firmware on a real RS-485 port would."""
+
+    _last_rx = 0.0
+
+    def datagram_received(self, data: bytes, addr: tuple | None) -> None:
+        now = time.monotonic()
+        if self.recv_buffer and now - self._last_rx > RTU_GAP_S:
+            self.recv_buffer = b""
+        self._last_rx = now
+        super().datagram_received(data, addr)
+
+
+class _RtuServer(ModbusSerialServer):
+    def callback_new_connection(self) -> ServerRequestHandler:
+        return _RtuRequestHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
 
 class StandServer:
@@ -95,7 +121,7 @@ class StandServer:
                 server: ModbusTcpServer | ModbusSerialServer = ModbusTcpServer(
                     self.device, address=(ep.address, ep.number), trace_packet=self._trace_packet)
             else:
-                server = ModbusSerialServer(
+                server = _RtuServer(
                     self.device, framer=FramerType.RTU, port=ep.address, baudrate=ep.number,
                     trace_packet=self._trace_rtu)
             await server.serve_forever(background=True)

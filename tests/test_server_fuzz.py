@@ -87,3 +87,42 @@ def test_rtu_server_survives_garbage_and_bad_crcs(sim_factory, pty_pair) -> None
                     raw.write(good[:3])  # a truncated frame
                 raw.read(512)
             assert tr.read_registers("input", fw.IR_VERSION, 1) == [fw.FIRMWARE_VERSION]
+
+
+def _rtu(body: bytes, crc_ok: bool = True) -> bytes:
+    from pymodbus.framer import FramerRTU
+
+    crc = FramerRTU.compute_CRC(body)
+    return body + (crc if crc_ok else crc ^ 0xFFFF).to_bytes(2, "big")
+
+
+# structured RTU frames with valid CRCs: any unit, function code, address and count, any tail
+# (oversized counts, write requests whose byte count lies), plus frames with bad CRCs
+rtu_frame = st.builds(lambda unit, fc, addr, count, tail, ok: _rtu(struct.pack(">BBHH", unit, fc, addr, count) + tail, ok),
+                      st.sampled_from([1, 1, 1, 0, 2, 247, 255]), st.integers(0, 255), st.integers(0, 0xFFFF),
+                      st.integers(0, 0xFFFF), st.binary(max_size=260), st.booleans())
+
+
+@pytest.fixture(scope="module")
+def rtu_sim():
+    from hil.simproc import start_sim
+
+    child = start_sim(TQ12, "rtu")
+    yield child
+    child.stop()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(frame=st.one_of(rtu_frame, junk))
+def test_rtu_server_survives_malformed_frames(rtu_sim, frame: bytes) -> None:
+    import serial
+
+    with serial.Serial(rtu_sim.device, 115200, timeout=0.03) as raw:
+        raw.write(frame)
+        raw.read(600)  # an exception response, an answer, or nothing: all fine
+    stand = load_stand(TQ12)
+    cfg = TransportConfig(kind="rtu", device=rtu_sim.device, baud=115200, unit=1, timeout_s=0.2, retries=2)
+    with open_transport(stand, cfg) as tr:  # the line still carries a correct answer
+        assert tr.read_registers("input", fw.IR_VERSION, 1) == [fw.FIRMWARE_VERSION]
+    assert rtu_sim.proc.poll() is None
