@@ -66,6 +66,9 @@ class Controller:
         fut: Future[Sequence] = Future()
 
         def work() -> None:
+            from hil.rt import background_thread
+
+            background_thread()
             try:
                 fut.set_result(load_sequence(path, self.stand))
             except BaseException as exc:  # handed to the loop thread, which reports it

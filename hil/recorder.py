@@ -96,6 +96,9 @@ class Recorder:
             self._alloc()
 
     def _drain(self) -> None:
+        from hil.rt import background_thread
+
+        background_thread()
         states = np.array(self.states, dtype=object)
         while True:
             item = self._q.get()

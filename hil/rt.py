@@ -28,3 +28,11 @@ def set_realtime(priority: int) -> str:
                        f"rtprio limit in /etc/security/limits.conf)") from exc
     gc.freeze()
     return f"SCHED_FIFO priority {priority}"
+
+
+def background_thread() -> None:
+    """Called first thing in a helper thread (recorder writer, sequence loader): back to normal
+    scheduling, so it never holds a CPU the loop or the stand's server needs (threads inherit
+    SCHED_FIFO, and FIFO threads of equal priority do not preempt each other)."""
+    if os.sched_getscheduler(0) != os.SCHED_OTHER:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))

@@ -99,8 +99,8 @@ def start_sim(stand: str | Path, mode: str = "tcp", *, seed: int | None = None, 
         args += ["--seed", str(seed)]
     for f in faults:
         args += ["--fault", f]
-    if rt_priority:
-        args += ["--rt-priority", str(rt_priority)]
+    if rt_priority:  # below the controller's loop, which waits on it but must preempt it when runnable
+        args += ["--rt-priority", str(max(1, rt_priority - 10))]
     socat = tmpdir = device = None
     if mode == "tcp":
         args += ["--tcp", "127.0.0.1:0"]

@@ -256,3 +256,37 @@ def test_loop_stats_memory_is_bounded_and_whole_run_figures_hold() -> None:
     assert s["late_share"] == pytest.approx(np.mean(lat > 1e-3))
     tail = st.summary(last=1000)  # recent windows stay exact
     assert tail["lateness_p99_ms"] == pytest.approx(np.percentile(lat[-1000:], 99) * 1e3)
+
+
+def test_only_configured_registers_are_ever_written(tmp_path) -> None:
+    """A whole throttle run plus manual outputs, an abort and a reset: every register the
+    controller writes is an actuator register of the stand or the protocol's system block."""
+    stand = load_stand(TQ12)
+    firmware = Firmware(stand)
+    written: set[int] = set()
+
+    class Watching(LockstepTransport):
+        def _write(self, address: int, values: list[int]) -> None:
+            written.update(range(address, address + len(values)))
+            super()._write(address, values)
+
+    ctl = Controller(stand, Watching(firmware), VirtualClock(firmware), recorder=new_recorder(tmp_path / "r", stand))
+    loop = ctl.loop
+    loop.start()
+    cycles(ctl, 100)
+    ctl.set_output("purge", 1)
+    cycles(ctl, 50)
+    ctl.set_output("purge", 0)
+    ctl.load(ROOT / "configs/sequences/tq12_throttle.toml")
+    cycles(ctl, 50)
+    ctl.arm()
+    ctl.start()
+    while ctl.sequencer.state == "running" and loop.t < 40:
+        loop.step()
+        if loop.t > 8.0 and loop.supervisor.state == State.RUNNING:
+            ctl.abort("test abort mid-burn")
+    loop.shutdown()
+    loop.recorder.close()
+    allowed = set(range(fw.HR_SYSTEM_COUNT)) | {a.register for a in stand.actuators}  # system block: protocol
+    assert written and written <= allowed, sorted(written - allowed)
+    assert {a.register for a in stand.actuators if a.name in ("ox_main", "fuel_main", "purge")} <= written
