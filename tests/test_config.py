@@ -57,6 +57,8 @@ BROKEN = [
     ("throttle range inverted", lambda s: s.replace("throttle_min_pct = 40", "throttle_min_pct = 120"), "must be below throttle_max_pct", "throttle_min_pct = 120"),
     ("string where a number goes", lambda s: s.replace("watchdog_s = 0.1", 'watchdog_s = "fast"'), "must be float, got 'fast'", 'watchdog_s = "fast"'),
     ("negative watchdog", lambda s: s.replace("watchdog_s = 0.1", "watchdog_s = -1"), "must be a finite number > 0", "watchdog_s = -1"),
+    ("one lost answer outlasts the watchdog", lambda s: s.replace("timeout_s = 0.02", "timeout_s = 0.05"),
+     "a single lost answer would trip the stand", "timeout_s = 0.05"),
     ("sim actuator without drives", lambda s: s.replace('drives = "purge"\n', ""), "must say which plant input", "[[actuators]]#4"),
     ("not TOML at all", lambda s: s.replace("[loop]", "[loop"), "not valid TOML", "[loop"),
     ("no stand table", lambda s: s.replace("[stand]", "[stands]"), "stand: table is required", None),
