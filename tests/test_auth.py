@@ -125,3 +125,19 @@ def test_only_authorised_clients_get_answers_or_telemetry(served_with_keys, tmp_
     st = good.status()  # the intruders' commands never reached the controller
     assert st["ok"] and st["state"] == "SAFE" and not st.get("abort_reason")
     good.close()
+
+
+def test_the_simulator_binds_loopback_by_default() -> None:
+    """`hil sim` with no host (only a port) listens on 127.0.0.1, as does a stand without one."""
+    proc = subprocess.Popen([sys.executable, "-m", "hil.cli", "sim", "--stand", str(TQ12), "--tcp", ":0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        banner = read_until(proc.stdout.fileno(), "unit", timeout=30)
+        assert "serving Modbus TCP on 127.0.0.1:" in banner
+        port = int(banner.split("127.0.0.1:")[1].split(",")[0])
+        listening = [line.split() for line in open("/proc/net/tcp").read().splitlines()[1:]]
+        ours = [f[1] for f in listening if f[3] == "0A" and int(f[1].split(":")[1], 16) == port]
+        assert ours == [f"0100007F:{port:04X}"]  # 127.0.0.1 in /proc's little-endian hex, LISTEN state
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
