@@ -155,7 +155,7 @@ def scaling_channels(counts: tuple[int, ...], cycles: int) -> list[dict[str, Any
         chans = "".join(f'\n[[channels]]\nname = "{"pc" if i == 0 else f"c{i}"}"\nregister = {16 + i}\ntype = "u16"\n'
                         f'units = "MPa"\ncalibration = {{ kind = "linear", gain = 0.0003 }}\nsource = "pc"\n'
                         for i in range(n))
-        text = ('[stand]\nname = "scaling"\n[sim]\nengine = "tq12"\n[transport]\ntimeout_s = 0.02\n[firmware]\nwatchdog_s = 0.1\n'
+        text = ('[stand]\nname = "scaling"\n[sim]\nengine = "tq12"\n[transport]\nkind = "tcp"\ntimeout_s = 0.02\n[firmware]\nwatchdog_s = 0.1\n'
                 '[limits]\npc_channel = "pc"\npc_rated = 10.0\n' + chans + "\n" + actuators + "\n" + safing)
         for fb in ("ox_main_pos", "fuel_main_pos", "gg_pos", "ox_iso_pos", "fuel_iso_pos"):
             text = text.replace(f'feedback = "{fb}"\n', "")

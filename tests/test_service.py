@@ -96,7 +96,8 @@ def test_commands_telemetry_refusals_and_abort(served) -> None:
 
     data = read_run(session).table
     states = set(data.column("state").to_pylist())
-    assert {"SAFE", "ARMED", "RUNNING", "ABORTING"} <= states
+    assert {"SAFE", "RUNNING", "ABORTING"} <= states  # ARMED may last less than a cycle: arm and start can
+    assert any(e["kind"] == "state" and e["to"] == "ARMED" for e in events)  # be served in the same one
     assert np.nanmax(data.column("pc").to_numpy()) > 9.0
 
 
