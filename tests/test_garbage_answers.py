@@ -132,7 +132,7 @@ def _check_read(tr) -> None:
     assert len(regs) == 4 and all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in regs)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
 @given(reply=tcp_replies())
 def test_tcp_transport_returns_registers_or_a_transport_error(tcp_device, reply: Reply) -> None:
@@ -181,7 +181,7 @@ class GarbageRtuDevice:
         self.port.close()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
 @given(reply=rtu_replies())
 def test_rtu_transport_returns_registers_or_a_transport_error(pty_pair, reply: Reply) -> None:
