@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"soak: {args.minutes:g} min real time at 1 kHz over Modbus TCP, {burns_expected} relights every "
           f"{args.every:g} s; run directory {run_dir}", flush=True)
     sampler = Sampler()
+    commit = _commit()  # the code that runs, not what the tree holds an hour later
     t0 = time.monotonic()
     cpu0 = os.times()
     result = run(RunOptions(sequence=str(seq_path), stand=str(stand_path), sim="tcp", out=str(run_dir), progress=False,
@@ -269,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     files = integrity(run_dir, summary, burns_expected)
     loop = summary["loop"]
     figures = {
-        "minutes": args.minutes, "every_s": args.every, "commit": _commit(), "outcome": summary["outcome"],
+        "minutes": args.minutes, "every_s": args.every, "commit": commit, "outcome": summary["outcome"],
         "abort_reason": summary.get("abort_reason"), "wall_s": round(wall, 1),
         "controller_cpu_share": round((cpu.user + cpu.system - cpu0.user - cpu0.system) / wall, 3),
         "watchdog_s": args.watchdog, "rt_priority": args.rt_priority, "stalls": stalls,

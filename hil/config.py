@@ -131,6 +131,10 @@ class Limits:
     pc_rated: float = 0.0
     throttle_min_pct: float = 40.0
     throttle_max_pct: float = 110.0
+    # a valve with position feedback that stays further than this from its command for longer
+    # than valve_track_s is not following it (stuck, broken linkage, lost air)
+    valve_track_pct: float = 10.0
+    valve_track_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -730,6 +734,9 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
             raise t.error("name", f"duplicate name {a.name!r}")
         if a.feedback and a.feedback not in by_ch:
             raise t.error("feedback", f"names no channel: {a.feedback!r}")
+        if a.feedback and by_ch[a.feedback].units != "%":
+            raise t.error("feedback", f"position feedback {a.feedback!r} must read % open, not "
+                                      f"{by_ch[a.feedback].units!r} (it is compared with the command)")
         by_act[a.name] = a
 
     firmware = _firmware(top.sub("firmware"), by_ch)
@@ -767,7 +774,9 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
         limits = Limits(pc_channel=lim.get("pc_channel", str, "pc"), pc_channels=tuple(pcs),
                         pc_rated=lim.number("pc_rated", 0.0, lo=0.0),
                         throttle_min_pct=lim.number("throttle_min_pct", 40.0, lo=0.0, hi=200.0),
-                        throttle_max_pct=lim.number("throttle_max_pct", 110.0, lo=0.0, hi=200.0))
+                        throttle_max_pct=lim.number("throttle_max_pct", 110.0, lo=0.0, hi=200.0),
+                        valve_track_pct=lim.number("valve_track_pct", 10.0, lo=0.5, hi=100.0),
+                        valve_track_s=lim.number("valve_track_s", 0.5, lo=0.01, hi=60.0))
         if limits.throttle_min_pct >= limits.throttle_max_pct:
             raise lim.error("throttle_min_pct", "must be below throttle_max_pct")
         if limits.pc_channel not in by_ch:

@@ -27,6 +27,7 @@ from hil.sequence import Sequence, SequenceInvalid, load_sequence
 from hil.sequence.engine import Sequencer
 from hil.throttle import ThrottleController
 from hil.transport.base import Transport
+from hil.valve_watch import ValveWatch
 
 
 class Controller:
@@ -41,10 +42,11 @@ class Controller:
         self.sequence: Sequence | None = None
         self.sequencer: Sequencer | None = None
         self.client_watch = ClientWatch()
+        self.valve_watch = ValveWatch(stand)
         self._hooks()
 
     def _hooks(self) -> None:
-        hooks: list[Any] = [self.redlines, self.client_watch]
+        hooks: list[Any] = [self.redlines, self.valve_watch, self.client_watch]
         if self.sequencer is not None:
             hooks.append(self.sequencer)
         if self.throttle is not None:
@@ -121,6 +123,8 @@ class Controller:
             out.append("the firmware has the stand latched SAFED: reset it first")
         if sup.safing.active:
             out.append("the safing sequence is still running")
+        for name in self.valve_watch.disagreeing():
+            out.append(f"valve {name} is not following its command (position feedback disagrees)")
         return out
 
     def warming_up(self) -> bool:

@@ -281,7 +281,9 @@ FAULTS = [
     # a late light-up is caught by the short confirmation window: the abort switches the igniter
     # off before the propellant that piled up can light (it used to be a 30 MPa hard start)
     ("late_ignition:delay=0.35@0", EXIT_ABORTED, "timeout after 0.25 s waiting for"),
-    ("valve_stuck:valve=gg,at=here@9", EXIT_ABORTED, "redline pc_"),
+    # the stuck GG valve trips a Pc redline; after the abort it is still open though commanded shut,
+    # which the valve watch latches as FAULT (propellant may be flowing): exit code 3, not 2
+    ("valve_stuck:valve=gg,at=here@9", EXIT_FAULT, "redline pc_"),
     ("instability:amp=0.25,hz=180@6", EXIT_ABORTED, "redline pc_rate"),
     ("stop_answering@6", EXIT_FAULT, "communication lost"),
 ]
@@ -327,3 +329,45 @@ def test_relight_over_rtu(tmp_path) -> None:
     s = res.summary
     assert res.exit_code == EXIT_OK, s["abort_reason"]
     assert len(s["burns"]) == 3 and s["transport"]["kind"] == "rtu"
+
+
+def test_a_valve_not_following_its_command_aborts_the_run_and_blocks_arming(tmp_path) -> None:
+    """Fuel main valve stuck open from mainstage on (commanded 100 % there, so nothing to see
+    until shutdown closes it): the position feedback disagrees with the command, the run is
+    aborted naming the valve, and the stand cannot be armed again while it disagrees."""
+    from hil.runner import RunOptions, run
+
+    seq = ROOT / "configs/sequences/tq12_fault_matrix.toml"
+    res = run(RunOptions(sequence=str(seq), stand=str(TQ12), sim="lockstep", out=str(tmp_path / "r"), progress=False,
+                         faults=("valve_stuck:valve=fuel_main,at=open@5",)))
+    s = res.summary
+    assert s["outcome"] == "aborted" and "valve fuel_main is not following its command" in s["abort_reason"]
+    events = [json.loads(x) for x in (tmp_path / "r" / "events.jsonl").read_text().splitlines()]
+    shut = next(e["t"] for e in events if e["kind"] == "shutdown_commanded")
+    dis = next(e for e in events if e["kind"] == "valve_disagree")
+    assert dis["valve"] == "fuel_main" and 0.5 <= dis["t"] - shut <= 0.8  # hold time after the close command
+    assert s["firmware"]["valves_closed"]  # the isolation valve shut the line behind the stuck valve
+    # nominal runs never trip it: every valve follows its command through starts, throttling and shutdowns
+    ok = run(RunOptions(sequence=str(ROOT / "configs/sequences/tq12_three_burn.toml"), stand=str(TQ12), sim="lockstep",
+                        out=str(tmp_path / "n"), progress=False))
+    assert ok.summary["outcome"] == "completed", ok.summary["abort_reason"]
+    assert "valve_disagree" not in (tmp_path / "n" / "events.jsonl").read_text()
+
+
+def test_arming_is_refused_while_a_valve_disagrees(tmp_path) -> None:
+    from firmware_sim.faults import parse_fault
+    from firmware_sim.firmware import Firmware
+    from hil.clock import VirtualClock
+    from hil.controller import Controller
+    from hil.safety import State
+    from hil.transport.lockstep import LockstepTransport
+
+    stand = load_stand(TQ12)
+    f = Firmware(stand, faults=[parse_fault("valve_stuck:valve=ox_main,at=40@0.1")])
+    ctl = Controller(stand, LockstepTransport(f), VirtualClock(f))
+    ctl.loop.start()
+    for _ in range(1500):
+        ctl.loop.step()
+    assert ctl.loop.supervisor.state == State.FAULT and "ox_main" in ctl.loop.supervisor.fault_reason
+    assert any("valve ox_main is not following" in c for c in ctl.arm_checks())
+    ctl.loop.shutdown()
