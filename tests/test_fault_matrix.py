@@ -19,6 +19,8 @@ def test_every_cell_of_the_fault_matrix_passes() -> None:
     # the faults that must be noticed are: every silent-firmware-for-good cell ends in FAULT
     forever = [c for c in cells if c.fault == "firmware silent for good"]
     assert all(c.outcome == "fault" and "communication lost" in c.reason for c in forever)
+    # a stuck valve is seen through its position feedback, not only through its effect on Pc
+    assert all(c.outcome != "completed" and "fuel_main" in c.reason for c in cells if c.fault == "fuel valve stuck open")
     # a line that loses a third of its answers cannot carry a 1 kHz loop: the run is stopped and says why
     noisy = [c for c in cells if c.fault.startswith(("RTU CRC errors, 30", "RTU line noise"))]
     assert all(c.outcome != "completed" and c.reason for c in noisy)
