@@ -36,6 +36,11 @@ class RtuLine:
         self.framer = FramerRTU(DecodePDU(True))
         self.requests = 0
 
+    def clean(self) -> bool:
+        """True while no line fault is active: every frame would arrive intact and on time."""
+        fw = self.fw
+        return not (fw.crc_error_rate or fw.garbage_rate or fw.response_delay_s)
+
     def exchange(self, request: bytes) -> tuple[bytes, float]:
         """The bytes the device puts on the line for ``request`` (empty: silence) and how long
         after the request they arrive (the firmware's response delay)."""

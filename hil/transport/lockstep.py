@@ -64,6 +64,8 @@ class Line(Protocol):
 
     fw: Firmware
 
+    def clean(self) -> bool: ...
+
     def exchange(self, request: bytes) -> tuple[bytes, float]: ...
 
 
@@ -71,13 +73,17 @@ class LockstepRtuTransport(FramedTransport):
     """Lockstep over a modelled RTU line: real frames, CRCs and timeouts on the simulator's
     clock. A late answer costs virtual time (the firmware runs on while the controller waits);
     one that never comes, or comes corrupted, costs the whole timeout and raises, as on a real
-    line, so retries and the communication-loss fault behave as they would over a serial port."""
+    line, so retries and the communication-loss fault behave as they would over a serial port.
+
+    While no line fault is active the bytes would decode to exactly what the firmware holds, so
+    the transport reads the image directly then (framing costs 2.7× the run time otherwise)."""
 
     name = "lockstep-rtu"
 
     def __init__(self, line: Line, unit: int = 1, timeout_s: float = 0.05, retries: int = 1) -> None:
         super().__init__(FramerRTU, unit, timeout_s, retries)
         self.line = line
+        self._direct = LockstepTransport(line.fw)
         self._rx = b""
         self._delay = 0.0
 
@@ -86,6 +92,24 @@ class LockstepRtuTransport(FramedTransport):
 
     def _close(self) -> None:
         self._pending = None
+
+    def _read(self, table: str, address: int, count: int) -> list[int]:
+        if self.line.clean():
+            self._settle()
+            return self._direct._read(table, address, count)
+        return super()._read(table, address, count)
+
+    def _write(self, address: int, values: list[int]) -> None:
+        if self.line.clean():
+            self._settle()
+            return self._direct._write(address, values)
+        return super()._write(address, values)
+
+    def _write_nowait(self, address: int, values: list[int]) -> None:
+        if self.line.clean():
+            self._settle()
+            return self._direct._write(address, values)
+        return super()._write_nowait(address, values)
 
     def _send(self, frame: bytes) -> None:
         self._rx, self._delay = self.line.exchange(frame)
