@@ -167,7 +167,7 @@ def integrity(run_dir: Path, summary: dict[str, Any], burns_expected: int) -> di
     }
     if lit:
         delays = [b["ignition_delay_s"] * 1e3 for b in lit]
-        pcs = [b["mean_pc_mpa"] for b in lit if b.get("mean_pc_mpa") is not None]
+        pcs = [b["pc_mean_mpa"] for b in lit if b.get("pc_mean_mpa") is not None]
         check["ignition_delay_ms"] = {"first": round(delays[0], 1), "last": round(delays[-1], 1),
                                       "median": round(statistics.median(delays), 1),
                                       "min": round(min(delays), 1), "max": round(max(delays), 1)}
