@@ -1,5 +1,6 @@
 """The simulated stand's Modbus face: pymodbus servers (TCP and/or RTU) over one Firmware,
-with the firmware scanning in real time on its own thread.
+with the firmware scanning in real time on its own thread; and, for lockstep runs with line
+faults, the device end of an RTU line as bytes (:class:`RtuLine`).
 
 pymodbus holds a copy of the register blocks; a device ``action`` hook makes every request
 go to the firmware instead, so reads sample the sensors at the moment of the request and
@@ -17,7 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.constants import ExcCodes
-from pymodbus.framer import FramerType
+from pymodbus.exceptions import ModbusException
+from pymodbus.framer import FramerRTU, FramerType
+from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
+from pymodbus.pdu.register_message import (
+    ReadHoldingRegistersRequest,
+    ReadHoldingRegistersResponse,
+    ReadInputRegistersRequest,
+    ReadInputRegistersResponse,
+    WriteMultipleRegistersRequest,
+    WriteMultipleRegistersResponse,
+)
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -170,3 +181,70 @@ async def serve(firmware: Firmware, endpoints: list[Endpoint], stop: asyncio.Eve
     stats["requests"] = server.requests
     stats["dropped"] = server.dropped
     return stats
+
+
+# The RTU line in lockstep. A lockstep run normally hands registers straight to the firmware;
+# to put line faults (CRC errors, noise, slow answers) into the fault matrix without giving up
+# lockstep, RtuLine plays the device end of a Modbus RTU line: it decodes the controller's request
+# frame with pymodbus's RTU framer, lets the firmware answer, frames the answer and passes it
+# through the same corruption the serial server applies. The controller decodes the bytes with its
+# real RTU code (hil/transport/lockstep.py), so a bad CRC is caught by the CRC check, not a flag.
+
+ILLEGAL_ADDRESS = 2
+
+
+class RtuLine:
+    """The device end of one RTU line: request bytes in, answer bytes and their delay out."""
+
+    def __init__(self, firmware: Firmware, unit: int = 1) -> None:
+        self.fw = firmware
+        self.unit = unit
+        self.framer = FramerRTU(DecodePDU(True))
+        self.requests = 0
+
+    def clean(self) -> bool:
+        """True while no line fault is active: every frame would arrive intact and on time."""
+        fw = self.fw
+        return not (fw.crc_error_rate or fw.garbage_rate or fw.response_delay_s)
+
+    def exchange(self, request: bytes) -> tuple[bytes, float]:
+        """The bytes the device puts on the line for ``request`` (empty: silence) and how long
+        after the request they arrive (the firmware's response delay)."""
+        try:
+            _, req = self.framer.handleFrame(request, 0, 0)
+        except ModbusException:
+            return b"", 0.0  # a frame the device cannot parse gets no answer, as on a real line
+        if req is None or req.dev_id != self.unit:
+            return b"", 0.0
+        self.requests += 1
+        fw = self.fw
+        if not fw.answering:
+            return b"", 0.0
+        resp = self._answer(req)
+        frame = self.framer.buildFrame(resp)
+        return fw.corrupt_rtu(frame), fw.response_delay_s
+
+    def _answer(self, req: ModbusPDU) -> ModbusPDU:
+        fw = self.fw
+        fc = req.function_code
+        if fw.exception_code:
+            return self._exception(fc, fw.exception_code)
+        if isinstance(req, ReadInputRegistersRequest):
+            if not fw.input_ok(req.address, req.count):
+                return self._exception(fc, ILLEGAL_ADDRESS)
+            return ReadInputRegistersResponse(registers=fw.read_input_registers(req.address, req.count),
+                                              dev_id=self.unit)
+        if isinstance(req, ReadHoldingRegistersRequest):
+            if not fw.holding_ok(req.address, req.count):
+                return self._exception(fc, ILLEGAL_ADDRESS)
+            return ReadHoldingRegistersResponse(registers=fw.read_holding_registers(req.address, req.count),
+                                                dev_id=self.unit)
+        if isinstance(req, WriteMultipleRegistersRequest):
+            if not fw.holding_ok(req.address, len(req.registers)):
+                return self._exception(fc, ILLEGAL_ADDRESS)
+            fw.write_holding_registers(req.address, list(req.registers))
+            return WriteMultipleRegistersResponse(address=req.address, count=len(req.registers), dev_id=self.unit)
+        return self._exception(fc, 1)  # illegal function
+
+    def _exception(self, function_code: int, code: int) -> ModbusPDU:
+        return ExceptionResponse(function_code, code, device_id=self.unit)

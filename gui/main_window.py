@@ -31,8 +31,7 @@ from gui.sequence_panel import SequencePanel
 from gui.status import StatusStrip
 from gui.tables import ChannelTable, EventLog
 from hil.auth import ClientKeys
-
-STATE_NAMES = ("SAFE", "ARMED", "RUNNING", "ABORTING", "FAULT")
+from hil.safety import STATE_NAMES
 
 
 class MainWindow(QMainWindow):

@@ -3,16 +3,14 @@ telemetry: time, state, step, pc_setpoint, channels, commands)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hil.controller import stand_meta
-from hil.recorder import read_run, stand_of_run
-
-STATE_NAMES = ("SAFE", "ARMED", "RUNNING", "ABORTING", "FAULT")
+from hil.recorder import read_events, read_run, read_summary, stand_of_run
+from hil.safety import STATE_NAMES
 
 
 def load_replay(run_dir: str | Path) -> dict[str, Any]:
@@ -35,17 +33,9 @@ def load_replay(run_dir: str | Path) -> dict[str, Any]:
         rows[:, 4 + j] = table.column(c).to_numpy()
     rate = 1.0 / float(np.median(np.diff(rows[:, 0]))) if n > 2 else stand.loop.rate_hz
     meta = stand_meta(stand, stand.redlines, rate)
-    events = []
-    ev_path = d / "events.jsonl"
-    if ev_path.exists():
-        for line in ev_path.read_text().splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn last line after a kill
+    events = read_events(d)
     outcome = ""
-    summary = d / "summary.json"
-    if summary.exists():
-        s = json.loads(summary.read_text())
+    s = read_summary(d)
+    if s:
         outcome = f"outcome: {s.get('outcome')}" + (f" — {s.get('abort_reason')}" if s.get("abort_reason") else "")
     return {"rows": rows, "meta": meta, "events": events, "outcome": outcome}

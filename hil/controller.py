@@ -181,18 +181,18 @@ class Controller:
         cmd = request.get("cmd")
         self.client_watch.heard(request.get("client"), self.loop.t)
         if cmd == "load":
-            def finish() -> dict[str, Any]:
-                seq = self.finish_load(path, fut)
-                return {"ok": True, "name": seq.name, "steps": [
-                    {"at": s.at, "what": s.describe(), "line": s.line, "label": s.label} for s in seq.steps]}
-
             try:
                 path = str(request["path"])
                 fut = self.begin_load(path)
             except Exception as exc:
                 return self._refusal(cmd, exc)
-            return Deferred(fut, lambda: self._answer(cmd, finish))
+            return Deferred(fut, lambda: self._answer(cmd, lambda: self._loaded(self.finish_load(path, fut))))
         return self._answer(cmd, lambda: self._dispatch(cmd, request))
+
+    @staticmethod
+    def _loaded(seq: Sequence) -> dict[str, Any]:
+        return {"ok": True, "name": seq.name, "steps": [
+            {"at": s.at, "what": s.describe(), "line": s.line, "label": s.label} for s in seq.steps]}
 
     def _answer(self, cmd: Any, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         try:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hil.config import load_stand
+from hil.recorder import read_events
 from hil.runner import RunOptions, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,7 @@ FAULTS: dict[str, str] = {
     "firmware silent 500 ms": "stop_answering@{t}+0.5",
     "firmware silent for good": "stop_answering@{t}",
     "Modbus exception responses 1 s": "exception_response:code=4@{t}+1.0",
-    # line faults: the run goes over a modelled RTU line (firmware_sim/wire.py), still in lockstep
+    # line faults: the run goes over a modelled RTU line (firmware_sim/server.py), still in lockstep
     "RTU CRC errors, 30 % of answers for 1 s": "crc_error:rate=0.3@{t}+1.0",
     "RTU CRC errors, 2 % of answers for 1 s": "crc_error:rate=0.02@{t}+1.0",
     "RTU line noise before 30 % of answers for 1 s": "garbage:rate=0.3,bytes=6@{t}+1.0",
@@ -51,7 +52,7 @@ def phase_times() -> dict[str, float]:
         res = run(RunOptions(sequence=str(SEQUENCE), stand=str(STAND), sim="lockstep", out=str(Path(d) / "r"),
                              progress=False))
         assert res.summary["outcome"] == "completed", res.summary["abort_reason"]
-        events = [json.loads(x) for x in (Path(d) / "r" / "events.jsonl").read_text().splitlines()]
+        events = read_events(Path(d) / "r")
     fuel = [e["t"] for e in events if e["kind"] == "step" and e.get("label") == "fuel open"]
     main = [e["t"] for e in events if e["kind"] == "wait_ok" and e.get("condition") == "pc > 9.0"]
     thr = [e["t"] for e in events if e["kind"] == "step" and e.get("label") == "throttle to 70 %"]
@@ -87,7 +88,7 @@ def run_cell(fault: str, phase: str, t: float) -> Cell:
         res = run(RunOptions(sequence=str(SEQUENCE), stand=str(STAND), sim="lockstep", out=str(Path(d) / "r"),
                              progress=False, faults=(spec,)))
         s = res.summary
-        events = [json.loads(x) for x in (Path(d) / "r" / "events.jsonl").read_text().splitlines()]
+        events = read_events(Path(d) / "r")
     first = next((e["t"] for e in events if e["kind"] in ("abort", "fault", "sensor_disqualified")
                   and e["t"] >= t - 1e-6), None)
     plant = s["firmware"]

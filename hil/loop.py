@@ -184,7 +184,8 @@ class ControlLoop:
         self._pub = np.empty((publish_every, 4 + n_ch + n_cmd))
         self._pub_n = 0
         self._recent: collections.deque[float] = collections.deque()
-        self._min_cycles = stand.loop.min_rate_pct / 100.0 * self.rate_hz * stand.loop.rate_window_s
+        self._window = stand.loop.rate_window_s
+        self._min_cycles = stand.loop.min_rate_pct / 100.0 * self.rate_hz * self._window
         self.degraded = False
         self._deadline = 0.0
         self._t0 = 0.0
@@ -310,7 +311,7 @@ class ControlLoop:
 
     def _check_rate(self) -> None:
         """Loop health: the number of cycles over the last window, against the configured share."""
-        t, window = self.t, self.stand.loop.rate_window_s
+        t, window = self.t, self._window
         recent = self._recent
         recent.append(t)
         while recent[0] <= t - window:

@@ -177,6 +177,25 @@ def read_run(run_dir: str | Path) -> RunData:
     return RunData(pa.Table.from_batches(batches, schema=schema), truncated)
 
 
+def read_events(run_dir: str | Path) -> list[dict[str, Any]]:
+    """A run's events, skipping a line torn by a kill (none when the file is missing)."""
+    p = Path(run_dir) / EVENTS
+    out: list[dict[str, Any]] = []
+    if p.exists():
+        for line in p.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+def read_summary(run_dir: str | Path) -> dict[str, Any]:
+    """A run's summary.json (empty when the run never wrote one)."""
+    p = Path(run_dir) / SUMMARY
+    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+
+
 def export(run_dir: str | Path, fmt: str, out: str | Path | None = None) -> Path:
     """Write the run's data as CSV or Parquet next to it (or at ``out``)."""
     data = read_run(run_dir).table

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,27 +20,11 @@ import numpy as np
 
 from hil import __version__
 from hil.metrics import burn_metrics, burn_windows, find_channel
-from hil.recorder import read_run, stand_of_run
+from hil.recorder import read_events, read_run, read_summary, stand_of_run
 
 EVENT_MARKS = {"redline": "#d62728", "abort": "#d62728", "fault": "#6a1b9a", "firmware_trip": "#6a1b9a",
                "ignition_confirmed": "#2ca02c", "shutdown_commanded": "#7f7f7f", "sensor_disqualified": "#ff7f0e"}
 
-
-def _summary(run_dir: Path) -> dict[str, Any]:
-    p = run_dir / "summary.json"
-    return json.loads(p.read_text()) if p.exists() else {}
-
-
-def _events(run_dir: Path) -> list[dict[str, Any]]:
-    out = []
-    p = run_dir / "events.jsonl"
-    if p.exists():
-        for line in p.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
 
 
 def _col(table: Any, name: str) -> np.ndarray:
@@ -60,7 +43,7 @@ def figures(run_dir: str | Path) -> dict[str, Path]:
     d = Path(run_dir)
     table = read_run(d).table
     stand = stand_of_run(d)
-    events = _events(d)
+    events = read_events(d)
     t = _col(table, "time")
     pcs = [c for c in (stand.limits.pc_channels or (stand.limits.pc_channel,)) if c in table.column_names]
     sp = _col(table, "pc_setpoint") if "pc_setpoint" in table.column_names else np.full(len(t), np.nan)
@@ -184,10 +167,10 @@ def report(run_dir: str | Path) -> Path:
     t0 = time.perf_counter()
     table = read_run(d).table
     stand = stand_of_run(d)
-    summary = _summary(d)
+    summary = read_summary(d)
     burns = burn_metrics(table, stand)
     figs = figures(d)
-    events = _events(d)
+    events = read_events(d)
     trips = [e for e in events if e.get("kind") in ("redline", "fault", "firmware_trip", "abort")]
     outcome = summary.get("outcome", "unknown")
     loop = summary.get("loop", {})

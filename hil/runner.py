@@ -95,7 +95,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             firmware = Firmware(stand, seed=opts.seed, faults=faults)
             clock = VirtualClock(firmware)
             if any(f.name in WIRE_FAULTS for f in faults):  # line faults need a line: model RTU bytes
-                from firmware_sim.wire import RtuLine
+                from firmware_sim.server import RtuLine
 
                 transport = LockstepRtuTransport(RtuLine(firmware, stand.transport.unit), stand.transport.unit,
                                                  stand.transport.timeout_s, stand.transport.retries)

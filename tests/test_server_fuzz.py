@@ -37,17 +37,29 @@ def _valid_read(sock: socket.socket) -> list[int]:
     return [struct.unpack(">H", buf[9:11])[0]]
 
 
-@pytest.fixture(scope="module")
-def tcp_sim():
+# one simulator per module, shared by every example (hence the function-scoped-fixture check off)
+FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+def _simulator(mode: str):
     from hil.simproc import start_sim
 
-    child = start_sim(TQ12, "tcp")
+    child = start_sim(TQ12, mode)
     yield child
     child.stop()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@pytest.fixture(scope="module")
+def tcp_sim():
+    yield from _simulator("tcp")
+
+
+@pytest.fixture(scope="module")
+def rtu_sim():
+    yield from _simulator("rtu")
+
+
+@settings(FUZZ, max_examples=150)
 @given(frame=st.one_of(mbap, junk))
 def test_tcp_server_survives_malformed_frames(tcp_sim, frame: bytes) -> None:
     with socket.create_connection(("127.0.0.1", tcp_sim.port), timeout=2) as s:
@@ -103,17 +115,7 @@ rtu_frame = st.builds(lambda unit, fc, addr, count, tail, ok: _rtu(struct.pack("
                       st.integers(0, 0xFFFF), st.binary(max_size=260), st.booleans())
 
 
-@pytest.fixture(scope="module")
-def rtu_sim():
-    from hil.simproc import start_sim
-
-    child = start_sim(TQ12, "rtu")
-    yield child
-    child.stop()
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(FUZZ, max_examples=100)
 @given(frame=st.one_of(rtu_frame, junk))
 def test_rtu_server_survives_malformed_frames(rtu_sim, frame: bytes) -> None:
     import serial

@@ -60,7 +60,7 @@ class LockstepTransport(Transport):
 
 
 class Line(Protocol):
-    """The device end of a byte-level line (firmware_sim.wire.RtuLine)."""
+    """The device end of a byte-level line (firmware_sim.server.RtuLine)."""
 
     fw: Firmware
 
