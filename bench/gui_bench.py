@@ -70,7 +70,7 @@ def frame_cost(frames: int, curves: int = 8, seconds: float = 60.0, rate: float 
 
 def loop_with_and_without_gui(seconds: float) -> dict:
     from gui.app import EmbeddedController
-    from hil.client import ControllerClient
+    from hil.service.client import ControllerClient
 
     ctl = EmbeddedController(ROOT / "configs/stands/sim_tq12.toml", out=Path("/tmp/gui-bench-session"))
     client = ControllerClient(ctl.rep, ctl.pub, timeout_s=5)

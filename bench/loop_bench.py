@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import write_json
+from hil.children import start_sim
 from hil.clock import MonotonicClock
-from hil.config import TransportConfig, load_stand
 from hil.controller import Controller, new_recorder
-from hil.recorder import Recorder, read_run
+from hil.frames import FrameLayout
+from hil.record.recorder import Recorder, read_run
 from hil.runner import RunOptions, run
 from hil.safety import STATE_NAMES
-from hil.simproc import start_sim
+from hil.stand import TransportConfig, load_stand
 from hil.transport import open_transport
 from hil.transport.modbus_rtu import wire_time
 
@@ -45,7 +46,8 @@ def loop_tcp(seconds: float, rate: float = 1000.0) -> dict:
     try:
         tr = open_transport(stand, dataclasses.replace(stand.transport, port=child.port))
         with tempfile.TemporaryDirectory() as d:
-            ctl = Controller(stand, tr, MonotonicClock(), recorder=new_recorder(Path(d) / "run", stand), rate_hz=rate)
+            recorder = new_recorder(Path(d) / "run", stand)
+            ctl = Controller(stand, tr, MonotonicClock(), recorder=recorder, rate_hz=rate)
             loop = ctl.loop
             loop.start()
             warm = time.monotonic() + 1.0
@@ -60,7 +62,7 @@ def loop_tcp(seconds: float, rate: float = 1000.0) -> dict:
             cpu = (_cpu() - c0) / (time.monotonic() - w0)
             out = loop.stats.summary()
             loop.shutdown()
-            loop.recorder.close()
+            recorder.close()
     finally:
         child.stop()
     out["controller_cpu_share"] = cpu  # of one core
@@ -101,8 +103,8 @@ def recorder_cost(rows: int, channels: int = 64) -> dict:
     and bytes per second of recorded time at 1 kHz."""
     names = [f"ch{i}" for i in range(channels)]
     with tempfile.TemporaryDirectory() as d:
-        rec = Recorder(Path(d) / "run", names, [f"a{i}" for i in range(8)], states=STATE_NAMES,
-                       extra_float=("pc_setpoint", "throttle_output"))
+        rec = Recorder(Path(d) / "run", FrameLayout(tuple(names), tuple(f"a{i}" for i in range(8))),
+                       states=STATE_NAMES)
         vals, cmds = np.random.default_rng(1).normal(size=channels), np.zeros(8)
         c0, w0 = _cpu(), time.perf_counter()
         for i in range(rows):

@@ -14,12 +14,14 @@ Target (issue 2): ≥ 200× real time for the simulator.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import median_of, write_json
 from firmware_sim.firmware import Firmware
-from hil.config import load_stand
+from hil.stand import load_stand
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDS = {"tq12": ROOT / "configs/stands/sim_tq12.toml", "lab": ROOT / "configs/stands/sim_lab.toml"}
@@ -88,8 +90,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     print(f"simulated seconds per sample: {seconds}, samples: {repeats} (median shown; target ≥ 200×)")
     print(f"{'preset':<6} {'mode':<20} {'× real time':>12} {'µs per 1 ms scan':>18}")
     for preset in ("tq12", "lab"):
-        for mode, fn in (("free run (burning)", free_run), ("lockstep r/w per ms", lockstep), ("idle", idle)):
-            med, samples = median_of(lambda fn=fn, preset=preset: fn(preset, seconds), repeats)
+        modes: tuple[tuple[str, Callable[[str, float], float]], ...] = (
+            ("free run (burning)", free_run), ("lockstep r/w per ms", lockstep), ("idle", idle))
+        for mode, fn in modes:
+            med, samples = median_of(functools.partial(fn, preset, seconds), repeats)
             rows.append({"preset": preset, "mode": mode, "x_realtime_median": med, "samples": samples,
                          "us_per_scan": 1000.0 / med})
             print(f"{preset:<6} {mode:<20} {med:>12.0f} {1000.0 / med:>18.2f}")

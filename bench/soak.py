@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from bench.common import RESULTS, write_json
-from hil.recorder import DATA, EVENTS, read_run
+from hil.record.recorder import DATA, EVENTS, read_run
 from hil.runner import RunOptions, run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,13 +26,13 @@ from bench.common import write_json
 from bench.gui_bench import frame_cost, loop_with_and_without_gui
 from bench.loop_bench import lockstep_hotfire, loop_tcp, recorder_cost, rtu_cost
 from bench.sim_speed import free_run
-from hil import firmware_map as fw
+from hil.children import start_sim
 from hil.clock import MonotonicClock, VirtualClock
-from hil.config import load_stand, parse_stand
 from hil.controller import Controller
-from hil.registers import decode
 from hil.runner import RunOptions, run
-from hil.simproc import start_sim
+from hil.stand import firmware_map as fw
+from hil.stand import load_stand, parse_stand
+from hil.stand.registers import decode
 from hil.transport import open_transport
 from hil.transport.lockstep import LockstepTransport
 
@@ -88,6 +88,7 @@ def watchdog() -> dict[str, Any]:
         child.stop()
     trip = decode(regs[fw.IR_TRIP_TIME_MS: fw.IR_TRIP_TIME_MS + 2], "u32")
     beat = decode(regs[fw.IR_HEARTBEAT_TIME_MS: fw.IR_HEARTBEAT_TIME_MS + 2], "u32")
+    assert stand.firmware is not None
     return {"configured_ms": stand.firmware.watchdog_s * 1000, "measured_ms": trip - beat}
 
 

@@ -11,15 +11,18 @@ import sys
 from firmware_sim.faults import parse_fault
 from firmware_sim.firmware import Firmware
 from firmware_sim.server import Endpoint, quiet_pymodbus, serve
-from hil.config import load_stand
+from hil.catalog import find_stand
+from hil.children import announce
+from hil.stand import load_stand
 
 
 def run_sim(args: argparse.Namespace) -> int:
     """Load, validate, serve until SIGINT/SIGTERM. Returns the process exit code."""
-    stand = load_stand(args.stand)
+    stand = load_stand(find_stand(args.stand))
     if stand.sim is None:
         print(f"hil sim: error: {stand.path}: not a simulated stand (it has no [sim] table)", file=sys.stderr)
         return 1
+    sim = stand.sim
     faults = [parse_fault(s) for s in args.fault]
     firmware = Firmware(stand, seed=args.seed, faults=faults)
     endpoints: list[Endpoint] = []
@@ -47,10 +50,12 @@ def run_sim(args: argparse.Namespace) -> int:
     def ready(bound: list[Endpoint]) -> None:
         where = ", ".join(f"Modbus TCP on {e.address}:{e.number}" if e.kind == "tcp" else
                           f"Modbus RTU on {e.address} at {e.number} baud" for e in bound)
-        print(f"hil sim: {stand.name} ({stand.sim.engine} engine, seed {firmware.seed}) serving {where}, unit {unit}",
+        print(f"hil sim: {stand.name} ({sim.engine} engine, seed {firmware.seed}) serving {where}, unit {unit}",
               flush=True)
         for f in faults:
             print(f"hil sim: fault scheduled: {f.spec()}", flush=True)
+        announce(kind="sim", stand=stand.name, unit=unit,
+                 **{e.kind: f"{e.address}:{e.number}" if e.kind == "tcp" else e.address for e in bound})
 
     async def status(stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from firmware_sim.engine import PRESETS, Engine
 from firmware_sim.faults import Fault
 from firmware_sim.sensors import Sensor, noise_source
-from hil import firmware_map as fw
-from hil.config import Actuator, FirmwareConfig, StandConfig
+from hil.stand import Actuator, FirmwareConfig, StandConfig
+from hil.stand import firmware_map as fw
 
 
 def _u32(seconds: float) -> list[int]:

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from firmware_sim.engine import SIGNALS, Engine
-from hil.channels import Linear
-from hil.config import Channel
-from hil.registers import encode, raw_range
+from hil.stand import Channel
+from hil.stand.calibration import Linear
+from hil.stand.registers import encode, raw_range
 
 # source -> (lag time constant s, white noise σ as a fraction of the channel span) [E]
 SENSOR_MODEL: dict[str, tuple[float, float]] = {

@@ -138,7 +138,7 @@ class StandServer:
             await server.serve_forever(background=True)
             self._servers.append(server)
             if ep.kind == "tcp":
-                sock = server.transport.sockets[0]  # type: ignore[union-attr]
+                sock = server.transport.sockets[0]  # type: ignore[union-attr,attr-defined]
                 ep = Endpoint("tcp", ep.address, sock.getsockname()[1])
             bound.append(ep)
         return bound

@@ -9,43 +9,40 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STAND = ROOT / "configs" / "stands" / "sim_tq12.toml"
-DEFAULT_SEQUENCE = ROOT / "configs" / "sequences" / "tq12_three_burn.toml"
+from hil.catalog import config_root, find_sequence
+
+DEFAULT_STAND = "sim_tq12"
+DEFAULT_SEQUENCE = "tq12_three_burn"
 
 
 class EmbeddedController:
-    """``hil serve --sim tcp`` as a child: its own process, ephemeral loopback ports."""
+    """``hil serve --sim tcp`` as a child: its own process, ephemeral loopback ports. Records
+    under the working directory's ``runs/``."""
 
-    def __init__(self, stand: Path, out: Path | None = None) -> None:
-        from hil.simproc import _die_with_parent, read_until
+    def __init__(self, stand: str | Path, out: Path | None = None) -> None:
+        from hil.children import spawn
 
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        self.out = out or ROOT / "runs" / f"{stamp}_console"
+        self.out = out or Path.cwd() / "runs" / f"{stamp}_console"
         self.out.mkdir(parents=True, exist_ok=True)
         self.log = open(self.out.parent / f"{self.out.name}.serve.log", "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hil.cli", "serve", "--stand", str(stand), "--sim", "tcp",
-             "--rep", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--out", str(self.out)],
-            stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=ROOT, preexec_fn=_die_with_parent)
-        banner = read_until(self.proc.stdout.fileno(), "recording to", timeout=60)
-        self.rep = banner.split("commands on ")[1].split(",")[0].strip()
-        self.pub = banner.split("telemetry on ")[1].split(",")[0].strip()
+        try:
+            self.child = spawn(["serve", "--stand", str(stand), "--sim", "tcp", "--rep", "tcp://127.0.0.1:0",
+                                "--pub", "tcp://127.0.0.1:0", "--out", str(self.out)], timeout=60, stderr=self.log)
+        except BaseException:
+            self.log.close()
+            raise
+        self.proc = self.child.proc
+        self.rep = str(self.child.ready["rep"])
+        self.pub = str(self.child.ready["pub"])
 
     def stop(self) -> None:
         """SIGTERM: the controller aborts if needed, runs the safing sequence, stops the sim."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.child.stop(signal.SIGTERM)
         self.log.close()
 
 
@@ -75,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     keys = None
     if args.keys:
-        from hil.auth import load_client_keys
         from hil.errors import HilError
+        from hil.service.auth import load_client_keys
 
         try:
             keys = load_client_keys(args.keys, args.key_name)
@@ -102,19 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.replay:
         win.open_replay(args.replay)
     elif args.connect:
-        win.connect_controller(*args.connect, keys=keys)
+        rep, pub = args.connect
+        win.connect_controller(rep, pub, keys=keys)
     else:
         print("hil gui: starting the embedded simulated stand and controller …", flush=True)
-        embedded = EmbeddedController(Path(args.stand))
+        embedded = EmbeddedController(args.stand)
         win.on_quit.append(embedded.stop)
         win.connect_controller(embedded.rep, embedded.pub)
         print(f"hil gui: controller {embedded.rep}, recording to {embedded.out}", flush=True)
-    win.sequence.start_dir = str(ROOT / "configs" / "sequences")
+    win.sequence.start_dir = str(config_root() / "sequences")
     win.show()
     if args.autopilot:
         win.confirm_fn = lambda text: True
     if args.sequence and not args.replay:
-        _after_connect(win, lambda: win.sequence.load(str(Path(args.sequence).resolve())))
+        seq_path = str(find_sequence(args.sequence).resolve())
+        _after_connect(win, lambda: win.sequence.load(seq_path))
     if args.autopilot:
         _when(win, lambda: bool(win.sequence.steps) and win.model.status.get("state") == "SAFE", win.arm)
         _when(win, lambda: win.model.status.get("state") == "ARMED", win.start)

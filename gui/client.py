@@ -15,8 +15,9 @@ from typing import Any
 import zmq
 from PySide6.QtCore import QObject, Signal
 
-from hil.auth import ClientKeys, secure_client
-from hil.client import ControllerClient, ControllerTimeout, Telemetry
+from hil.errors import ControllerTimeout
+from hil.service.auth import ClientKeys, secure_client
+from hil.service.client import ControllerClient, parse_message
 
 PING_S = 0.5  # the console is heard from every 0.5 s ...
 CLIENT_WATCHDOG_S = 3.0  # ... and asks the controller to abort a run it started after 3 s of silence
@@ -35,6 +36,10 @@ class CommandLink(QObject):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(timeout_s,), name="gui-commands", daemon=True)
         self._thread.start()
+
+    def pending(self) -> int:
+        """Commands not yet sent."""
+        return self._q.qsize()
 
     def send(self, cmd: str, **args: Any) -> None:
         """Queue a command; ABORT goes ahead of everything else."""
@@ -89,23 +94,13 @@ class TelemetrySource:
 
     def drain(self, limit: int = 2000) -> list[tuple[str, Any]]:
         """Every message already waiting (up to ``limit``)."""
-        import json
-
-        import numpy as np
-
         out: list[tuple[str, Any]] = []
         for _ in range(limit):
             try:
                 parts = self.sub.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            kind = parts[0].decode()
-            if kind == "tlm":
-                header = json.loads(parts[1])
-                rows = np.frombuffer(parts[2], dtype=np.float64).reshape(header["rows"], header["cols"])
-                out.append((kind, Telemetry(header, rows)))
-            else:
-                out.append((kind, json.loads(parts[1])))
+            out.append(parse_message(parts))
         return out
 
     def close(self) -> None:

@@ -30,8 +30,8 @@ from gui.plots import PlotPanel
 from gui.sequence_panel import SequencePanel
 from gui.status import StatusStrip
 from gui.tables import ChannelTable, EventLog
-from hil.auth import ClientKeys
 from hil.safety import STATE_NAMES
+from hil.service.auth import ClientKeys
 
 
 class MainWindow(QMainWindow):
@@ -83,7 +83,9 @@ class MainWindow(QMainWindow):
         self.reset_btn.clicked.connect(lambda: self.send("reset"))
         self.abort_btn.clicked.connect(self.abort)
         for key in ("Escape", "Ctrl+Space", "F12"):
-            QShortcut(QKeySequence(key), self, activated=self.abort, context=Qt.ShortcutContext.ApplicationShortcut)
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+            shortcut.activated.connect(self.abort)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         self.plots = PlotPanel(self.model)
@@ -156,7 +158,8 @@ class MainWindow(QMainWindow):
             self.sequence.on_reply(reply)
         if not reply.get("ok"):
             if reply.get("timeout") and cmd == "meta":
-                self.link and self.link.send("meta")  # keep asking until a controller is there
+                if self.link is not None:
+                    self.link.send("meta")  # keep asking until a controller is there
             self.show_message(f"REFUSED {cmd}: {reply.get('refused', '?')}", error=True)
         elif cmd != "status":
             self.show_message(f"{cmd}: ok" + (f" → {reply['state']}" if "state" in reply else ""))
@@ -281,7 +284,7 @@ class MainWindow(QMainWindow):
         if self.replay is None and self.link is not None and state in ("ARMED", "RUNNING") and self.close_policy == "abort":
             self.link.send("abort", reason="console closed during a run (policy: abort)")
             deadline = time.monotonic() + 3.0
-            while time.monotonic() < deadline and self.link._q.qsize():
+            while time.monotonic() < deadline and self.link.pending():
                 time.sleep(0.01)
         for cb in self.on_quit:
             cb()

@@ -95,8 +95,8 @@ class PlotPanel(QWidget):
         self.band_hi: pg.PlotDataItem | None = None
         self.band_lo: pg.PlotDataItem | None = None
         self.limit_lines: list[pg.InfiniteLine] = []
-        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", style=pg.QtCore.Qt.PenStyle.DashLine))
-        self.plots["pc"].addItem(self.cursor, ignoreBounds=True)
+        self.time_cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.plots["pc"].addItem(self.time_cursor, ignoreBounds=True)
         self._proxy = pg.SignalProxy(self.plots["pc"].scene().sigMouseMoved, rateLimit=30, slot=self._mouse)
         self.groups: dict[str, list[str]] = {}
 
@@ -154,7 +154,7 @@ class PlotPanel(QWidget):
         t = peak_decimate(t_all, bins, time_axis=True)
         for name, curve in self.curves.items():
             curve.setData(t, peak_decimate(data[:, cols.index(name)], bins), connect="finite")
-        if self.band_hi is not None and "pc_setpoint" in cols:
+        if self.band_hi is not None and self.band_lo is not None and "pc_setpoint" in cols:
             sp = peak_decimate(data[:, cols.index("pc_setpoint")], bins)
             lo_f = [f for f, _ in self._frac if f is not None and np.isfinite(f)]
             hi_f = [f for _, f in self._frac if f is not None and np.isfinite(f)]
@@ -172,7 +172,7 @@ class PlotPanel(QWidget):
         if not self.plots["pc"].sceneBoundingRect().contains(pos) or self.model.buffer is None:
             return
         x = vb.mapSceneToView(pos).x()
-        self.cursor.setPos(x)
+        self.time_cursor.setPos(x)
         data = self.model.buffer.view()
         if len(data) == 0:
             return

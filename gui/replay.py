@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from hil.controller import stand_meta
-from hil.recorder import read_events, read_run, read_summary, stand_of_run
+from hil.frames import FrameLayout
+from hil.record.recorder import read_events, read_run, read_summary, stand_of_run
 from hil.safety import STATE_NAMES
 
 
@@ -18,19 +19,8 @@ def load_replay(run_dir: str | Path) -> dict[str, Any]:
     d = Path(run_dir)
     table = read_run(d).table
     stand = stand_of_run(d)
-    names = table.column_names
-    chans = [c.name for c in stand.channels]
-    cmds = [f"cmd.{a.name}" for a in stand.actuators]
+    rows = FrameLayout.of(stand).rows_from_table(table, STATE_NAMES)
     n = table.num_rows
-    rows = np.full((n, 4 + len(chans) + len(cmds)), np.nan)
-    rows[:, 0] = table.column("time").to_numpy()
-    state = np.array(table.column("state").to_pylist(), dtype=object)
-    rows[:, 1] = [STATE_NAMES.index(s) if s in STATE_NAMES else np.nan for s in state]
-    rows[:, 2] = table.column("step").to_numpy()
-    if "pc_setpoint" in names:
-        rows[:, 3] = table.column("pc_setpoint").to_numpy()
-    for j, c in enumerate(chans + cmds):
-        rows[:, 4 + j] = table.column(c).to_numpy()
     rate = 1.0 / float(np.median(np.diff(rows[:, 0]))) if n > 2 else stand.loop.rate_hz
     meta = stand_meta(stand, stand.redlines, rate)
     events = read_events(d)

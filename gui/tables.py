@@ -40,7 +40,12 @@ class ChannelTable(QTableWidget):
             self.setItem(i, 1, QTableWidgetItem("-"))
             self.setItem(i, 2, QTableWidgetItem(c["units"]))
             self.setItem(i, 3, QTableWidgetItem(""))
-            self.item(i, 0).setToolTip(c.get("description", ""))
+            self._cell(i, 0).setToolTip(c.get("description", ""))
+
+    def _cell(self, row: int, col: int) -> QTableWidgetItem:
+        item = self.item(row, col)
+        assert item is not None, "set_meta fills every cell"
+        return item
 
     def update_values(self, latest: dict[str, float], disqualified: list[str]) -> None:
         for i, c in enumerate(self.meta.get("channels", [])):
@@ -59,10 +64,10 @@ class ChannelTable(QTableWidget):
                 status, colour = "near limit", WARN
             else:
                 status, colour = "ok", OK
-            self.item(i, 1).setText(f"{v:.4g}" if math.isfinite(v) else "-")
-            self.item(i, 3).setText(status)
+            self._cell(i, 1).setText(f"{v:.4g}" if math.isfinite(v) else "-")
+            self._cell(i, 3).setText(status)
             for col in range(4):
-                self.item(i, col).setBackground(QBrush(colour))
+                self._cell(i, col).setBackground(QBrush(colour))
 
 
 class EventLog(QListWidget):

@@ -36,14 +36,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          faults=tuple(args.fault), progress=not args.quiet, rate_hz=args.rate,
                          rt_priority=args.rt_priority))
     if args.report and res.run_dir is not None:
-        from hil.report import report
+        from hil.record.report import report
 
         print(f"hil run: report {report(res.run_dir)}")
     return res.exit_code
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from hil.report import compare, report
+    from hil.record.report import compare, report
 
     if len(args.runs) == 1:
         print(f"wrote {report(args.runs[0])}")
@@ -63,7 +63,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
-    from hil.auth import generate
+    from hil.service.auth import generate
 
     made = generate(args.dir, tuple(args.client or ["console"]))
     for path in made:
@@ -81,10 +81,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from hil.recorder import export
+    from hil.record.recorder import export
 
     if args.tdms:
-        from hil.report import export_tdms
+        from hil.record.report import export_tdms
 
         path = export_tdms(args.run, args.out)
     else:
@@ -94,8 +94,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_regmap(args: argparse.Namespace) -> int:
-    from hil.config import load_stand
-    from hil.regmap_doc import render_all
+    from hil.stand import load_stand
+    from hil.stand.regmap_doc import render_all
 
     text = render_all([load_stand(p) for p in args.stands])
     if args.out:
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sim", help="run the simulated stand (engine + DAQ firmware) behind a Modbus server",
                        description="Run the simulated stand in real time until interrupted. Binds 127.0.0.1 by default.")
-    s.add_argument("--stand", required=True, help="stand config (configs/stands/sim_tq12.toml or sim_lab.toml)")
+    s.add_argument("--stand", required=True, help="stand file or shipped name (sim_tq12, sim_lab)")
     s.add_argument("--tcp", type=_host_port, metavar="HOST:PORT",
                    help="serve Modbus TCP here (default: the stand's transport address, else 127.0.0.1:5020; port 0 picks a free one)")
     s.add_argument("--rtu", metavar="DEVICE", help="serve Modbus RTU on this serial device (e.g. one end of a socat pty pair)")
@@ -130,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a sequence headless (optionally against a simulated stand it starts)",
                        description="Exit codes: 0 completed, 1 invalid input, 2 aborted and safed, 3 fault.")
-    r.add_argument("sequence", help="sequence file (configs/sequences/...)")
-    r.add_argument("--stand", required=True, help="stand config")
+    r.add_argument("sequence", help="sequence file, or the name of a shipped sequence (tq12_three_burn)")
+    r.add_argument("--stand", help="stand file or shipped stand name (default: the stand the sequence names)")
     r.add_argument("--sim", choices=("lockstep", "tcp", "rtu"),
                    help="start the simulated stand: in-process lockstep, a child process on TCP, or on an RTU pty pair")
     r.add_argument("--out", help="run directory (default runs/<utc>_<sequence>)")
@@ -163,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.set_defaults(func=_cmd_keys)
 
     c = sub.add_parser("check", help="validate a sequence against a stand and print its timeline (dry run)")
-    c.add_argument("sequence")
-    c.add_argument("--stand", required=True)
+    c.add_argument("sequence", help="sequence file or shipped name")
+    c.add_argument("--stand", help="stand file or shipped name (default: the stand the sequence names)")
     c.set_defaults(func=_cmd_check)
 
     rp = sub.add_parser("report", help="report.html for a run, or a comparison of two runs")

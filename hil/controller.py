@@ -1,8 +1,10 @@
-"""The controller: one control loop with its supervisor, redlines, sequencer and throttle
-controller, and the operator commands (load, arm, start, abort, set, reset) that clients send.
+"""The controller: the control loop with its stages (sensors, ignition, sequence, throttle,
+redlines, valve watch, client watch), and the operator commands (load, arm, start, abort, set,
+reset) that clients send.
 
 Built the same way for a headless run, for ``hil serve`` and for tests; only the transport,
-the clock and the recorder differ.
+the clock, the recorder and the client link differ. The stages are created once per controller
+and listed in cycle order here — the only place the order is written (hil/cycle.py says why).
 """
 
 from __future__ import annotations
@@ -16,46 +18,57 @@ from typing import Any
 
 import numpy as np
 
-from hil import firmware_map as fw
 from hil.clock import Clock
-from hil.config import StandConfig
-from hil.errors import ConfigError
-from hil.loop import ControlLoop
-from hil.recorder import Recorder
-from hil.safety import STATE_NAMES, RedlineMonitor, Refused, State
-from hil.sequence import Sequence, SequenceInvalid, load_sequence
+from hil.cycle import Stage
+from hil.errors import ConfigError, Refused, SequenceInvalid
+from hil.frames import FrameLayout
+from hil.loop import ClientLink, ControlLoop, EventBus
+from hil.record.recorder import Recorder
+from hil.safety import (
+    STATE_NAMES,
+    ClientWatch,
+    IgnitionMonitor,
+    RedlineMonitor,
+    SensorQualifier,
+    State,
+    Supervisor,
+    ValveWatch,
+)
+from hil.sequence import Sequence, load_sequence
 from hil.sequence.engine import Sequencer
+from hil.stand import Redline, StandConfig
+from hil.stand import firmware_map as fw
+from hil.stand.iomap import Commands
 from hil.throttle import ThrottleController
 from hil.transport.base import Transport
-from hil.valve_watch import ValveWatch
 
 
 class Controller:
     """Owns a ControlLoop and answers operator commands between its cycles."""
 
     def __init__(self, stand: StandConfig, transport: Transport, clock: Clock, *,
-                 recorder: Recorder | None = None, rate_hz: float | None = None) -> None:
+                 recorder: Recorder | None = None, rate_hz: float | None = None,
+                 link: Callable[[Controller], ClientLink] | None = None) -> None:
         self.stand = stand
-        self.loop = ControlLoop(stand, transport, clock, recorder=recorder, rate_hz=rate_hz)
-        self.redlines = RedlineMonitor(stand)
-        self.throttle = ThrottleController(stand) if stand.throttle else None
-        self.sequence: Sequence | None = None
-        self.sequencer: Sequencer | None = None
-        self.client_watch = ClientWatch()
-        self.valve_watch = ValveWatch(stand)
-        self._hooks()
-
-    def _hooks(self) -> None:
-        hooks: list[Any] = [self.redlines, self.valve_watch, self.client_watch]
-        if self.sequencer is not None:
-            hooks.append(self.sequencer)
+        self.events = EventBus(recorder)
+        emit = self.events.emit
+        self.commands = Commands(stand)
+        self.supervisor = Supervisor(stand, self.commands, emit)
+        self.sensors = SensorQualifier(stand, self.supervisor, emit)
+        self.ignition = IgnitionMonitor(stand, self.supervisor, self.commands, emit)
+        self.throttle = ThrottleController(stand, self.supervisor, self.commands) if stand.throttle else None
+        self.redlines = RedlineMonitor(stand, self.supervisor, self.sensors, emit, rate_hz or stand.loop.rate_hz)
+        self.sequencer = Sequencer(self.supervisor, self.commands, emit, self.redlines, self.ignition, self.throttle)
+        self.valve_watch = ValveWatch(stand, self.supervisor, self.commands, emit)
+        self.client_watch = ClientWatch(self.supervisor)
+        stages: list[Stage] = [self.sensors, self.ignition, self.sequencer]
         if self.throttle is not None:
-            hooks.append(self.throttle)
-        self.loop.hooks = hooks
-
-    @property
-    def supervisor(self):  # noqa: ANN201 - convenience
-        return self.loop.supervisor
+            stages.append(self.throttle)
+        stages += [self.redlines, self.valve_watch, self.client_watch]
+        self.sequence: Sequence | None = None
+        self.loop = ControlLoop(stand, transport, clock, commands=self.commands, supervisor=self.supervisor,
+                                events=self.events, stages=stages, recorder=recorder, rate_hz=rate_hz,
+                                link=link(self) if link is not None else None)
 
     # ------------------------------------------------------------------ operator commands
 
@@ -63,8 +76,8 @@ class Controller:
         """Start parsing and checking a sequence off the loop thread (SAFE only). A long
         sequence takes hundreds of ms to check; done between two cycles that would silence
         the heartbeat and trip the firmware watchdog."""
-        if self.loop.supervisor.state != State.SAFE:
-            raise Refused(f"a sequence can only be loaded in SAFE; the stand is {self.loop.supervisor.state.name}")
+        if self.supervisor.state != State.SAFE:
+            raise Refused(f"a sequence can only be loaded in SAFE; the stand is {self.supervisor.state.name}")
         fut: Future[Sequence] = Future()
 
         def work() -> None:
@@ -82,12 +95,11 @@ class Controller:
     def finish_load(self, path: str | Path, fut: Future[Sequence]) -> Sequence:
         """Install a sequence :meth:`begin_load` has finished (loop thread)."""
         seq = fut.result()
-        if self.loop.supervisor.state != State.SAFE:
-            raise Refused(f"the stand left SAFE while the sequence was loading ({self.loop.supervisor.state.name})")
+        if self.supervisor.state != State.SAFE:
+            raise Refused(f"the stand left SAFE while the sequence was loading ({self.supervisor.state.name})")
         self.sequence = seq
-        self.redlines = RedlineMonitor(self.stand, seq.redlines)
-        self.sequencer = Sequencer(seq, self.redlines, self.throttle)
-        self._hooks()
+        self.redlines.install(seq.redlines)
+        self.sequencer.load(seq)
         self.loop.event(self.loop.t, "sequence_loaded", name=seq.name, path=str(path), sha256=seq.sha256,
                         steps=len(seq.steps))
         return seq
@@ -104,21 +116,19 @@ class Controller:
 
     def arm_checks(self) -> list[str]:
         """Every reason the stand may not be armed now (empty: it may)."""
-        loop, sup = self.loop, self.loop.supervisor
+        loop, sup, cs = self.loop, self.supervisor, self.loop.cs
         out = []
         if not sup.comm_ok or loop.consecutive_failures:
             out.append("no communication with the stand")
-        if self.sequencer is None:
+        if self.sequence is None:
             out.append("no sequence loaded (it must pass check)")
-        if not np.all(loop.valid):
-            bad = [n for n, ok in zip(loop.decoder.names, loop.valid) if not ok]
+        if not np.all(cs.valid):
+            bad = [n for n, ok in zip(loop.decoder.names, cs.valid) if not ok]
             out.append("sensors not reading valid values: " + ", ".join(bad))
-        if self.redlines.disqualified.any():
-            out.append("disqualified sensors: " + ", ".join(
-                c.name for c, d in zip(self.stand.channels, self.redlines.disqualified) if d))
-        for a in self.stand.actuators:
-            if (a.propellant != "none" or a.kind == "igniter") and loop.commands.get(a.name) != 0:
-                out.append(f"{a.name} is commanded open: the stand is not in its safe configuration")
+        if self.sensors.disqualified.any():
+            out.append("disqualified sensors: " + ", ".join(self.sensors.names()))
+        for name in sup.open_hazards():
+            out.append(f"{name} is commanded open: the stand is not in its safe configuration")
         if self.stand.firmware is not None and sup.fw_state != fw.FwState.NORMAL:
             out.append("the firmware has the stand latched SAFED: reset it first")
         if sup.safing.active:
@@ -130,45 +140,45 @@ class Controller:
     def warming_up(self) -> bool:
         """True until the link is up and every sensor has delivered a valid reading."""
         loop = self.loop
-        return not loop.supervisor.comm_ok or bool(loop.consecutive_failures) or not bool(np.all(loop.valid))
+        return not self.supervisor.comm_ok or bool(loop.consecutive_failures) or not bool(np.all(loop.cs.valid))
 
     def arm(self) -> None:
         """SAFE → ARMED, or Refused with every failing check."""
-        self.loop.supervisor.arm(self.loop.t, self.arm_checks())
+        self.supervisor.arm(self.loop.t, self.arm_checks())
 
     def start(self) -> None:
         """ARMED → RUNNING: the sequence begins at its first step."""
-        if self.sequencer is None:
+        if self.sequence is None:
             raise Refused("no sequence loaded")
-        self.loop.supervisor.start(self.loop.t)
-        self.sequencer.begin(self.loop)
+        self.supervisor.start(self.loop.t)
+        self.sequencer.begin(self.loop.t)
 
     def abort(self, reason: str = "operator abort", source: str = "operator") -> None:
         """Never refused."""
-        self.loop.supervisor.abort(self.loop.t, reason, source=source)
+        self.supervisor.abort(self.loop.t, reason, source=source)
 
     def reset(self) -> None:
         """Clear a latched FAULT (and the firmware's latch) when it is safe to."""
-        self.loop.supervisor.reset(self.loop.t)
+        self.supervisor.reset(self.loop.t)
 
     def set_output(self, name: str, value: float) -> float:
         """Manual output in SAFE."""
-        return self.loop.supervisor.manual_set(self.loop.t, name, value)
+        return self.supervisor.manual_set(self.loop.t, name, value)
 
     def status(self) -> dict[str, Any]:
         """What a client shows in its status bar."""
-        sup, loop = self.loop.supervisor, self.loop
+        sup, loop, seq = self.supervisor, self.loop, self.sequencer
         st = loop.stats
         return {
             "state": sup.state.name, "reason": sup.reason, "t": round(loop.t, 4),
             "comm_ok": sup.comm_ok, "firmware_state": sup.fw_state, "firmware_trips": sup.fw_trips,
             "sequence": self.sequence.name if self.sequence else None,
-            "step": self.sequencer.step_index if self.sequencer else -1,
-            "t_seq": round(self.sequencer.seq_t, 4) if self.sequencer and self.sequencer.state == "running" else None,
+            "step": seq.step_index,
+            "t_seq": round(seq.seq_t, 4) if seq.state == "running" else None,
             "recording": loop.recorder is not None and not loop.recorder.closed,
             "cycles": st.cycles, "overruns": st.overruns, "failed_cycles": st.failed_cycles,
             "abort_reason": sup.abort_reason, "fault_reason": sup.fault_reason,
-            "disqualified": [c.name for c, d in zip(self.stand.channels, self.redlines.disqualified) if d],
+            "disqualified": self.sensors.names(),
         }
 
     def meta(self) -> dict[str, Any]:
@@ -222,7 +232,7 @@ class Controller:
             return {"ok": True, **self.loop.stats.summary(last=int(request.get("last", 10000)))}
         if cmd == "abort":
             self.abort(str(request.get("reason") or "operator abort"), source=str(request.get("source", "client")))
-            return {"ok": True, "state": self.loop.supervisor.state.name}
+            return {"ok": True, "state": self.supervisor.state.name}
         if cmd == "arm":
             self.arm()
         elif cmd == "start":
@@ -238,7 +248,7 @@ class Controller:
             self.loop.stop_requested = True
         else:
             return {"ok": False, "refused": f"unknown command {cmd!r}"}
-        return {"ok": True, "state": self.loop.supervisor.state.name}
+        return {"ok": True, "state": self.supervisor.state.name}
 
 
 @dataclass
@@ -249,12 +259,11 @@ class Deferred:
     finish: Callable[[], dict[str, Any]]
 
 
-def stand_meta(stand: StandConfig, redlines: Any, rate_hz: float) -> dict[str, Any]:
+def stand_meta(stand: StandConfig, redlines: tuple[Redline, ...], rate_hz: float) -> dict[str, Any]:
     """What a client needs to show a stand's data: the row layout of telemetry (and of a replay),
     channels, actuators, redlines."""
     return {"stand": stand.name, "states": list(STATE_NAMES),
-            "columns": ["time", "state", "step", "pc_setpoint", *(c.name for c in stand.channels),
-                        *(f"cmd.{a.name}" for a in stand.actuators)],
+            "columns": list(FrameLayout.of(stand).columns),
             "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description}
                          for c in stand.channels],
             "actuators": [{"name": a.name, "kind": a.kind, "range": list(a.range), "units": a.units,
@@ -264,37 +273,6 @@ def stand_meta(stand: StandConfig, redlines: Any, rate_hz: float) -> dict[str, A
             "pc_rated": stand.limits.pc_rated, "pc_channel": stand.limits.pc_channel, "rate_hz": rate_hz}
 
 
-class ClientWatch:
-    """Lost client during a burn: a client that starts a run with ``watchdog_s`` promises to
-    be heard from (any request, e.g. ``ping``) at least that often while the stand is ARMED or
-    RUNNING; silence longer than that aborts the run (the console does this; a script may)."""
-
-    def __init__(self) -> None:
-        self.owner: str | None = None
-        self.timeout_s = 0.0
-        self.last_heard = 0.0
-
-    def own(self, client: str, timeout_s: float, t: float) -> None:
-        self.owner, self.timeout_s, self.last_heard = client, timeout_s, t
-
-    def heard(self, client: Any, t: float) -> None:
-        if client is not None and client == self.owner:
-            self.last_heard = t
-
-    def on_cycle(self, loop: Any) -> None:
-        if self.owner is None:
-            return
-        sup = loop.supervisor
-        if sup.state not in (State.ARMED, State.RUNNING):
-            self.owner = None  # the run is over: nobody has to keep talking
-            return
-        if loop.t - self.last_heard > self.timeout_s:
-            who, self.owner = self.owner, None
-            sup.abort(loop.t, f"lost client during a burn: no word from {who} for {self.timeout_s:g} s",
-                      source="client-watch")
-
-
 def new_recorder(run_dir: str | Path, stand: StandConfig) -> Recorder:
     """A recorder with this stand's columns."""
-    return Recorder(run_dir, [c.name for c in stand.channels], [a.name for a in stand.actuators],
-                    states=STATE_NAMES, extra_float=("pc_setpoint", "throttle_output"))
+    return Recorder(run_dir, FrameLayout.of(stand), states=STATE_NAMES)

@@ -49,3 +49,36 @@ class DeviceException(TransportError):
     def __init__(self, message: str, code: int) -> None:
         self.code = code
         super().__init__(f"{message} (Modbus exception code {code})")
+
+
+class ExprError(HilError):
+    """A sequence condition that does not parse; ``column`` is 1-based within the expression."""
+
+    def __init__(self, message: str, column: int) -> None:
+        self.column = column
+        super().__init__(f"{message} (at column {column})")
+
+
+class SequenceInvalid(HilError):
+    """One or more problems in a sequence file; ``errors`` holds every located one."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class Refused(HilError):
+    """An operator or client request that the current state does not allow; carries why."""
+
+
+class ProtocolError(HilError):
+    """A message between our own processes (telemetry, a child's readiness line) is malformed."""
+
+
+class ChildStartError(HilError):
+    """A child process (simulator, controller, socat) did not come up or did not say where it is."""
+
+
+class ControllerTimeout(HilError):
+    """The controller did not answer in time (not running, or restarting)."""
+

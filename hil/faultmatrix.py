@@ -14,9 +14,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hil.config import load_stand
-from hil.recorder import read_events
+from hil.record.recorder import read_events
 from hil.runner import RunOptions, run
+from hil.stand import load_stand
 
 ROOT = Path(__file__).resolve().parent.parent
 STAND = ROOT / "configs/stands/sim_tq12.toml"
@@ -83,7 +83,9 @@ class Cell:
 def run_cell(fault: str, phase: str, t: float) -> Cell:
     spec = FAULTS[fault].format(t=t)
     cell = Cell(fault, phase, spec)
-    limit = load_stand(STAND).firmware.overpressure_limit
+    fw_cfg = load_stand(STAND).firmware
+    assert fw_cfg is not None, "the fault matrix runs on a simulated stand with firmware"
+    limit = fw_cfg.overpressure_limit
     with tempfile.TemporaryDirectory() as d:
         res = run(RunOptions(sequence=str(SEQUENCE), stand=str(STAND), sim="lockstep", out=str(Path(d) / "r"),
                              progress=False, faults=(spec,)))

@@ -1,8 +1,12 @@
-"""The fixed-rate control cycle: read → decode → supervise/sequence → write (+heartbeat) →
-serve clients → record. Absolute deadlines, so it never drifts; lateness and overruns counted.
+"""The fixed-rate control cycle on absolute deadlines, so it never drifts; lateness and skipped
+deadlines counted (hil/loopstats.py).
 
-It runs in the controller's own process (DESIGN.md: a 1 ms loop inside the Qt process misses a
-quarter of its deadlines), on a monotonic clock or, in lockstep, on the simulator's clock.
+The loop owns the stages at both ends of a cycle — ``read``, ``supervisor``, ``safing``,
+``write``, ``publish`` — and runs the controller's stages in between, in the order hil/cycle.py
+writes down. Everything it touches is passed in, so lockstep, TCP and RTU runs and the tests use
+the same code path. It runs in the controller's own process (DESIGN.md: a 1 ms loop inside the
+Qt process misses a quarter of its deadlines), on a monotonic clock or, in lockstep, on the
+simulator's clock.
 """
 
 from __future__ import annotations
@@ -10,179 +14,93 @@ from __future__ import annotations
 import collections
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from hil.clock import Clock
-from hil.config import StandConfig
+from hil.cycle import CycleState, Stage, check_order
 from hil.errors import TransportError
-from hil.iomap import Commands, Decoder
-from hil.recorder import Recorder
-from hil.safety import State, Supervisor, median
+from hil.frames import FrameLayout
+from hil.loopstats import LoopStats
+from hil.record.recorder import Recorder
+from hil.safety.supervisor import State, Supervisor
+from hil.stand import StandConfig
+from hil.stand.iomap import Commands, Decoder
 from hil.transport.base import Transport
 
+EventListener = Callable[[float, str, dict[str, Any]], None]
 
-class CycleHook(Protocol):
-    """Something that acts every cycle between decode and write (sequencer, redlines,
-    throttle controller). Hooks run in the order given, after the supervisor."""
 
-    def on_cycle(self, loop: ControlLoop) -> None:
-        """Read ``loop.values``, command through ``loop.commands`` or ``loop.supervisor``."""
+class EventBus:
+    """Where events go: the run's events.jsonl and whoever listens (the service's PUB socket).
+    One per controller; listeners are per instance."""
+
+    def __init__(self, recorder: Recorder | None = None) -> None:
+        self.recorder = recorder
+        self.listeners: list[EventListener] = []
+
+    def add_listener(self, listener: EventListener) -> None:
+        self.listeners.append(listener)
+
+    def emit(self, t: float, kind: str, **fields: Any) -> None:
+        """Log one event."""
+        if self.recorder is not None:
+            self.recorder.event(t, kind, **fields)
+        for listener in self.listeners:
+            listener(t, kind, fields)
+
+
+class ClientLink(Protocol):
+    """The loop's side of the command and telemetry service (hil/service/server.py)."""
+
+    def serve(self, cs: CycleState) -> None:
+        """Answer waiting requests (never blocks)."""
+        ...
+
+    def publish(self, cs: CycleState, rows: np.ndarray) -> None:
+        """Send a batch of telemetry rows."""
         ...
 
 
-CHUNK = 65536  # cycles per lateness chunk
-KEEP_CHUNKS = 4  # chunks kept raw: exact figures over the last ~4 min at 1 kHz
-HIST_BIN_S = 10e-6  # whole-run lateness histogram: 10 µs bins up to 1 s, then one overflow bin
-HIST_BINS = 100_000
-
-
-@dataclass
-class LoopStats:
-    """Timing of a run; ``summary()`` is what summary.json and the benchmarks report.
-
-    Memory stays bounded however long the controller runs (a service runs for days): the most
-    recent chunks of per-cycle lateness are kept raw, older ones are folded into a 10 µs
-    histogram. While every cycle is still held the figures are exact; after that, whole-run
-    percentiles come from the histogram (10 µs resolution; the maximum stays exact)."""
-
-    target_hz: float
-    cycles: int = 0
-    overruns: int = 0  # deadlines skipped because a cycle ended after the next one
-    failed_cycles: int = 0
-    _chunks: list[np.ndarray] = field(default_factory=list)
-    _buf: np.ndarray = field(default_factory=lambda: np.empty(CHUNK))
-    _n: int = 0
-    _hist: np.ndarray | None = None
-    _folded: int = 0
-    _max: float = 0.0
-    _late_count: int = 0
-    t_first: float = 0.0
-    t_last: float = 0.0
-
-    def add(self, lateness: float) -> None:
-        """Record one cycle's lateness (seconds)."""
-        if self._n == CHUNK:
-            self._rotate()
-        self._buf[self._n] = lateness
-        self._n += 1
-        self.cycles += 1
-
-    def _rotate(self) -> None:
-        chunk = self._buf
-        self._chunks.append(chunk)
-        self._max = max(self._max, float(chunk.max()))
-        self._late_count += int(np.count_nonzero(chunk > 1.0 / self.target_hz))
-        if len(self._chunks) > KEEP_CHUNKS:
-            old = self._chunks.pop(0)
-            if self._hist is None:
-                self._hist = np.zeros(HIST_BINS + 1, dtype=np.int64)
-            self._hist += _bin_counts(old)
-            self._folded += len(old)
-            self._buf = old  # reuse: no allocation per chunk
-        else:
-            self._buf = np.empty(CHUNK)
-        self._n = 0
-
-    def recent(self) -> np.ndarray:
-        """Lateness of the cycles still held raw (the last few minutes at 1 kHz), seconds."""
-        return np.concatenate([*self._chunks, self._buf[: self._n]])
-
-    def summary(self, last: int | None = None) -> dict[str, Any]:
-        """Rate, lateness percentiles (ms), overruns; over the ``last`` cycles if given (at most
-        what is held raw; the rate and the overrun count stay whole-run figures)."""
-        raw = self.recent()
-        period = 1.0 / self.target_hz
-        span = self.t_last - self.t_first
-        out: dict[str, Any] = {
-            "target_hz": self.target_hz,
-            "achieved_hz": (self.cycles - 1) / span if span > 0 and self.cycles > 1 else 0.0,
-            "cycles": self.cycles,
-            "overruns": self.overruns,
-            "failed_cycles": self.failed_cycles,
-        }
-        if last is not None or self._hist is None:
-            lat = raw[-last:] if last is not None else raw
-            n = len(lat)
-            p50, p99 = (np.percentile(lat, [50, 99]) if n else (0.0, 0.0))
-            mx = float(lat.max()) if n else 0.0
-            late = float(np.mean(lat > period)) if n else 0.0
-        else:
-            counts = self._hist + _bin_counts(raw)
-            p50, p99 = _hist_percentile(counts, 50), _hist_percentile(counts, 99)
-            mx = max(self._max, float(raw.max()) if len(raw) else 0.0)
-            late_tail = int(np.count_nonzero(self._buf[: self._n] > period))
-            late = (self._late_count + late_tail) / self.cycles
-        out.update(lateness_p50_ms=float(p50) * 1e3, lateness_p99_ms=float(p99) * 1e3,
-                   lateness_max_ms=mx * 1e3, late_share=late)
-        return out
-
-
-def _bin_counts(lat: np.ndarray) -> np.ndarray:
-    idx = np.clip((lat / HIST_BIN_S).astype(np.int64), 0, HIST_BINS)
-    return np.bincount(idx, minlength=HIST_BINS + 1)
-
-
-def _hist_percentile(counts: np.ndarray, q: float) -> float:
-    """The q-th percentile from the histogram: the middle of the bin it falls in (seconds)."""
-    total = int(counts.sum())
-    if total == 0:
-        return 0.0
-    k = int(np.searchsorted(np.cumsum(counts), q / 100.0 * total, side="left"))
-    return (k + 0.5) * HIST_BIN_S
-
-
 class ControlLoop:
-    """Owns the cycle. Everything it touches is passed in, so lockstep, TCP and RTU runs and
-    the tests use the same code path."""
+    """Owns the cycle: its deadlines, the stand link, and the ends of the pipeline."""
 
-    def __init__(self, stand: StandConfig, transport: Transport, clock: Clock, *,
-                 recorder: Recorder | None = None, hooks: list[CycleHook] | None = None,
-                 rate_hz: float | None = None, comm_loss_cycles: int | None = None,
-                 serve: Callable[[ControlLoop], None] | None = None, publish_every: int = 20,
-                 publish: Callable[[ControlLoop, np.ndarray], None] | None = None) -> None:
+    def __init__(self, stand: StandConfig, transport: Transport, clock: Clock, *, commands: Commands,
+                 supervisor: Supervisor, events: EventBus, stages: list[Stage] | None = None,
+                 recorder: Recorder | None = None, rate_hz: float | None = None,
+                 comm_loss_cycles: int | None = None, link: ClientLink | None = None,
+                 publish_every: int = 20) -> None:
         self.stand = stand
         self.transport = transport
         self.clock = clock
         self.decoder = Decoder(stand)
-        self.commands = Commands(stand)
+        self.commands = commands
+        self.supervisor = supervisor
+        self.events = events
+        self.stages = list(stages or [])
+        check_order(self.stages)
         self.recorder = recorder
-        self.supervisor = Supervisor(stand, self.commands, self.event)
-        self.hooks = list(hooks or [])
+        self.link = link
         self.rate_hz = rate_hz or stand.loop.rate_hz
         self.period = 1.0 / self.rate_hz
         self.comm_loss_cycles = comm_loss_cycles or stand.loop.comm_loss_cycles
         # Commands are written in the cycle they change; the heartbeat alone goes out at
         # heartbeat_hz, far inside the firmware's watchdog time, instead of costing the stand
-        # a write transaction every cycle.
-        # Timed on the loop clock, not counted in cycles, so a loop slowed by a sluggish device
-        # still beats often enough for the watchdog.
+        # a write transaction every cycle. Timed on the loop clock, not counted in cycles, so a
+        # loop slowed by a sluggish device still beats often enough for the watchdog.
         self.heartbeat_period = 1.0 / stand.loop.heartbeat_hz
         self._last_beat = -math.inf
         self.stats = LoopStats(self.rate_hz)
-        self.serve = serve
-        self.publish = publish
+        self.cs = CycleState(len(stand.channels))
+        self.layout = FrameLayout.of(stand)
         self.publish_every = publish_every
-        n_ch, n_cmd = len(stand.channels), len(stand.actuators)
-        self.values = np.full(n_ch, np.nan)
-        self.valid = np.zeros(n_ch, dtype=bool)
-        self.t = 0.0
-        self.cycle = 0
-        self.step_index = -1  # set by the sequencer
-        self.burning = False  # ignition confirmed and propellants still commanded open
-        self.pc_setpoint = float("nan")  # commanded Pc while the throttle loop is closed
-        self.pc_setpoint_moved_at = 0.0
-        self.throttle_output = float("nan")
-        self._pc_idx = [self.decoder.index[c] for c in (stand.limits.pc_channels or (stand.limits.pc_channel,))
-                        if c in self.decoder.index]
-        self.disqualified: np.ndarray | None = None  # set by the redline monitor, when there is one
+        self._pub = np.empty((publish_every, self.layout.width))
+        self._pub_n = 0
         self.consecutive_failures = 0
         self.last_error = ""
+        self._read_ok = False
         self.stop_requested = False
-        self._pub = np.empty((publish_every, 4 + n_ch + n_cmd))
-        self._pub_n = 0
         self._recent: collections.deque[float] = collections.deque()
         self._window = stand.loop.rate_window_s
         self._min_cycles = stand.loop.min_rate_pct / 100.0 * self.rate_hz * self._window
@@ -190,41 +108,27 @@ class ControlLoop:
         self._deadline = 0.0
         self._t0 = 0.0
 
-    # ------------------------------------------------------------------ helpers for hooks
+    @property
+    def t(self) -> float:
+        """Loop time of the current (or last) cycle, s."""
+        return self.cs.t
+
+    @property
+    def cycle(self) -> int:
+        return self.cs.cycle
 
     def value(self, name: str) -> float:
         """The latest engineering value of a channel (NaN when the last read failed)."""
-        return float(self.values[self.decoder.index[name]])
-
-    def pc(self) -> float:
-        """Chamber pressure as the controller trusts it: the median of the stand's Pc
-        transducers that read valid and are not disqualified (NaN when none is)."""
-        good = [float(self.values[i]) for i in self._pc_idx
-                if self.valid[i] and (self.disqualified is None or not self.disqualified[i])]
-        return median(good) if good else float("nan")
-
-    def expression_env(self, seq_t: float) -> dict[str, float]:
-        """Names a sequence condition may use, with this cycle's values."""
-        env = dict(zip(self.decoder.names, self.values.tolist()))
-        env.update({f"cmd.{n}": float(v) for n, v in zip(self.commands.names, self.commands.eng)})
-        env.update(t=seq_t, pc_setpoint=self.pc_setpoint, throttle_output=self.throttle_output,
-                   burn_time=seq_t)
-        return env
+        return float(self.cs.values[self.decoder.index[name]])
 
     def event(self, t: float, kind: str, **fields: Any) -> None:
-        """Log an event to the recorder (and so to clients that tail it)."""
-        if self.recorder is not None:
-            self.recorder.event(t, kind, **fields)
-        for listener in self.event_listeners:
-            listener(t, kind, fields)
-
-    event_listeners: list[Callable[[float, str, dict[str, Any]], None]] = []
+        """Log an event (shorthand for the bus)."""
+        self.events.emit(t, kind, **fields)
 
     # ------------------------------------------------------------------ the cycle
 
     def start(self) -> None:
         """Connect and take the first deadline from the clock."""
-        self.event_listeners = list(self.event_listeners)
         try:
             self.transport.connect()
         except TransportError as exc:
@@ -238,13 +142,14 @@ class ControlLoop:
         """Wait for the next deadline and run one cycle."""
         self.clock.sleep_until(self._deadline)
         now = self.clock.now()
-        lateness = now - self._deadline
-        self.t = self._deadline - self._t0
-        self._cycle_body(lateness)
-        self.stats.add(lateness)
+        cs = self.cs
+        cs.lateness = now - self._deadline
+        cs.t = self._deadline - self._t0
+        self._cycle_body(cs)
+        self.stats.add(cs.lateness)
         self._check_rate()
         self.stats.t_last = now
-        self.cycle += 1
+        cs.cycle += 1
         # Next deadline on the fixed grid. A cycle that ran a little past it starts at once
         # (late, and counted in the lateness figures) so the rate holds; only when a whole
         # period has been lost are the missed deadlines skipped (counted as overruns) rather
@@ -256,32 +161,44 @@ class ControlLoop:
             self._deadline += missed * self.period
             self.stats.overruns += missed
 
-    def _cycle_body(self, lateness: float) -> None:
-        t = self.t
-        ok = True
+    def _cycle_body(self, cs: CycleState) -> None:
+        self._read(cs)
+        self.supervisor.on_cycle(cs.t, cs.comm_ok, cs.system)
+        for stage in self.stages:
+            stage.on_cycle(cs)
+        sup = self.supervisor
+        if sup.safing.active or sup.state in (State.ABORTING, State.FAULT):
+            sup.safing.apply(cs.t, self.commands)  # safing has the last word on outputs
+        self._write(cs)
+        self._publish(cs)
+
+    def _read(self, cs: CycleState) -> None:
+        """The ``read`` stage: every register block, decoded and range-checked."""
+        t = cs.t
         try:
             blocks = [self.transport.read_registers(b.table, b.start, b.count) for b in self.decoder.blocks]
         except TransportError as exc:
-            ok = False
+            self._read_ok = False
             self._failed(t, f"read: {exc}")
-        if ok:
-            self.values = self.decoder.decode(blocks)
-            self.valid = ~self.decoder.out_of_range(self.values)
+            cs.values = np.full_like(cs.values, np.nan)
+            cs.valid = np.zeros_like(cs.valid)
+            cs.system = None
+        else:
+            self._read_ok = True
+            cs.values = self.decoder.decode(blocks)
+            cs.valid = ~self.decoder.out_of_range(cs.values)
+            cs.system = self.decoder.system()
             if self.consecutive_failures >= self.comm_loss_cycles:
                 self.event(t, "comm_restored", after_cycles=self.consecutive_failures)
             self.consecutive_failures = 0
-        else:
-            self.values = np.full_like(self.values, np.nan)
-            self.valid[:] = False
-        comm_ok = self.consecutive_failures < self.comm_loss_cycles
-        if not comm_ok and self.consecutive_failures == self.comm_loss_cycles:
+        cs.comm_ok = self.consecutive_failures < self.comm_loss_cycles
+        if self.consecutive_failures == self.comm_loss_cycles:
             self.supervisor.fault(t, f"communication lost: {self.comm_loss_cycles} consecutive failed cycles "
                                      f"({self.last_error})")
-        self.supervisor.on_cycle(t, comm_ok, self.decoder.system() if ok else None)
-        for hook in self.hooks:
-            hook.on_cycle(self)
-        if self.supervisor.safing.active or self.supervisor.state in (State.ABORTING, State.FAULT):
-            self.supervisor.safing.apply(t, self.commands)  # safing has the last word on outputs
+
+    def _write(self, cs: CycleState) -> None:
+        """The ``write`` stage: changed commands, and the heartbeat when it is due."""
+        t = cs.t
         if t - self._last_beat >= self.heartbeat_period - 0.5 * self.period:
             self._last_beat = t
             self.commands.beat()
@@ -290,23 +207,23 @@ class ControlLoop:
                 self.transport.write_registers(address, regs, wait=False)
         except TransportError as exc:
             self.commands.changed = True  # write the whole block again next cycle
-            if ok:
+            if self._read_ok:  # a cycle whose read failed has been counted once already
                 self._failed(t, f"write: {exc}")
-        if self.serve is not None:
-            self.serve(self)
+
+    def _publish(self, cs: CycleState) -> None:
+        """The ``publish`` stage: serve clients, record the row, publish a batch."""
+        if self.link is not None:
+            self.link.serve(cs)
         state = int(self.supervisor.state)
         if self.recorder is not None:
-            self.recorder.append(t, self.cycle, lateness * 1e3, state,
-                                 self.step_index, self.values, self.commands.eng,
-                                 (self.pc_setpoint, self.throttle_output))
-        if self.publish is not None:
-            row = self._pub[self._pub_n]
-            row[0], row[1], row[2], row[3] = t, state, self.step_index, self.pc_setpoint
-            row[4 : 4 + len(self.values)] = self.values
-            row[4 + len(self.values) :] = self.commands.eng
+            self.recorder.append(cs.t, cs.cycle, cs.lateness * 1e3, state, cs.step_index, cs.values,
+                                 self.commands.eng, (cs.pc_setpoint, cs.throttle_output))
+        if self.link is not None:
+            self.layout.fill(self._pub[self._pub_n], cs.t, state, cs.step_index, cs.pc_setpoint, cs.values,
+                             self.commands.eng)
             self._pub_n += 1
             if self._pub_n == self.publish_every:
-                self.publish(self, self._pub[: self._pub_n].copy())
+                self.link.publish(cs, self._pub[: self._pub_n].copy())
                 self._pub_n = 0
 
     def _check_rate(self) -> None:

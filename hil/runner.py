@@ -16,17 +16,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hil import __version__
-from hil.clock import MonotonicClock, VirtualClock
-from hil.config import StandConfig, load_stand
+from hil.catalog import find_sequence, find_stand, stand_for
+from hil.children import announce
 from hil.controller import Controller, new_recorder
-from hil.errors import ConfigError, HilError
-from hil.metrics import burn_metrics
-from hil.recorder import read_run
-from hil.safety import Refused, State
-from hil.sequence import SequenceInvalid, load_sequence
-from hil.simproc import SimChild, start_sim
-from hil.transport import open_transport
-from hil.transport.lockstep import LockstepRtuTransport, LockstepTransport
+from hil.errors import ConfigError, HilError, Refused, SequenceInvalid
+from hil.links import open_link
+from hil.record.metrics import burn_metrics
+from hil.record.recorder import read_run
+from hil.safety import State
+from hil.sequence import load_sequence
+from hil.stand import StandConfig, load_stand
 
 EXIT_OK, EXIT_INVALID, EXIT_ABORTED, EXIT_FAULT = 0, 1, 2, 3
 
@@ -35,8 +34,8 @@ EXIT_OK, EXIT_INVALID, EXIT_ABORTED, EXIT_FAULT = 0, 1, 2, 3
 class RunOptions:
     """Everything ``hil run`` takes."""
 
-    sequence: str
-    stand: str
+    sequence: str  # a path, or the name of a shipped sequence
+    stand: str | None = None  # a path or shipped name; None: the one the sequence names
     sim: str | None = None  # lockstep | tcp | rtu | None (the stand's own transport)
     out: str | None = None
     seed: int | None = None
@@ -69,9 +68,11 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
     """Run a sequence headless. Never raises for bad input or a bad day at the stand: it
     returns the exit code, and the stand ends safe whatever happened."""
     try:
-        stand = load_stand(opts.stand)
-        seq = load_sequence(opts.sequence, stand)
-        from firmware_sim.faults import WIRE_FAULTS, parse_fault  # validates specs before anything starts
+        seq_path = find_sequence(opts.sequence)
+        stand_path = find_stand(opts.stand) if opts.stand else stand_for(seq_path)
+        stand = load_stand(stand_path)
+        seq = load_sequence(seq_path, stand)
+        from firmware_sim.faults import parse_fault  # validates specs before anything starts
 
         faults = [parse_fault(f) for f in opts.faults]
     except SequenceInvalid as exc:
@@ -85,41 +86,19 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         print("error: --fault needs --sim (faults are injected into the simulated stand)", file=sys.stderr)
         return RunResult(EXIT_INVALID, None, {})
 
-    run_dir = _run_dir(opts, opts.sequence)
-    child: SimChild | None = None
-    firmware = None
+    run_dir = _run_dir(opts, str(seq_path))
     try:
-        if opts.sim == "lockstep":
-            from firmware_sim.firmware import Firmware
-
-            firmware = Firmware(stand, seed=opts.seed, faults=faults)
-            clock = VirtualClock(firmware)
-            if any(f.name in WIRE_FAULTS for f in faults):  # line faults need a line: model RTU bytes
-                from firmware_sim.server import RtuLine
-
-                transport = LockstepRtuTransport(RtuLine(firmware, stand.transport.unit), stand.transport.unit,
-                                                 stand.transport.timeout_s, stand.transport.retries)
-            else:
-                transport = LockstepTransport(firmware)
-        elif opts.sim in ("tcp", "rtu"):
-            child = start_sim(opts.stand, opts.sim, seed=opts.seed, faults=tuple(opts.faults),
-                              rt_priority=opts.rt_priority)
-            tcfg = (dataclasses.replace(stand.transport, kind="tcp", host="127.0.0.1", port=child.port)
-                    if opts.sim == "tcp" else
-                    dataclasses.replace(stand.transport, kind="rtu", device=child.device, baud=115200, parity="N",
-                                        timeout_s=max(stand.transport.timeout_s, 0.03)))
-            transport, clock = open_transport(stand, tcfg), MonotonicClock()
-            print(f"hil run: {child.banner.strip()}", file=out, flush=True)
-        elif opts.sim is None:
-            transport, clock = open_transport(stand), MonotonicClock()
-        else:
-            print(f"error: --sim must be lockstep, tcp or rtu, not {opts.sim!r}", file=sys.stderr)
-            return RunResult(EXIT_INVALID, None, {})
+        link = open_link(stand, str(stand_path), opts.sim, seed=opts.seed, faults=tuple(faults),
+                         rt_priority=opts.rt_priority)
+    except ValueError:
+        print(f"error: --sim must be lockstep, tcp or rtu, not {opts.sim!r}", file=sys.stderr)
+        return RunResult(EXIT_INVALID, None, {})
     except HilError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if child:
-            child.stop()
         return RunResult(EXIT_FAULT, None, {})
+    transport, clock, firmware = link.transport, link.clock, link.firmware
+    if link.child is not None:
+        print(f"hil run: simulator serving {link.child.ready}", file=out, flush=True)
 
     if opts.rt_priority:
         from hil.rt import set_realtime
@@ -128,11 +107,10 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             print(f"hil run: {set_realtime(opts.rt_priority)}", file=out, flush=True)
         except HilError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            if child:
-                child.stop()
+            link.close()
             return RunResult(EXIT_INVALID, None, {})
     recorder = new_recorder(run_dir, stand)
-    inputs = {"stand": recorder.copy_input(opts.stand), "sequence": recorder.copy_input(opts.sequence)}
+    inputs = {"stand": recorder.copy_input(stand_path), "sequence": recorder.copy_input(seq_path)}
     ctl = Controller(stand, transport, clock, recorder=recorder, rate_hz=opts.rate_hz)
     loop = ctl.loop
     started_wall = time.time()
@@ -145,7 +123,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         # warm up: fresh sensors and a live link before anything is armed
         while loop.t < 2.0 and (loop.cycle < 20 or ctl.warming_up()):
             loop.step()
-        ctl.load(opts.sequence)
+        ctl.load(seq_path)
         try:
             ctl.arm()
             ctl.start()
@@ -154,7 +132,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             print(f"hil run: {outcome_note}", file=sys.stderr)
         last_print = -1.0
         t_limit = loop.t + opts.max_seconds
-        while ctl.sequencer and ctl.sequencer.state == "running" or loop.supervisor.state == State.ABORTING:
+        while ctl.sequencer.state == "running" or loop.supervisor.state == State.ABORTING:
             try:
                 loop.step()
                 if opts.on_cycle:
@@ -184,7 +162,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         sup = loop.supervisor
         stats = loop.stats.summary()
         recorder.close()
-        sim_out = child.stop() if child else ""
+        sim_out = link.close()
         data = read_run(run_dir)
         burns = burn_metrics(data.table, stand)
         if sup.fault_reason:
@@ -199,7 +177,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             "fault_reason": sup.fault_reason or None,
             "final_state": sup.state.name,
             "redlines_tripped": ctl.redlines.tripped,
-            "disqualified_sensors": [c.name for c, d in zip(stand.channels, ctl.redlines.disqualified) if d],
+            "disqualified_sensors": ctl.sensors.names(),
             "burns": burns,
             "loop": stats,
             "samples": data.table.num_rows,
@@ -240,20 +218,23 @@ def _plant_truth(firmware: Any) -> dict[str, Any]:
 
 def _progress(ctl: Controller, out: TextIO) -> None:
     loop, seq = ctl.loop, ctl.sequencer
-    tseq = seq.seq_t if seq and seq.state == "running" else None
-    step = seq.current.label or seq.current.describe() if seq and seq.current else "-"
-    pc = loop.pc()
-    sp = loop.pc_setpoint
+    tseq = seq.seq_t if seq.state == "running" else None
+    step = seq.current.label or seq.current.describe() if seq.current else "-"
+    pc = loop.cs.pc
+    sp = loop.cs.pc_setpoint
     print(f"  t={loop.t:8.3f}  " + (f"T{tseq:+7.2f}  " if tseq is not None else "T   --    "), end="", file=out)
     print(f"{loop.supervisor.state.name:<8} Pc {pc:6.2f} MPa" + (f" (cmd {sp:5.2f})" if sp == sp else "            ")
           + f"  {step[:48]}", file=out, flush=True)
 
 
-def check(sequence: str, stand_path: str, out: TextIO = sys.stdout) -> int:
+def check(sequence: str, stand_ref: str | None, out: TextIO = sys.stdout) -> int:
     """``hil check``: validate and print the timeline; 0 valid, 1 invalid."""
+    stand_path: str | Path = stand_ref or "?"
     try:
+        seq_path = find_sequence(sequence)
+        stand_path = find_stand(stand_ref) if stand_ref else stand_for(seq_path)
         stand: StandConfig = load_stand(stand_path)
-        seq = load_sequence(sequence, stand)
+        seq = load_sequence(seq_path, stand)
     except SequenceInvalid as exc:
         for e in exc.errors:
             print(f"error: {e}", file=out)
@@ -302,42 +283,45 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
     """
     import signal
 
-    from hil.auth import check_bind, load_server_keys
-    from hil.service import Service
+    import zmq
+
+    from hil.service.auth import check_bind, load_server_keys
+    from hil.service.server import Service
 
     try:
-        stand = load_stand(opts.stand)
+        stand_path = find_stand(opts.stand)
+        stand = load_stand(stand_path)
+        from firmware_sim.faults import parse_fault
+
+        faults = tuple(parse_fault(f) for f in opts.faults)
         keys = load_server_keys(opts.keys) if opts.keys else None
         check_bind(opts.rep, keys)  # before anything starts: a refused bind must not leave a simulator behind
         check_bind(opts.pub, keys)
     except HilError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    child = None
+    if opts.sim not in (None, "tcp", "rtu"):
+        print(f"error: hil serve --sim must be tcp or rtu, not {opts.sim!r}", file=sys.stderr)
+        return EXIT_INVALID
     try:
-        if opts.sim in ("tcp", "rtu"):
-            child = start_sim(opts.stand, opts.sim, seed=opts.seed, faults=opts.faults)
-            tcfg = (dataclasses.replace(stand.transport, kind="tcp", host="127.0.0.1", port=child.port)
-                    if opts.sim == "tcp" else dataclasses.replace(stand.transport, kind="rtu", device=child.device))
-            transport = open_transport(stand, tcfg)
-        else:
-            transport = open_transport(stand)
+        link = open_link(stand, str(stand_path), opts.sim, seed=opts.seed, faults=faults)
     except HilError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAULT
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run_dir = Path(opts.out) if opts.out else Path("runs") / f"{stamp}_serve_{stand.name}"
     recorder = new_recorder(run_dir, stand)
-    recorder.copy_input(opts.stand)
-    ctl = Controller(stand, transport, MonotonicClock(), recorder=recorder, rate_hz=opts.rate_hz)
+    recorder.copy_input(stand_path)
     try:
-        svc = Service(ctl, rep=opts.rep, pub=opts.pub, keys=keys)
-    except (HilError, Exception) as exc:  # zmq.ZMQError: address in use
+        ctl = Controller(stand, link.transport, link.clock, recorder=recorder, rate_hz=opts.rate_hz,
+                         link=lambda c: Service(c, rep=opts.rep, pub=opts.pub, keys=keys))
+    except (HilError, zmq.ZMQError) as exc:  # address in use
         print(f"error: cannot bind the service: {exc}", file=sys.stderr)
         recorder.close()
-        if child:
-            child.stop()
+        link.close()
         return EXIT_INVALID
+    svc = ctl.loop.link
+    assert isinstance(svc, Service)
     stop = {"now": False}
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -347,8 +331,10 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
     signal.signal(signal.SIGINT, on_signal)
     loop = ctl.loop
     print(f"hil serve: {stand.name} commands on {svc.rep_endpoint}, telemetry on {svc.pub_endpoint}, "
-          f"recording to {run_dir}" + (f"; simulator: {child.banner.strip()}" if child else "")
+          f"recording to {run_dir}" + (f"; simulator: {link.child.ready}" if link.child else "")
           + ("; CURVE authentication: authorised clients only" if keys else ""), file=out, flush=True)
+    announce(kind="serve", stand=stand.name, rep=svc.rep_endpoint, pub=svc.pub_endpoint, run_dir=str(run_dir),
+             authenticated=keys is not None)
     try:
         loop.start()
         while not (stop["now"] or loop.stop_requested):
@@ -360,7 +346,6 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
                    "abort_reason": loop.supervisor.abort_reason or None, "fault_reason": loop.supervisor.fault_reason
                    or None, "loop": loop.stats.summary(), "stand": {"name": stand.name}}
         recorder.close(summary)
-        if child:
-            child.stop()
+        link.close()
     print(f"hil serve: stopped; data in {run_dir}", file=out, flush=True)
     return EXIT_FAULT if loop.supervisor.fault_reason else EXIT_OK

@@ -10,21 +10,23 @@ range. Bumpless: engaging takes over from wherever the valves are.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from hil.config import StandConfig
-from hil.safety import State
-
-if TYPE_CHECKING:
-    from hil.loop import ControlLoop
+from hil.cycle import CycleState
+from hil.safety.supervisor import State, Supervisor
+from hil.stand import StandConfig
+from hil.stand.iomap import Commands
 
 
 class ThrottleController:
-    """A loop hook; the sequencer tells it what to do, the supervisor can stop it."""
+    """The ``throttle`` stage: produces ``cs.pc_setpoint``, ``cs.pc_setpoint_moved_at`` and
+    ``cs.throttle_output``. The sequencer tells it what to do; leaving RUNNING stops it."""
 
-    def __init__(self, stand: StandConfig) -> None:
+    name = "throttle"
+
+    def __init__(self, stand: StandConfig, supervisor: Supervisor, commands: Commands) -> None:
+        self.supervisor = supervisor
+        self.commands = commands
         if stand.throttle is None:
             raise ValueError(f"stand {stand.name!r} has no [throttle] section")
         self.cfg = stand.throttle
@@ -48,7 +50,7 @@ class ThrottleController:
 
     # ------------------------------------------------------------------ commands
 
-    def command_pc(self, loop: ControlLoop, pc: float, slew: float = 0.0) -> None:
+    def command_pc(self, t: float, commands: Commands, pc: float, slew: float = 0.0) -> None:
         """Closed loop to ``pc`` MPa, moving the setpoint at ``slew`` MPa/s (0: stand default)."""
         lo, hi = self.lo_frac * self.rated, self.hi_frac * self.rated
         self.target = min(max(pc, lo), hi)
@@ -57,21 +59,21 @@ class ThrottleController:
             # bumpless: start the setpoint at the Pc the valves' current position settles to
             # (the feedforward table read backwards), not at the measured Pc, which during a
             # start transient is still climbing toward it; the integrator starts empty
-            self.output = loop.commands.get(self.cfg.actuators[0])
+            self.output = commands.get(self.cfg.actuators[0])
             self.setpoint = min(max(self._inverse_ff(self.output) * self.rated, lo), hi)
             self.integral = 0.0
             self.mode = "closed"
-        self.setpoint_moved_at = loop.t
-        self._t_last = loop.t
+        self.setpoint_moved_at = t
+        self._t_last = t
 
-    def command_position(self, loop: ControlLoop, position: float, slew: float = 0.0) -> None:
+    def command_position(self, t: float, commands: Commands, position: float, slew: float = 0.0) -> None:
         """Open loop: move the throttle output to ``position`` % at ``slew`` %/s."""
         self.mode = "open"
         self.target = min(max(position, self.out_lo), self.out_hi)
         self.slew = slew or self.cfg.out_slew
-        self.output = loop.commands.get(self.cfg.actuators[0])
+        self.output = commands.get(self.cfg.actuators[0])
         self.setpoint = float("nan")
-        self._t_last = loop.t
+        self._t_last = t
 
     def release(self) -> None:
         """Stop commanding; outputs stay where they are (the sequence or safing takes over)."""
@@ -80,30 +82,31 @@ class ThrottleController:
 
     # ------------------------------------------------------------------ every cycle
 
-    def on_cycle(self, loop: ControlLoop) -> None:
-        self._cycle(loop)
-        loop.pc_setpoint = self.setpoint
-        loop.pc_setpoint_moved_at = self.setpoint_moved_at
-        loop.throttle_output = self.output if self.mode != "off" else float("nan")
+    def on_cycle(self, cs: CycleState) -> None:
+        self._cycle(cs)
+        cs.pc_setpoint = self.setpoint
+        cs.pc_setpoint_moved_at = self.setpoint_moved_at
+        cs.throttle_output = self.output if self.mode != "off" else float("nan")
 
-    def _cycle(self, loop: ControlLoop) -> None:
+    def _cycle(self, cs: CycleState) -> None:
         if self.mode == "off":
             return
-        if loop.supervisor.state != State.RUNNING:
+        if self.supervisor.state != State.RUNNING:
             self.release()
             return
-        dt = loop.t - (self._t_last if self._t_last is not None else loop.t)
-        self._t_last = loop.t
+        t = cs.t
+        dt = t - (self._t_last if self._t_last is not None else t)
+        self._t_last = t
         if self.mode == "open":
             self.output = _toward(self.output, self.target, self.slew * dt)
-            self._write(loop, self.output)
+            self._write(self.output)
             return
         # setpoint ramp
         before = self.setpoint
         self.setpoint = _toward(self.setpoint, self.target, self.slew * dt)
         if self.setpoint != before:
-            self.setpoint_moved_at = loop.t
-        pc = loop.pc()
+            self.setpoint_moved_at = t
+        pc = cs.pc
         if not np.isfinite(pc):
             return  # no trustworthy Pc: hold the output; the redlines decide what happens next
         err = (self.setpoint - pc) / self.rated
@@ -120,21 +123,16 @@ class ThrottleController:
         want = float(np.interp(demand, self.ff_x, self.ff_y))
         want = min(max(want, self.out_lo), self.out_hi)
         self.output = _toward(self.output, want, cfg.out_slew * dt)
-        self._write(loop, self.output)
+        self._write(self.output)
 
-    def _write(self, loop: ControlLoop, out: float) -> None:
+    def _write(self, out: float) -> None:
         acts = self.cfg.actuators
-        loop.commands.set(acts[0], out)
+        self.commands.set(acts[0], out)
         for name, r in zip(acts[1:], self.cfg.ratio):
-            loop.commands.set(name, out * r)
+            self.commands.set(name, out * r)
 
     def _inverse_ff(self, output: float) -> float:
         return float(np.interp(output, self.ff_y, self.ff_x))
-
-    @property
-    def settling_reference(self) -> float:
-        """When the commanded Pc last moved (relative redlines wait for it to settle)."""
-        return self.setpoint_moved_at
 
 
 def _toward(x: float, target: float, step: float) -> float:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from firmware_sim.faults import parse_fault
 from firmware_sim.firmware import Firmware
-from hil import firmware_map as fw
-from hil.config import StandConfig, load_stand
-from hil.registers import decode
+from hil.stand import StandConfig, load_stand
+from hil.stand import firmware_map as fw
+from hil.stand.registers import decode
 
 
 class Rig:

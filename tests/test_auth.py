@@ -9,11 +9,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, TQ12, read_until
+from conftest import ROOT, TQ12
 
-from hil.auth import ServerKeys, check_bind, generate, load_client_keys, load_server_keys
-from hil.client import ControllerClient, ControllerTimeout
-from hil.errors import ConfigError
+from hil.children import read_until
+from hil.errors import ConfigError, ControllerTimeout
+from hil.service.auth import ServerKeys, check_bind, generate, load_client_keys, load_server_keys
+from hil.service.client import ControllerClient
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,8 +9,8 @@ from conftest import LAB, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hil.config import load_stand, parse_stand
 from hil.errors import ConfigError
+from hil.stand import load_stand, parse_stand
 
 LAB_TEXT = LAB.read_text()
 

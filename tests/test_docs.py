@@ -6,8 +6,8 @@ import os
 
 from conftest import ROOT
 
-from hil.config import load_stand
-from hil.regmap_doc import render_all
+from hil.stand import load_stand
+from hil.stand.regmap_doc import render_all
 
 
 def test_register_map_doc_is_current() -> None:

@@ -9,10 +9,10 @@ from conftest import LAB, TQ12
 from simrig import Rig
 
 from firmware_sim.faults import parse_fault
-from hil import firmware_map as fw
-from hil.config import load_stand, parse_stand
 from hil.errors import FaultSpecError
-from hil.registers import decode
+from hil.stand import firmware_map as fw
+from hil.stand import load_stand, parse_stand
+from hil.stand.registers import decode
 
 
 def u32(regs: list[int], at: int) -> int:

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from pymodbus.framer import FramerRTU
 
 from hil.clock import MonotonicClock
-from hil.config import TransportConfig, load_stand
 from hil.controller import Controller, new_recorder
 from hil.errors import TransportError
-from hil.recorder import read_run
+from hil.record.recorder import read_run
 from hil.safety import State
+from hil.stand import TransportConfig, load_stand
 from hil.transport import open_transport
 
 pytestmark = pytest.mark.timeout(300)

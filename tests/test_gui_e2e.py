@@ -10,7 +10,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, read_until
+from conftest import ROOT
+
+from hil.children import read_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -47,7 +49,7 @@ def test_console_under_xvfb_with_a_screenshot_during_a_burn(xvfb, tmp_path) -> N
     # the screenshot was taken mid-burn: the run's recording shows the landing burn lit then
     runs = sorted((ROOT / "runs").glob("*_console"), key=lambda p: p.stat().st_mtime)
     assert runs, "the embedded controller recorded nothing"
-    from hil.recorder import read_run
+    from hil.record.recorder import read_run
 
     data = read_run(runs[-1]).table
     assert "RUNNING" in set(data.column("state").to_pylist())

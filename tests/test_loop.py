@@ -16,13 +16,13 @@ import pytest
 from conftest import LAB, ROOT, TQ12
 
 from firmware_sim.firmware import Firmware
-from hil import firmware_map as fw
+from hil.children import read_until
 from hil.clock import MonotonicClock, VirtualClock
-from hil.config import TransportConfig, load_stand
 from hil.controller import Controller, new_recorder
-from hil.recorder import read_run
+from hil.record.recorder import read_run
 from hil.safety import State
-from hil.simproc import read_until
+from hil.stand import TransportConfig, load_stand
+from hil.stand import firmware_map as fw
 from hil.transport import open_transport
 from hil.transport.lockstep import LockstepTransport
 
@@ -193,7 +193,7 @@ def test_kill_9_of_a_recording_run_leaves_a_readable_file(sim_factory, tmp_path)
 
     # the controller restarted: it finds the stand firmware-safed, latches FAULT with the reason,
     # and refuses to load or arm until an operator reset has cleared both latches
-    from hil.client import ControllerClient
+    from hil.service.client import ControllerClient
 
     ports = []
     for _ in range(2):
@@ -238,7 +238,7 @@ def _wait(client, cond, timeout: float = 20.0) -> dict:
 def test_loop_stats_memory_is_bounded_and_whole_run_figures_hold() -> None:
     """A service runs for days: lateness history is folded into a histogram past a few chunks,
     and the whole-run figures stay within the histogram's 10 µs resolution of the exact ones."""
-    from hil.loop import CHUNK, HIST_BIN_S, KEEP_CHUNKS, LoopStats
+    from hil.loopstats import CHUNK, HIST_BIN_S, KEEP_CHUNKS, LoopStats
 
     rng = np.random.default_rng(7)
     n = CHUNK * (KEEP_CHUNKS + 3) + 1234
@@ -247,7 +247,7 @@ def test_loop_stats_memory_is_bounded_and_whole_run_figures_hold() -> None:
     st = LoopStats(1000.0)
     for v in lat.tolist():
         st.add(v)
-    assert len(st._chunks) <= KEEP_CHUNKS and st.recent().size < n  # bounded: old chunks folded
+    assert st.chunks_held <= KEEP_CHUNKS and st.recent().size < n  # bounded: old chunks folded
     s = st.summary()
     assert s["cycles"] == n
     assert abs(s["lateness_p50_ms"] - np.percentile(lat, 50) * 1e3) <= HIST_BIN_S * 1e3

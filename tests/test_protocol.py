@@ -15,9 +15,9 @@ from conftest import LAB, TQ12
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
-from hil import firmware_map as fw
-from hil.config import load_stand
-from hil.registers import decode
+from hil.stand import firmware_map as fw
+from hil.stand import load_stand
+from hil.stand.registers import decode
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,11 +10,11 @@ import pyarrow as pa
 import pytest
 from conftest import LAB, ROOT, TQ12
 
-from hil.config import load_stand
-from hil.metrics import burn_metrics, smooth, throttle_steps
-from hil.recorder import export, read_run
-from hil.report import compare, export_tdms, report
+from hil.record.metrics import burn_metrics, smooth, throttle_steps
+from hil.record.recorder import export, read_run
+from hil.record.report import compare, export_tdms, report
 from hil.runner import RunOptions, run
+from hil.stand import load_stand
 
 SEQ = ROOT / "configs" / "sequences"
 pytestmark = pytest.mark.timeout(180)

@@ -16,11 +16,12 @@ from conftest import LAB, ROOT, TQ12
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hil.config import ConfigError, load_stand
-from hil.recorder import read_run
+from hil.errors import ConfigError, ExprError, SequenceInvalid
+from hil.record.recorder import read_run
 from hil.runner import EXIT_ABORTED, EXIT_FAULT, EXIT_INVALID, EXIT_OK, RunOptions, check, run
-from hil.sequence import SequenceInvalid, parse_sequence
-from hil.sequence.expr import ExprError, compile_expr
+from hil.sequence import parse_sequence
+from hil.sequence.expr import compile_expr
+from hil.stand import load_stand
 
 SEQ = ROOT / "configs" / "sequences"
 pytestmark = pytest.mark.timeout(180)

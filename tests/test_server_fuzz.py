@@ -12,8 +12,8 @@ from conftest import TQ12
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hil import firmware_map as fw
-from hil.config import TransportConfig, load_stand
+from hil.stand import TransportConfig, load_stand
+from hil.stand import firmware_map as fw
 from hil.transport import open_transport
 
 pytestmark = pytest.mark.timeout(300)
@@ -42,7 +42,7 @@ FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 
 
 def _simulator(mode: str):
-    from hil.simproc import start_sim
+    from hil.children import start_sim
 
     child = start_sim(TQ12, mode)
     yield child

@@ -10,11 +10,12 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, TQ12, read_until
+from conftest import ROOT, TQ12
 
-from hil.auth import check_bind
-from hil.client import ControllerClient, ControllerTimeout
-from hil.errors import ConfigError
+from hil.children import read_until
+from hil.errors import ConfigError, ControllerTimeout
+from hil.service.auth import check_bind
+from hil.service.client import ControllerClient
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -92,7 +93,7 @@ def test_commands_telemetry_refusals_and_abort(served) -> None:
     events = [json.loads(x) for x in (session / "events.jsonl").read_text().splitlines()]
     assert any(e["kind"] == "abort" and e["reason"].startswith("test: operator abort") for e in events)
     assert any(e["kind"] == "refused" for e in events)
-    from hil.recorder import read_run
+    from hil.record.recorder import read_run
 
     data = read_run(session).table
     states = set(data.column("state").to_pylist())

@@ -10,12 +10,12 @@ import pytest
 from conftest import LAB, TQ12
 from simrig import Rig
 
-from hil import firmware_map as fw
-from hil.channels import Linear, Polynomial, Table
-from hil.config import Channel, TransportConfig, load_stand, parse_stand
 from hil.errors import DeviceException, TransportError, TransportTimeout
-from hil.iomap import Commands, Decoder
-from hil.registers import Block, coalesce, decode, encode
+from hil.stand import Channel, TransportConfig, load_stand, parse_stand
+from hil.stand import firmware_map as fw
+from hil.stand.calibration import Linear, Polynomial, Table
+from hil.stand.iomap import Commands, Decoder
+from hil.stand.registers import Block, coalesce, decode, encode
 from hil.transport import open_transport
 from hil.transport.lockstep import LockstepTransport
 from hil.transport.modbus_rtu import wire_time

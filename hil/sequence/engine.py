@@ -1,22 +1,25 @@
-"""The sequence interpreter: a loop hook that walks a validated timeline.
+"""The sequence interpreter: the ``sequence`` stage of the cycle, walking a validated timeline.
 
 Sequence time runs with the loop while the stand is RUNNING and stands still while a wait or
 a hold is pending, so a step at T+2.0 happens 2 s after T-0 plus however long the waits before
 it took (ignition confirmation, for instance). Leaving RUNNING for any reason (abort, fault)
-stops it at once; the supervisor's safing routine owns the outputs from then on.
+stops it at once; the supervisor's safing routine owns the outputs from then on. Whether the
+engine is lit is not the sequence's to decide: the ignition monitor says so (``cs.burning``),
+and a step that would open the propellants against a relight interlock is refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from hil.safety import RedlineMonitor, State
+from hil.cycle import CycleState
+from hil.errors import Refused
+from hil.safety.ignition import IgnitionMonitor
+from hil.safety.redlines import RedlineMonitor
+from hil.safety.supervisor import EventSink, State, Supervisor
 from hil.sequence.model import Sequence, Step
+from hil.stand.iomap import Commands
 from hil.throttle import ThrottleController
-
-if TYPE_CHECKING:
-    from hil.loop import ControlLoop
 
 
 @dataclass
@@ -29,15 +32,22 @@ class _Ramp:
 
 
 class Sequencer:
-    """Runs one sequence once per START."""
+    """Runs the loaded sequence once per START. Produces ``cs.step_index`` and ``cs.seq_t``."""
 
-    def __init__(self, seq: Sequence, redlines: RedlineMonitor, throttle: ThrottleController | None) -> None:
-        self.seq = seq
+    name = "sequence"
+
+    def __init__(self, supervisor: Supervisor, commands: Commands, events: EventSink, redlines: RedlineMonitor,
+                 ignition: IgnitionMonitor, throttle: ThrottleController | None) -> None:
+        self.supervisor = supervisor
+        self.commands = commands
+        self.events = events
         self.redlines = redlines
+        self.ignition = ignition
         self.throttle = throttle
+        self.seq: Sequence | None = None
         self.state = "idle"  # idle | running | done | stopped
         self.i = 0
-        self.seq_t = seq.start_time
+        self.seq_t = 0.0
         self._t_last = 0.0
         self.wait: Step | None = None
         self.wait_started = 0.0
@@ -45,78 +55,92 @@ class Sequencer:
         self.hold_until: float | None = None
         self.ramps: list[_Ramp] = []
         self.current: Step | None = None
-        self.ignition_channels: set[str] = set()
+        self.channel_names = [c.name for c in supervisor.stand.channels]
+
+    def load(self, seq: Sequence) -> None:
+        """Install a checked sequence (SAFE only; the controller checks)."""
+        self.seq = seq
+        self.state = "idle"
+        self.current = None
 
     @property
     def step_index(self) -> int:
-        """Index of the step last started (for the recorder and the console's timeline)."""
+        """Index of the step last started (for the console's timeline), -1 when not running."""
         return self.i - 1 if self.state == "running" else -1
 
-    def begin(self, loop: ControlLoop) -> None:
+    def begin(self, t: float) -> None:
         """Called on START."""
+        if self.seq is None:
+            raise Refused("no sequence loaded")
         self.state = "running"
         self.i = 0
         self.seq_t = self.seq.start_time
-        self._t_last = loop.t
+        self._t_last = t
         self.wait = None
         self.hold_until = None
         self.ramps = []
-        loop.event(loop.t, "sequence_start", sequence=self.seq.name, t_seq=self.seq_t)
-        if loop.stand.ignition:
-            self.ignition_channels = {loop.stand.ignition.channel}
+        self.events(t, "sequence_start", sequence=self.seq.name, t_seq=self.seq_t)
 
-    def on_cycle(self, loop: ControlLoop) -> None:
-        if self.state != "running":
+    def on_cycle(self, cs: CycleState) -> None:
+        if self.state != "running" or self.seq is None:
+            cs.seq_t = None
             return
-        if loop.supervisor.state != State.RUNNING:
+        t = cs.t
+        if self.supervisor.state != State.RUNNING:
             self.state = "stopped"
             self.ramps.clear()
-            loop.event(loop.t, "sequence_stopped", at_step=self.step_index, t_seq=round(self.seq_t, 4),
-                       reason=loop.supervisor.reason)
+            cs.seq_t = None
+            self.events(t, "sequence_stopped", at_step=self.step_index, t_seq=round(self.seq_t, 4),
+                        reason=self.supervisor.reason)
             return
-        dt = loop.t - self._t_last
-        self._t_last = loop.t
+        dt = t - self._t_last
+        self._t_last = t
         if self.wait is None and self.hold_until is None:
             self.seq_t += dt
-        self._ramps(loop)
-        while True:
-            if self.wait is not None and not self._wait(loop):
+        self._ramps()
+        steps = self.seq.steps
+        while self.supervisor.state == State.RUNNING:
+            if self.wait is not None and not self._wait(cs):
                 break
             if self.hold_until is not None:
-                if loop.t + 1e-9 < self.hold_until:
+                if t + 1e-9 < self.hold_until:
                     break
                 self.hold_until = None
-            if self.i >= len(self.seq.steps) or self.seq.steps[self.i].at > self.seq_t + 1e-9:
+            if self.i >= len(steps) or steps[self.i].at > self.seq_t + 1e-9:
                 break
-            step = self.seq.steps[self.i]
+            step = steps[self.i]
             self.i += 1
-            loop.step_index = self.i - 1
-            self._execute(loop, step)
-        if self.i >= len(self.seq.steps) and self.wait is None and self.hold_until is None and not self.ramps:
+            cs.step_index = self.i - 1
+            self._execute(t, step)
+        cs.seq_t = self.seq_t
+        if self.supervisor.state == State.RUNNING and self.i >= len(steps) and self.wait is None \
+                and self.hold_until is None and not self.ramps:
             self.state = "done"
-            loop.event(loop.t, "sequence_done", t_seq=round(self.seq_t, 4))
+            self.events(t, "sequence_done", t_seq=round(self.seq_t, 4))
             if self.throttle:
                 self.throttle.release()
-            loop.supervisor.complete(loop.t)
+            self.supervisor.complete(t)
 
-    def _execute(self, loop: ControlLoop, step: Step) -> None:
-        t = loop.t
+    def _execute(self, t: float, step: Step) -> None:
         self.current = step
-        loop.event(t, "step", index=self.i - 1, t_seq=round(step.at, 4), line=step.line, what=step.describe(),
-                   label=step.label)
+        self.events(t, "step", index=self.i - 1, t_seq=round(step.at, 4), line=step.line, what=step.describe(),
+                    label=step.label)
+        if step.kind in ("set", "ramp") and not self._may_open(t, step):
+            return
         if step.kind == "set":
             if self.throttle is not None and self.throttle.mode != "off" and \
                     any(n in self.throttle.cfg.actuators for n, _ in step.set):
                 self.throttle.release()  # an explicit setting of a throttle valve wins
-                loop.event(t, "throttle_released", reason=f"step at line {step.line} sets a throttle valve")
+                self.events(t, "throttle_released", reason=f"step at line {step.line} sets a throttle valve")
             for name, value in step.set:
-                loop.commands.set(name, value)
+                self.commands.set(name, value)
                 self.ramps = [r for r in self.ramps if r.name != name]
-            self._track_burn(loop)
+            if self.throttle is not None and self.throttle.mode != "off" and not self.ignition.propellants_open():
+                self.throttle.release()  # shutdown: the throttle loop has nothing left to control
         elif step.kind == "ramp":
             name, target = step.set[0]
             self.ramps = [r for r in self.ramps if r.name != name]
-            self.ramps.append(_Ramp(name, loop.commands.get(name), target, self.seq_t, step.over))
+            self.ramps.append(_Ramp(name, self.commands.get(name), target, self.seq_t, step.over))
         elif step.kind == "wait":
             self.wait, self.wait_started, self.held_since = step, t, None
         elif step.kind == "hold":
@@ -125,37 +149,51 @@ class Sequencer:
             if step.throttle_off:
                 self.throttle.release()
             elif step.pc is not None:
-                self.throttle.command_pc(loop, step.pc, step.slew)
+                self.throttle.command_pc(t, self.commands, step.pc, step.slew)
             elif step.position is not None:
-                self.throttle.command_position(loop, step.position, step.slew)
+                self.throttle.command_position(t, self.commands, step.position, step.slew)
         elif step.kind == "redline":
             self.redlines.enable(step.enable)
             self.redlines.disable(step.disable)
 
-    def _ramps(self, loop: ControlLoop) -> None:
+    def _may_open(self, t: float, step: Step) -> bool:
+        """A step that opens the propellants while a relight interlock holds is not commanded:
+        the run is aborted with the interlock's reason instead."""
+        if self.ignition.propellants_open() or not self.ignition.propellants_open(step.set):
+            return True
+        refusal = self.ignition.relight_refusal(t)
+        if refusal:
+            self.supervisor.abort(t, f"{refusal} (step at line {step.line})", source="interlock")
+            return False
+        return True
+
+    def _ramps(self) -> None:
         keep = []
         for r in self.ramps:
             frac = min(1.0, max(0.0, (self.seq_t - r.t0) / r.over))
-            loop.commands.set(r.name, r.start_value + (r.target - r.start_value) * frac)
+            self.commands.set(r.name, r.start_value + (r.target - r.start_value) * frac)
             if frac < 1.0:
                 keep.append(r)
         self.ramps = keep
 
-    def _wait(self, loop: ControlLoop) -> bool:
+    def env(self, cs: CycleState) -> dict[str, float]:
+        """Names a sequence condition may use, with this cycle's values."""
+        env = dict(zip(self.channel_names, cs.values.tolist()))
+        env.update({f"cmd.{n}": float(v) for n, v in zip(self.commands.names, self.commands.eng)})
+        env.update(t=self.seq_t, pc_setpoint=cs.pc_setpoint, throttle_output=cs.throttle_output, burn_time=self.seq_t)
+        return env
+
+    def _wait(self, cs: CycleState) -> bool:
         """True once the pending wait is over (satisfied, or timed out with 'continue')."""
         step = self.wait
         assert step is not None and step.condition is not None
-        env = loop.expression_env(self.seq_t)
-        t = loop.t
-        if step.condition.holds(env):
+        t = cs.t
+        if step.condition.holds(self.env(cs)):
             if self.held_since is None:
                 self.held_since = t
             if t - self.held_since + 1e-9 >= step.hold_for:
-                loop.event(t, "wait_ok", index=self.i - 1, condition=step.condition.source,
-                           waited_s=round(t - self.wait_started, 4), line=step.line)
-                if not loop.burning and step.condition.names & self.ignition_channels and self._propellants_open(loop):
-                    loop.burning = True
-                    loop.event(t, "ignition_confirmed", after_s=round(t - self.wait_started, 4))
+                self.events(t, "wait_ok", index=self.i - 1, condition=step.condition.source,
+                            waited_s=round(t - self.wait_started, 4), line=step.line)
                 self.wait = None
                 return True
         else:
@@ -164,21 +202,8 @@ class Sequencer:
             self.wait = None
             what = f"timeout after {step.timeout:g} s waiting for {step.condition.source!r} (line {step.line})"
             if step.on_timeout == "abort":
-                loop.supervisor.abort(t, what, source="sequence")
+                self.supervisor.abort(t, what, source="sequence")
                 return False
-            loop.event(t, "warning", what=what)
+            self.events(t, "warning", what=what)
             return True
         return False
-
-    def _propellants_open(self, loop: ControlLoop) -> bool:
-        acts = loop.stand.actuators
-        ox = any(loop.commands.get(a.name) > 0 for a in acts if a.propellant == "ox" and a.feeds == "chamber")
-        fuel = any(loop.commands.get(a.name) > 0 for a in acts if a.propellant == "fuel" and a.feeds == "chamber")
-        return ox and fuel
-
-    def _track_burn(self, loop: ControlLoop) -> None:
-        if loop.burning and not self._propellants_open(loop):
-            loop.burning = False
-            loop.event(loop.t, "shutdown_commanded")
-            if self.throttle:
-                self.throttle.release()

@@ -13,8 +13,11 @@ Grammar (precedence low → high)::
     atom    := NUMBER | NAME | "(" expr ")"
 
 NAME is a channel (``pc``), a commanded output (``cmd.ox_main``), or a sequence variable
-(``pc_setpoint``, ``t``, ``burn_time``). Comparisons yield 1.0 / 0.0; a NaN operand (a failed
-read) makes every comparison false, so a condition is never satisfied by missing data.
+(``pc_setpoint``, ``t``, ``burn_time``). Comparisons yield 1.0 / 0.0. Missing data (a NaN
+operand: a failed read) makes a comparison *unknown* (NaN), and unknown stays unknown through
+``not`` and through ``and``/``or`` unless the other side decides (three-valued logic): ``pc != 0``
+and ``not pc < 1.0`` are both unknown when ``pc`` is NaN. A condition holds only when it is
+known to be true, so a condition is never satisfied by missing data.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from hil.errors import ExprError
+
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|"
                     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)|"
                     r"(?P<op><=|>=|==|!=|[<>+\-*/()]))")
@@ -33,12 +38,6 @@ _CMP = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": lambda a, b: a / b if b else math.nan}
 
 
-class ExprError(ValueError):
-    """A condition that does not parse; ``column`` is 1-based within the expression."""
-
-    def __init__(self, message: str, column: int) -> None:
-        self.column = column
-        super().__init__(f"{message} (at column {column})")
 
 
 Evaluator = Callable[[Mapping[str, float]], float]
@@ -106,7 +105,7 @@ class _Parser:
         while self.peek()[1] == "or":
             self.take()
             right = self.and_()
-            left = (lambda a, b: lambda env: 1.0 if _truth(a(env)) or _truth(b(env)) else 0.0)(left, right)
+            left = (lambda a, b: lambda env: _or(a(env), b(env)))(left, right)
         return left
 
     def and_(self) -> Evaluator:
@@ -114,14 +113,14 @@ class _Parser:
         while self.peek()[1] == "and":
             self.take()
             right = self.not_()
-            left = (lambda a, b: lambda env: 1.0 if _truth(a(env)) and _truth(b(env)) else 0.0)(left, right)
+            left = (lambda a, b: lambda env: _and(a(env), b(env)))(left, right)
         return left
 
     def not_(self) -> Evaluator:
         if self.peek()[1] == "not":
             self.take()
             inner = self.not_()
-            return lambda env: 0.0 if _truth(inner(env)) else 1.0
+            return lambda env: _not(inner(env))
         return self.compare()
 
     def compare(self) -> Evaluator:
@@ -131,7 +130,7 @@ class _Parser:
             self.take()
             right = self.sum_()
             op = _CMP[text]
-            return lambda env: 1.0 if op(left(env), right(env)) else 0.0
+            return lambda env: _compare(op, left(env), right(env))
         return left
 
     def sum_(self) -> Evaluator:
@@ -177,7 +176,33 @@ class _Parser:
 
 
 def _truth(v: float) -> bool:
+    """Known to be true (NaN, unknown, is not)."""
     return v == v and v != 0.0
+
+
+_UNKNOWN = math.nan
+
+
+def _compare(op: Callable[[float, float], bool], a: float, b: float) -> float:
+    if a != a or b != b:
+        return _UNKNOWN
+    return 1.0 if op(a, b) else 0.0
+
+
+def _not(v: float) -> float:
+    return _UNKNOWN if v != v else (0.0 if v != 0.0 else 1.0)
+
+
+def _and(a: float, b: float) -> float:
+    if (a == a and a == 0.0) or (b == b and b == 0.0):
+        return 0.0  # false whatever the other side is
+    return _UNKNOWN if a != a or b != b else 1.0
+
+
+def _or(a: float, b: float) -> float:
+    if _truth(a) or _truth(b):
+        return 1.0  # true whatever the other side is
+    return _UNKNOWN if a != a or b != b else 0.0
 
 
 def compile_expr(src: str) -> Expr:

@@ -14,22 +14,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hil.config import ConfigError, Redline, StandConfig, _Ctx, _Table, read_toml, redline_from_table
-from hil.errors import HilError
-from hil.sequence.expr import Expr, ExprError, compile_expr
+from hil.errors import ConfigError, ExprError, SequenceInvalid
+from hil.sequence.expr import Expr, compile_expr
 from hil.sequence.model import Sequence, Step
+from hil.stand import Redline, StandConfig
+from hil.stand.loader import redline_from_table
+from hil.stand.toml_table import SourceIndex, TableReader, read_toml
 
 VARIABLES = ("t", "pc_setpoint", "burn_time", "throttle_output")
 STEP_KINDS = ("set", "ramp", "wait", "hold", "throttle", "enable_redline", "disable_redline", "run", "mark")
 _TIME = re.compile(r"^\s*T\s*(?P<sign>[+-])?\s*(?P<num>\d+(?:\.\d*)?|\.\d+)?\s*$")
 
 
-class SequenceInvalid(HilError):
-    """One or more problems in a sequence file; ``errors`` holds every located one."""
-
-    def __init__(self, errors: list[ConfigError]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
 
 
 def parse_time(value: Any) -> float | None:
@@ -49,7 +45,7 @@ def parse_time(value: Any) -> float | None:
 class _Builder:
     """Turns step tables into Steps, expanding blocks, collecting located errors."""
 
-    def __init__(self, ctx: _Ctx, stand: StandConfig, redline_names: set[str]) -> None:
+    def __init__(self, ctx: SourceIndex, stand: StandConfig, redline_names: set[str]) -> None:
         self.ctx = ctx
         self.stand = stand
         self.redlines = redline_names
@@ -57,10 +53,10 @@ class _Builder:
         self.channel_names = {c.name for c in stand.channels}
         self.actuators = {a.name: a for a in stand.actuators}
 
-    def err(self, t: _Table, key: str, msg: str) -> None:
+    def err(self, t: TableReader, key: str, msg: str) -> None:
         self.errors.append(t.error(key, msg))
 
-    def expr(self, t: _Table, key: str, src: Any) -> Expr | None:
+    def expr(self, t: TableReader, key: str, src: Any) -> Expr | None:
         if not isinstance(src, str):
             self.err(t, key, f"must be a condition string, got {src!r}")
             return None
@@ -79,7 +75,7 @@ class _Builder:
                              f"cmd.<actuator>; {', '.join(VARIABLES)})")
         return e
 
-    def outputs(self, t: _Table, key: str, table: Any) -> tuple[tuple[str, float], ...]:
+    def outputs(self, t: TableReader, key: str, table: Any) -> tuple[tuple[str, float], ...]:
         if not isinstance(table, dict) or not table:
             self.err(t, key, "must be a table of actuator = value")
             return ()
@@ -98,7 +94,7 @@ class _Builder:
             out.append((name, float(v)))
         return tuple(out)
 
-    def step(self, t: _Table, at: float, origin: str = "") -> list[Step] | tuple[str, int, float] | None:
+    def step(self, t: TableReader, at: float, origin: str = "") -> list[Step] | tuple[str, int, float] | None:
         """A Step list, or for ``run`` a (block, repeat, every) tuple for the caller to expand;
         None (with the error recorded) when the step is malformed."""
         try:
@@ -107,7 +103,7 @@ class _Builder:
             self.errors.append(exc)
             return None
 
-    def _step(self, t: _Table, at: float, origin: str = "") -> list[Step] | tuple[str, int, float] | None:
+    def _step(self, t: TableReader, at: float, origin: str = "") -> list[Step] | tuple[str, int, float] | None:
         kinds = [k for k in STEP_KINDS if k in t.data]
         line = self.ctx.line_of(t.kp + ("at",))  # the step's time line: where a reader looks for a step
         if len(kinds) != 1:
@@ -152,7 +148,8 @@ class _Builder:
                 if n not in self.redlines:
                     self.err(t, kind, f"no redline named {n!r} (stand or sequence)")
             key = "enable" if kind == "enable_redline" else "disable"
-            return [Step(kind="redline", **{key: tuple(names)}, **common)]
+            gates: dict[str, Any] = {key: tuple(names)}
+            return [Step(kind="redline", **gates, **common)]
         if kind == "mark":
             return [Step(kind="mark", label=t.get("mark", str), line=line, at=at, origin=origin)]
         # run
@@ -161,7 +158,7 @@ class _Builder:
         every = t.number("every", 0.0, lo=0.0, hi=1e5)
         return (block, repeat, every)
 
-    def _missing(self, t: _Table, key: str, default: float) -> float:
+    def _missing(self, t: TableReader, key: str, default: float) -> float:
         # a missing key has no line of its own: point at the step kind it belongs to
         kind = next((k for k in STEP_KINDS if k in t.data), "at")
         self.errors.append(ConfigError(f"is required for a {kind} step", path=self.ctx.path,
@@ -169,7 +166,7 @@ class _Builder:
                                        line=self.ctx.line_of(t.kp + (kind,))))
         return default
 
-    def _throttle(self, t: _Table, common: dict[str, Any]) -> Step:
+    def _throttle(self, t: TableReader, common: dict[str, Any]) -> Step:
         t.used.add("throttle")
         spec = t.data["throttle"]
         if spec == "off":
@@ -180,7 +177,7 @@ class _Builder:
         if not isinstance(spec, dict):
             self.err(t, "throttle", 'must be { pc = MPa [, slew = MPa/s] }, { position = % [, slew = %/s] } or "off"')
             return Step(kind="throttle", throttle_off=True, **common)
-        sub = _Table(self.ctx, spec, t.kp + ("throttle",))
+        sub = TableReader(self.ctx, spec, t.kp + ("throttle",))
         lim = self.stand.limits
         pc = pos = None
         if "pc" in spec:
@@ -241,15 +238,15 @@ def parse_sequence(text: str, stand: StandConfig, path: str = "<string>", sha256
     b = _Builder(ctx, stand, names)
     b.errors = errors
     # blocks
-    blocks: dict[str, list[tuple[_Table, float]]] = {}
+    blocks: dict[str, list[tuple[TableReader, float]]] = {}
     bt = top.sub("blocks")
     if bt is not None:
         for bname in bt.data:
             bt.used.add(bname)
-            sub = _Table(ctx, bt.data[bname], ("blocks", bname))
+            sub = TableReader(ctx, bt.data[bname], ("blocks", bname))
             items = []
             for i, raw in enumerate(sub.get("steps", list)):
-                st = _Table(ctx, raw, ("blocks", bname, "steps", i))
+                st = TableReader(ctx, raw, ("blocks", bname, "steps", i))
                 off = parse_time(st.data.get("at"))
                 st.used.add("at")
                 if off is None or off < 0:
@@ -279,9 +276,9 @@ def parse_sequence(text: str, stand: StandConfig, path: str = "<string>", sha256
                 start = at + k * every
                 for bst, off in blocks[block]:
                     bst.used.add("at")
-                    sub = b.step(bst, start + off, origin=f"{block} #{k + 1} (step at line {ctx.line_of(st.kp)})")
-                    if isinstance(sub, list):
-                        steps.extend(sub)
+                    block_steps = b.step(bst, start + off, origin=f"{block} #{k + 1} (step at line {ctx.line_of(st.kp)})")
+                    if isinstance(block_steps, list):
+                        steps.extend(block_steps)
                     elif isinstance(sub, tuple):
                         b.err(bst, "run", "blocks cannot run other blocks")
         elif made:

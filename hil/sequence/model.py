@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hil.config import Redline
 from hil.sequence.expr import Expr
+from hil.stand import Redline
 
 
 @dataclass(frozen=True)

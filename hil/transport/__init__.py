@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hil.config import StandConfig, TransportConfig
+from hil.stand import StandConfig, TransportConfig
 from hil.transport.base import Transport
 
 

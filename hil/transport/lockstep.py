@@ -43,6 +43,13 @@ class LockstepTransport(Transport):
             raise DeviceException("simulated firmware answers with an exception", self.fw.exception_code)
 
     def _read(self, table: str, address: int, count: int) -> list[int]:
+        return self.read_image(table, address, count)
+
+    def _write(self, address: int, values: list[int]) -> None:
+        self.write_image(address, values)
+
+    def read_image(self, table: str, address: int, count: int) -> list[int]:
+        """Registers straight from the firmware's image, with its faults (no retries, no stats)."""
         self._check_faults()
         if table == INPUT:
             if not self.fw.input_ok(address, count):
@@ -52,7 +59,8 @@ class LockstepTransport(Transport):
             raise DeviceException(f"holding registers {address}+{count} out of range", 2)
         return self.fw.read_holding_registers(address, count)
 
-    def _write(self, address: int, values: list[int]) -> None:
+    def write_image(self, address: int, values: list[int]) -> None:
+        """Holding registers straight into the firmware's image, with its faults."""
         self._check_faults()
         if not self.fw.holding_ok(address, len(values)):
             raise DeviceException(f"holding registers {address}+{len(values)} out of range", 2)
@@ -96,19 +104,19 @@ class LockstepRtuTransport(FramedTransport):
     def _read(self, table: str, address: int, count: int) -> list[int]:
         if self.line.clean():
             self._settle()
-            return self._direct._read(table, address, count)
+            return self._direct.read_image(table, address, count)
         return super()._read(table, address, count)
 
     def _write(self, address: int, values: list[int]) -> None:
         if self.line.clean():
             self._settle()
-            return self._direct._write(address, values)
+            return self._direct.write_image(address, values)
         return super()._write(address, values)
 
     def _write_nowait(self, address: int, values: list[int]) -> None:
         if self.line.clean():
             self._settle()
-            return self._direct._write(address, values)
+            return self._direct.write_image(address, values)
         return super()._write_nowait(address, values)
 
     def _send(self, frame: bytes) -> None:

@@ -12,8 +12,8 @@ import serial
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import ModbusPDU
 
-from hil.config import TransportConfig
 from hil.errors import TransportError, TransportTimeout
+from hil.stand import TransportConfig
 from hil.transport.framed import FramedTransport
 
 

@@ -8,8 +8,8 @@ import time
 from pymodbus.framer import FramerSocket
 from pymodbus.pdu import ModbusPDU
 
-from hil.config import TransportConfig
 from hil.errors import TransportError, TransportTimeout
+from hil.stand import TransportConfig
 from hil.transport.framed import FramedTransport
 
 

@@ -1,10 +1,7 @@
-"""Stand configuration: one TOML file describes a stand's registers, calibrations, actuators,
-firmware interlocks and safing sequence.
-
-It is the single source of truth for the register map: the simulated firmware lays out its
-register image from it and the controller decodes with it, so the two cannot drift apart.
-Loading validates everything up front into frozen dataclasses; every error names the file,
-the key and the line, because a test engineer fixing a config at the stand needs the line.
+"""Loading a stand file: every section validated up front into the model's frozen dataclasses,
+with cross-checks (register overlaps, the lost-answer-versus-watchdog rule, names that must
+exist). Every error names the file, the key and the line: a test engineer fixing a config at
+the stand needs the line.
 """
 
 from __future__ import annotations
@@ -12,420 +9,38 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import re
-import tomllib
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hil import firmware_map as fw
-from hil.channels import Calibration, Linear, Polynomial, Table, is_monotonic
 from hil.errors import ConfigError
-from hil.registers import WIDTH, WORD_ORDERS, raw_range
-
-ACTUATOR_KINDS = ("valve", "proportional", "igniter", "purge")
-PROPELLANTS = ("ox", "fuel", "none")
-ENGINE_PRESETS = ("tq12", "lab")
-PLANT_INPUTS = ("ox_valve", "fuel_valve", "gg_valve", "ox_iso", "fuel_iso", "igniter", "purge")
-WATCHDOG_ENGAGE = ("first-heartbeat", "always", "never")
-
-
-@dataclass(frozen=True)
-class TransportConfig:
-    """How the controller reaches the stand."""
-
-    kind: str  # "tcp" or "rtu"
-    host: str = "127.0.0.1"
-    port: int = 5020
-    device: str = ""
-    baud: int = 115200
-    parity: str = "N"
-    stopbits: int = 1
-    unit: int = 1
-    timeout_s: float = 0.05
-    retries: int = 1
-
-
-@dataclass(frozen=True)
-class LoopConfig:
-    """Controller loop rate and when missed cycles become a communication fault."""
-
-    rate_hz: float = 1000.0
-    comm_loss_cycles: int = 20
-    heartbeat_hz: float = 100.0
-    # a run is aborted when the loop holds less than this share of its rate over the window
-    # (a sluggish device, a noisy line): redlines checked at a tenth of their rate are not redlines
-    min_rate_pct: float = 20.0
-    rate_window_s: float = 0.5
-
-
-@dataclass(frozen=True)
-class FirmwareConfig:
-    """The stand firmware's own interlocks (hil-stand-1 protocol)."""
-
-    protocol: str = fw.PROTOCOL
-    scan_hz: float = 1000.0
-    watchdog_s: float = 0.1
-    watchdog_engage: str = "first-heartbeat"
-    overpressure_channel: str = ""
-    overpressure_limit: float = float("inf")
-    overpressure_samples: int = 3
-
-
-@dataclass(frozen=True)
-class Channel:
-    """One sensor: where it is, how to decode it, and (for the simulator) what feeds it."""
-
-    name: str
-    register: int
-    type: str
-    calibration: Calibration
-    units: str = ""
-    valid: tuple[float, float] = (float("-inf"), float("inf"))
-    word_order: str = "big"
-    table: str = "input"  # "input" (function code 4) or "holding" (function code 3)
-    frozen_s: float = 0.0  # disqualify when the raw value has not changed for this long (0: never)
-    source: str = ""
-    description: str = ""
-
-    @property
-    def width(self) -> int:
-        """Registers this channel occupies."""
-        return WIDTH[self.type]
-
-
-@dataclass(frozen=True)
-class Actuator:
-    """One commanded output in a holding register: eng value = raw * scale."""
-
-    name: str
-    kind: str
-    register: int
-    propellant: str = "none"
-    scale: float = 1.0
-    range: tuple[float, float] = (0.0, 1.0)
-    units: str = ""
-    feedback: str = ""
-    drives: str = ""
-    feeds: str = "chamber"  # "chamber" (a main valve: opening one of each starts a burn), "gg" or "isolation"
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class SafingStep:
-    """At ``at_s`` seconds after safing starts, set these actuators (engineering values)."""
-
-    at_s: float
-    set: tuple[tuple[str, float], ...]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Engine limits the sequences and the throttle controller are checked against."""
-
-    pc_channel: str = "pc"
-    pc_channels: tuple[str, ...] = ()  # redundant Pc transducers the controller votes over
-    pc_rated: float = 0.0
-    throttle_min_pct: float = 40.0
-    throttle_max_pct: float = 110.0
-    # a valve with position feedback that stays further than this from its command for longer
-    # than valve_track_s is not following it (stuck, broken linkage, lost air)
-    valve_track_pct: float = 10.0
-    valve_track_s: float = 0.5
-
-
-@dataclass(frozen=True)
-class Redline:
-    """A limit checked every cycle, outside any sequence.
-
-    Trips after ``persistence`` consecutive violating samples. Absolute (``min``/``max``),
-    relative to the commanded chamber pressure (``min_frac``/``max_frac`` of ``pc_setpoint``,
-    checked ``settle_s`` after the setpoint last moved), or on the rate of change
-    (``max_rate`` units/s). Several ``channels`` vote: the median of the qualified ones counts.
-    """
-
-    name: str
-    channels: tuple[str, ...]
-    min: float = -math.inf
-    max: float = math.inf
-    min_frac: float = -math.inf
-    max_frac: float = math.inf
-    max_rate: float = math.inf
-    settle_s: float = 0.0
-    persistence: int = 3
-    when: str = "always"  # "always", "running" (RUNNING only), "burning" (after ignition is confirmed)
-    enabled: bool = True  # False: a sequence has to enable it (phase-gated)
-    line: int | None = None
-
-    @property
-    def relative(self) -> bool:
-        """Checked against the commanded Pc rather than a fixed number."""
-        return math.isfinite(self.min_frac) or math.isfinite(self.max_frac)
-
-
-@dataclass(frozen=True)
-class ThrottleConfig:
-    """Closed-loop chamber-pressure control: which outputs it drives and its PI gains.
-
-    ``feedforward`` maps Pc (fraction of rated) to the throttle output (%) at steady state,
-    the starting point the PI corrects from; ``ratio`` gives each further actuator's position
-    as a multiple of the first. Moving both main valves of a pressure-fed engine together
-    holds O/F by construction when their valve/injector area ratios match (they do on the
-    simulated stands); a pump-fed engine throttled through its GG keeps O/F the same way.
-    """
-
-    actuators: tuple[str, ...]
-    kp: float  # % per MPa
-    ki: float  # % per MPa·s
-    feedforward: tuple[tuple[float, float], ...]
-    ratio: tuple[float, ...] = ()
-    slew: float = 1.0  # default setpoint slew, MPa/s
-    out_slew: float = 50.0  # %/s limit on the output
-
-
-@dataclass(frozen=True)
-class IgnitionConfig:
-    """How the controller confirms ignition and when a relight is allowed."""
-
-    channel: str = "pc"
-    confirm_above: float = 0.0  # ignition is confirmed when the channel exceeds this
-    window_s: float = 1.5  # ... within this long after both propellants are commanded open
-    relight_below: float = 0.2  # relight inhibited until the channel is below this
-    min_off_s: float = 2.0  # and the engine has been off this long
-    min_purge_s: float = 1.0  # with at least this much purge since shutdown
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """Only for simulated stands: which engine preset the firmware simulator runs."""
-
-    engine: str = "tq12"
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class StandConfig:
-    """A validated stand. Immutable: the loop and the firmware share it across threads."""
-
-    path: str
-    sha256: str
-    name: str
-    description: str
-    transport: TransportConfig
-    loop: LoopConfig
-    firmware: FirmwareConfig | None
-    channels: tuple[Channel, ...]
-    actuators: tuple[Actuator, ...]
-    safing: tuple[SafingStep, ...]
-    limits: Limits
-    sim: SimConfig | None
-    redlines: tuple[Redline, ...] = ()
-    throttle: ThrottleConfig | None = None
-    ignition: IgnitionConfig | None = None
-    _by_name: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def channel(self, name: str) -> Channel:
-        """Channel by name (KeyError names the missing one)."""
-        obj = self._by_name.get(("c", name))
-        if obj is None:
-            raise KeyError(f"no channel {name!r} in stand {self.name!r}")
-        return obj
-
-    def actuator(self, name: str) -> Actuator:
-        """Actuator by name."""
-        obj = self._by_name.get(("a", name))
-        if obj is None:
-            raise KeyError(f"no actuator {name!r} in stand {self.name!r}")
-        return obj
-
-    @cached_property
-    def input_register_count(self) -> int:
-        """Size of the input-register image (system block included when there is firmware)."""
-        n = fw.IR_SYSTEM_COUNT if self.firmware else 0
-        for ch in self.channels:
-            if ch.table == "input":
-                n = max(n, ch.register + ch.width)
-        return n
-
-    @cached_property
-    def holding_register_count(self) -> int:
-        """Size of the holding-register image."""
-        n = fw.HR_SYSTEM_COUNT if self.firmware else 0
-        for act in self.actuators:
-            n = max(n, act.register + 1)
-        for ch in self.channels:
-            if ch.table == "holding":
-                n = max(n, ch.register + ch.width)
-        return n
-
-
-# --------------------------------------------------------------------------- line locator
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
-_KEYLINE = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
-
-
-def locate_keys(text: str) -> dict[tuple[Any, ...], int]:
-    """Map key paths (``("channels", 2, "register")``) to 1-based line numbers.
-
-    tomllib gives no positions, so the loader keeps this side index: it understands table
-    and array-of-table headers and ``key =`` lines, which is where a person looks anyway.
-    Keys inside inline tables or multi-line arrays resolve to their parent's line.
-    """
-    lines: dict[tuple[Any, ...], int] = {}
-    current: tuple[Any, ...] = ()
-    array_counts: dict[tuple[Any, ...], int] = {}
-    depth = 0  # bracket depth of a multi-line value
-    array_key: tuple[Any, ...] | None = None  # a multi-line array being read
-    elem = 0
-    for no, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0] if '"' not in raw else raw
-        if depth == 0:
-            array_key = None
-            m = _HEADER.match(raw)
-            if m and not _KEYLINE.match(raw):
-                names = tuple(p.strip().strip('"') for p in m.group(2).split("."))
-                if m.group(1) == "[[":
-                    idx = array_counts.get(names, 0)
-                    array_counts[names] = idx + 1
-                    current = names + (idx,)
-                else:
-                    current = names
-                lines.setdefault(current, no)
-                continue
-            k = _KEYLINE.match(raw)
-            if k:
-                lines[current + (k.group(1).strip('"'),)] = no
-                array_key, elem = current + (k.group(1).strip('"'),), 0
-        elif depth == 1 and array_key is not None and raw.lstrip().startswith("{"):
-            # one inline table per line inside a multi-line array: each element gets its line
-            lines[array_key + (elem,)] = no
-            elem += 1
-        depth += line.count("[") + line.count("{") - line.count("]") - line.count("}")
-        depth = max(depth, 0)
-    return lines
-
-
-class _Ctx:
-    """Error reporting context: the file, its text's line index."""
-
-    def __init__(self, path: str, text: str) -> None:
-        self.path = path
-        self.lines = locate_keys(text)
-
-    def line_of(self, keypath: tuple[Any, ...]) -> int | None:
-        kp = keypath
-        while kp:
-            if kp in self.lines:
-                return self.lines[kp]
-            kp = kp[:-1]
-        return None
-
-    def error(self, keypath: tuple[Any, ...], message: str) -> ConfigError:
-        return ConfigError(message, path=self.path, key=_keystr(keypath), line=self.line_of(keypath))
-
-
-def _keystr(keypath: tuple[Any, ...]) -> str:
-    out = ""
-    for p in keypath:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += ("." if out else "") + str(p)
-    return out
-
-
-_MISSING = object()
-
-
-class _Table:
-    """A TOML table being read: typed getters that raise located errors, and a check that
-    nothing unknown was left over (a typo in a key must not be silently ignored)."""
-
-    def __init__(self, ctx: _Ctx, data: Any, keypath: tuple[Any, ...]) -> None:
-        if not isinstance(data, dict):
-            raise ctx.error(keypath, f"must be a table, got {type(data).__name__}")
-        self.ctx, self.data, self.kp = ctx, data, keypath
-        self.used: set[str] = set()
-
-    def get(self, key: str, types: type | tuple[type, ...], default: Any = _MISSING) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if default is _MISSING:
-                raise self.ctx.error(self.kp + (key,), "is required")
-            return default
-        value = self.data[key]
-        if types is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        ok = isinstance(value, types) and (types is bool or not isinstance(value, bool))
-        if not ok:
-            names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
-            raise self.ctx.error(self.kp + (key,), f"must be {names}, got {value!r}")
-        return value
-
-    def number(self, key: str, default: Any = _MISSING, *, lo: float | None = None,
-               hi: float | None = None, positive: bool = False) -> float:
-        v = self.get(key, float, default)
-        if v is default and default is not _MISSING:
-            return v
-        if not np.isfinite(v) or (positive and v <= 0) or (lo is not None and v < lo) or (hi is not None and v > hi):
-            rng = "> 0" if positive else f"in [{lo}, {hi}]"
-            raise self.error(key, f"must be a finite number {rng}, got {v!r}")
-        return v
-
-    def integer(self, key: str, default: Any = _MISSING, *, lo: int = 0, hi: int = 65535) -> int:
-        v = self.get(key, int, default)
-        if v is default and default is not _MISSING:
-            return v
-        if not lo <= v <= hi:
-            raise self.error(key, f"must be an integer in [{lo}, {hi}], got {v}")
-        return v
-
-    def choice(self, key: str, options: tuple[str, ...], default: Any = _MISSING) -> str:
-        v = self.get(key, str, default)
-        if v not in options:
-            raise self.error(key, f"must be one of {', '.join(options)}; got {v!r}")
-        return v
-
-    def pair(self, key: str, default: Any = _MISSING) -> tuple[float, float]:
-        v = self.get(key, list, default)
-        if v is default and default is not _MISSING:
-            return v
-        if len(v) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) or v[0] >= v[1]:
-            raise self.error(key, f"must be [low, high] with low < high, got {v!r}")
-        return (float(v[0]), float(v[1]))
-
-    def sub(self, key: str, required: bool = False) -> _Table | None:
-        if key not in self.data:
-            if required:
-                raise self.ctx.error(self.kp + (key,), "table is required")
-            self.used.add(key)
-            return None
-        self.used.add(key)
-        return _Table(self.ctx, self.data[key], self.kp + (key,))
-
-    def array(self, key: str) -> list[_Table]:
-        self.used.add(key)
-        items = self.data.get(key, [])
-        if not isinstance(items, list):
-            raise self.ctx.error(self.kp + (key,), "must be an array of tables ([[...]])")
-        return [_Table(self.ctx, it, self.kp + (key, i)) for i, it in enumerate(items)]
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return self.ctx.error(self.kp + (key,), message)
-
-    def done(self) -> None:
-        extra = sorted(set(self.data) - self.used)
-        if extra:
-            raise self.ctx.error(self.kp + (extra[0],), f"unknown key {extra[0]!r} (typo?)")
-
-
-# --------------------------------------------------------------------------- sections
-
-def _transport(t: _Table | None) -> TransportConfig:
+from hil.stand import firmware_map as fw
+from hil.stand.calibration import Calibration, Linear, Polynomial, Table, is_monotonic
+from hil.stand.model import (
+    ACTUATOR_KINDS,
+    ENGINE_PRESETS,
+    PLANT_INPUTS,
+    PROPELLANTS,
+    WATCHDOG_ENGAGE,
+    Actuator,
+    Channel,
+    FirmwareConfig,
+    IgnitionConfig,
+    Limits,
+    LoopConfig,
+    Redline,
+    SafingStep,
+    SimConfig,
+    StandConfig,
+    ThrottleConfig,
+    TransportConfig,
+)
+from hil.stand.registers import WIDTH, WORD_ORDERS, raw_range
+from hil.stand.toml_table import SourceIndex, TableReader, read_toml
+
+
+def _transport(t: TableReader | None) -> TransportConfig:
     if t is None:
         return TransportConfig(kind="tcp")
     kind = t.choice("kind", ("tcp", "rtu"))
@@ -447,7 +62,7 @@ def _transport(t: _Table | None) -> TransportConfig:
     return cfg
 
 
-def _calibration(t: _Table, rtype: str) -> Calibration:
+def _calibration(t: TableReader, rtype: str) -> Calibration:
     kind = t.choice("kind", ("linear", "polynomial", "table"))
     lo, hi = raw_range(rtype) if rtype != "f32" else (-1e9, 1e9)
     if kind == "linear":
@@ -478,7 +93,7 @@ def _calibration(t: _Table, rtype: str) -> Calibration:
     return cal
 
 
-def _channel(t: _Table) -> Channel:
+def _channel(t: TableReader) -> Channel:
     name = t.get("name", str)
     rtype = t.choice("type", tuple(WIDTH))
     cal_t = t.sub("calibration")
@@ -500,7 +115,7 @@ def _channel(t: _Table) -> Channel:
     return ch
 
 
-def _actuator(t: _Table) -> Actuator:
+def _actuator(t: TableReader) -> Actuator:
     kind = t.choice("kind", ACTUATOR_KINDS)
     default_range = (0.0, 100.0) if kind == "proportional" else (0.0, 1.0)
     act = Actuator(
@@ -524,7 +139,7 @@ def _actuator(t: _Table) -> Actuator:
     return act
 
 
-def _firmware(t: _Table | None, channels: dict[str, Channel]) -> FirmwareConfig | None:
+def _firmware(t: TableReader | None, channels: dict[str, Channel]) -> FirmwareConfig | None:
     if t is None:
         return None
     cfg = FirmwareConfig(
@@ -542,14 +157,14 @@ def _firmware(t: _Table | None, channels: dict[str, Channel]) -> FirmwareConfig 
     return cfg
 
 
-def _safing(t: _Table | None, actuators: dict[str, Actuator], ctx: _Ctx) -> tuple[SafingStep, ...]:
+def _safing(t: TableReader | None, actuators: dict[str, Actuator], ctx: SourceIndex) -> tuple[SafingStep, ...]:
     if t is None:
         raise ctx.error(("safing",), "a [safing] table is required: every exit path runs it")
     raw_steps = t.get("steps", list)
     steps: list[SafingStep] = []
     last = -1.0
     for i, item in enumerate(raw_steps):
-        st = _Table(ctx, item, t.kp + ("steps", i))
+        st = TableReader(ctx, item, t.kp + ("steps", i))
         at = st.number("at", lo=0.0, hi=600.0)
         if at < last:
             raise st.error("at", f"safing steps must be in time order ({at} after {last})")
@@ -585,7 +200,7 @@ def _safing(t: _Table | None, actuators: dict[str, Actuator], ctx: _Ctx) -> tupl
     return tuple(steps)
 
 
-def redline_from_table(t: _Table, channels: dict[str, Channel], default_enabled: bool) -> Redline:
+def redline_from_table(t: TableReader, channels: dict[str, Channel], default_enabled: bool) -> Redline:
     """Shared by stand configs and sequence files (sequence redlines start disabled)."""
     name = t.get("name", str)
     chans = t.get("channels", list) if "channels" in t.data else [t.get("channel", str)]
@@ -617,7 +232,7 @@ def redline_from_table(t: _Table, channels: dict[str, Channel], default_enabled:
     return rl
 
 
-def _throttle(t: _Table | None, actuators: dict[str, Actuator]) -> ThrottleConfig | None:
+def _throttle(t: TableReader | None, actuators: dict[str, Actuator]) -> ThrottleConfig | None:
     if t is None:
         return None
     acts = t.get("actuators", list)
@@ -645,14 +260,15 @@ def _throttle(t: _Table | None, actuators: dict[str, Actuator]) -> ThrottleConfi
     return cfg
 
 
-def _ignition(t: _Table | None, channels: dict[str, Channel]) -> IgnitionConfig | None:
+def _ignition(t: TableReader | None, channels: dict[str, Channel]) -> IgnitionConfig | None:
     if t is None:
         return None
     cfg = IgnitionConfig(channel=t.get("channel", str, "pc"), confirm_above=t.number("confirm_above"),
                          window_s=t.number("window_s", 1.5, positive=True),
                          relight_below=t.number("relight_below", 0.2),
                          min_off_s=t.number("min_off_s", 2.0, lo=0.0, hi=3600.0),
-                         min_purge_s=t.number("min_purge_s", 1.0, lo=0.0, hi=3600.0))
+                         min_purge_s=t.number("min_purge_s", 1.0, lo=0.0, hi=3600.0),
+                         flameout_s=t.number("flameout_s", 0.02, lo=0.0, hi=60.0))
     if cfg.channel not in channels:
         raise t.error("channel", f"names no channel: {cfg.channel!r}")
     t.done()
@@ -660,7 +276,7 @@ def _ignition(t: _Table | None, channels: dict[str, Channel]) -> IgnitionConfig 
 
 
 def _check_layout(cfg_fw: FirmwareConfig | None, channels: list[Channel], actuators: list[Actuator],
-                  tables: list[_Table], act_tables: list[_Table]) -> None:
+                  tables: list[TableReader], act_tables: list[TableReader]) -> None:
     used: dict[tuple[str, int], str] = {}
     for ch, t in zip(channels, tables):
         if cfg_fw and ch.table == "input" and ch.register < fw.IR_SYSTEM_COUNT:
@@ -694,17 +310,6 @@ def load_stand(path: str | Path) -> StandConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError("stand file is not UTF-8 text", path=str(p)) from exc
     return parse_stand(text, str(p), hashlib.sha256(blob).hexdigest())
-
-
-def read_toml(text: str, path: str) -> _Table:
-    """Parse TOML into the top-level table reader; a syntax error names its line."""
-    ctx = _Ctx(path, text)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(f"not valid TOML: {exc}", path=path, line=int(m.group(1)) if m else None) from exc
-    return _Table(ctx, data, ())
 
 
 def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandConfig:

@@ -1,7 +1,7 @@
 """Post-test review: ``report.html`` (self-contained: figures embedded, opens offline) and PNG
 figures in the run directory, from the recorded data alone; ``compare`` overlays two runs.
 
-Per-burn figures come from :mod:`hil.metrics`, the same code that fills summary.json.
+Per-burn figures come from :mod:`hil.record.metrics`, the same code that fills summary.json.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hil import __version__
-from hil.metrics import burn_metrics, burn_windows, find_channel
-from hil.recorder import read_events, read_run, read_summary, stand_of_run
+from hil.record.metrics import burn_metrics, burn_windows, find_channel
+from hil.record.recorder import read_events, read_run, read_summary, stand_of_run
 
 EVENT_MARKS = {"redline": "#d62728", "abort": "#d62728", "fault": "#6a1b9a", "firmware_trip": "#6a1b9a",
                "ignition_confirmed": "#2ca02c", "shutdown_commanded": "#7f7f7f", "sensor_disqualified": "#ff7f0e"}

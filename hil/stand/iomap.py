@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hil import firmware_map as fw
-from hil.channels import Linear
-from hil.config import Actuator, StandConfig
-from hil.registers import MAX_WRITE, Block, coalesce
+from hil.stand import Actuator, StandConfig
+from hil.stand import firmware_map as fw
+from hil.stand.calibration import Linear
+from hil.stand.registers import MAX_WRITE, Block, coalesce
 
 
 @dataclass(frozen=True)

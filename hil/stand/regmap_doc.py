@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from hil import firmware_map as fw
-from hil.channels import Linear, Polynomial, Table
-from hil.config import StandConfig
+from hil.stand import StandConfig
+from hil.stand import firmware_map as fw
+from hil.stand.calibration import Linear, Polynomial, Table
 
 
 def _cal(ch_cal: Linear | Polynomial | Table) -> str:

@@ -14,13 +14,10 @@ from typing import Any
 import numpy as np
 import zmq
 
-from hil.auth import ClientKeys, secure_client
-from hil.errors import HilError
-from hil.service import DEFAULT_PUB, DEFAULT_REP
-
-
-class ControllerTimeout(HilError):
-    """The controller did not answer in time (not running, or restarting)."""
+from hil.errors import ControllerTimeout
+from hil.frames import decode_batch
+from hil.service.auth import ClientKeys, secure_client
+from hil.service.server import DEFAULT_PUB, DEFAULT_REP
 
 
 @dataclass
@@ -29,6 +26,15 @@ class Telemetry:
 
     header: dict[str, Any]
     rows: np.ndarray
+
+
+def parse_message(parts: list[bytes]) -> tuple[str, Any]:
+    """One PUB message: ("tlm", Telemetry) | ("evt", dict) | ("status", dict)."""
+    kind = parts[0].decode()
+    if kind == "tlm":
+        header, rows = decode_batch(parts[1], parts[2])
+        return kind, Telemetry(header, rows)
+    return kind, json.loads(parts[1])
 
 
 class ControllerClient:
@@ -108,12 +114,7 @@ class ControllerClient:
         if not self._sub.poll(int(timeout_s * 1000), zmq.POLLIN):
             return None
         parts = self._sub.recv_multipart()
-        kind = parts[0].decode()
-        if kind == "tlm":
-            header = json.loads(parts[1])
-            rows = np.frombuffer(parts[2], dtype=np.float64).reshape(header["rows"], header["cols"])
-            return kind, Telemetry(header, rows)
-        return kind, json.loads(parts[1])
+        return parse_message(parts)
 
     def close(self) -> None:
         """Close both sockets."""

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from hil.config import StandConfig
+from hil.stand import StandConfig
 
 
 def _col(table: pa.Table, name: str) -> np.ndarray:

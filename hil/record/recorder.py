@@ -23,6 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from hil.frames import RECORD_TAIL, FrameLayout
+
 DATA, EVENTS, SUMMARY, INPUTS = "data.arrow", "events.jsonl", "summary.json", "inputs"
 
 
@@ -34,19 +36,17 @@ def sha256_file(path: str | Path) -> str:
 class Recorder:
     """Owns a run directory while the loop runs."""
 
-    def __init__(self, run_dir: str | Path, channels: list[str], commands: list[str], *,
-                 states: tuple[str, ...], batch_rows: int = 250, extra_float: tuple[str, ...] = ()) -> None:
+    def __init__(self, run_dir: str | Path, layout: FrameLayout, *, states: tuple[str, ...],
+                 batch_rows: int = 250) -> None:
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.channels, self.commands, self.states = channels, commands, states
-        self.extra = list(extra_float)
+        self.layout = layout
+        self.channels, self.commands, self.states = list(layout.channels), list(layout.actuators), states
+        self.extra = list(RECORD_TAIL)
         self.batch_rows = batch_rows
-        fields = [pa.field("time", pa.float64()), pa.field("cycle", pa.int64()),
-                  pa.field("lateness_ms", pa.float32()), pa.field("state", pa.string()),
-                  pa.field("step", pa.int32())]
-        fields += [pa.field(c, pa.float64()) for c in channels]
-        fields += [pa.field(f"cmd.{c}", pa.float64()) for c in commands]
-        fields += [pa.field(c, pa.float64()) for c in self.extra]
+        types = {"time": pa.float64(), "cycle": pa.int64(), "lateness_ms": pa.float32(), "state": pa.string(),
+                 "step": pa.int32()}
+        fields = [pa.field(c, types.get(c, pa.float64())) for c in layout.record_columns()]
         self.schema = pa.schema(fields, metadata={"producer": "hil-stand", "states": json.dumps(list(states))})
         self._sink = pa.OSFile(str(self.dir / DATA), "wb")
         self._writer = ipc.new_stream(self._sink, self.schema)
@@ -216,7 +216,7 @@ def export(run_dir: str | Path, fmt: str, out: str | Path | None = None) -> Path
 def stand_of_run(run_dir: str | Path) -> Any:
     """The stand config a run was recorded with (its copy under inputs/), for anything that
     re-reads a run: the report, the console's replay."""
-    from hil.config import load_stand
+    from hil.stand import load_stand  # the stand package imports nothing from here: no cycle
 
     d = Path(run_dir)
     summary = d / SUMMARY

@@ -10,10 +10,11 @@ during a run it aborts; with the stand shut down, a propellant valve still open 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from hil.config import StandConfig
-from hil.safety import State
+from hil.cycle import CycleState
+from hil.safety.supervisor import EventSink, State, Supervisor
+from hil.stand import StandConfig
+from hil.stand.iomap import Commands
 
 
 @dataclass
@@ -30,32 +31,35 @@ class _Pair:
 
 
 class ValveWatch:
-    """A cycle hook; compares every valve that has position feedback (in % open) with its
-    command (as % of the actuator's range)."""
+    """The ``valves`` stage; compares every valve that has position feedback (in % open) with
+    its command (as % of the actuator's range)."""
 
-    def __init__(self, stand: StandConfig) -> None:
+    name = "valves"
+
+    def __init__(self, stand: StandConfig, supervisor: Supervisor, commands: Commands, events: EventSink) -> None:
+        self.supervisor = supervisor
+        self.commands = commands
+        self.events = events
         self.tol = stand.limits.valve_track_pct
         self.hold_s = stand.limits.valve_track_s
         chans = {c.name: i for i, c in enumerate(stand.channels)}
         self.pairs = [_Pair(a.name, k, chans[a.feedback], a.range[0], (a.range[1] - a.range[0]) or 1.0,
                             a.propellant != "none")
                       for k, a in enumerate(stand.actuators) if a.feedback and a.feedback in chans]
-        self.disagreements: list[str] = []
 
     def disagreeing(self) -> list[str]:
         """Valves whose position has disagreed with their command for longer than the hold time."""
         return [p.name for p in self.pairs if p.flagged]
 
-    def on_cycle(self, loop: Any) -> None:
-        if not self.pairs or not loop.supervisor.comm_ok:
+    def on_cycle(self, cs: CycleState) -> None:
+        if not self.pairs or not cs.comm_ok:
             return
-        t = loop.t
-        cmds = loop.commands.eng
-        vals, valid = loop.values, loop.valid
-        dq = loop.disqualified
+        t = cs.t
+        cmds = self.commands.eng
+        vals, valid, dq = cs.values, cs.valid, cs.disqualified
         for p in self.pairs:
             pos = float(vals[p.pos_index])
-            if not valid[p.pos_index] or (dq is not None and dq[p.pos_index]) or pos != pos:
+            if not valid[p.pos_index] or dq[p.pos_index] or pos != pos:
                 p.since = None  # no trustworthy feedback: nothing to compare (the sensor is reported already)
                 continue
             cmd = (float(cmds[p.cmd_index]) - p.lo) / p.span * 100.0
@@ -63,7 +67,7 @@ class ValveWatch:
                 p.since = None
                 if p.flagged:
                     p.flagged = False
-                    loop.event(t, "valve_agrees", valve=p.name, command_pct=round(cmd, 1), position_pct=round(pos, 1))
+                    self.events(t, "valve_agrees", valve=p.name, command_pct=round(cmd, 1), position_pct=round(pos, 1))
                 continue
             if p.flagged and abs(cmd - p.flag_cmd) > self.tol:
                 p.flagged, p.since = False, t  # e.g. still open after the abort closed it: act again
@@ -72,11 +76,10 @@ class ValveWatch:
             if p.flagged or t - p.since < self.hold_s:
                 continue
             p.flagged, p.flag_cmd = True, cmd
-            self.disagreements.append(p.name)
             why = (f"valve {p.name} is not following its command: commanded {cmd:.0f} %, at {pos:.0f} % "
                    f"for {t - p.since:.2f} s")
-            loop.event(t, "valve_disagree", valve=p.name, command_pct=round(cmd, 1), position_pct=round(pos, 1))
-            sup = loop.supervisor
+            self.events(t, "valve_disagree", valve=p.name, command_pct=round(cmd, 1), position_pct=round(pos, 1))
+            sup = self.supervisor
             if sup.state in (State.ARMED, State.RUNNING):
                 sup.abort(t, why, source="valve")
             elif p.propellant and cmd <= self.tol and sup.state != State.FAULT:

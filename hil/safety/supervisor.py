@@ -1,4 +1,4 @@
-"""The stand state machine, the safing routine every exit path runs, and the redlines.
+"""The stand state machine and the safing routine every exit path runs.
 
 States (DESIGN.md): SAFE → ARMED → RUNNING → (complete → SAFE) or ABORTING → SAFE; FAULT is
 latched (communication loss, firmware trip, a sensor disqualified during a burn) and needs an
@@ -9,15 +9,14 @@ accepted in every state, never refused.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
 
 import numpy as np
 
-from hil import firmware_map as fw
-from hil.config import StandConfig
-from hil.iomap import Commands
+from hil.errors import Refused
+from hil.stand import StandConfig
+from hil.stand import firmware_map as fw
+from hil.stand.iomap import Commands
 
 
 class State(IntEnum):
@@ -33,10 +32,6 @@ class State(IntEnum):
 STATE_NAMES = tuple(s.name for s in State)
 
 EventSink = Callable[..., None]  # (t, kind, **fields)
-
-
-class Refused(Exception):
-    """An operator or client request that the current state does not allow; carries why."""
 
 
 class Safing:
@@ -75,19 +70,6 @@ class Safing:
                 commands.set(name, value)
 
 
-@dataclass
-class SupervisorStatus:
-    """What clients are told about the stand."""
-
-    state: str
-    reason: str = ""
-    since: float = 0.0
-    firmware_state: int = 0
-    firmware_trips: int = 0
-    comm_ok: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class Supervisor:
     """State machine and safing. The loop calls :meth:`on_cycle` every cycle after decoding and
     before writing; operator requests arrive through the other methods between cycles."""
@@ -106,7 +88,6 @@ class Supervisor:
         self.comm_ok = True
         self.abort_reason = ""
         self.fault_reason = ""
-        self.on_abort: list[Callable[[float, str], None]] = []
 
     # ------------------------------------------------------------------ transitions
 
@@ -119,8 +100,6 @@ class Supervisor:
         """Never refused. From RUNNING/ARMED: safing, then SAFE. In SAFE/ABORTING/FAULT: the
         safing sequence is (re)asserted; a latched FAULT stays latched."""
         self.events(t, "abort", reason=reason, source=source, state=self.state.name)
-        for cb in self.on_abort:
-            cb(t, reason)
         if self.state in (State.ARMED, State.RUNNING):
             self.abort_reason = self.abort_reason or reason
             self._to(State.ABORTING, t, reason)
@@ -129,7 +108,8 @@ class Supervisor:
             self.safing.start(t, self.commands)
         elif self.state == State.SAFE:
             self.safing.start(t, self.commands)
-        # ABORTING: already safing; keep going
+        else:  # ABORTING: already safing; re-assert every step that is due, now
+            self.safing.apply(t, self.commands)
 
     def fault(self, t: float, reason: str) -> None:
         """Latch FAULT and run the safing sequence (the firmware watchdog is the backstop)."""
@@ -137,8 +117,6 @@ class Supervisor:
             return
         self.fault_reason = self.fault_reason or reason
         self.events(t, "fault", reason=reason, state=self.state.name)
-        for cb in self.on_abort:
-            cb(t, reason)
         self._to(State.FAULT, t, reason)
         self.safing.start(t, self.commands)
 
@@ -152,9 +130,8 @@ class Supervisor:
             raise Refused("cannot reset: no communication with the stand")
         if self.safing.active:
             raise Refused("cannot reset: the safing sequence is still running")
-        for a in self.stand.actuators:
-            if (a.propellant != "none" or a.kind == "igniter") and self.commands.get(a.name) != 0:
-                raise Refused(f"cannot reset: {a.name} is still commanded open")
+        for name in self.open_hazards():
+            raise Refused(f"cannot reset: {name} is still commanded open")
         seq = None
         if self.stand.firmware is not None and self.fw_state == fw.FwState.SAFED:
             seq = self.commands.firmware_command(fw.Command.RESET)
@@ -163,6 +140,11 @@ class Supervisor:
         self.abort_reason = ""
         self._to(State.SAFE, t, "operator reset")
         return seq
+
+    def open_hazards(self) -> list[str]:
+        """Propellant valves and igniters commanded anything but closed/off."""
+        return [a.name for a in self.stand.actuators
+                if (a.propellant != "none" or a.kind == "igniter") and self.commands.get(a.name) != 0]
 
     def manual_set(self, t: float, name: str, value: float) -> float:
         """Manual output: only in SAFE."""
@@ -219,150 +201,3 @@ class Supervisor:
             self.safing.apply(t, self.commands)
             if self.state == State.ABORTING and self.safing.done:
                 self._to(State.SAFE, t, "safing complete")
-
-    @property
-    def status(self) -> SupervisorStatus:
-        """Snapshot for clients."""
-        return SupervisorStatus(self.state.name, self.reason, self.since, self.fw_state, self.fw_trips, self.comm_ok)
-
-
-def median(xs: list[float]) -> float:
-    """Median of a short list (a few redundant sensors): numpy's costs ~40 µs a call."""
-    n = len(xs)
-    if n == 1:
-        return xs[0]
-    if n == 2:
-        return 0.5 * (xs[0] + xs[1])
-    s = sorted(xs)
-    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
-
-
-class RedlineMonitor:
-    """Checks the stand's redlines and a sequence's enabled ones every cycle, disqualifies
-    sensors that are out of their valid range or frozen, and aborts (or faults) the stand.
-
-    A disqualified sensor is reported and no longer trusted; it is not by itself a reason to
-    abort. Losing every sensor a redline depends on while burning is: the stand would be
-    flying blind, so that latches FAULT.
-    """
-
-    def __init__(self, stand: StandConfig, extra: tuple[Any, ...] = ()) -> None:
-        from hil.config import Redline
-
-        self.stand = stand
-        self.redlines: tuple[Redline, ...] = tuple(stand.redlines) + tuple(extra)
-        self.enabled = {r.name for r in self.redlines if r.enabled}
-        self.counts = {r.name: 0 for r in self.redlines}
-        self.tripped: list[str] = []
-        self.first_violation: dict[str, float] = {}
-        names = [c.name for c in stand.channels]
-        self.index = {n: i for i, n in enumerate(names)}
-        self.rl_idx = {r.name: [self.index[c] for c in r.channels] for r in self.redlines}
-        self.frozen_n = np.array([c.frozen_s for c in stand.channels])
-        self.disqualified = np.zeros(len(names), dtype=bool)
-        self.why: dict[str, str] = {}
-        self._last = np.full(len(names), np.nan)
-        self._same = np.zeros(len(names))
-        self._prev_value = {r.name: np.nan for r in self.redlines}
-        self._prev_t = 0.0
-
-    def enable(self, names: tuple[str, ...]) -> None:
-        """Switch on phase-gated redlines (a sequence step)."""
-        self.enabled.update(names)
-
-    def disable(self, names: tuple[str, ...]) -> None:
-        """Switch off phase-gated redlines; a stand's always-on ones cannot be disabled."""
-        for n in names:
-            rl = next(r for r in self.redlines if r.name == n)
-            if not (rl.enabled and rl in self.stand.redlines):
-                self.enabled.discard(n)
-
-    def on_cycle(self, loop: Any) -> None:
-        t = loop.t
-        vals = loop.values
-        sup: Supervisor = loop.supervisor
-        if not sup.comm_ok or not np.isfinite(vals).any():
-            self._prev_t = t
-            return
-        # --- sensor qualification
-        dt = t - self._prev_t if self._prev_t else 0.0
-        same = vals == self._last
-        self._same = np.where(same, self._same + dt, 0.0)
-        self._last = vals.copy()
-        bad = ~loop.valid | ((self.frozen_n > 0) & (self._same >= self.frozen_n))
-        newly = bad & ~self.disqualified
-        if newly.any():
-            for i in np.flatnonzero(newly):
-                ch = self.stand.channels[i]
-                reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[i]:.2f} s" if loop.valid[i]
-                          else f"reading {vals[i]:g} {ch.units} is outside its valid range {ch.valid}")
-                self.why[ch.name] = reason
-                loop.event(t, "sensor_disqualified", channel=ch.name, reason=reason)
-            self.disqualified |= newly
-        if sup.state == State.SAFE and self.disqualified.any():
-            back = self.disqualified & ~bad  # a sensor that recovered may be trusted again, but only in SAFE
-            for i in np.flatnonzero(back):
-                loop.event(t, "sensor_requalified", channel=self.stand.channels[i].name)
-            self.disqualified &= bad
-        loop.disqualified = self.disqualified
-        # --- redlines
-        running = sup.state == State.RUNNING
-        burning = running and getattr(loop, "burning", False)
-        vlist = vals.tolist()
-        dq = self.disqualified.tolist()
-        for rl in self.redlines:
-            if rl.name not in self.enabled:
-                continue
-            if (rl.when == "running" and not running) or (rl.when == "burning" and not burning):
-                self.counts[rl.name] = 0
-                continue
-            idx = self.rl_idx[rl.name]
-            ok = [i for i in idx if not dq[i]]
-            if not ok:
-                if burning:
-                    lost = "; ".join(f"{self.stand.channels[i].name}: {self.why.get(self.stand.channels[i].name, '?')}"
-                                     for i in idx)
-                    sup.fault(t, f"redline {rl.name}: every sensor it watches is disqualified ({lost})")
-                continue
-            v = median([vlist[i] for i in ok])
-            why = self._violation(rl, v, t, dt, loop)
-            self._prev_value[rl.name] = v
-            if why:
-                if self.counts[rl.name] == 0:
-                    self.first_violation[rl.name] = t
-                self.counts[rl.name] += 1
-                if self.counts[rl.name] >= rl.persistence:
-                    self._trip(loop, rl.name, why)
-            else:
-                self.counts[rl.name] = 0
-        self._prev_t = t
-
-    def _violation(self, rl: Any, v: float, t: float, dt: float, loop: Any) -> str:
-        if v > rl.max:
-            return f"{v:.4g} > max {rl.max:g}"
-        if v < rl.min:
-            return f"{v:.4g} < min {rl.min:g}"
-        if rl.relative:
-            sp = getattr(loop, "pc_setpoint", float("nan"))
-            moved = getattr(loop, "pc_setpoint_moved_at", 0.0)
-            if np.isfinite(sp) and sp > 0 and t - moved >= rl.settle_s:
-                if v > rl.max_frac * sp:
-                    return f"{v:.4g} > {rl.max_frac:g} × command {sp:.4g}"
-                if v < rl.min_frac * sp:
-                    return f"{v:.4g} < {rl.min_frac:g} × command {sp:.4g}"
-        if np.isfinite(rl.max_rate) and dt > 0:
-            prev = self._prev_value[rl.name]
-            if np.isfinite(prev) and abs(v - prev) / dt > rl.max_rate:
-                return f"rate {abs(v - prev) / dt:.4g}/s > {rl.max_rate:g}/s"
-        return ""
-
-    def _trip(self, loop: Any, name: str, why: str) -> None:
-        sup: Supervisor = loop.supervisor
-        first = self.first_violation.get(name, loop.t)
-        if sup.state in (State.ARMED, State.RUNNING):
-            self.tripped.append(name)
-            loop.event(loop.t, "redline", redline=name, detail=why, first_violation_t=first,
-                       cycles_since_first=int(round((loop.t - first) * loop.rate_hz)))
-            sup.abort(loop.t, f"redline {name}: {why}", source="redline")
-        elif self.counts[name] == next(r.persistence for r in self.redlines if r.name == name):
-            loop.event(loop.t, "redline_outside_run", redline=name, detail=why)

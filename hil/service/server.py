@@ -20,18 +20,20 @@ from typing import Any
 import numpy as np
 import zmq
 
-from hil.auth import ServerAuth, ServerKeys, check_bind
-from hil.controller import Deferred
-from hil.loop import ControlLoop
+from hil.controller import Controller, Deferred
+from hil.cycle import CycleState
+from hil.frames import encode_batch
+from hil.service.auth import ServerAuth, ServerKeys, check_bind
 
 DEFAULT_REP = "tcp://127.0.0.1:5556"
 DEFAULT_PUB = "tcp://127.0.0.1:5557"
 
 
 class Service:
-    """Bound sockets plus the per-cycle hooks the loop calls."""
+    """Bound sockets plus the loop's client link (:class:`hil.loop.ClientLink`). Made by the
+    controller, which passes itself in: ``Controller(..., link=lambda c: Service(c, ...))``."""
 
-    def __init__(self, controller: Any, rep: str = DEFAULT_REP, pub: str = DEFAULT_PUB,
+    def __init__(self, controller: Controller, rep: str = DEFAULT_REP, pub: str = DEFAULT_PUB,
                  status_every_s: float = 0.1, keys: ServerKeys | None = None) -> None:
         check_bind(rep, keys)
         check_bind(pub, keys)
@@ -55,10 +57,7 @@ class Service:
         self.authenticated = keys is not None
         self.status_every_s = status_every_s
         self._last_status = -1.0
-        loop: ControlLoop = controller.loop
-        loop.serve = self.serve
-        loop.publish = self.publish
-        loop.event_listeners.append(self._event)
+        controller.events.add_listener(self._event)
         self.requests = 0
         self._deferred: Deferred | None = None
 
@@ -70,14 +69,14 @@ class Service:
         sock.bind(endpoint)
         return endpoint
 
-    def serve(self, loop: ControlLoop) -> None:
+    def serve(self, cs: CycleState) -> None:
         """Answer every request already waiting (never blocks). A reply that needs work off the
         loop thread (loading a sequence) is held until that work is done; the REP socket takes
         no new request meanwhile, which only happens in SAFE, where loads are accepted."""
         if self._deferred is not None:
             if self._deferred.future.done():
-                reply, self._deferred = self._deferred.finish(), None
-                self.rep.send(json.dumps(reply, default=str).encode())
+                done, self._deferred = self._deferred.finish(), None
+                self.rep.send(json.dumps(done, default=str).encode())
         for _ in range(8):
             if self._deferred is not None:
                 break
@@ -90,22 +89,21 @@ class Service:
                 req = json.loads(raw)
                 if not isinstance(req, dict):
                     raise ValueError("request must be a JSON object")
-                reply = self.ctl.handle(req)
+                reply: dict[str, Any] | Deferred = self.ctl.handle(req)
             except (ValueError, TypeError) as exc:
                 reply = {"ok": False, "refused": f"bad request: {exc}"}
             if isinstance(reply, Deferred):
                 self._deferred = reply
                 continue
             self.rep.send(json.dumps(reply, default=str).encode())
-        if loop.t - self._last_status >= self.status_every_s:
-            self._last_status = loop.t
+        if cs.t - self._last_status >= self.status_every_s:
+            self._last_status = cs.t
             self.pub.send_multipart([b"status", json.dumps(self.ctl.status(), default=str).encode()], zmq.NOBLOCK)
 
-    def publish(self, loop: ControlLoop, rows: np.ndarray) -> None:
+    def publish(self, cs: CycleState, rows: np.ndarray) -> None:
         """A batch of rows to every subscriber (dropped, not queued without bound, if they lag)."""
-        header = {"rows": int(rows.shape[0]), "cols": int(rows.shape[1]), "pc_setpoint": loop.pc_setpoint}
         try:
-            self.pub.send_multipart([b"tlm", json.dumps(header).encode(), rows.tobytes()], zmq.NOBLOCK)
+            self.pub.send_multipart(encode_batch(rows, pc_setpoint=cs.pc_setpoint), zmq.NOBLOCK)
         except zmq.Again:
             pass
 

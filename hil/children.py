@@ -1,0 +1,212 @@
+"""One way to start a child process and find out where it is serving.
+
+A child (``hil sim``, ``hil serve``) announces readiness with exactly one machine-readable line
+on stdout, ``hil-ready {json}`` — its endpoints, its run directory — printed once everything is
+bound. :func:`spawn` starts it, reads up to that line and hands back the parsed fields; nobody
+parses the human-readable sentences around it. Children die with their parent (Linux
+PR_SET_PDEATHSIG), so a crashed ``hil run`` never leaves a simulator serving on its own; they
+are stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from hil.errors import ChildStartError, ProtocolError
+
+READY = "hil-ready "
+
+
+def announce(**where: Any) -> None:
+    """Print the readiness line (the child's side)."""
+    print(READY + json.dumps(where), flush=True)
+
+
+def parse_ready(text: str) -> dict[str, Any]:
+    """The fields of the readiness line in ``text``."""
+    for line in text.splitlines():
+        if line.startswith(READY):
+            try:
+                fields = json.loads(line[len(READY):])
+            except json.JSONDecodeError as exc:
+                raise ProtocolError(f"malformed readiness line {line!r}: {exc}") from exc
+            if not isinstance(fields, dict):
+                raise ProtocolError(f"readiness line is not a JSON object: {line!r}")
+            return fields
+    raise ProtocolError(f"no readiness line in {text!r}")
+
+
+def read_until(fd: int, needle: str, timeout: float = 30.0) -> str:
+    """Read a pipe until ``needle`` has appeared; raises ChildStartError on timeout or EOF."""
+    sel = selectors.DefaultSelector()
+    sel.register(fd, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    text = ""
+    try:
+        while needle not in text:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(timeout=left):
+                raise ChildStartError(f"no {needle!r} within {timeout:g} s; got {text!r}")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise ChildStartError(f"child exited before {needle!r}; got {text!r}")
+            text += chunk.decode(errors="replace")
+    finally:
+        sel.close()
+    return text
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for children: SIGTERM when the parent dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclass
+class Child:
+    """A running child process, what it announced, and (for a simulator on RTU) its pty pair."""
+
+    proc: subprocess.Popen[str]
+    ready: dict[str, Any] = field(default_factory=dict)
+    banner: str = ""  # everything it printed up to and including the readiness line
+    pty: PtyPair | None = None
+
+    @property
+    def port(self) -> int:
+        """The Modbus TCP port a simulator serves on."""
+        tcp = self.ready.get("tcp")
+        if not tcp:
+            raise ProtocolError(f"the child announced no TCP endpoint: {self.ready}")
+        return int(str(tcp).rsplit(":", 1)[1])
+
+    @property
+    def device(self) -> str:
+        """The controller's end of a simulator's pty pair."""
+        if self.pty is None:
+            raise ProtocolError("this child was started without a pty pair")
+        return self.pty.b
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> str:
+        """Signal the child (it stops cleanly and prints its last line), wait, then release its
+        pty pair; returns what it printed after the readiness line."""
+        out = ""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        except ValueError:  # pipes already closed by an earlier stop
+            pass
+        if self.pty is not None:
+            self.pty.close()
+        return out or ""
+
+    def kill(self) -> None:
+        """SIGKILL: the child dies without a word (fault tests)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+@dataclass
+class PtyPair:
+    """Two linked pseudo-terminals from socat, the stand-in for a serial line: what one end
+    writes the other reads. ``a`` is the simulator's end, ``b`` the controller's."""
+
+    a: str
+    b: str
+    proc: subprocess.Popen[bytes]
+    tmpdir: str
+
+    @classmethod
+    def open(cls, timeout: float = 10.0) -> PtyPair:
+        if shutil.which("socat") is None:
+            raise ChildStartError("a pty pair needs socat (Debian package socat)")
+        d = tempfile.mkdtemp(prefix="hil-pty-")
+        a, b = os.path.join(d, "sim"), os.path.join(d, "ctl")
+        proc = subprocess.Popen(["socat", "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent)
+        pair = cls(a, b, proc, d)
+        try:
+            assert proc.stderr is not None
+            read_until(proc.stderr.fileno(), "starting data transfer loop", timeout)
+        except ChildStartError:
+            pair.close()
+            raise
+        return pair
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=5)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def spawn(args: list[str], *, timeout: float = 30.0, stderr: int | IO[str] = subprocess.PIPE,
+          cwd: str | Path | None = None) -> Child:
+    """Start ``python -m hil.cli ARGS`` and wait for its readiness line."""
+    proc = subprocess.Popen([sys.executable, "-m", "hil.cli", *args], stdout=subprocess.PIPE, stderr=stderr,
+                            text=True, cwd=cwd, preexec_fn=die_with_parent)
+    child = Child(proc)
+    try:
+        assert proc.stdout is not None
+        text = read_until(proc.stdout.fileno(), READY, timeout)
+        if not text.endswith("\n"):
+            text += read_until(proc.stdout.fileno(), "\n", timeout)
+        child.banner = text
+        child.ready = parse_ready(text)
+    except (ChildStartError, ProtocolError) as exc:
+        child.kill()
+        err = proc.stderr.read() if proc.stderr is not None and stderr == subprocess.PIPE else ""
+        child.stop()
+        raise ChildStartError(f"hil {args[0]} did not start: {exc}" + (f"; stderr: {err.strip()}" if err else "")) \
+            from None
+    return child
+
+
+def start_sim(stand: str | Path, mode: str = "tcp", *, seed: int | None = None, faults: tuple[str, ...] = (),
+              baud: int = 115200, timeout: float = 30.0, rt_priority: int | None = None,
+              extra: tuple[str, ...] = ()) -> Child:
+    """Start ``hil sim`` for ``stand`` on an ephemeral loopback port ("tcp"), and on one end of a
+    pty pair as well ("rtu"), and wait until it serves."""
+    if mode not in ("tcp", "rtu"):
+        raise ValueError(f"unknown simulator mode {mode!r}")
+    args = ["sim", "--stand", str(stand)]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    for f in faults:
+        args += ["--fault", f]
+    if rt_priority:  # below the controller's loop, which waits on it but must preempt it when runnable
+        args += ["--rt-priority", str(max(1, rt_priority - 10))]
+    if "--tcp" not in extra:
+        args += ["--tcp", "127.0.0.1:0"]
+    pty = PtyPair.open(timeout) if mode == "rtu" else None
+    if pty is not None:
+        args += ["--rtu", pty.a, "--baud", str(baud)]
+    try:
+        child = spawn([*args, *extra], timeout=timeout)
+    except ChildStartError:
+        if pty is not None:
+            pty.close()
+        raise
+    child.pty = pty
+    return child

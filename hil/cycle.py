@@ -1,0 +1,100 @@
+"""What one control cycle knows, and the order in which the stages of a cycle produce it.
+
+A cycle is a pipeline. Each stage reads what earlier stages produced this cycle and writes only
+its own fields of :class:`CycleState` — one producer per field, listed in :data:`PRODUCERS` and
+checked by a test that watches a whole run. The state object lives across cycles, so a field
+read before its producer has run this cycle holds last cycle's value; the only such read is a
+sequence condition naming ``pc_setpoint`` or ``throttle_output`` (the sequence commands the
+throttle, so the throttle runs after it).
+
+The stage order, written once (:data:`STAGE_ORDER`):
+
+1. ``read``       the loop reads every register block and decodes it (``values``, ``valid``,
+                  ``comm_ok``, ``system``)
+2. ``supervisor`` link and firmware state into the state machine; safing steps that are due
+3. ``sensors``    sensor qualification: out of range or frozen → disqualified; trusted Pc
+4. ``ignition``   ignition confirmed from the stand's channel, flame-out, shutdown, relight
+                  interlocks (``burning``)
+5. ``sequence``   the sequence interpreter (``step_index``, ``seq_t``; commands)
+6. ``throttle``   closed-loop Pc control (``pc_setpoint``, ``throttle_output``; commands)
+7. ``redlines``   redlines, always-on and phase-gated (aborts)
+8. ``valves``     valve position against command (aborts, faults)
+9. ``clients``    lost-client watch (aborts)
+10. ``safing``    the safing routine has the last word on the outputs
+11. ``write``     changed commands and the heartbeat go out
+12. ``publish``   client requests served, the row recorded and published
+
+The command image (``Commands``) is the one shared output: the sequence writes it, the throttle
+overrides its throttle valves, and safing overrides everything — arbitration by stage order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+STAGE_ORDER = ("read", "supervisor", "sensors", "ignition", "sequence", "throttle", "redlines", "valves",
+               "clients", "safing", "write", "publish")
+
+# The stages a controller plugs into the loop, between the loop's own ``supervisor`` and
+# ``safing`` stages.
+CONTROL_STAGES = STAGE_ORDER[2:9]
+
+PRODUCERS: dict[str, str] = {
+    "t": "loop", "cycle": "loop", "lateness": "loop",
+    "values": "read", "valid": "read", "comm_ok": "read", "system": "read",
+    "disqualified": "sensors", "pc": "sensors",
+    "burning": "ignition",
+    "step_index": "sequence", "seq_t": "sequence",
+    "pc_setpoint": "throttle", "pc_setpoint_moved_at": "throttle", "throttle_output": "throttle",
+}
+
+
+@dataclass
+class CycleState:
+    """The cycle's blackboard with a rule: each field has exactly one producer (PRODUCERS)."""
+
+    n_channels: int
+    t: float = 0.0
+    cycle: int = 0
+    lateness: float = 0.0
+    values: np.ndarray = field(init=False)
+    valid: np.ndarray = field(init=False)
+    comm_ok: bool = True
+    system: np.ndarray | None = None  # the firmware protocol's system block, when read this cycle
+    disqualified: np.ndarray = field(init=False)
+    pc: float = float("nan")  # median of the trusted Pc transducers
+    burning: bool = False  # ignition confirmed and propellants still commanded open
+    step_index: int = -1
+    seq_t: float | None = None  # sequence time while a sequence runs
+    pc_setpoint: float = float("nan")
+    pc_setpoint_moved_at: float = 0.0
+    throttle_output: float = float("nan")
+
+    def __post_init__(self) -> None:
+        self.values = np.full(self.n_channels, np.nan)
+        self.valid = np.zeros(self.n_channels, dtype=bool)
+        self.disqualified = np.zeros(self.n_channels, dtype=bool)
+
+
+class Stage(Protocol):
+    """One stage of the cycle. ``name`` is its place in :data:`STAGE_ORDER`."""
+
+    name: str
+
+    def on_cycle(self, cs: CycleState) -> None:
+        """Read earlier stages' fields of ``cs``; write only this stage's own."""
+        ...
+
+
+def check_order(stages: list[Stage]) -> None:
+    """Refuse a stage list that is not in :data:`CONTROL_STAGES` order (a redline checked before
+    the sensors are qualified would trust a disqualified transducer)."""
+    names = [s.name for s in stages]
+    unknown = [n for n in names if n not in CONTROL_STAGES]
+    if unknown:
+        raise ValueError(f"unknown cycle stage(s) {unknown}; the stages are {CONTROL_STAGES}")
+    if names != sorted(names, key=CONTROL_STAGES.index) or len(set(names)) != len(names):
+        raise ValueError(f"cycle stages out of order: {names}; the order is {CONTROL_STAGES}")

@@ -1,0 +1,114 @@
+"""Loop timing statistics in bounded memory: what summary.json, the console and the benchmarks
+report about how well the cycle kept its deadlines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+CHUNK = 65536  # cycles per lateness chunk
+KEEP_CHUNKS = 4  # chunks kept raw: exact figures over the last ~4 min at 1 kHz
+HIST_BIN_S = 10e-6  # whole-run lateness histogram: 10 µs bins up to 1 s, then one overflow bin
+HIST_BINS = 100_000
+
+
+@dataclass
+class LoopStats:
+    """Timing of a run; ``summary()`` is what summary.json and the benchmarks report.
+
+    Memory stays bounded however long the controller runs (a service runs for days): the most
+    recent chunks of per-cycle lateness are kept raw, older ones are folded into a 10 µs
+    histogram. While every cycle is still held the figures are exact; after that, whole-run
+    percentiles come from the histogram (10 µs resolution; the maximum stays exact)."""
+
+    target_hz: float
+    cycles: int = 0
+    overruns: int = 0  # deadlines skipped because a cycle ended after the next one
+    failed_cycles: int = 0
+    _chunks: list[np.ndarray] = field(default_factory=list)
+    _buf: np.ndarray = field(default_factory=lambda: np.empty(CHUNK))
+    _n: int = 0
+    _hist: np.ndarray | None = None
+    _folded: int = 0
+    _max: float = 0.0
+    _late_count: int = 0
+    t_first: float = 0.0
+    t_last: float = 0.0
+
+    def add(self, lateness: float) -> None:
+        """Record one cycle's lateness (seconds)."""
+        if self._n == CHUNK:
+            self._rotate()
+        self._buf[self._n] = lateness
+        self._n += 1
+        self.cycles += 1
+
+    def _rotate(self) -> None:
+        chunk = self._buf
+        self._chunks.append(chunk)
+        self._max = max(self._max, float(chunk.max()))
+        self._late_count += int(np.count_nonzero(chunk > 1.0 / self.target_hz))
+        if len(self._chunks) > KEEP_CHUNKS:
+            old = self._chunks.pop(0)
+            if self._hist is None:
+                self._hist = np.zeros(HIST_BINS + 1, dtype=np.int64)
+            self._hist += _bin_counts(old)
+            self._folded += len(old)
+            self._buf = old  # reuse: no allocation per chunk
+        else:
+            self._buf = np.empty(CHUNK)
+        self._n = 0
+
+    @property
+    def chunks_held(self) -> int:
+        """Full chunks of per-cycle lateness still held raw (the rest is in the histogram)."""
+        return len(self._chunks)
+
+    def recent(self) -> np.ndarray:
+        """Lateness of the cycles still held raw (the last few minutes at 1 kHz), seconds."""
+        return np.concatenate([*self._chunks, self._buf[: self._n]])
+
+    def summary(self, last: int | None = None) -> dict[str, Any]:
+        """Rate, lateness percentiles (ms), overruns; over the ``last`` cycles if given (at most
+        what is held raw; the rate and the overrun count stay whole-run figures)."""
+        raw = self.recent()
+        period = 1.0 / self.target_hz
+        span = self.t_last - self.t_first
+        out: dict[str, Any] = {
+            "target_hz": self.target_hz,
+            "achieved_hz": (self.cycles - 1) / span if span > 0 and self.cycles > 1 else 0.0,
+            "cycles": self.cycles,
+            "overruns": self.overruns,
+            "failed_cycles": self.failed_cycles,
+        }
+        if last is not None or self._hist is None:
+            lat = raw[-last:] if last is not None else raw
+            n = len(lat)
+            p50, p99 = (np.percentile(lat, [50, 99]) if n else (0.0, 0.0))
+            mx = float(lat.max()) if n else 0.0
+            late = float(np.mean(lat > period)) if n else 0.0
+        else:
+            counts = self._hist + _bin_counts(raw)
+            p50, p99 = _hist_percentile(counts, 50), _hist_percentile(counts, 99)
+            mx = max(self._max, float(raw.max()) if len(raw) else 0.0)
+            late_tail = int(np.count_nonzero(self._buf[: self._n] > period))
+            late = (self._late_count + late_tail) / self.cycles
+        out.update(lateness_p50_ms=float(p50) * 1e3, lateness_p99_ms=float(p99) * 1e3,
+                   lateness_max_ms=mx * 1e3, late_share=late)
+        return out
+
+
+def _bin_counts(lat: np.ndarray) -> np.ndarray:
+    idx = np.clip((lat / HIST_BIN_S).astype(np.int64), 0, HIST_BINS)
+    return np.bincount(idx, minlength=HIST_BINS + 1)
+
+
+def _hist_percentile(counts: np.ndarray, q: float) -> float:
+    """The q-th percentile from the histogram: the middle of the bin it falls in (seconds)."""
+    total = int(counts.sum())
+    if total == 0:
+        return 0.0
+    k = int(np.searchsorted(np.cumsum(counts), q / 100.0 * total, side="left"))
+    return (k + 0.5) * HIST_BIN_S

@@ -1,0 +1,120 @@
+"""Redlines, checked every cycle outside the sequence.
+
+One monitor per controller. The stand's redlines are always installed; a sequence's phase-gated
+ones are installed when it is loaded and replaced by the next load. A sequence may enable or
+disable its own and the stand's optional ones, never an always-on stand redline. A redline reads
+the median of its sensors that the ``sensors`` stage still trusts; losing every one of them
+during a burn latches FAULT (the stand would be flying blind).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hil.cycle import CycleState
+from hil.safety.sensors import SensorQualifier, median
+from hil.safety.supervisor import EventSink, State, Supervisor
+from hil.stand import Redline, StandConfig
+
+
+class RedlineMonitor:
+    """The ``redlines`` stage."""
+
+    name = "redlines"
+
+    def __init__(self, stand: StandConfig, supervisor: Supervisor, sensors: SensorQualifier,
+                 events: EventSink, rate_hz: float) -> None:
+        self.stand = stand
+        self.supervisor = supervisor
+        self.sensors = sensors
+        self.events = events
+        self.rate_hz = rate_hz
+        self.index = {c.name: i for i, c in enumerate(stand.channels)}
+        self.tripped: list[str] = []
+        self.install(())
+
+    def install(self, sequence_redlines: tuple[Redline, ...]) -> None:
+        """Replace the sequence's redlines (a load); the stand's own stay as they are."""
+        self.redlines: tuple[Redline, ...] = tuple(self.stand.redlines) + tuple(sequence_redlines)
+        self.enabled = {r.name for r in self.redlines if r.enabled}
+        self.always_on = {r.name for r in self.stand.redlines if r.enabled}
+        self.counts = {r.name: 0 for r in self.redlines}
+        self.first_violation: dict[str, float] = {}
+        self.channels = {r.name: [self.index[c] for c in r.channels] for r in self.redlines}
+        self._prev_value = {r.name: float("nan") for r in self.redlines}
+        self._prev_t: float | None = None
+
+    def enable(self, names: tuple[str, ...]) -> None:
+        """Switch on phase-gated redlines (a sequence step)."""
+        self.enabled.update(names)
+
+    def disable(self, names: tuple[str, ...]) -> None:
+        """Switch off phase-gated redlines; a stand's always-on ones cannot be disabled."""
+        self.enabled.difference_update(set(names) - self.always_on)
+
+    def on_cycle(self, cs: CycleState) -> None:
+        t = cs.t
+        sup = self.supervisor
+        if not cs.comm_ok or not np.isfinite(cs.values).any():
+            self._prev_t = t
+            return
+        dt = t - self._prev_t if self._prev_t is not None else 0.0
+        running = sup.state == State.RUNNING
+        burning = running and cs.burning
+        vlist = cs.values.tolist()
+        dq = cs.disqualified.tolist()
+        for rl in self.redlines:
+            if rl.name not in self.enabled:
+                continue
+            if (rl.when == "running" and not running) or (rl.when == "burning" and not burning):
+                self.counts[rl.name] = 0
+                continue
+            idx = self.channels[rl.name]
+            ok = [i for i in idx if not dq[i]]
+            if not ok:
+                if burning:
+                    names = [self.stand.channels[i].name for i in idx]
+                    lost = "; ".join(f"{n}: {self.sensors.why.get(n, '?')}" for n in names)
+                    sup.fault(t, f"redline {rl.name}: every sensor it watches is disqualified ({lost})")
+                continue
+            v = median([vlist[i] for i in ok])
+            why = self._violation(rl, v, t, dt, cs)
+            self._prev_value[rl.name] = v
+            if not why:
+                self.counts[rl.name] = 0
+                continue
+            if self.counts[rl.name] == 0:
+                self.first_violation[rl.name] = t
+            self.counts[rl.name] += 1
+            if self.counts[rl.name] >= rl.persistence:
+                self._trip(t, rl, why)
+        self._prev_t = t
+
+    def _violation(self, rl: Redline, v: float, t: float, dt: float, cs: CycleState) -> str:
+        if v > rl.max:
+            return f"{v:.4g} > max {rl.max:g}"
+        if v < rl.min:
+            return f"{v:.4g} < min {rl.min:g}"
+        if rl.relative:
+            sp = cs.pc_setpoint
+            if np.isfinite(sp) and sp > 0 and t - cs.pc_setpoint_moved_at >= rl.settle_s:
+                if v > rl.max_frac * sp:
+                    return f"{v:.4g} > {rl.max_frac:g} × command {sp:.4g}"
+                if v < rl.min_frac * sp:
+                    return f"{v:.4g} < {rl.min_frac:g} × command {sp:.4g}"
+        if np.isfinite(rl.max_rate) and dt > 0:
+            prev = self._prev_value[rl.name]
+            if np.isfinite(prev) and abs(v - prev) / dt > rl.max_rate:
+                return f"rate {abs(v - prev) / dt:.4g}/s > {rl.max_rate:g}/s"
+        return ""
+
+    def _trip(self, t: float, rl: Redline, why: str) -> None:
+        sup = self.supervisor
+        first = self.first_violation.get(rl.name, t)
+        if sup.state in (State.ARMED, State.RUNNING):
+            self.tripped.append(rl.name)
+            self.events(t, "redline", redline=rl.name, detail=why, first_violation_t=first,
+                        cycles_since_first=int(round((t - first) * self.rate_hz)))
+            sup.abort(t, f"redline {rl.name}: {why}", source="redline")
+        elif self.counts[rl.name] == rl.persistence:
+            self.events(t, "redline_outside_run", redline=rl.name, detail=why)

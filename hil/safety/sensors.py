@@ -1,0 +1,82 @@
+"""Sensor qualification: which readings the controller may trust this cycle.
+
+A reading outside its channel's valid range, or a live transducer frozen at one value for
+``frozen_s``, is disqualified: reported once, no longer trusted by the redlines, the trusted
+chamber pressure or the valve watch. It is trusted again only when it reads sensibly *and* the
+stand is SAFE — a transducer that froze during a burn is not believed again mid-burn. What the
+qualifier knows persists for the controller's life: loading another sequence does not forget
+that a transducer froze.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hil.cycle import CycleState
+from hil.safety.supervisor import EventSink, State, Supervisor
+from hil.stand import StandConfig
+
+
+def median(xs: list[float]) -> float:
+    """Median of a short list (a few redundant sensors): numpy's costs ~40 µs a call."""
+    n = len(xs)
+    if n == 1:
+        return xs[0]
+    if n == 2:
+        return 0.5 * (xs[0] + xs[1])
+    s = sorted(xs)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+class SensorQualifier:
+    """The ``sensors`` stage: produces ``cs.disqualified`` and ``cs.pc``."""
+
+    name = "sensors"
+
+    def __init__(self, stand: StandConfig, supervisor: Supervisor, events: EventSink) -> None:
+        self.stand = stand
+        self.supervisor = supervisor
+        self.events = events
+        n = len(stand.channels)
+        self.frozen_s = np.array([c.frozen_s for c in stand.channels])
+        self.disqualified = np.zeros(n, dtype=bool)
+        self.why: dict[str, str] = {}
+        self._last = np.full(n, np.nan)
+        self._same = np.zeros(n)
+        self._prev_t: float | None = None
+        index = {c.name: i for i, c in enumerate(stand.channels)}
+        self.pc_index = [index[c] for c in (stand.limits.pc_channels or (stand.limits.pc_channel,)) if c in index]
+
+    def names(self) -> list[str]:
+        """Channels disqualified now."""
+        return [c.name for c, d in zip(self.stand.channels, self.disqualified) if d]
+
+    def on_cycle(self, cs: CycleState) -> None:
+        t = cs.t
+        if cs.comm_ok and np.isfinite(cs.values).any():
+            self._qualify(cs, t)
+        self._prev_t = t
+        cs.disqualified = self.disqualified
+        vals, valid, dq = cs.values, cs.valid, self.disqualified
+        good = [float(vals[i]) for i in self.pc_index if valid[i] and not dq[i]]
+        cs.pc = median(good) if good else float("nan")
+
+    def _qualify(self, cs: CycleState, t: float) -> None:
+        vals = cs.values
+        dt = t - self._prev_t if self._prev_t is not None else 0.0
+        self._same = np.where(vals == self._last, self._same + dt, 0.0)
+        self._last = vals.copy()
+        bad = ~cs.valid | ((self.frozen_s > 0) & (self._same >= self.frozen_s))
+        newly = bad & ~self.disqualified
+        for i in np.flatnonzero(newly):
+            ch = self.stand.channels[i]
+            reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[i]:.2f} s" if cs.valid[i]
+                      else f"reading {vals[i]:g} {ch.units} is outside its valid range {ch.valid}")
+            self.why[ch.name] = reason
+            self.events(t, "sensor_disqualified", channel=ch.name, reason=reason)
+        self.disqualified = self.disqualified | newly
+        if self.supervisor.state == State.SAFE and self.disqualified.any():
+            back = self.disqualified & ~bad  # a sensor that recovered may be trusted again, but only in SAFE
+            for i in np.flatnonzero(back):
+                self.events(t, "sensor_requalified", channel=self.stand.channels[i].name)
+            self.disqualified = self.disqualified & bad

@@ -1,0 +1,253 @@
+"""The stand model: what one TOML stand file describes (registers, calibrations, actuators,
+firmware interlocks, safing, limits, redlines, throttle and ignition), as frozen dataclasses.
+
+It is the single source of truth for the register map: the simulated firmware lays out its
+register image from it and the controller decodes with it, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from hil.stand import firmware_map as fw
+from hil.stand.calibration import Calibration
+from hil.stand.registers import WIDTH
+
+ACTUATOR_KINDS = ("valve", "proportional", "igniter", "purge")
+PROPELLANTS = ("ox", "fuel", "none")
+ENGINE_PRESETS = ("tq12", "lab")
+PLANT_INPUTS = ("ox_valve", "fuel_valve", "gg_valve", "ox_iso", "fuel_iso", "igniter", "purge")
+WATCHDOG_ENGAGE = ("first-heartbeat", "always", "never")
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """How the controller reaches the stand."""
+
+    kind: str  # "tcp" or "rtu"
+    host: str = "127.0.0.1"
+    port: int = 5020
+    device: str = ""
+    baud: int = 115200
+    parity: str = "N"
+    stopbits: int = 1
+    unit: int = 1
+    timeout_s: float = 0.05
+    retries: int = 1
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Controller loop rate and when missed cycles become a communication fault."""
+
+    rate_hz: float = 1000.0
+    comm_loss_cycles: int = 20
+    heartbeat_hz: float = 100.0
+    # a run is aborted when the loop holds less than this share of its rate over the window
+    # (a sluggish device, a noisy line): redlines checked at a tenth of their rate are not redlines
+    min_rate_pct: float = 20.0
+    rate_window_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class FirmwareConfig:
+    """The stand firmware's own interlocks (hil-stand-1 protocol)."""
+
+    protocol: str = fw.PROTOCOL
+    scan_hz: float = 1000.0
+    watchdog_s: float = 0.1
+    watchdog_engage: str = "first-heartbeat"
+    overpressure_channel: str = ""
+    overpressure_limit: float = float("inf")
+    overpressure_samples: int = 3
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One sensor: where it is, how to decode it, and (for the simulator) what feeds it."""
+
+    name: str
+    register: int
+    type: str
+    calibration: Calibration
+    units: str = ""
+    valid: tuple[float, float] = (float("-inf"), float("inf"))
+    word_order: str = "big"
+    table: str = "input"  # "input" (function code 4) or "holding" (function code 3)
+    frozen_s: float = 0.0  # disqualify when the raw value has not changed for this long (0: never)
+    source: str = ""
+    description: str = ""
+
+    @property
+    def width(self) -> int:
+        """Registers this channel occupies."""
+        return WIDTH[self.type]
+
+
+@dataclass(frozen=True)
+class Actuator:
+    """One commanded output in a holding register: eng value = raw * scale."""
+
+    name: str
+    kind: str
+    register: int
+    propellant: str = "none"
+    scale: float = 1.0
+    range: tuple[float, float] = (0.0, 1.0)
+    units: str = ""
+    feedback: str = ""
+    drives: str = ""
+    feeds: str = "chamber"  # "chamber" (a main valve: opening one of each starts a burn), "gg" or "isolation"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SafingStep:
+    """At ``at_s`` seconds after safing starts, set these actuators (engineering values)."""
+
+    at_s: float
+    set: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Engine limits the sequences and the throttle controller are checked against."""
+
+    pc_channel: str = "pc"
+    pc_channels: tuple[str, ...] = ()  # redundant Pc transducers the controller votes over
+    pc_rated: float = 0.0
+    throttle_min_pct: float = 40.0
+    throttle_max_pct: float = 110.0
+    # a valve with position feedback that stays further than this from its command for longer
+    # than valve_track_s is not following it (stuck, broken linkage, lost air)
+    valve_track_pct: float = 10.0
+    valve_track_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class Redline:
+    """A limit checked every cycle, outside any sequence.
+
+    Trips after ``persistence`` consecutive violating samples. Absolute (``min``/``max``),
+    relative to the commanded chamber pressure (``min_frac``/``max_frac`` of ``pc_setpoint``,
+    checked ``settle_s`` after the setpoint last moved), or on the rate of change
+    (``max_rate`` units/s). Several ``channels`` vote: the median of the qualified ones counts.
+    """
+
+    name: str
+    channels: tuple[str, ...]
+    min: float = -math.inf
+    max: float = math.inf
+    min_frac: float = -math.inf
+    max_frac: float = math.inf
+    max_rate: float = math.inf
+    settle_s: float = 0.0
+    persistence: int = 3
+    when: str = "always"  # "always", "running" (RUNNING only), "burning" (after ignition is confirmed)
+    enabled: bool = True  # False: a sequence has to enable it (phase-gated)
+    line: int | None = None
+
+    @property
+    def relative(self) -> bool:
+        """Checked against the commanded Pc rather than a fixed number."""
+        return math.isfinite(self.min_frac) or math.isfinite(self.max_frac)
+
+
+@dataclass(frozen=True)
+class ThrottleConfig:
+    """Closed-loop chamber-pressure control: which outputs it drives and its PI gains.
+
+    ``feedforward`` maps Pc (fraction of rated) to the throttle output (%) at steady state,
+    the starting point the PI corrects from; ``ratio`` gives each further actuator's position
+    as a multiple of the first. Moving both main valves of a pressure-fed engine together
+    holds O/F by construction when their valve/injector area ratios match (they do on the
+    simulated stands); a pump-fed engine throttled through its GG keeps O/F the same way.
+    """
+
+    actuators: tuple[str, ...]
+    kp: float  # % per MPa
+    ki: float  # % per MPa·s
+    feedforward: tuple[tuple[float, float], ...]
+    ratio: tuple[float, ...] = ()
+    slew: float = 1.0  # default setpoint slew, MPa/s
+    out_slew: float = 50.0  # %/s limit on the output
+
+
+@dataclass(frozen=True)
+class IgnitionConfig:
+    """How the controller confirms ignition and when a relight is allowed."""
+
+    channel: str = "pc"
+    confirm_above: float = 0.0  # ignition is confirmed when the channel exceeds this
+    window_s: float = 1.5  # ... within this long after both propellants are commanded open
+    relight_below: float = 0.2  # relight inhibited until the channel is below this
+    min_off_s: float = 2.0  # and the engine has been off this long
+    min_purge_s: float = 1.0  # with at least this much purge since shutdown
+    flameout_s: float = 0.02  # a confirmed flame whose channel stays below relight_below this long is out
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Only for simulated stands: which engine preset the firmware simulator runs."""
+
+    engine: str = "tq12"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class StandConfig:
+    """A validated stand. Immutable: the loop and the firmware share it across threads."""
+
+    path: str
+    sha256: str
+    name: str
+    description: str
+    transport: TransportConfig
+    loop: LoopConfig
+    firmware: FirmwareConfig | None
+    channels: tuple[Channel, ...]
+    actuators: tuple[Actuator, ...]
+    safing: tuple[SafingStep, ...]
+    limits: Limits
+    sim: SimConfig | None
+    redlines: tuple[Redline, ...] = ()
+    throttle: ThrottleConfig | None = None
+    ignition: IgnitionConfig | None = None
+    _by_name: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def channel(self, name: str) -> Channel:
+        """Channel by name (KeyError names the missing one)."""
+        obj = self._by_name.get(("c", name))
+        if obj is None:
+            raise KeyError(f"no channel {name!r} in stand {self.name!r}")
+        return obj
+
+    def actuator(self, name: str) -> Actuator:
+        """Actuator by name."""
+        obj = self._by_name.get(("a", name))
+        if obj is None:
+            raise KeyError(f"no actuator {name!r} in stand {self.name!r}")
+        return obj
+
+    @cached_property
+    def input_register_count(self) -> int:
+        """Size of the input-register image (system block included when there is firmware)."""
+        n = fw.IR_SYSTEM_COUNT if self.firmware else 0
+        for ch in self.channels:
+            if ch.table == "input":
+                n = max(n, ch.register + ch.width)
+        return n
+
+    @cached_property
+    def holding_register_count(self) -> int:
+        """Size of the holding-register image."""
+        n = fw.HR_SYSTEM_COUNT if self.firmware else 0
+        for act in self.actuators:
+            n = max(n, act.register + 1)
+        for ch in self.channels:
+            if ch.table == "holding":
+                n = max(n, ch.register + ch.width)
+        return n
