@@ -52,6 +52,7 @@ WARMUP_S = 300.0  # memory growth is fitted after this: the loop's raw lateness 
 BLOCK = """
 [blocks.burn]
 steps = [
+  { at = 0.0, wait = "pc < 0.2", timeout = 1.0, on_timeout = "abort", label = "chamber down (relight_below)" },
   { at = 0.0, set = { purge = 0, igniter = 1 }, label = "igniter on" },
   { at = 0.3, set = { ox_main = 50 }, label = "LOX lead" },
   { at = 0.35, set = { fuel_main = 50 }, label = "fuel open" },

@@ -100,6 +100,7 @@ def two_burns(second_wait: str | None = 'wait = "pc > 1.0"\ntimeout = 0.3\non_ti
              ("T+0.3", "set = { ox_main = 50 }"), ("T+0.35", "set = { fuel_main = 50 }"),
              ("T+0.35", 'wait = "pc > 1.0"\ntimeout = 0.3\non_timeout = "abort"'), ("T+0.5", "set = { igniter = 0 }"),
              ("T+2.0", "set = { ox_main = 0 }"), ("T+2.05", "set = { fuel_main = 0, purge = 1 }"),
+             ("T+6.0", 'wait = "pc < 0.2"\ntimeout = 1.0\non_timeout = "abort"'),
              ("T+6.0", "set = { purge = 0, igniter = 1 }"), ("T+6.3", "set = { ox_main = 50 }"),
              ("T+6.35", "set = { fuel_main = 50 }"), ("T+6.35", second_wait), ("T+6.5", "set = { igniter = 0 }"),
              ("T+8.0", "set = { ox_main = 0 }"), ("T+8.05", "set = { fuel_main = 0, purge = 1 }"),
@@ -109,7 +110,7 @@ def two_burns(second_wait: str | None = 'wait = "pc > 1.0"\ntimeout = 0.3\non_ti
 
 
 def test_two_burns_each_confirmed_is_valid() -> None:
-    assert len(parse_sequence(two_burns(), LAB_STAND, "two.toml").steps) == 16
+    assert len(parse_sequence(two_burns(), LAB_STAND, "two.toml").steps) == 17
 
 
 @pytest.mark.parametrize("second, why", [
@@ -195,7 +196,7 @@ def test_relight_interlocks_at_run_time(pc, off_s, purge_s, refused) -> None:
     # the sequencer does not command a step that would open the propellants, it aborts instead
     seq = Sequencer(sup, cmd, lambda *a, **k: None, None, mon, None)  # type: ignore[arg-type]
     seq.i = 1
-    step = parse_sequence(two_burns(), LAB_STAND, "two.toml").steps[10]  # T+6.35: fuel_main = 50 (ox is open)
+    step = parse_sequence(two_burns(), LAB_STAND, "two.toml").steps[11]  # T+6.35: fuel_main = 50 (ox is open)
     cmd.set("ox_main", 50)
     seq._execute(2.0 + off_s, step)  # noqa: SLF001 - the unit under test
     assert cmd.get("fuel_main") == 0.0

@@ -117,6 +117,10 @@ RELIGHT = (SEQ / "tq12_three_burn.toml").read_text()
     (lambda s: s.replace("{ at = 0.1, set = { fuel_main = 0, fuel_iso = 0, purge = 1 }, label = \"fuel closed, purge\" },\n  { at = 3.1, set = { purge = 0 }, label = \"purge off\" },",
                          "{ at = 0.1, set = { fuel_main = 0, fuel_iso = 0 }, label = \"fuel closed\" },"), "of purge since the shutdown"),
     (lambda s: s.replace('run = "start"', 'run = "strat"', 1), "no block named 'strat'"),
+    (lambda s: s.replace('{ at = 0.0, wait = "pc < 0.2", timeout = 1.0, on_timeout = "abort", label = "chamber down (relight_below)" },\n', ""), "no wait for pc below relight_below 0.2"),
+    (lambda s: s.replace('wait = "pc < 0.2"', 'wait = "pc < 0.5"'), "no wait for pc below relight_below 0.2"),
+    (lambda s: s.replace('wait = "pc < 0.2"', 'wait = "pc < 0.2 or pc_b < 0.1"'), "no wait for pc below relight_below"),
+    (lambda s: s.replace('wait = "pc < 0.2"', 'wait = "not pc > 0.2"'), "no wait for pc below relight_below"),
 ])
 def test_relight_inhibits_are_checked(transform, message) -> None:
     text = transform(RELIGHT)
@@ -178,7 +182,7 @@ def test_hil_check_cli() -> None:
                         "--stand", str(TQ12)], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 burn(s)" in r.stdout and "deep throttle to 45 %" in r.stdout
-    assert r.stdout.count("[start #1 (step at line") == 3 * 8  # each burn expands the start block
+    assert r.stdout.count("[start #1 (step at line") == 3 * 9  # each burn expands the start block
     out = io.StringIO()
     assert check(str(SEQ / "lab_relight.toml"), str(TQ12), out) == EXIT_INVALID
     assert "written for stand 'sim-lab'" in out.getvalue()

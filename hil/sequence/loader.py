@@ -379,6 +379,12 @@ def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[Conf
         for (_, stop), (nxt, _) in zip(burns, burns[1:]):
             if stop is None:
                 continue
+            if not any(stop.at - 1e-9 <= s.at <= nxt.at + 1e-9 and s.kind == "wait" and s.condition is not None
+                       and gates_below(s.condition, ign.channel, ign.relight_below) for s in seq.steps):
+                errs.append(ConfigError(f"relight at T{nxt.at:+g}: no wait for {ign.channel} below relight_below "
+                                        f"{ign.relight_below:g} since the shutdown at T{stop.at:+g} (add e.g. "
+                                        f"wait = \"{ign.channel} < {ign.relight_below:g}\")", path=seq.path,
+                                        key="steps", line=nxt.line))
             off = nxt.at - stop.at
             if off < ign.min_off_s - 1e-9:
                 errs.append(ConfigError(f"relight at T{nxt.at:+g} only {off:g} s after shutdown at T{stop.at:+g}; "
@@ -390,6 +396,19 @@ def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[Conf
                                         f"at T{stop.at:+g}; the stand requires ≥ {ign.min_purge_s:g} s",
                                         path=seq.path, key="steps", line=nxt.line))
     return errs
+
+
+def gates_below(cond: Expr, channel: str, limit: float) -> bool:
+    """True when ``cond`` can only hold with ``channel`` below ``limit``: false with the channel at
+    or above it whatever the other names read, and true with everything at rest (zero)."""
+    others = [n for n in cond.names if n != channel]
+    if channel not in cond.names:
+        return False
+    for other in (0.0, 1e9, -1e9):
+        for v in (limit, limit * 1.5 + 1.0):
+            if cond.holds({channel: v, **dict.fromkeys(others, other)}):
+                return False
+    return cond.holds({channel: 0.0, **dict.fromkeys(others, 0.0)})
 
 
 def _purge_time(seq: Sequence, purge_names: list[str], t0: float, t1: float) -> float:
