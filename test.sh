@@ -29,6 +29,9 @@ fi
 echo "test.sh: ruff"
 .venv/bin/ruff check .
 
+echo "test.sh: mypy"
+.venv/bin/mypy
+
 echo "test.sh: pytest"
 set +e
 .venv/bin/python -m pytest "$@"

@@ -1,7 +1,7 @@
 """The console's cost: frame rate and frame cost of the plots with 8 curves × 1 kHz × 60 s,
 and the controller's loop lateness with and without a console attached.
 
-    python -m bench.gui_bench [--quick] [--json PATH]
+    python -m hil.bench.gui_bench [--quick] [--json PATH]
 
 Rendering is offscreen (software raster), like the tests; on a desktop with a GPU-backed
 window system the frame cost is lower, not higher.
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import write_json
+from hil.bench.common import write_json
+from hil.catalog import find_stand
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,8 +29,8 @@ def frame_cost(frames: int, curves: int = 8, seconds: float = 60.0, rate: float 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
-    from gui.model import ConsoleModel
-    from gui.plots import PlotPanel
+    from hil.gui.model import ConsoleModel
+    from hil.gui.plots import PlotPanel
 
     app = QApplication.instance() or QApplication([])
     names = [f"p{i}" for i in range(curves)]
@@ -69,10 +70,10 @@ def frame_cost(frames: int, curves: int = 8, seconds: float = 60.0, rate: float 
 
 
 def loop_with_and_without_gui(seconds: float) -> dict:
-    from gui.app import EmbeddedController
+    from hil.gui.app import EmbeddedController
     from hil.service.client import ControllerClient
 
-    ctl = EmbeddedController(ROOT / "configs/stands/sim_tq12.toml", out=Path("/tmp/gui-bench-session"))
+    ctl = EmbeddedController(find_stand("sim_tq12"), out=Path("/tmp/gui-bench-session"))
     client = ControllerClient(ctl.rep, ctl.pub, timeout_s=5)
     out = {}
     try:

@@ -2,7 +2,7 @@
 RTU transaction cost over a pty next to the wire time of the same frames, the recorder's cost,
 and a whole lockstep hotfire.
 
-    python -m bench.loop_bench [--quick] [--json PATH]
+    python -m hil.bench.loop_bench [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import write_json
+from hil.bench.common import write_json
+from hil.catalog import find_sequence, find_stand
 from hil.children import start_sim
 from hil.clock import MonotonicClock
 from hil.controller import Controller, new_recorder
@@ -30,8 +31,7 @@ from hil.stand import TransportConfig, load_stand
 from hil.transport import open_transport
 from hil.transport.modbus_rtu import wire_time
 
-ROOT = Path(__file__).resolve().parent.parent
-TQ12 = ROOT / "configs/stands/sim_tq12.toml"
+TQ12 = find_stand("sim_tq12")
 
 
 def _cpu() -> float:
@@ -125,7 +125,7 @@ def recorder_cost(rows: int, channels: int = 64) -> dict:
 def lockstep_hotfire() -> dict:
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        res = run(RunOptions(sequence=str(ROOT / "configs/sequences/tq12_hotfire_100.toml"), stand=str(TQ12),
+        res = run(RunOptions(sequence=str(find_sequence("tq12_hotfire_100")), stand=str(TQ12),
                              sim="lockstep", out=str(Path(d) / "r"), progress=False))
         wall = time.perf_counter() - t0
     sim_s = res.summary["samples"] / 1000.0

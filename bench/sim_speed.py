@@ -8,7 +8,7 @@ Three ways of driving it, each while the engine is burning at 100 %:
 - idle: the stand at rest (pre-start and between relights).
 Target (issue 2): ≥ 200× real time for the simulator.
 
-    python -m bench.sim_speed [--quick] [--json PATH]
+    python -m hil.bench.sim_speed [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ import argparse
 import functools
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from bench.common import median_of, write_json
 from firmware_sim.firmware import Firmware
+from hil.bench.common import median_of, write_json
+from hil.catalog import find_stand
 from hil.stand import load_stand
 
-ROOT = Path(__file__).resolve().parent.parent
-STANDS = {"tq12": ROOT / "configs/stands/sim_tq12.toml", "lab": ROOT / "configs/stands/sim_lab.toml"}
+STANDS = {"tq12": find_stand("sim_tq12"), "lab": find_stand("sim_lab")}
 
 
 def burning_firmware(preset: str) -> tuple[Firmware, list[int]]:

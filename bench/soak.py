@@ -9,8 +9,8 @@ by default) with a relight every ``--every`` seconds, watching what only time re
   the cycle counter, time strictly increasing, events.jsonl parseable, one burn per relight and
   every burn lit, burn-to-burn spread of ignition delay and mean Pc.
 
-    python -m bench.soak                 # 60 min, lab engine, a relight every 12 s
-    python -m bench.soak --minutes 3     # a quick look
+    python -m hil.bench.soak                 # 60 min, lab engine, a relight every 12 s
+    python -m hil.bench.soak --minutes 3     # a quick look
 
 The soak's stand is sim_lab.toml with the firmware watchdog at ``--watchdog`` (0.5 s by
 default, against 0.1 s in the shipped file): this shared VM has stalls of 100-150 ms (hypervisor
@@ -38,12 +38,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from bench.common import RESULTS, write_json
+from hil.bench.common import RESULTS, write_json
+from hil.catalog import find_stand
 from hil.record.recorder import DATA, EVENTS, read_run
 from hil.runner import RunOptions, run
 
 ROOT = Path(__file__).resolve().parent.parent
-STAND = ROOT / "configs" / "stands" / "sim_lab.toml"
+STAND = find_stand("sim_lab")
 SAMPLE_EVERY_S = 10.0
 WARMUP_S = 300.0  # memory growth is fitted after this: the loop's raw lateness window fills in ~4.4 min
 
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    run_dir = Path(args.out) if args.out else ROOT / "runs" / f"{stamp}_soak"
+    run_dir = Path(args.out) if args.out else Path("runs") / f"{stamp}_soak"
     run_dir.mkdir(parents=True, exist_ok=True)
     text, burns_expected = soak_sequence(args.minutes, args.every)
     seq_path = run_dir.parent / f"{run_dir.name}.sequence.toml"
@@ -249,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     def med(rows: list[dict[str, float]], k: str) -> float:
         return round(statistics.median(r[k] for r in rows), 4) if rows else float("nan")
 
-    drift = {
+    drift: dict[str, Any] = {
         "first_10_min": {k: med(first, k) for k in ("p50_ms", "p99_ms", "late_share")},
         "last_10_min": {k: med(last, k) for k in ("p50_ms", "p99_ms", "late_share")},
         "p99_slope_ms_per_h": (round(float(np.polyfit([m["minute"] / 60 for m in whole],
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                                if len(whole) >= 3 else None),
     }
     samples = sampler.rows
-    mem = {
+    mem: dict[str, Any] = {
         "controller_rss_mb": {"first": samples[0]["controller_rss_mb"] if samples else None,
                               "after_warmup": next((r["controller_rss_mb"] for r in samples if r["t"] >= WARMUP_S),
                                                    None),

@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import write_json
-from bench.gui_bench import frame_cost, loop_with_and_without_gui
-from bench.loop_bench import lockstep_hotfire, loop_tcp, recorder_cost, rtu_cost
-from bench.sim_speed import free_run
+from hil.bench.common import write_json
+from hil.bench.gui_bench import frame_cost, loop_with_and_without_gui
+from hil.bench.loop_bench import lockstep_hotfire, loop_tcp, recorder_cost, rtu_cost
+from hil.bench.sim_speed import free_run
+from hil.catalog import find_sequence, find_stand
 from hil.children import start_sim
 from hil.clock import MonotonicClock, VirtualClock
 from hil.controller import Controller
@@ -36,9 +37,8 @@ from hil.stand.registers import decode
 from hil.transport import open_transport
 from hil.transport.lockstep import LockstepTransport
 
-ROOT = Path(__file__).resolve().parent.parent
-TQ12 = ROOT / "configs/stands/sim_tq12.toml"
-ABORT_DEMO = ROOT / "configs/sequences/tq12_abort_demo.toml"
+TQ12 = find_stand("sim_tq12")
+ABORT_DEMO = find_sequence("tq12_abort_demo")
 
 
 def reaction(sim: str) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
-    from gui.main_window import MainWindow
+    from hil.gui.main_window import MainWindow
 
     pg.setConfigOptions(antialias=False, background="w", foreground="k")
     app = QApplication.instance() or QApplication(sys.argv[:1])

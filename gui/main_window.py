@@ -23,13 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.client import CommandLink, TelemetrySource
-from gui.model import ConsoleModel
-from gui.pid import PidView
-from gui.plots import PlotPanel
-from gui.sequence_panel import SequencePanel
-from gui.status import StatusStrip
-from gui.tables import ChannelTable, EventLog
+from hil.gui.client import CommandLink, TelemetrySource
+from hil.gui.model import ConsoleModel
+from hil.gui.pid import PidView
+from hil.gui.plots import PlotPanel
+from hil.gui.sequence_panel import SequencePanel
+from hil.gui.status import StatusStrip
+from hil.gui.tables import ChannelTable, EventLog
 from hil.safety import STATE_NAMES
 from hil.service.auth import ClientKeys
 
@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
             self.send("arm")
 
     def start(self) -> None:
-        from gui.client import CLIENT_WATCHDOG_S
+        from hil.gui.client import CLIENT_WATCHDOG_S
 
         self.send("start", watchdog_s=CLIENT_WATCHDOG_S)  # the console killed mid-burn → the run aborts
 
@@ -240,7 +240,7 @@ class MainWindow(QMainWindow):
 
     def open_replay(self, run_dir: str) -> None:
         """Show a recorded run with the same panels; the slider scrubs through it."""
-        from gui.replay import load_replay
+        from hil.gui.replay import load_replay
 
         self.disconnect_controller()
         rp = load_replay(run_dir)

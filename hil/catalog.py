@@ -15,9 +15,6 @@ from hil.errors import ConfigError
 
 def config_root() -> Path:
     """Where the shipped stands and sequences are."""
-    source = Path(__file__).resolve().parent.parent / "configs"
-    if (source / "stands").is_dir():
-        return source
     return Path(str(resources.files("hil") / "configs"))
 
 

@@ -200,11 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return faults_main(argv[1:])
     if argv[:1] == ["bench"]:  # the benchmark suite parses its own options
-        from bench.suite import main as bench_main
+        from hil.bench.suite import main as bench_main
 
         return bench_main(argv[1:])
     if argv[:1] == ["gui"]:  # the console parses its own options (argparse REMAINDER cannot take --flags)
-        from gui.app import main as gui_main
+        from hil.gui.app import main as gui_main
 
         return gui_main(argv[1:])
     args = build_parser().parse_args(argv)

@@ -62,7 +62,7 @@ def no_leaked_threads() -> Iterator[None]:
 @pytest.fixture
 def controller(tmp_path):
     """A real controller process (`hil serve --sim tcp`) on ephemeral loopback ports."""
-    from gui.app import EmbeddedController
+    from hil.gui.app import EmbeddedController
 
     ctl = EmbeddedController(TQ12, out=tmp_path / "session")
     yield ctl

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import LAB, ROOT, TQ12
 
-from gui.main_window import MainWindow
+from hil.gui.main_window import MainWindow
 from hil.runner import RunOptions, run
 
 SEQ = ROOT / "configs" / "sequences"
@@ -100,7 +100,7 @@ def test_replay_opens_a_recorded_run(window, qtbot, tmp_path) -> None:
 
 
 def test_console_survives_the_controller_restarting(window, qtbot, tmp_path) -> None:
-    from gui.app import EmbeddedController
+    from hil.gui.app import EmbeddedController
 
     first = EmbeddedController(TQ12, out=tmp_path / "a")
     win = window
