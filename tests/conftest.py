@@ -52,10 +52,16 @@ def pty_pair() -> Iterator[PtyPair]:
 
 @pytest.fixture(autouse=True)
 def no_leaked_threads() -> Iterator[None]:
-    """Fail a test that leaves a non-daemon thread running (pymodbus's own practice)."""
+    """Fail a test that leaves a thread running (pymodbus's own practice). Daemon threads count
+    too: the project's own (recorder, sequence loader, the CURVE authenticator) are daemons so a
+    crash cannot hang the process, which is exactly why a leak would otherwise go unseen. A thread
+    that is finishing gets a bounded join first."""
     before = set(threading.enumerate())
     yield
-    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    new = [t for t in threading.enumerate() if t not in before]
+    for t in new:
+        t.join(timeout=5.0)
+    leaked = [t for t in new if t.is_alive()]
     assert not leaked, f"test leaked threads: {leaked}"
 
 

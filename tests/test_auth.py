@@ -94,6 +94,7 @@ def served_with_keys(tmp_path):
     proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_only_authorised_clients_get_answers_or_telemetry(served_with_keys, tmp_path) -> None:
     keys, rep, pub, banner = served_with_keys
     assert "CURVE" in banner

@@ -13,6 +13,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.timeout(400)
 
 
+@pytest.mark.slow
 def test_hil_bench_quick_writes_json(tmp_path) -> None:
     out = tmp_path / "suite.json"
     r = subprocess.run([sys.executable, "-m", "hil.cli", "bench", "--quick", "--json", str(out)],

@@ -11,6 +11,7 @@ from hil.faultmatrix import FAULTS, markdown, run_matrix
 pytestmark = pytest.mark.timeout(600)
 
 
+@pytest.mark.slow
 def test_every_cell_of_the_fault_matrix_passes() -> None:
     cells = run_matrix(workers=2)
     assert len(cells) == len(FAULTS) * 6

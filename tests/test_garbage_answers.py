@@ -134,6 +134,7 @@ def _check_read(tr) -> None:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
 @given(reply=tcp_replies())
 def test_tcp_transport_returns_registers_or_a_transport_error(tcp_device, reply: Reply) -> None:
     tcp_device.reply = reply
@@ -183,6 +184,7 @@ class GarbageRtuDevice:
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
 @given(reply=rtu_replies())
 def test_rtu_transport_returns_registers_or_a_transport_error(pty_pair, reply: Reply) -> None:
     dev = GarbageRtuDevice(pty_pair.a)
@@ -196,6 +198,7 @@ def test_rtu_transport_returns_registers_or_a_transport_error(pty_pair, reply: R
         dev.close()
 
 
+@pytest.mark.slow
 def test_a_controller_fed_garbage_faults_cleanly_and_keeps_its_recording(tcp_device, tmp_path) -> None:
     tcp_device.reply = lambda tid, fc: b"\x13\x37" * 40  # noise on every answer
     stand = load_stand(TQ12)

@@ -29,6 +29,7 @@ def test_window_builds_with_abort_always_enabled(window) -> None:
     assert set(window.plots.plots) == {"pc", "thrust", "pressures", "valves"}
 
 
+@pytest.mark.slow
 def test_live_console_arm_start_plot_abort(window, qtbot, controller) -> None:
     win = window
     win.connect_controller(controller.rep, controller.pub)
@@ -99,6 +100,7 @@ def test_replay_opens_a_recorded_run(window, qtbot, tmp_path) -> None:
     assert "replay" in win.message.text()  # nothing is commanded from a replay
 
 
+@pytest.mark.slow
 def test_console_survives_the_controller_restarting(window, qtbot, tmp_path) -> None:
     from hil.gui.app import EmbeddedController
 

@@ -29,6 +29,7 @@ def xvfb():
     proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_console_under_xvfb_with_a_screenshot_during_a_burn(xvfb, tmp_path) -> None:
     shot = tmp_path / "screenshot.png"
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}

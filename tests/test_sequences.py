@@ -219,6 +219,7 @@ def test_throttle_profile_settles_each_step(tmp_path) -> None:
         assert abs(step["tracking_mean_pct"]) < 1.5 and step["overshoot_pct"] < 5.0, step
 
 
+@pytest.mark.slow
 def test_three_burn_relight(tmp_path) -> None:
     s = run_seq("tq12_three_burn.toml", TQ12, tmp_path).summary
     assert s["outcome"] == "completed", s["abort_reason"]
@@ -321,6 +322,7 @@ def test_pc_sensor_dropout(tmp_path) -> None:
     assert res.summary["disqualified_sensors"] == ["pc"]
 
 
+@pytest.mark.slow
 def test_hotfire_over_tcp(tmp_path) -> None:
     res = run_seq("tq12_hotfire_100.toml", TQ12, tmp_path, sim="tcp")
     s = res.summary
@@ -329,6 +331,7 @@ def test_hotfire_over_tcp(tmp_path) -> None:
     assert s["transport"]["kind"] == "tcp" and s["loop"]["cycles"] > 10000
 
 
+@pytest.mark.slow
 def test_relight_over_rtu(tmp_path) -> None:
     res = run_seq("lab_relight.toml", LAB, tmp_path, sim="rtu", rate_hz=250)
     s = res.summary
@@ -336,6 +339,7 @@ def test_relight_over_rtu(tmp_path) -> None:
     assert len(s["burns"]) == 3 and s["transport"]["kind"] == "rtu"
 
 
+@pytest.mark.slow
 def test_a_valve_not_following_its_command_aborts_the_run_and_blocks_arming(tmp_path) -> None:
     """Fuel main valve stuck open from mainstage on (commanded 100 % there, so nothing to see
     until shutdown closes it): the position feedback disagrees with the command, the run is

@@ -53,6 +53,7 @@ def wait_state(client, state, timeout=30.0):
     raise AssertionError(f"never reached {state}; last {st}")
 
 
+@pytest.mark.slow
 def test_commands_telemetry_refusals_and_abort(served) -> None:
     client, proc, session = served
     meta = client.request("meta")
@@ -122,6 +123,7 @@ def test_service_binds_loopback_only_without_keys(endpoint, ok) -> None:
             check_bind(endpoint, None)
 
 
+@pytest.mark.slow
 def test_lost_client_during_a_burn_aborts_the_run(served) -> None:
     client, proc, session = served
     observer = ControllerClient(client.rep_endpoint, client.pub_endpoint, timeout_s=5)
@@ -141,6 +143,7 @@ def test_lost_client_during_a_burn_aborts_the_run(served) -> None:
     observer.close()
 
 
+@pytest.mark.slow
 def test_the_console_killed_mid_burn_aborts_the_run(served) -> None:
     """The stand's policy holds when the console dies without a word: SIGKILL the real
     `hil gui` process during a run; the controller aborts and safes."""
