@@ -4,6 +4,7 @@ never listen on the network); authentication is the same on every interface."""
 
 from __future__ import annotations
 
+import signal
 import stat
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import sys
 import pytest
 from conftest import ROOT, TQ12
 
-from hil.children import read_until
+from hil.children import spawn
 from hil.errors import ConfigError, ControllerTimeout
 from hil.service.auth import ServerKeys, check_bind, generate, load_client_keys, load_server_keys
 from hil.service.client import ControllerClient
@@ -84,14 +85,11 @@ def test_hil_serve_refuses_a_network_bind_without_keys_before_starting_anything(
 def served_with_keys(tmp_path):
     keys = tmp_path / "keys"
     generate(keys, ("console",))
-    rep, pub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([sys.executable, "-m", "hil.cli", "serve", "--stand", str(TQ12), "--sim", "tcp",
-                             "--rep", rep, "--pub", pub, "--keys", str(keys), "--out", str(tmp_path / "session")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    banner = read_until(proc.stdout.fileno(), "authorised clients only", timeout=30)
-    yield keys, rep, pub, banner
-    proc.terminate()
-    proc.wait(timeout=30)
+    child = spawn(["serve", "--stand", str(TQ12), "--sim", "tcp", "--rep", "tcp://127.0.0.1:0", "--pub",
+                   "tcp://127.0.0.1:0", "--keys", str(keys), "--out", str(tmp_path / "session")], cwd=ROOT)
+    assert child.ready["authenticated"] is True
+    yield keys, child.ready["rep"], child.ready["pub"], child.banner
+    child.stop(signal.SIGTERM)
 
 
 @pytest.mark.slow
@@ -131,15 +129,12 @@ def test_only_authorised_clients_get_answers_or_telemetry(served_with_keys, tmp_
 
 def test_the_simulator_binds_loopback_by_default() -> None:
     """`hil sim` with no host (only a port) listens on 127.0.0.1, as does a stand without one."""
-    proc = subprocess.Popen([sys.executable, "-m", "hil.cli", "sim", "--stand", str(TQ12), "--tcp", ":0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    child = spawn(["sim", "--stand", str(TQ12), "--tcp", ":0"], cwd=ROOT)
     try:
-        banner = read_until(proc.stdout.fileno(), "unit", timeout=30)
-        assert "serving Modbus TCP on 127.0.0.1:" in banner
-        port = int(banner.split("127.0.0.1:")[1].split(",")[0])
+        assert child.ready["tcp"].startswith("127.0.0.1:")
+        port = child.port
         listening = [line.split() for line in open("/proc/net/tcp").read().splitlines()[1:]]
         ours = [f[1] for f in listening if f[3] == "0A" and int(f[1].split(":")[1], 16) == port]
         assert ours == [f"0100007F:{port:04X}"]  # 127.0.0.1 in /proc's little-endian hex, LISTEN state
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        child.stop(signal.SIGTERM)

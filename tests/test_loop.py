@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import pytest
 from conftest import LAB, ROOT, TQ12
 
 from firmware_sim.firmware import Firmware
-from hil.children import read_until
+from hil.children import spawn
 from hil.clock import MonotonicClock, VirtualClock
 from hil.controller import Controller, new_recorder
 from hil.record.recorder import read_run
@@ -216,18 +215,10 @@ def test_kill_9_of_a_recording_run_leaves_a_readable_file(sim_factory, tmp_path)
     # and refuses to load or arm until an operator reset has cleared both latches
     from hil.service.client import ControllerClient
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as sk:
-            sk.bind(("127.0.0.1", 0))
-            ports.append(sk.getsockname()[1])
-    rep, pub = (f"tcp://127.0.0.1:{p}" for p in ports)
-    serve = subprocess.Popen([sys.executable, "-m", "hil.cli", "serve", "--stand", str(stand_file), "--rep", rep,
-                              "--pub", pub, "--out", str(tmp_path / "restarted")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    client = ControllerClient(rep, pub, timeout_s=5)
+    serve = spawn(["serve", "--stand", str(stand_file), "--rep", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0",
+                   "--out", str(tmp_path / "restarted")], cwd=ROOT)
+    client = ControllerClient(serve.ready["rep"], serve.ready["pub"], timeout_s=5)
     try:
-        read_until(serve.stdout.fileno(), "commands on", timeout=30)
         st = _wait(client, lambda st: st["state"] == "FAULT")
         assert "firmware safed the stand (watchdog)" in st["fault_reason"]
         seq = str(ROOT / "configs/sequences/tq12_hotfire_100.toml")
@@ -242,8 +233,7 @@ def test_kill_9_of_a_recording_run_leaves_a_readable_file(sim_factory, tmp_path)
         assert client.abort("test over")["ok"]
     finally:
         client.close()
-        serve.terminate()
-        serve.wait(timeout=30)
+        serve.stop(signal.SIGTERM)
 
 
 def _wait(client, cond, timeout: float = 20.0) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, TQ12
 
-from hil.children import read_until
+from hil.children import spawn
 from hil.errors import ConfigError, ControllerTimeout
 from hil.service.auth import check_bind
 from hil.service.client import ControllerClient
@@ -30,12 +30,10 @@ def free_port() -> int:
 
 @pytest.fixture
 def served(tmp_path):
-    rep, pub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([sys.executable, "-m", "hil.cli", "serve", "--stand", str(TQ12), "--sim", "tcp",
-                             "--rep", rep, "--pub", pub, "--out", str(tmp_path / "session")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    read_until(proc.stdout.fileno(), "commands on", timeout=30)
-    client = ControllerClient(rep, pub, timeout_s=5)
+    child = spawn(["serve", "--stand", str(TQ12), "--sim", "tcp", "--rep", "tcp://127.0.0.1:0",
+                   "--pub", "tcp://127.0.0.1:0", "--out", str(tmp_path / "session")], cwd=ROOT)
+    proc = child.proc
+    client = ControllerClient(child.ready["rep"], child.ready["pub"], timeout_s=5)
     yield client, proc, tmp_path / "session"
     client.close()
     if proc.poll() is None:
