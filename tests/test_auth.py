@@ -20,14 +20,6 @@ from hil.service.client import ControllerClient
 pytestmark = pytest.mark.timeout(120)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def hil(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hil.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=timeout)
