@@ -251,7 +251,7 @@ def check(sequence: str, stand_ref: str | None, out: TextIO = sys.stdout) -> int
         origin = f"  [{s.origin}]" if s.origin else ""
         label = f"  — {s.label}" if s.label else ""
         print(f"  {i:3d}  T{s.at:+8.3f}  {s.describe()}{label}   ({where}){origin}", file=out)
-    from hil.sequence.loader import burn_windows
+    from hil.sequence.burns import burn_windows
 
     burns = burn_windows(seq, stand)
     print(f"{len(burns)} burn(s): " + ", ".join(f"T{a.at:+g}→" + (f"T{b.at:+g}" if b else "end") for a, b in burns),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 from hil.errors import ConfigError
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Calibration, Linear, Polynomial, Table, is_monotonic
+from hil.stand.control_tables import ignition_table, redline_from_table, safing_table, throttle_table
 from hil.stand.model import (
     ACTUATOR_KINDS,
     ENGINE_PRESETS,
@@ -26,18 +26,14 @@ from hil.stand.model import (
     Actuator,
     Channel,
     FirmwareConfig,
-    IgnitionConfig,
     Limits,
     LoopConfig,
-    Redline,
-    SafingStep,
     SimConfig,
     StandConfig,
-    ThrottleConfig,
     TransportConfig,
 )
 from hil.stand.registers import WIDTH, WORD_ORDERS, raw_range
-from hil.stand.toml_table import SourceIndex, TableReader, read_toml
+from hil.stand.toml_table import TableReader, read_toml
 
 
 def _transport(t: TableReader | None) -> TransportConfig:
@@ -153,124 +149,6 @@ def _firmware(t: TableReader | None, channels: dict[str, Channel]) -> FirmwareCo
     )
     if cfg.overpressure_channel and cfg.overpressure_channel not in channels:
         raise t.error("overpressure_channel", f"names no channel: {cfg.overpressure_channel!r}")
-    t.done()
-    return cfg
-
-
-def _safing(t: TableReader | None, actuators: dict[str, Actuator], ctx: SourceIndex) -> tuple[SafingStep, ...]:
-    if t is None:
-        raise ctx.error(("safing",), "a [safing] table is required: every exit path runs it")
-    raw_steps = t.get("steps", list)
-    steps: list[SafingStep] = []
-    last = -1.0
-    for i, item in enumerate(raw_steps):
-        st = TableReader(ctx, item, t.kp + ("steps", i))
-        at = st.number("at", lo=0.0, hi=600.0)
-        if at < last:
-            raise st.error("at", f"safing steps must be in time order ({at} after {last})")
-        last = at
-        sets = st.get("set", dict)
-        pairs = []
-        for name, value in sets.items():
-            if name not in actuators:
-                raise st.error("set", f"unknown actuator {name!r}")
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise st.error("set", f"{name} must be set to a number, got {value!r}")
-            lo, hi = actuators[name].range
-            if not lo <= value <= hi:
-                raise st.error("set", f"{name} = {value} is outside its range [{lo}, {hi}]")
-            pairs.append((name, float(value)))
-        st.done()
-        steps.append(SafingStep(at, tuple(pairs)))
-    t.done()
-    # The sequence must leave every propellant valve and igniter at 0, or it is not safing.
-    final: dict[str, float] = {}
-    for s in steps:
-        final.update(dict(s.set))
-    for a in actuators.values():
-        if (a.propellant != "none" or a.kind == "igniter") and final.get(a.name) != 0.0:
-            raise ctx.error(("safing", "steps"), f"safing must end with {a.name} = 0")
-    # LOX (oxidiser) first: fuel-rich shutdown. No fuel valve may close before every ox valve.
-    def first_close(prop: str) -> float:
-        times = [s.at_s for s in steps for n, v in s.set if v == 0.0 and actuators[n].propellant == prop]
-        return min(times) if times else float("inf")
-    if first_close("fuel") < max((s.at_s for s in steps for n, v in s.set
-                                   if v == 0.0 and actuators[n].propellant == "ox"), default=-1.0):
-        raise ctx.error(("safing", "steps"), "close the oxidiser valves before the fuel valves (fuel-rich shutdown)")
-    return tuple(steps)
-
-
-def redline_from_table(t: TableReader, channels: dict[str, Channel], default_enabled: bool) -> Redline:
-    """Shared by stand configs and sequence files (sequence redlines start disabled)."""
-    name = t.get("name", str)
-    chans = t.get("channels", list) if "channels" in t.data else [t.get("channel", str)]
-    t.used.update({"channel", "channels"})
-    if not chans or not all(isinstance(c, str) for c in chans):
-        raise t.error("channels", "must name at least one channel")
-    for c in chans:
-        if c not in channels:
-            raise t.error("channels" if "channels" in t.data else "channel", f"names no channel: {c!r}")
-    inf = math.inf
-    rl = Redline(
-        name=name, channels=tuple(chans),
-        min=t.number("min", -inf) if "min" in t.data else -inf,
-        max=t.number("max", inf) if "max" in t.data else inf,
-        min_frac=t.number("min_frac", -inf, lo=0.0, hi=1.0) if "min_frac" in t.data else -inf,
-        max_frac=t.number("max_frac", inf, lo=1.0, hi=10.0) if "max_frac" in t.data else inf,
-        max_rate=t.number("max_rate", inf, positive=True) if "max_rate" in t.data else inf,
-        settle_s=t.number("settle_s", 0.0, lo=0.0, hi=60.0),
-        persistence=t.integer("persistence", 3, lo=1, hi=10000),
-        when=t.choice("when", ("always", "running", "burning"), "always"),
-        enabled=t.get("enabled", bool, default_enabled),
-        line=t.ctx.line_of(t.kp),
-    )
-    if not (math.isfinite(rl.min) or math.isfinite(rl.max) or rl.relative or math.isfinite(rl.max_rate)):
-        raise t.error("name", f"redline {name!r} sets no limit (min, max, min_frac, max_frac or max_rate)")
-    if math.isfinite(rl.min) and math.isfinite(rl.max) and rl.min >= rl.max:
-        raise t.error("min", f"min {rl.min} must be below max {rl.max}")
-    t.done()
-    return rl
-
-
-def _throttle(t: TableReader | None, actuators: dict[str, Actuator]) -> ThrottleConfig | None:
-    if t is None:
-        return None
-    acts = t.get("actuators", list)
-    if not acts or not all(isinstance(a, str) and a in actuators for a in acts):
-        raise t.error("actuators", f"must list existing actuators, got {acts!r}")
-    for a in acts:
-        if actuators[a].kind != "proportional":
-            raise t.error("actuators", f"{a} is not a proportional valve")
-    ff = t.get("feedforward", list)
-    try:
-        pts = tuple((float(x), float(y)) for x, y in ff)
-    except (TypeError, ValueError):
-        raise t.error("feedforward", "must be a list of [pc_fraction, output_percent] pairs") from None
-    if len(pts) < 2 or any(b[0] <= a[0] for a, b in zip(pts, pts[1:])):
-        raise t.error("feedforward", "needs ≥ 2 points with increasing Pc fraction")
-    ratio = t.get("ratio", list, [])
-    if not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in ratio):
-        raise t.error("ratio", f"must be positive numbers, got {ratio!r}")
-    if len(ratio) != max(len(acts) - 1, 0) and ratio:
-        raise t.error("ratio", f"one ratio per actuator after the first ({len(acts) - 1}), got {len(ratio)}")
-    cfg = ThrottleConfig(actuators=tuple(acts), kp=t.number("kp", lo=0.0, hi=1e4), ki=t.number("ki", lo=0.0, hi=1e5),
-                         feedforward=pts, ratio=tuple(float(r) for r in ratio) or (1.0,) * (len(acts) - 1),
-                         slew=t.number("slew", 1.0, positive=True), out_slew=t.number("out_slew", 50.0, positive=True))
-    t.done()
-    return cfg
-
-
-def _ignition(t: TableReader | None, channels: dict[str, Channel]) -> IgnitionConfig | None:
-    if t is None:
-        return None
-    cfg = IgnitionConfig(channel=t.get("channel", str, "pc"), confirm_above=t.number("confirm_above"),
-                         window_s=t.number("window_s", 1.5, positive=True),
-                         relight_below=t.number("relight_below", 0.2),
-                         min_off_s=t.number("min_off_s", 2.0, lo=0.0, hi=3600.0),
-                         min_purge_s=t.number("min_purge_s", 1.0, lo=0.0, hi=3600.0),
-                         flameout_s=t.number("flameout_s", 0.02, lo=0.0, hi=60.0))
-    if cfg.channel not in channels:
-        raise t.error("channel", f"names no channel: {cfg.channel!r}")
     t.done()
     return cfg
 
@@ -392,7 +270,7 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
         if not limits.pc_channels:
             limits = dataclasses.replace(limits, pc_channels=(limits.pc_channel,))
         lim.done()
-    safing = _safing(top.sub("safing"), by_act, ctx)
+    safing = safing_table(top.sub("safing"), by_act, ctx)
     sim = None
     st = top.sub("sim")
     if st:
@@ -409,8 +287,8 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
     names = [r.name for r in redlines]
     if len(set(names)) != len(names):
         raise ctx.error(("redlines",), "redline names must be unique")
-    throttle = _throttle(top.sub("throttle"), by_act)
-    ignition = _ignition(top.sub("ignition"), by_ch)
+    throttle = throttle_table(top.sub("throttle"), by_act)
+    ignition = ignition_table(top.sub("ignition"), by_ch)
     top.done()
     index: dict[Any, Any] = {("c", c.name): c for c in channels}
     index.update({("a", a.name): a for a in actuators})
