@@ -28,6 +28,7 @@ from hil.record.recorder import Recorder, read_run
 from hil.runner import RunOptions, run
 from hil.safety import STATE_NAMES
 from hil.stand import TransportConfig, load_stand
+from hil.stand.model import LinkKind
 from hil.transport import open_transport
 from hil.transport.modbus_rtu import wire_time
 
@@ -76,7 +77,7 @@ def rtu_cost(n: int) -> dict:
     stand = load_stand(TQ12)
     child = start_sim(TQ12, "rtu")
     try:
-        cfg = TransportConfig(kind="rtu", device=child.device, baud=115200, unit=1, timeout_s=0.2, retries=0)
+        cfg = TransportConfig(kind=LinkKind.RTU, device=child.device, baud=115200, unit=1, timeout_s=0.2, retries=0)
         lat = []
         with open_transport(stand, cfg) as tr:
             count = stand.input_register_count

@@ -24,6 +24,7 @@ from firmware_sim.faults import Fault
 from firmware_sim.sensors import Sensor, noise_source
 from hil.stand import Actuator, FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
+from hil.stand.model import WatchdogEngage
 
 
 def _u32(seconds: float) -> list[int]:
@@ -43,7 +44,7 @@ class Firmware:
         if stand.sim is None:
             raise ValueError(f"{stand.path}: not a simulated stand (no [sim] table)")
         self.stand = stand
-        self.cfg: FirmwareConfig = stand.firmware or FirmwareConfig(watchdog_engage="never")
+        self.cfg: FirmwareConfig = stand.firmware or FirmwareConfig(watchdog_engage=WatchdogEngage.NEVER)
         self.dt = 1.0 / self.cfg.scan_hz
         self.engine = Engine(PRESETS[stand.sim.engine], dt=self.dt)
         self.seed = stand.sim.seed if seed is None else seed

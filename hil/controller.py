@@ -35,7 +35,7 @@ from hil.safety import (
     ValveWatch,
 )
 from hil.sequence import Sequence, load_sequence
-from hil.sequence.engine import Sequencer
+from hil.sequence.engine import RunState, Sequencer
 from hil.stand import Redline, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.iomap import Commands
@@ -174,7 +174,7 @@ class Controller:
             "comm_ok": sup.comm_ok, "firmware_state": sup.fw_state, "firmware_trips": sup.fw_trips,
             "sequence": self.sequence.name if self.sequence else None,
             "step": seq.step_index,
-            "t_seq": round(seq.seq_t, 4) if seq.state == "running" else None,
+            "t_seq": round(seq.seq_t, 4) if seq.state == RunState.RUNNING else None,
             "recording": loop.recorder is not None and not loop.recorder.closed,
             "cycles": st.cycles, "overruns": st.overruns, "failed_cycles": st.failed_cycles,
             "abort_reason": sup.abort_reason, "fault_reason": sup.fault_reason,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from hil.children import Child, start_sim
 from hil.clock import Clock, MonotonicClock, VirtualClock
 from hil.stand import StandConfig, TransportConfig
+from hil.stand.model import LinkKind
 from hil.transport import open_transport
 from hil.transport.base import Transport
 
@@ -82,6 +83,6 @@ def open_link(stand: StandConfig, stand_path: str, sim: SimMode | str | None, *,
 def sim_transport(cfg: TransportConfig, child: Child) -> TransportConfig:
     """The stand's transport settings pointed at a simulator child."""
     if child.pty is None:
-        return dataclasses.replace(cfg, kind="tcp", host="127.0.0.1", port=child.port)
-    return dataclasses.replace(cfg, kind="rtu", device=child.pty.b, baud=SIM_RTU_BAUD, parity="N",
+        return dataclasses.replace(cfg, kind=LinkKind.TCP, host="127.0.0.1", port=child.port)
+    return dataclasses.replace(cfg, kind=LinkKind.RTU, device=child.pty.b, baud=SIM_RTU_BAUD, parity="N",
                                timeout_s=max(cfg.timeout_s, SIM_RTU_MIN_TIMEOUT_S))

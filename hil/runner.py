@@ -25,6 +25,7 @@ from hil.record.metrics import burn_metrics
 from hil.record.recorder import read_run
 from hil.safety import State
 from hil.sequence import load_sequence
+from hil.sequence.engine import RunState
 from hil.stand import StandConfig, load_stand
 
 EXIT_OK, EXIT_INVALID, EXIT_ABORTED, EXIT_FAULT = 0, 1, 2, 3
@@ -132,7 +133,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             print(f"hil run: {outcome_note}", file=sys.stderr)
         last_print = -1.0
         t_limit = loop.t + opts.max_seconds
-        while ctl.sequencer.state == "running" or loop.supervisor.state == State.ABORTING:
+        while ctl.sequencer.state == RunState.RUNNING or loop.supervisor.state == State.ABORTING:
             try:
                 loop.step()
                 if opts.on_cycle:
@@ -218,7 +219,7 @@ def _plant_truth(firmware: Any) -> dict[str, Any]:
 
 def _progress(ctl: Controller, out: TextIO) -> None:
     loop, seq = ctl.loop, ctl.sequencer
-    tseq = seq.seq_t if seq.state == "running" else None
+    tseq = seq.seq_t if seq.state == RunState.RUNNING else None
     step = seq.current.label or seq.current.describe() if seq.current else "-"
     pc = loop.cs.pc
     sp = loop.cs.pc_setpoint

@@ -10,12 +10,20 @@ range. Bumpless: engaging takes over from wherever the valves are.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import numpy as np
 
 from hil.cycle import CycleState
 from hil.safety.supervisor import State, Supervisor
 from hil.stand import StandConfig
 from hil.stand.iomap import Commands
+
+
+class ThrottleMode(StrEnum):
+    OFF = "off"  # not commanding: the sequence or safing owns the valves
+    CLOSED = "closed"  # closed loop on Pc
+    OPEN = "open"  # open loop to a position
 
 
 class ThrottleController:
@@ -39,7 +47,7 @@ class ThrottleController:
         acts = [stand.actuator(a) for a in self.cfg.actuators]
         self.out_lo = max(a.range[0] for a in acts)
         self.out_hi = min(a.range[1] for a in acts)
-        self.mode = "off"  # off | closed | open
+        self.mode = ThrottleMode.OFF
         self.target = 0.0  # MPa (closed) or % (open)
         self.slew = 0.0
         self.setpoint = float("nan")  # the ramped Pc command, MPa
@@ -55,20 +63,20 @@ class ThrottleController:
         lo, hi = self.lo_frac * self.rated, self.hi_frac * self.rated
         self.target = min(max(pc, lo), hi)
         self.slew = slew or self.cfg.slew
-        if self.mode != "closed":
+        if self.mode != ThrottleMode.CLOSED:
             # bumpless: start the setpoint at the Pc the valves' current position settles to
             # (the feedforward table read backwards), not at the measured Pc, which during a
             # start transient is still climbing toward it; the integrator starts empty
             self.output = commands.get(self.cfg.actuators[0])
             self.setpoint = min(max(self._inverse_ff(self.output) * self.rated, lo), hi)
             self.integral = 0.0
-            self.mode = "closed"
+            self.mode = ThrottleMode.CLOSED
         self.setpoint_moved_at = t
         self._t_last = t
 
     def command_position(self, t: float, commands: Commands, position: float, slew: float = 0.0) -> None:
         """Open loop: move the throttle output to ``position`` % at ``slew`` %/s."""
-        self.mode = "open"
+        self.mode = ThrottleMode.OPEN
         self.target = min(max(position, self.out_lo), self.out_hi)
         self.slew = slew or self.cfg.out_slew
         self.output = commands.get(self.cfg.actuators[0])
@@ -77,7 +85,7 @@ class ThrottleController:
 
     def release(self) -> None:
         """Stop commanding; outputs stay where they are (the sequence or safing takes over)."""
-        self.mode = "off"
+        self.mode = ThrottleMode.OFF
         self.setpoint = float("nan")
 
     # ------------------------------------------------------------------ every cycle
@@ -86,10 +94,10 @@ class ThrottleController:
         self._cycle(cs)
         cs.pc_setpoint = self.setpoint
         cs.pc_setpoint_moved_at = self.setpoint_moved_at
-        cs.throttle_output = self.output if self.mode != "off" else float("nan")
+        cs.throttle_output = self.output if self.mode != ThrottleMode.OFF else float("nan")
 
     def _cycle(self, cs: CycleState) -> None:
-        if self.mode == "off":
+        if self.mode == ThrottleMode.OFF:
             return
         if self.supervisor.state != State.RUNNING:
             self.release()
@@ -97,7 +105,7 @@ class ThrottleController:
         t = cs.t
         dt = t - (self._t_last if self._t_last is not None else t)
         self._t_last = t
-        if self.mode == "open":
+        if self.mode == ThrottleMode.OPEN:
             self.output = _toward(self.output, self.target, self.slew * dt)
             self._write(self.output)
             return

@@ -11,6 +11,7 @@ and a step that would open the propellants against a relight interlock is refuse
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from hil.cycle import CycleState
 from hil.errors import Refused
@@ -19,7 +20,14 @@ from hil.safety.redlines import RedlineMonitor
 from hil.safety.supervisor import EventSink, State, Supervisor
 from hil.sequence.model import Sequence, Step
 from hil.stand.iomap import Commands
-from hil.throttle import ThrottleController
+from hil.throttle import ThrottleController, ThrottleMode
+
+
+class RunState(StrEnum):
+    IDLE = "idle"
+    RUNNING = "running"
+    DONE = "done"
+    STOPPED = "stopped"  # left RUNNING (abort, fault) before the end
 
 
 @dataclass
@@ -45,7 +53,7 @@ class Sequencer:
         self.ignition = ignition
         self.throttle = throttle
         self.seq: Sequence | None = None
-        self.state = "idle"  # idle | running | done | stopped
+        self.state = RunState.IDLE
         self.i = 0
         self.seq_t = 0.0
         self._t_last = 0.0
@@ -60,19 +68,19 @@ class Sequencer:
     def load(self, seq: Sequence) -> None:
         """Install a checked sequence (SAFE only; the controller checks)."""
         self.seq = seq
-        self.state = "idle"
+        self.state = RunState.IDLE
         self.current = None
 
     @property
     def step_index(self) -> int:
         """Index of the step last started (for the console's timeline), -1 when not running."""
-        return self.i - 1 if self.state == "running" else -1
+        return self.i - 1 if self.state == RunState.RUNNING else -1
 
     def begin(self, t: float) -> None:
         """Called on START."""
         if self.seq is None:
             raise Refused("no sequence loaded")
-        self.state = "running"
+        self.state = RunState.RUNNING
         self.i = 0
         self.seq_t = self.seq.start_time
         self._t_last = t
@@ -82,12 +90,12 @@ class Sequencer:
         self.events(t, "sequence_start", sequence=self.seq.name, t_seq=self.seq_t)
 
     def on_cycle(self, cs: CycleState) -> None:
-        if self.state != "running" or self.seq is None:
+        if self.state != RunState.RUNNING or self.seq is None:
             cs.seq_t = None
             return
         t = cs.t
         if self.supervisor.state != State.RUNNING:
-            self.state = "stopped"
+            self.state = RunState.STOPPED
             self.ramps.clear()
             cs.seq_t = None
             self.events(t, "sequence_stopped", at_step=self.step_index, t_seq=round(self.seq_t, 4),
@@ -115,7 +123,7 @@ class Sequencer:
         cs.seq_t = self.seq_t
         if self.supervisor.state == State.RUNNING and self.i >= len(steps) and self.wait is None \
                 and self.hold_until is None and not self.ramps:
-            self.state = "done"
+            self.state = RunState.DONE
             self.events(t, "sequence_done", t_seq=round(self.seq_t, 4))
             if self.throttle:
                 self.throttle.release()
@@ -128,14 +136,14 @@ class Sequencer:
         if step.kind in ("set", "ramp") and not self._may_open(t, step):
             return
         if step.kind == "set":
-            if self.throttle is not None and self.throttle.mode != "off" and \
+            if self.throttle is not None and self.throttle.mode != ThrottleMode.OFF and \
                     any(n in self.throttle.cfg.actuators for n, _ in step.set):
                 self.throttle.release()  # an explicit setting of a throttle valve wins
                 self.events(t, "throttle_released", reason=f"step at line {step.line} sets a throttle valve")
             for name, value in step.set:
                 self.commands.set(name, value)
                 self.ramps = [r for r in self.ramps if r.name != name]
-            if self.throttle is not None and self.throttle.mode != "off" and not self.ignition.propellants_open():
+            if self.throttle is not None and self.throttle.mode != ThrottleMode.OFF and not self.ignition.propellants_open():
                 self.throttle.release()  # shutdown: the throttle loop has nothing left to control
         elif step.kind == "ramp":
             name, target = step.set[0]

@@ -7,9 +7,12 @@ the timeline that will run, each step still knowing the file line it came from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from hil.sequence.expr import Expr
 from hil.stand import Redline
+
+StepKind = Literal["set", "ramp", "wait", "hold", "throttle", "redline", "mark"]
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class Step:
     """
 
     at: float
-    kind: str
+    kind: StepKind
     line: int | None
     label: str = ""
     set: tuple[tuple[str, float], ...] = ()  # set: (actuator, value); ramp: one pair = target

@@ -12,6 +12,7 @@ from hil.stand.model import (
     Channel,
     IgnitionConfig,
     Redline,
+    RedlineWhen,
     SafingStep,
     ThrottleConfig,
 )
@@ -81,7 +82,7 @@ def redline_from_table(t: TableReader, channels: dict[str, Channel], default_ena
         max_rate=t.number("max_rate", inf, positive=True) if "max_rate" in t.data else inf,
         settle_s=t.number("settle_s", 0.0, lo=0.0, hi=60.0),
         persistence=t.integer("persistence", 3, lo=1, hi=10000),
-        when=t.choice("when", ("always", "running", "burning"), "always"),
+        when=t.enum("when", RedlineWhen, "always"),
         enabled=t.get("enabled", bool, default_enabled),
         line=t.ctx.line_of(t.kp),
     )

@@ -18,19 +18,22 @@ from hil.stand import firmware_map as fw
 from hil.stand.calibration import Calibration, Linear, Polynomial, Table, is_monotonic
 from hil.stand.control_tables import ignition_table, redline_from_table, safing_table, throttle_table
 from hil.stand.model import (
-    ACTUATOR_KINDS,
-    ENGINE_PRESETS,
     PLANT_INPUTS,
-    PROPELLANTS,
-    WATCHDOG_ENGAGE,
     Actuator,
+    ActuatorKind,
     Channel,
+    EnginePreset,
+    Feeds,
     FirmwareConfig,
     Limits,
+    LinkKind,
     LoopConfig,
+    Propellant,
+    RegisterTable,
     SimConfig,
     StandConfig,
     TransportConfig,
+    WatchdogEngage,
 )
 from hil.stand.registers import WIDTH, WORD_ORDERS, raw_range
 from hil.stand.toml_table import TableReader, read_toml
@@ -38,8 +41,8 @@ from hil.stand.toml_table import TableReader, read_toml
 
 def _transport(t: TableReader | None) -> TransportConfig:
     if t is None:
-        return TransportConfig(kind="tcp")
-    kind = t.choice("kind", ("tcp", "rtu"))
+        return TransportConfig(kind=LinkKind.TCP)
+    kind = t.enum("kind", LinkKind)
     cfg = TransportConfig(
         kind=kind,
         host=t.get("host", str, "127.0.0.1"),
@@ -102,7 +105,7 @@ def _channel(t: TableReader) -> Channel:
         units=t.get("units", str, ""),
         valid=t.pair("valid", (float("-inf"), float("inf"))),
         word_order=t.choice("word_order", WORD_ORDERS, "big"),
-        table=t.choice("table", ("input", "holding"), "input"),
+        table=t.enum("table", RegisterTable, "input"),
         frozen_s=t.number("frozen_s", 0.0, lo=0.0, hi=3600.0),
         source=t.get("source", str, ""),
         description=t.get("description", str, ""),
@@ -112,19 +115,19 @@ def _channel(t: TableReader) -> Channel:
 
 
 def _actuator(t: TableReader) -> Actuator:
-    kind = t.choice("kind", ACTUATOR_KINDS)
+    kind = t.enum("kind", ActuatorKind)
     default_range = (0.0, 100.0) if kind == "proportional" else (0.0, 1.0)
     act = Actuator(
         name=t.get("name", str),
         kind=kind,
         register=t.integer("register", lo=0, hi=65535),
-        propellant=t.choice("propellant", PROPELLANTS, "none"),
+        propellant=t.enum("propellant", Propellant, "none"),
         scale=t.number("scale", 1.0, positive=True),
         range=t.pair("range", default_range),
         units=t.get("units", str, "%" if kind == "proportional" else ""),
         feedback=t.get("feedback", str, ""),
         drives=t.choice("drives", PLANT_INPUTS, "") if "drives" in t.data else "",
-        feeds=t.choice("feeds", ("chamber", "gg", "isolation"), "chamber"),
+        feeds=t.enum("feeds", Feeds, "chamber"),
         description=t.get("description", str, ""),
     )
     if kind == "purge" and act.propellant != "none":
@@ -142,7 +145,7 @@ def _firmware(t: TableReader | None, channels: dict[str, Channel]) -> FirmwareCo
         protocol=t.choice("protocol", (fw.PROTOCOL,), fw.PROTOCOL),
         scan_hz=t.number("scan_hz", 1000.0, lo=10.0, hi=20000.0),
         watchdog_s=t.number("watchdog_s", 0.1, positive=True),
-        watchdog_engage=t.choice("watchdog_engage", WATCHDOG_ENGAGE, "first-heartbeat"),
+        watchdog_engage=t.enum("watchdog_engage", WatchdogEngage, "first-heartbeat"),
         overpressure_channel=t.get("overpressure_channel", str, ""),
         overpressure_limit=t.number("overpressure_limit", float("inf")) if "overpressure_limit" in t.data else float("inf"),
         overpressure_samples=t.integer("overpressure_samples", 3, lo=1, hi=1000),
@@ -274,7 +277,7 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
     sim = None
     st = top.sub("sim")
     if st:
-        sim = SimConfig(engine=st.choice("engine", ENGINE_PRESETS), seed=st.integer("seed", 0, lo=0, hi=2**31))
+        sim = SimConfig(engine=st.enum("engine", EnginePreset), seed=st.integer("seed", 0, lo=0, hi=2**31))
         st.done()
         for a, t in zip(actuators, act_tables):
             if not a.drives:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
@@ -16,18 +17,67 @@ from hil.stand import firmware_map as fw
 from hil.stand.calibration import Calibration
 from hil.stand.registers import WIDTH
 
-ACTUATOR_KINDS = ("valve", "proportional", "igniter", "purge")
-PROPELLANTS = ("ox", "fuel", "none")
-ENGINE_PRESETS = ("tq12", "lab")
+
+class LinkKind(StrEnum):
+    """How a stand (or one of its devices) is reached."""
+
+    TCP = "tcp"
+    RTU = "rtu"
+
+
+class RegisterTable(StrEnum):
+    """Where a channel is read: input registers (function code 4) or holding registers (3)."""
+
+    INPUT = "input"
+    HOLDING = "holding"
+
+
+class ActuatorKind(StrEnum):
+    VALVE = "valve"
+    PROPORTIONAL = "proportional"
+    IGNITER = "igniter"
+    PURGE = "purge"
+
+
+class Propellant(StrEnum):
+    OX = "ox"
+    FUEL = "fuel"
+    NONE = "none"
+
+
+class Feeds(StrEnum):
+    """What a propellant valve feeds: opening one ox and one fuel valve of the chamber starts a burn."""
+
+    CHAMBER = "chamber"
+    GG = "gg"
+    ISOLATION = "isolation"
+
+
+class RedlineWhen(StrEnum):
+    ALWAYS = "always"
+    RUNNING = "running"  # the stand is RUNNING
+    BURNING = "burning"  # ignition is confirmed
+
+
+class WatchdogEngage(StrEnum):
+    FIRST_HEARTBEAT = "first-heartbeat"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class EnginePreset(StrEnum):
+    TQ12 = "tq12"
+    LAB = "lab"
+
+
 PLANT_INPUTS = ("ox_valve", "fuel_valve", "gg_valve", "ox_iso", "fuel_iso", "igniter", "purge")
-WATCHDOG_ENGAGE = ("first-heartbeat", "always", "never")
 
 
 @dataclass(frozen=True)
 class TransportConfig:
     """How the controller reaches the stand."""
 
-    kind: str  # "tcp" or "rtu"
+    kind: LinkKind
     host: str = "127.0.0.1"
     port: int = 5020
     device: str = ""
@@ -59,7 +109,7 @@ class FirmwareConfig:
     protocol: str = fw.PROTOCOL
     scan_hz: float = 1000.0
     watchdog_s: float = 0.1
-    watchdog_engage: str = "first-heartbeat"
+    watchdog_engage: WatchdogEngage = WatchdogEngage.FIRST_HEARTBEAT
     overpressure_channel: str = ""
     overpressure_limit: float = float("inf")
     overpressure_samples: int = 3
@@ -76,7 +126,7 @@ class Channel:
     units: str = ""
     valid: tuple[float, float] = (float("-inf"), float("inf"))
     word_order: str = "big"
-    table: str = "input"  # "input" (function code 4) or "holding" (function code 3)
+    table: RegisterTable = RegisterTable.INPUT
     frozen_s: float = 0.0  # disqualify when the raw value has not changed for this long (0: never)
     source: str = ""
     description: str = ""
@@ -92,15 +142,15 @@ class Actuator:
     """One commanded output in a holding register: eng value = raw * scale."""
 
     name: str
-    kind: str
+    kind: ActuatorKind
     register: int
-    propellant: str = "none"
+    propellant: Propellant = Propellant.NONE
     scale: float = 1.0
     range: tuple[float, float] = (0.0, 1.0)
     units: str = ""
     feedback: str = ""
     drives: str = ""
-    feeds: str = "chamber"  # "chamber" (a main valve: opening one of each starts a burn), "gg" or "isolation"
+    feeds: Feeds = Feeds.CHAMBER
     description: str = ""
 
 
@@ -146,7 +196,7 @@ class Redline:
     max_rate: float = math.inf
     settle_s: float = 0.0
     persistence: int = 3
-    when: str = "always"  # "always", "running" (RUNNING only), "burning" (after ignition is confirmed)
+    when: RedlineWhen = RedlineWhen.ALWAYS
     enabled: bool = True  # False: a sequence has to enable it (phase-gated)
     line: int | None = None
 
@@ -237,7 +287,7 @@ class StandConfig:
         """Size of the input-register image (system block included when there is firmware)."""
         n = fw.IR_SYSTEM_COUNT if self.firmware else 0
         for ch in self.channels:
-            if ch.table == "input":
+            if ch.table == RegisterTable.INPUT:
                 n = max(n, ch.register + ch.width)
         return n
 
@@ -248,6 +298,6 @@ class StandConfig:
         for act in self.actuators:
             n = max(n, act.register + 1)
         for ch in self.channels:
-            if ch.table == "holding":
+            if ch.table == RegisterTable.HOLDING:
                 n = max(n, ch.register + ch.width)
         return n

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -88,6 +89,7 @@ def keystr(keypath: tuple[Any, ...]) -> str:
 
 
 MISSING = object()
+E = TypeVar("E", bound=StrEnum)
 
 
 class TableReader:
@@ -138,6 +140,10 @@ class TableReader:
         if v not in options:
             raise self.error(key, f"must be one of {', '.join(options)}; got {v!r}")
         return v
+
+    def enum(self, key: str, kind: type[E], default: Any = MISSING) -> E:
+        """A string that must be one of ``kind``'s values, returned as the enum member."""
+        return kind(self.choice(key, tuple(m.value for m in kind), default))
 
     def pair(self, key: str, default: Any = MISSING) -> tuple[float, float]:
         v = self.get(key, list, default)
