@@ -42,6 +42,9 @@ class IgnitionMonitor:
         self.fuel = [a.name for a in acts if a.propellant == "fuel" and a.feeds == "chamber"]
         self.igniters = [a.name for a in acts if a.kind == "igniter"]
         self.purges = [a.name for a in acts if a.kind == "purge"]
+        index = commands.index
+        self._ox, self._fuel = [index[n] for n in self.ox], [index[n] for n in self.fuel]
+        self._igniters, self._purges = [index[n] for n in self.igniters], [index[n] for n in self.purges]
         channels = [c.name for c in stand.channels]
         pcs = stand.limits.pc_channels or (stand.limits.pc_channel,)
         self.use_trusted_pc = self.cfg is not None and self.cfg.channel in pcs
@@ -60,6 +63,9 @@ class IgnitionMonitor:
 
     def propellants_open(self, changes: Iterable[tuple[str, float]] = ()) -> bool:
         """Both propellants commanded open, now or after ``changes`` (name, value) were applied."""
+        eng = self.commands.eng
+        if not changes:  # every cycle: the command image as it stands
+            return any(eng[i] > 0 for i in self._ox) and any(eng[i] > 0 for i in self._fuel)
         over = dict(changes)
 
         def is_open(names: list[str]) -> bool:
@@ -92,7 +98,8 @@ class IgnitionMonitor:
             cs.burning = False
             return
         self.reading = self._read(cs)
-        if self.shutdown_at is not None and any(self.commands.get(n) > 0 for n in self.purges):
+        eng = self.commands.eng
+        if self.shutdown_at is not None and any(eng[i] > 0 for i in self._purges):
             self.purge_s += dt
         if self.propellants_open():
             self._open(cs, t)
@@ -116,7 +123,9 @@ class IgnitionMonitor:
             refusal = self.relight_refusal(t)
             if refusal and running:
                 sup.abort(t, refusal, source="ignition")
-        self.attempt = self.attempt or any(self.commands.get(n) > 0 for n in self.igniters)
+        if not self.attempt:
+            eng = self.commands.eng
+            self.attempt = any(eng[i] > 0 for i in self._igniters)
         v = self.reading
         if not self.burning:
             if v > cfg.confirm_above:

@@ -68,13 +68,14 @@ class SensorQualifier:
         self._last = vals.copy()
         bad = ~cs.valid | ((self.frozen_s > 0) & (self._same >= self.frozen_s))
         newly = bad & ~self.disqualified
-        for i in np.flatnonzero(newly):
-            ch = self.stand.channels[i]
-            reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[i]:.2f} s" if cs.valid[i]
-                      else f"reading {vals[i]:g} {ch.units} is outside its valid range {ch.valid}")
-            self.why[ch.name] = reason
-            self.events(t, "sensor_disqualified", channel=ch.name, reason=reason)
-        self.disqualified = self.disqualified | newly
+        if newly.any():  # rare: most cycles disqualify nothing
+            for i in np.flatnonzero(newly):
+                ch = self.stand.channels[i]
+                reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[i]:.2f} s" if cs.valid[i]
+                          else f"reading {vals[i]:g} {ch.units} is outside its valid range {ch.valid}")
+                self.why[ch.name] = reason
+                self.events(t, "sensor_disqualified", channel=ch.name, reason=reason)
+            self.disqualified = self.disqualified | newly
         if self.supervisor.state == State.SAFE and self.disqualified.any():
             back = self.disqualified & ~bad  # a sensor that recovered may be trusted again, but only in SAFE
             for i in np.flatnonzero(back):

@@ -200,7 +200,7 @@ class Redline:
     enabled: bool = True  # False: a sequence has to enable it (phase-gated)
     line: int | None = None
 
-    @property
+    @cached_property
     def relative(self) -> bool:
         """Checked against the commanded Pc rather than a fixed number."""
         return math.isfinite(self.min_frac) or math.isfinite(self.max_frac)
