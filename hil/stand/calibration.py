@@ -7,7 +7,7 @@ channels of a cycle in one vectorised call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -58,6 +58,10 @@ class Table:
 
     raw: tuple[float, ...]
     eng: tuple[float, ...]
+    _r: np.ndarray = field(init=False, repr=False, compare=False)
+    _e: np.ndarray = field(init=False, repr=False, compare=False)
+    _e_sorted: np.ndarray = field(init=False, repr=False, compare=False)
+    _r_by_e: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # np.interp converts tuple arguments on every call; keep arrays ready (and the inverse
