@@ -21,16 +21,17 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 
 
 def classify(meta: dict[str, Any]) -> dict[str, list[str]]:
-    """Which columns go in which plot, from the stand's own description."""
-    chans = {c["name"]: c for c in meta.get("channels", [])}
-    pc_name = meta.get("pc_channel", "pc")
-    pcs = [n for n in chans if n == pc_name or (n.startswith(pc_name + "_") and chans[n]["units"] == chans.get(pc_name, {}).get("units"))]
-    thrust = [n for n in chans if "thrust" in n]
-    feedbacks = {a["feedback"] for a in meta.get("actuators", []) if a.get("feedback")}
-    pressures = [n for n, c in chans.items() if c["units"] == "MPa" and n not in pcs and "purge" not in n]
-    valves = [f"cmd.{a['name']}" for a in meta.get("actuators", []) if a["kind"] == "proportional"]
-    valves += sorted(feedbacks)
-    return {"pc": pcs, "thrust": thrust, "pressures": pressures, "valves": valves}
+    """Which columns go in which plot: as the stand file declares (each channel's ``plot``, or
+    its role), never guessed from names or units. The valves plot adds the proportional
+    actuators' commands beside their position feedback."""
+    chans = meta.get("channels", [])
+    out: dict[str, list[str]] = {"pc": [], "thrust": [], "pressures": [], "valves": []}
+    for c in chans:
+        if c.get("plot") in out:
+            out[c["plot"]].append(c["name"])
+    out["valves"] = [f"cmd.{a['name']}" for a in meta.get("actuators", []) if a["kind"] == "proportional"] \
+        + sorted(out["valves"])
+    return out
 
 
 def peak_decimate(x: np.ndarray, bins: int, time_axis: bool = False) -> np.ndarray:

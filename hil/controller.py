@@ -264,8 +264,8 @@ def stand_meta(stand: StandConfig, redlines: tuple[Redline, ...], rate_hz: float
     channels, actuators, redlines."""
     return {"stand": stand.name, "states": list(STATE_NAMES),
             "columns": list(FrameLayout.of(stand).columns),
-            "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description}
-                         for c in stand.channels],
+            "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description,
+                          "role": c.role, "plot": stand.plot_of(c)} for c in stand.channels],
             "actuators": [{"name": a.name, "kind": a.kind, "range": list(a.range), "units": a.units,
                            "propellant": a.propellant, "feedback": a.feedback} for a in stand.actuators],
             "redlines": [{"name": r.name, "channels": list(r.channels), "min": r.min, "max": r.max,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from hil.stand import StandConfig
+from hil.stand import ChannelRole, StandConfig
 
 
 def _col(table: pa.Table, name: str) -> np.ndarray:
@@ -101,29 +101,21 @@ def smooth(x: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(x, k, mode="same") / np.convolve(np.ones_like(x), k, mode="same")
 
 
-def find_channel(stand: StandConfig, *, units: str, words: tuple[str, ...]) -> str | None:
-    """A channel by unit and name fragments (a stand's thrust, flowmeters, wall thermocouple)."""
-    for c in stand.channels:
-        if c.units == units and all(w in c.name for w in words):
-            return c.name
-    return None
-
-
 def _burn_extras(table: pa.Table, stand: StandConfig, t: np.ndarray, i0: int, i1: int) -> dict[str, Any]:
     """Mean O/F (flowmeters), total impulse (thrust), peak wall temperature, over ignition → shutdown."""
     out: dict[str, Any] = {}
     seg = slice(i0, i1 + 1)
-    ox = find_channel(stand, units="kg/s", words=("ox",))
-    fu = find_channel(stand, units="kg/s", words=("fuel",))
+    ox = stand.with_role(ChannelRole.OX_FLOW)
+    fu = stand.with_role(ChannelRole.FUEL_FLOW)
     if ox and fu:
         mo, mf = _col(table, ox)[seg], _col(table, fu)[seg]
         good = mf > 1e-3 * max(np.nanmax(mf), 1e-9)
         out["of_mean"] = round(float(np.nansum(mo[good]) / np.nansum(mf[good])), 4) if good.any() else None
-    th = find_channel(stand, units="kN", words=("thrust",))
+    th = stand.with_role(ChannelRole.THRUST)
     if th:
         f = _col(table, th)[seg]
         out["total_impulse_kns"] = round(float(np.trapezoid(np.nan_to_num(f), t[seg])), 3)
-    wall = find_channel(stand, units="K", words=("wall",))
+    wall = stand.with_role(ChannelRole.WALL_TEMP)
     if wall:
         out["wall_temp_peak_k"] = round(float(np.nanmax(_col(table, wall)[seg])), 2)
     return out

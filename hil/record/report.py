@@ -19,8 +19,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hil import __version__
-from hil.record.metrics import burn_metrics, burn_windows, find_channel
+from hil.record.metrics import burn_metrics, burn_windows
 from hil.record.recorder import read_events, read_run, read_summary, stand_of_run
+from hil.stand import ChannelRole, Plot
 
 EVENT_MARKS = {"redline": "#d62728", "abort": "#d62728", "fault": "#6a1b9a", "firmware_trip": "#6a1b9a",
                "ignition_confirmed": "#2ca02c", "shutdown_commanded": "#7f7f7f", "sensor_disqualified": "#ff7f0e"}
@@ -106,11 +107,11 @@ def figures(run_dir: str | Path) -> dict[str, Path]:
 
     fig, ax = plt.subplots(figsize=(11, 3.6))
     for c in stand.channels:
-        if c.units == "MPa" and c.name not in pcs and "purge" not in c.name:
+        if stand.plot_of(c) == Plot.PRESSURES:
             ax.plot(t, _col(table, c.name), lw=0.6, label=c.name)
     ax.set_xlabel("run time [s]")
     ax.set_ylabel("[MPa]")
-    ox, fu = find_channel(stand, units="kg/s", words=("ox",)), find_channel(stand, units="kg/s", words=("fuel",))
+    ox, fu = stand.with_role(ChannelRole.OX_FLOW), stand.with_role(ChannelRole.FUEL_FLOW)
     if ox and fu:
         ax2 = ax.twinx()
         mo, mf = _col(table, ox), _col(table, fu)
@@ -123,7 +124,7 @@ def figures(run_dir: str | Path) -> dict[str, Path]:
     ax.legend(fontsize=7, ncol=3, loc="upper left")
     out["feed"] = _save(fig, d / "fig_feed.png")
 
-    wall = find_channel(stand, units="K", words=("wall",))
+    wall = stand.with_role(ChannelRole.WALL_TEMP)
     if wall:
         fig, ax = plt.subplots(figsize=(11, 2.8))
         ax.plot(t, _col(table, wall), lw=0.8, color="#8c564b")

@@ -6,10 +6,12 @@ from hil.stand.loader import load_stand, parse_stand
 from hil.stand.model import (
     Actuator,
     Channel,
+    ChannelRole,
     FirmwareConfig,
     IgnitionConfig,
     Limits,
     LoopConfig,
+    Plot,
     Redline,
     SafingStep,
     SimConfig,
@@ -19,6 +21,7 @@ from hil.stand.model import (
 )
 
 __all__ = [
-    "Actuator", "Channel", "FirmwareConfig", "IgnitionConfig", "Limits", "LoopConfig", "Redline", "SafingStep",
+    "Actuator", "Channel", "ChannelRole", "FirmwareConfig", "IgnitionConfig", "Limits", "LoopConfig", "Plot", "Redline",
+    "SafingStep",
     "SimConfig", "StandConfig", "ThrottleConfig", "TransportConfig", "load_stand", "parse_stand",
 ]

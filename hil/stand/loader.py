@@ -22,12 +22,14 @@ from hil.stand.model import (
     Actuator,
     ActuatorKind,
     Channel,
+    ChannelRole,
     EnginePreset,
     Feeds,
     FirmwareConfig,
     Limits,
     LinkKind,
     LoopConfig,
+    Plot,
     Propellant,
     RegisterTable,
     SimConfig,
@@ -109,6 +111,8 @@ def _channel(t: TableReader) -> Channel:
         frozen_s=t.number("frozen_s", 0.0, lo=0.0, hi=3600.0),
         source=t.get("source", str, ""),
         description=t.get("description", str, ""),
+        role=t.enum("role", ChannelRole) if "role" in t.data else None,
+        plot=t.enum("plot", Plot) if "plot" in t.data else None,
     )
     t.done()
     return ch
@@ -210,10 +214,15 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
     if not channels:
         raise ctx.error(("channels",), "a stand needs at least one [[channels]] entry")
     by_ch: dict[str, Channel] = {}
+    roles: dict[str, str] = {}
     for ch, t in zip(channels, ch_tables):
         if ch.name in by_ch:
             raise t.error("name", f"duplicate channel name {ch.name!r}")
         by_ch[ch.name] = ch
+        if ch.role is not None:
+            if ch.role in roles:
+                raise t.error("role", f"role {ch.role.value!r} is already channel {roles[ch.role]!r}'s")
+            roles[ch.role] = ch.name
     by_act: dict[str, Actuator] = {}
     for a, t in zip(actuators, act_tables):
         if a.name in by_act or a.name in by_ch:

@@ -70,6 +70,26 @@ class EnginePreset(StrEnum):
     LAB = "lab"
 
 
+class ChannelRole(StrEnum):
+    """What a channel measures, for the metrics, the report and the console (chamber pressure is
+    ``[limits] pc_channel(s)``, a valve's position is its actuator's ``feedback``)."""
+
+    THRUST = "thrust"
+    OX_FLOW = "ox_flow"
+    FUEL_FLOW = "fuel_flow"
+    WALL_TEMP = "wall_temp"
+
+
+class Plot(StrEnum):
+    """Which of the console's plots a channel is drawn in."""
+
+    PC = "pc"
+    THRUST = "thrust"
+    PRESSURES = "pressures"
+    VALVES = "valves"
+    NONE = "none"
+
+
 PLANT_INPUTS = ("ox_valve", "fuel_valve", "gg_valve", "ox_iso", "fuel_iso", "igniter", "purge")
 
 
@@ -130,6 +150,8 @@ class Channel:
     frozen_s: float = 0.0  # disqualify when the raw value has not changed for this long (0: never)
     source: str = ""
     description: str = ""
+    role: ChannelRole | None = None
+    plot: Plot | None = None  # None: from its role (Pc, thrust, valve feedback), else not plotted
 
     @property
     def width(self) -> int:
@@ -274,6 +296,22 @@ class StandConfig:
         if obj is None:
             raise KeyError(f"no channel {name!r} in stand {self.name!r}")
         return obj
+
+    def with_role(self, role: ChannelRole) -> str | None:
+        """The channel declared with ``role`` (roles are unique in a stand), or None."""
+        return next((c.name for c in self.channels if c.role == role), None)
+
+    def plot_of(self, channel: Channel) -> Plot:
+        """The console plot a channel goes in: as declared, else from what the stand says it is."""
+        if channel.plot is not None:
+            return channel.plot
+        if channel.name in (self.limits.pc_channels or (self.limits.pc_channel,)):
+            return Plot.PC
+        if channel.role == ChannelRole.THRUST:
+            return Plot.THRUST
+        if any(a.feedback == channel.name for a in self.actuators):
+            return Plot.VALVES
+        return Plot.NONE
 
     def actuator(self, name: str) -> Actuator:
         """Actuator by name."""
