@@ -13,11 +13,17 @@ for good. Examples: ``ignition_failure@0``, ``late_ignition:delay=0.1@0``,
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hil.errors import FaultSpecError
+
+if TYPE_CHECKING:
+    from firmware_sim.firmware import Firmware
+    from firmware_sim.sensors import Sensor
 
 # name -> {parameter: default}; a default of None means the parameter is required.
 FAULTS: dict[str, dict[str, str | None]] = {
@@ -112,3 +118,49 @@ def parse_fault(spec: str) -> Fault:
     start = _num(m.group("start"), "start time", spec)
     dur = _num(m.group("dur"), "duration", spec) if m.group("dur") else math.inf
     return Fault(name=name, start_s=start, duration_s=dur, params=params)
+
+
+def _sensor_for(fw: Firmware, f: Fault) -> Sensor:
+    name = f.params.get("channel") or fw.stand.limits.pc_channel
+    name = f.params.get("channel") or fw.stand.limits.pc_channel
+    return fw.by_register[fw.stand.channel(name).register]
+
+def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
+    """Switch one fault on or off in a running firmware: what each fault does to the stand."""
+    eng = fw.engine
+    if f.name == "ignition_failure":
+        eng.igniter_healthy = not on
+    elif f.name == "late_ignition":
+        eng.extra_ignition_delay_s = f.number("delay") if on else 0.0
+    elif f.name == "valve_stuck":
+        drives = fw.stand.actuator(f.params["valve"]).drives
+        attr = {"ox_valve": "ox", "fuel_valve": "fuel", "gg_valve": "gg"}[drives]
+        at = f.params["at"]
+        pos = {"open": 1.0, "closed": 0.0, "here": getattr(eng, f"pos_{attr}")}.get(at)
+        setattr(eng, f"stuck_{attr}", (float(at) / 100.0 if pos is None else pos) if on else None)
+    elif f.name == "pc_dropout":
+        _sensor_for(fw, f).dropout = on
+    elif f.name == "pc_frozen":
+        s = _sensor_for(fw, f)
+        if on:
+            s.freeze(eng)
+        else:
+            s.frozen = None
+    elif f.name == "pc_drift":
+        s = _sensor_for(fw, f)
+        s.drift_rate, s.drift_t0 = (f.number("rate"), eng.t) if on else (0.0, 0.0)
+    elif f.name == "instability":
+        eng.instability_amp = f.number("amp") if on else 0.0
+        if on:
+            eng.set_params(dataclasses.replace(eng.p, instability_hz=f.number("hz")))
+    elif f.name == "stop_answering":
+        fw.answering = not on
+    elif f.name == "slow_response":
+        fw.response_delay_s = f.number("delay") if on else 0.0
+    elif f.name == "exception_response":
+        fw.exception_code = int(f.number("code")) if on else 0
+    elif f.name == "crc_error":
+        fw.crc_error_rate = f.number("rate") if on else 0.0
+    elif f.name == "garbage":
+        fw.garbage_rate = f.number("rate") if on else 0.0
+        fw.garbage_bytes = int(f.number("bytes"))

@@ -12,7 +12,6 @@ the lock is uncontended.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import threading
@@ -20,11 +19,12 @@ import time
 from collections.abc import Iterable
 
 from firmware_sim.engine import PRESETS, Engine
-from firmware_sim.faults import Fault
+from firmware_sim.faults import Fault, set_fault
 from firmware_sim.sensors import Sensor, noise_source
 from hil.stand import Actuator, FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.model import WatchdogEngage
+from hil.stand.registers import decode
 
 
 def _u32(seconds: float) -> list[int]:
@@ -228,15 +228,18 @@ class Firmware:
         """A reset may not hand the outputs back while the holding registers still command
         propellant or ignition on: the valves would snap open."""
         for a in self.actuators:
-            if (a.propellant != "none" or a.kind == "igniter") and self.holding[a.register]:
+            if (a.propellant != "none" or a.kind == "igniter") and self._commanded(a) != 0:
                 return False
         return True
 
+    def _commanded(self, a: Actuator) -> float:
+        """An actuator's raw command as its holding registers hold it."""
+        return decode(self.holding[a.register : a.register + a.width], a.type, a.word_order)
+
     def _decode_commands(self) -> None:
-        hr = self.holding
         for a in self.actuators:
             lo, hi = a.range
-            v = hr[a.register] * a.scale
+            v = self._commanded(a) * a.scale
             self.outputs[a.name] = lo if v < lo else hi if v > hi else v
         self._apply_outputs()
 
@@ -270,56 +273,13 @@ class Firmware:
                 continue
             if i not in self._active and f.start_s <= t:
                 self._active.add(i)
-                self._set_fault(f, True)
+                set_fault(self, f, True)
                 self.events.append((self.engine.t, f"fault on {f.spec()}"))
             if i in self._active and f.end_s <= t:
                 self._active.discard(i)
                 self._ended.add(i)
-                self._set_fault(f, False)
+                set_fault(self, f, False)
                 self.events.append((self.engine.t, f"fault off {f.name}"))
-
-    def _sensor_for(self, f: Fault) -> Sensor:
-        name = f.params.get("channel") or self.stand.limits.pc_channel
-        return self.by_register[self.stand.channel(name).register]
-
-    def _set_fault(self, f: Fault, on: bool) -> None:
-        eng = self.engine
-        if f.name == "ignition_failure":
-            eng.igniter_healthy = not on
-        elif f.name == "late_ignition":
-            eng.extra_ignition_delay_s = f.number("delay") if on else 0.0
-        elif f.name == "valve_stuck":
-            drives = self.stand.actuator(f.params["valve"]).drives
-            attr = {"ox_valve": "ox", "fuel_valve": "fuel", "gg_valve": "gg"}[drives]
-            at = f.params["at"]
-            pos = {"open": 1.0, "closed": 0.0, "here": getattr(eng, f"pos_{attr}")}.get(at)
-            setattr(eng, f"stuck_{attr}", (float(at) / 100.0 if pos is None else pos) if on else None)
-        elif f.name == "pc_dropout":
-            self._sensor_for(f).dropout = on
-        elif f.name == "pc_frozen":
-            s = self._sensor_for(f)
-            if on:
-                s.freeze(eng)
-            else:
-                s.frozen = None
-        elif f.name == "pc_drift":
-            s = self._sensor_for(f)
-            s.drift_rate, s.drift_t0 = (f.number("rate"), eng.t) if on else (0.0, 0.0)
-        elif f.name == "instability":
-            eng.instability_amp = f.number("amp") if on else 0.0
-            if on:
-                eng.set_params(dataclasses.replace(eng.p, instability_hz=f.number("hz")))
-        elif f.name == "stop_answering":
-            self.answering = not on
-        elif f.name == "slow_response":
-            self.response_delay_s = f.number("delay") if on else 0.0
-        elif f.name == "exception_response":
-            self.exception_code = int(f.number("code")) if on else 0
-        elif f.name == "crc_error":
-            self.crc_error_rate = f.number("rate") if on else 0.0
-        elif f.name == "garbage":
-            self.garbage_rate = f.number("rate") if on else 0.0
-            self.garbage_bytes = int(f.number("bytes"))
 
     def corrupt_rtu(self, frame: bytes) -> bytes:
         """What an RTU answer looks like after the line faults: a flipped CRC bit, noise before

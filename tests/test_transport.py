@@ -129,7 +129,7 @@ def test_commands_clamp_scale_and_write_only_owned_registers() -> None:
     cmd = Commands(stand)
     assert cmd.set("ox_main", 7) == 1.0  # on/off valves clamp to their range
     writes = cmd.pending_writes()
-    assert writes == [(2000, [1, 0, 0, 0])]
+    assert writes == [(1000, [0, 0]), (2000, [1, 0, 0, 0])]  # DAC0 (FLOAT32) and the relays; 1002-1999 untouched
     assert cmd.pending_writes() == []  # nothing changed, no firmware heartbeat: nothing written
     lab = Commands(load_stand(LAB))
     assert lab.set("ox_main", 33.337) == pytest.approx(33.34)

@@ -14,7 +14,7 @@ import numpy as np
 from hil.stand import Actuator, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Linear
-from hil.stand.registers import MAX_WRITE, Block, coalesce
+from hil.stand.registers import MAX_WRITE, Block, coalesce, decode, encode
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,14 @@ class Decoder:
         raw = self.raw
         for table, rtype, order, idx, regs in self.groups:
             img = self.images[table]
+            if order.endswith("_byteswap"):
+                img = img.byteswap()  # a copy; only stands whose vendor swaps bytes pay for it
             if rtype == "u16":
                 raw[idx] = img[regs]
             elif rtype == "i16":
                 raw[idx] = img[regs].view(np.int16)
             else:
-                hi, lo = (img[regs], img[regs + 1]) if order == "big" else (img[regs + 1], img[regs])
+                hi, lo = (img[regs], img[regs + 1]) if order.startswith("big") else (img[regs + 1], img[regs])
                 u = (hi.astype(np.uint32) << 16) | lo.astype(np.uint32)
                 raw[idx] = u if rtype == "u32" else u.view(np.int32) if rtype == "i32" else u.view(np.float32)
         eng = raw * self.gain + self.offset
@@ -110,7 +112,7 @@ class Commands:
         self.index = {n: i for i, n in enumerate(self.names)}
         self.eng = np.zeros(len(self.actuators))
         self.has_firmware = stand.firmware is not None
-        spans = [(a.register, 1) for a in self.actuators]
+        spans = [(a.register, a.width) for a in self.actuators]
         if self.has_firmware:
             spans.append((0, fw.HR_SYSTEM_COUNT))
         self.blocks: list[Block] = coalesce(spans, max_count=MAX_WRITE, max_gap=0)
@@ -126,11 +128,12 @@ class Commands:
         a = self.actuators[i]
         lo, hi = a.range
         v = lo if value < lo else hi if value > hi else float(value)
-        raw = int(round(v / a.scale))
-        if self.image[a.register] != raw:
-            self.image[a.register] = raw
+        words = encode(v / a.scale, a.type, a.word_order)
+        r = a.register
+        if self.image[r : r + len(words)] != words:
+            self.image[r : r + len(words)] = words
             self.changed = True
-        v = raw * a.scale
+        v = decode(words, a.type, a.word_order) * a.scale  # what the device will actually see
         self.eng[i] = v
         return v
 

@@ -125,6 +125,8 @@ def _actuator(t: TableReader) -> Actuator:
         name=t.get("name", str),
         kind=kind,
         register=t.integer("register", lo=0, hi=65535),
+        type=t.choice("type", tuple(WIDTH), "u16"),
+        word_order=t.choice("word_order", WORD_ORDERS, "big"),
         propellant=t.enum("propellant", Propellant, "none"),
         scale=t.number("scale", 1.0, positive=True),
         range=t.pair("range", default_range),
@@ -136,8 +138,9 @@ def _actuator(t: TableReader) -> Actuator:
     )
     if kind == "purge" and act.propellant != "none":
         raise t.error("propellant", "a purge actuator carries no propellant")
-    if act.range[1] / act.scale > 0xFFFF or act.range[0] < 0:
-        raise t.error("range", "must be ≥ 0 and fit a u16 register after dividing by scale")
+    lo, hi = raw_range(act.type)
+    if not (lo <= act.range[0] / act.scale and act.range[1] / act.scale <= hi and act.range[0] >= 0):
+        raise t.error("range", f"must be ≥ 0 and fit a {act.type} register after dividing by scale ({lo:g}..{hi:g})")
     t.done()
     return act
 
@@ -170,17 +173,16 @@ def _check_layout(cfg_fw: FirmwareConfig | None, channels: list[Channel], actuat
             if (ch.table, r) in used:
                 raise t.error("register", f"{ch.table} register {r} is also used by channel {used[ch.table, r]!r}")
             used[ch.table, r] = ch.name
-    for a, t in zip(actuators, act_tables):
-        if ("holding", a.register) in used:
-            raise t.error("register", f"holding register {a.register} is also read as channel "
-                                      f"{used['holding', a.register]!r}")
     used_hr: dict[int, str] = {}
     for a, t in zip(actuators, act_tables):
         if cfg_fw and a.register < fw.HR_SYSTEM_COUNT:
             raise t.error("register", f"holding registers 0..{fw.HR_SYSTEM_COUNT - 1} belong to the firmware protocol")
-        if a.register in used_hr:
-            raise t.error("register", f"holding register {a.register} is also used by actuator {used_hr[a.register]!r}")
-        used_hr[a.register] = a.name
+        for r in range(a.register, a.register + a.width):
+            if ("holding", r) in used:
+                raise t.error("register", f"holding register {r} is also read as channel {used['holding', r]!r}")
+            if r in used_hr:
+                raise t.error("register", f"holding register {r} is also used by actuator {used_hr[r]!r}")
+            used_hr[r] = a.name
 
 
 def load_stand(path: str | Path) -> StandConfig:

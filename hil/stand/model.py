@@ -161,11 +161,14 @@ class Channel:
 
 @dataclass(frozen=True)
 class Actuator:
-    """One commanded output in a holding register: eng value = raw * scale."""
+    """One commanded output in holding registers: eng value = raw * scale, the raw value packed
+    as ``type`` (u16 by default; f32 for a DAC that takes volts) in ``word_order``."""
 
     name: str
     kind: ActuatorKind
     register: int
+    type: str = "u16"
+    word_order: str = "big"
     propellant: Propellant = Propellant.NONE
     scale: float = 1.0
     range: tuple[float, float] = (0.0, 1.0)
@@ -174,6 +177,11 @@ class Actuator:
     drives: str = ""
     feeds: Feeds = Feeds.CHAMBER
     description: str = ""
+
+    @property
+    def width(self) -> int:
+        """Registers this output occupies."""
+        return WIDTH[self.type]
 
 
 @dataclass(frozen=True)
@@ -334,7 +342,7 @@ class StandConfig:
         """Size of the holding-register image."""
         n = fw.HR_SYSTEM_COUNT if self.firmware else 0
         for act in self.actuators:
-            n = max(n, act.register + 1)
+            n = max(n, act.register + act.width)
         for ch in self.channels:
             if ch.table == RegisterTable.HOLDING:
                 n = max(n, ch.register + ch.width)

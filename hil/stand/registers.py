@@ -10,7 +10,10 @@ import struct
 from dataclasses import dataclass
 
 WIDTH: dict[str, int] = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2}
-WORD_ORDERS = ("big", "little")
+# 32-bit values: "big" = high word first (ABCD), "little" = low word first (CDAB); the
+# "_byteswap" variants also swap the two bytes of every word (BADC, DCBA), as some vendors do.
+# For 16-bit types only the byte swap matters.
+WORD_ORDERS = ("big", "little", "big_byteswap", "little_byteswap")
 MAX_READ = 125  # Modbus limit on registers per read (FC 3/4)
 MAX_WRITE = 123  # Modbus limit on registers per write (FC 16)
 
@@ -30,6 +33,11 @@ def raw_range(kind: str) -> tuple[float, float]:
     return (float(lo), float(hi))
 
 
+def swap_bytes(word: int) -> int:
+    """The two bytes of a 16-bit register exchanged."""
+    return ((word >> 8) | (word << 8)) & 0xFFFF
+
+
 def encode(value: float, kind: str, word_order: str = "big") -> list[int]:
     """Pack a raw value into registers, saturating at the type's range like an ADC does."""
     if kind == "f32":
@@ -38,23 +46,25 @@ def encode(value: float, kind: str, word_order: str = "big") -> list[int]:
         lo, hi = _INT_RANGE[kind]
         iv = int(round(value))
         iv = lo if iv < lo else hi if iv > hi else iv
-        if kind == "u16":
-            return [iv]
-        if kind == "i16":
-            return [iv & 0xFFFF]
+        if kind in ("u16", "i16"):
+            w = iv & 0xFFFF
+            return [swap_bytes(w) if word_order.endswith("_byteswap") else w]
         u = iv & 0xFFFFFFFF
         words = (u >> 16, u & 0xFFFF)
-    return [words[0], words[1]] if word_order == "big" else [words[1], words[0]]
+    out = [words[0], words[1]] if word_order.startswith("big") else [words[1], words[0]]
+    return [swap_bytes(w) for w in out] if word_order.endswith("_byteswap") else out
 
 
 def decode(regs: list[int], kind: str, word_order: str = "big") -> float:
     """Inverse of :func:`encode` for one value."""
+    if word_order.endswith("_byteswap"):
+        regs = [swap_bytes(w) for w in regs]
     if kind == "u16":
         return float(regs[0])
     if kind == "i16":
         v = regs[0]
         return float(v - 0x10000 if v & 0x8000 else v)
-    hi, lo = (regs[0], regs[1]) if word_order == "big" else (regs[1], regs[0])
+    hi, lo = (regs[0], regs[1]) if word_order.startswith("big") else (regs[1], regs[0])
     if kind == "f32":
         return struct.unpack(">f", struct.pack(">HH", hi, lo))[0]
     u = (hi << 16) | lo

@@ -51,20 +51,31 @@ def render(stand: StandConfig) -> str:
     out += ["### Sensors (input registers, function code 4)", "",
             "| reg | name | type | calibration | units | valid | description |", "|---|---|---|---|---|---|---|"]
     for ch in sorted(stand.channels, key=lambda c: c.register):
-        reg = f"{ch.register}" if ch.width == 1 else f"{ch.register}-{ch.register + 1}"
-        typ = ch.type if ch.width == 1 else f"{ch.type} ({ch.word_order}-endian words)"
-        out.append(f"| {reg} | `{ch.name}` | {typ} | {_cal(ch.calibration)} | {ch.units} | "
+        out.append(f"| {_regs(ch.register, ch.width)} | `{ch.name}` | {_type(ch.type, ch.word_order)} | {_cal(ch.calibration)} | {ch.units} | "
                    f"{_rng(*ch.valid)} | {ch.description} |")
     out += ["", "### Actuators (holding registers, function codes 3/6/16)", "",
-            "| reg | name | kind | eng = raw × | range | propellant | feedback | description |",
-            "|---|---|---|---|---|---|---|---|"]
+            "| reg | name | kind | type | eng = raw × | range | propellant | feedback | description |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for a in sorted(stand.actuators, key=lambda a: a.register):
-        out.append(f"| {a.register} | `{a.name}` | {a.kind} | {a.scale:g} {a.units} | {_rng(*a.range)} | "
+        out.append(f"| {_regs(a.register, a.width)} | `{a.name}` | {a.kind} | {_type(a.type, a.word_order)} | "
+                   f"{a.scale:g} {a.units} | {_rng(*a.range)} | "
                    f"{a.propellant} | {a.feedback or '—'} | {a.description} |")
     out += ["", "### Safing sequence", "", "| t (s) | set |", "|---|---|"]
     for s in stand.safing:
         out.append(f"| {s.at_s:g} | " + ", ".join(f"{n} = {v:g}" for n, v in s.set) + " |")
     return "\n".join(out) + "\n"
+
+
+def _regs(start: int, width: int) -> str:
+    return f"{start}" if width == 1 else f"{start}-{start + width - 1}"
+
+
+def _type(rtype: str, order: str) -> str:
+    swapped = order.endswith("_byteswap")
+    if rtype in ("u16", "i16"):
+        return f"{rtype} (bytes swapped)" if swapped else rtype
+    words = "big" if order.startswith("big") else "little"
+    return f"{rtype} ({words}-endian words" + (", bytes swapped)" if swapped else ")")
 
 
 def render_all(stands: list[StandConfig]) -> str:
