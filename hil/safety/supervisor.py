@@ -82,7 +82,6 @@ class Supervisor:
         self.reason = ""
         self.since = 0.0
         self.safing = Safing(stand)
-        self.t = 0.0
         self.fw_state = 0
         self.fw_trips = 0
         self.comm_ok = True
@@ -187,7 +186,6 @@ class Supervisor:
 
     def on_cycle(self, t: float, comm_ok: bool, system: np.ndarray | None) -> None:
         """Track the link and the firmware; drive the safing routine."""
-        self.t = t
         self.comm_ok = comm_ok
         if system is not None and comm_ok and self.stand.firmware is not None:
             state, trips = int(system[fw.IR_STATE]), int(system[fw.IR_TRIPS])
