@@ -30,7 +30,7 @@ from hil.safety import STATE_NAMES
 from hil.stand import TransportConfig, load_stand
 from hil.stand.model import LinkKind
 from hil.transport import open_transport
-from hil.transport.modbus_rtu import wire_time
+from hil.stand.devices import wire_time
 
 TQ12 = find_stand("sim_tq12")
 

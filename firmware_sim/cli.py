@@ -13,7 +13,7 @@ from firmware_sim.firmware import Firmware
 from firmware_sim.server import Endpoint, quiet_pymodbus, serve
 from hil.catalog import find_stand
 from hil.children import announce
-from hil.stand import load_stand
+from hil.stand import StandConfig, load_stand
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -25,13 +25,11 @@ def run_sim(args: argparse.Namespace) -> int:
     sim = stand.sim
     faults = [parse_fault(s) for s in args.fault]
     firmware = Firmware(stand, seed=args.seed, faults=faults)
-    endpoints: list[Endpoint] = []
-    if args.tcp or not args.rtu:
-        host, port = args.tcp or ((stand.transport.host, stand.transport.port) if stand.transport.kind == "tcp"
-                                  else ("127.0.0.1", 5020))
-        endpoints.append(Endpoint("tcp", host, port))
-    if args.rtu:
-        endpoints.append(Endpoint("rtu", args.rtu, args.baud))
+    try:
+        endpoints = device_endpoints(stand, args) if len(stand.devices) > 1 else single_endpoints(stand, args)
+    except ValueError as exc:
+        print(f"hil sim: error: {stand.path}: {exc}", file=sys.stderr)
+        return 1
     unit = stand.transport.unit if args.unit is None else args.unit
     quiet_pymodbus()
     if getattr(args, "rt_priority", None):
@@ -48,14 +46,16 @@ def run_sim(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.0002)
 
     def ready(bound: list[Endpoint]) -> None:
-        where = ", ".join(f"Modbus TCP on {e.address}:{e.number}" if e.kind == "tcp" else
-                          f"Modbus RTU on {e.address} at {e.number} baud" for e in bound)
-        print(f"hil sim: {stand.name} ({sim.engine} engine, seed {firmware.seed}) serving {where}, unit {unit}",
-              flush=True)
+        where = ", ".join((f"Modbus TCP on {e.address}:{e.number}" if e.kind == "tcp" else
+                           f"Modbus RTU on {e.address} at {e.number} baud{' (paced)' if e.pace else ''}")
+                          + (f" ({', '.join(e.devices)})" if len(stand.devices) > 1 else "") for e in bound)
+        print(f"hil sim: {stand.name} ({sim.engine} engine, seed {firmware.seed}) serving {where}"
+              + (f", unit {unit}" if len(stand.devices) == 1 else ""), flush=True)
         for f in faults:
             print(f"hil sim: fault scheduled: {f.spec()}", flush=True)
-        announce(kind="sim", stand=stand.name, unit=unit,
-                 **{e.kind: f"{e.address}:{e.number}" if e.kind == "tcp" else e.address for e in bound})
+        devices = {n: f"{e.address}:{e.number}" if e.kind == "tcp" else e.address for e in bound for n in e.devices}
+        announce(kind="sim", stand=stand.name, unit=unit, devices=devices,
+                 **{e.kind: f"{e.address}:{e.number}" if e.kind == "tcp" else e.address for e in reversed(bound)})
 
     async def status(stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -74,7 +74,8 @@ def run_sim(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         if args.status:
             loop.create_task(status(stop))
-        return await serve(firmware, endpoints, stop, on_ready=ready, unit=unit)
+        return await serve(firmware, endpoints, stop, on_ready=ready,
+                           unit=args.unit if len(stand.devices) == 1 else None)
 
     try:
         stats = asyncio.run(main())
@@ -85,3 +86,43 @@ def run_sim(args: argparse.Namespace) -> int:
     print(f"hil sim: stopped at t={firmware.t:.3f} s after {firmware.scans} scans, "
           f"{int(stats.get('requests', 0))} requests, {int(stats.get('late_scans', 0))} late scans", flush=True)
     return 0
+
+
+def single_endpoints(stand: StandConfig, args: argparse.Namespace) -> list[Endpoint]:
+    """A single-device stand: on TCP (the stand's address, or --tcp) and/or RTU (--rtu)."""
+    name = stand.devices[0].name
+    endpoints: list[Endpoint] = []
+    if args.tcp or not args.rtu:
+        host, port = args.tcp or ((stand.transport.host, stand.transport.port) if stand.transport.kind == "tcp"
+                                  else ("127.0.0.1", 5020))
+        endpoints.append(Endpoint("tcp", host, port, (name,)))
+    if args.rtu:
+        endpoints.append(Endpoint("rtu", args.rtu, args.baud, (name,), pace=not args.no_pace))
+    return endpoints
+
+
+def device_endpoints(stand: StandConfig, args: argparse.Namespace) -> list[Endpoint]:
+    """A stand of several devices, served as its file declares: each TCP device on its own
+    server (its configured address, or --tcp HOST:0 for ephemeral ports), each serial line with
+    all its units on one RTU server (its configured path, or the PATH of --line SERIAL=PATH)."""
+    paths = {}
+    for item in args.line:
+        serial, sep, path = item.partition("=")
+        if not sep or not path:
+            raise ValueError(f"--line {item!r}: expected SERIAL=PATH")
+        paths[serial] = path
+    endpoints: list[Endpoint] = []
+    lines: dict[str, list[str]] = {}
+    for d in stand.devices:
+        if d.serial:
+            lines.setdefault(d.serial, []).append(d.name)
+        else:
+            host, port = (args.tcp[0], 0) if args.tcp else (d.link.host, d.link.port)
+            endpoints.append(Endpoint("tcp", host, port, (d.name,)))
+    unknown = set(paths) - set(lines)
+    if unknown:
+        raise ValueError(f"--line names no serial line of the stand: {', '.join(sorted(unknown))}")
+    for serial, names in lines.items():
+        endpoints.append(Endpoint("rtu", paths.get(serial, serial), stand.device(names[0]).link.baud, tuple(names),
+                                  pace=not args.no_pace))
+    return endpoints

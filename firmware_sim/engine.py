@@ -384,4 +384,9 @@ SIGNALS = {
     "pos_fuel_iso": lambda e: e.pos_fuel_iso * 100.0,
     "mdot_ox": lambda e: e.mdot_ox,
     "mdot_fuel": lambda e: e.mdot_fuel,
+    # limit switches (discrete inputs): made at the end of the stroke
+    "ox_iso_open": lambda e: float(e.pos_ox_iso > 0.95),
+    "fuel_iso_open": lambda e: float(e.pos_fuel_iso > 0.95),
+    "ox_iso_closed": lambda e: float(e.pos_ox_iso < 0.05),
+    "fuel_iso_closed": lambda e: float(e.pos_fuel_iso < 0.05),
 }

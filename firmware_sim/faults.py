@@ -34,9 +34,10 @@ FAULTS: dict[str, dict[str, str | None]] = {
     "pc_frozen": {"channel": ""},
     "pc_drift": {"rate": "0.5", "channel": ""},
     "instability": {"amp": "0.2", "hz": "180"},
-    "stop_answering": {},
-    "slow_response": {"delay": "0.02"},
-    "exception_response": {"code": "4"},  # the firmware answers every request with this Modbus exception
+    # device="" (the default) is every device; a name, that device only (the others keep answering)
+    "stop_answering": {"device": ""},
+    "slow_response": {"delay": "0.02", "device": ""},
+    "exception_response": {"code": "4", "device": ""},  # every request answered with this Modbus exception
     # the serial line (RTU; lockstep runs model the line byte for byte when one of these is given)
     "crc_error": {"rate": "0.3"},  # this share of answers arrive with a corrupted CRC
     "garbage": {"rate": "0.3", "bytes": "6"},  # this share of answers arrive with line noise before them
@@ -122,8 +123,7 @@ def parse_fault(spec: str) -> Fault:
 
 def _sensor_for(fw: Firmware, f: Fault) -> Sensor:
     name = f.params.get("channel") or fw.stand.limits.pc_channel
-    name = f.params.get("channel") or fw.stand.limits.pc_channel
-    return fw.by_register[fw.stand.channel(name).register]
+    return fw.by_name[fw.stand.channel(name).name]
 
 def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
     """Switch one fault on or off in a running firmware: what each fault does to the stand."""
@@ -153,6 +153,15 @@ def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
         eng.instability_amp = f.number("amp") if on else 0.0
         if on:
             eng.set_params(dataclasses.replace(eng.p, instability_hz=f.number("hz")))
+    elif f.name in ("stop_answering", "slow_response", "exception_response") and f.params.get("device"):
+        dev = f.params["device"]
+        fw.stand.device(dev)  # KeyError names an unknown device
+        if f.name == "stop_answering":
+            fw.silent.add(dev) if on else fw.silent.discard(dev)
+        elif f.name == "slow_response":
+            fw.delays[dev] = f.number("delay") if on else 0.0
+        else:
+            fw.exceptions[dev] = int(f.number("code")) if on else 0
     elif f.name == "stop_answering":
         fw.answering = not on
     elif f.name == "slow_response":
@@ -164,3 +173,19 @@ def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
     elif f.name == "garbage":
         fw.garbage_rate = f.number("rate") if on else 0.0
         fw.garbage_bytes = int(f.number("bytes"))
+
+
+def corrupt_rtu(fw: Firmware, frame: bytes) -> bytes:
+    """What an RTU answer looks like after the line faults: a flipped CRC bit, noise before
+    the frame. Deterministic per seed, so a failing fault-matrix cell replays exactly."""
+    if not frame or not (fw.crc_error_rate or fw.garbage_rate):
+        return frame
+    rng = fw.wire_rng
+    out = frame
+    if fw.crc_error_rate and rng.random() < fw.crc_error_rate:
+        out = out[:-1] + bytes([out[-1] ^ (1 << rng.randrange(8))])
+        fw.wire_corrupted += 1
+    if fw.garbage_rate and rng.random() < fw.garbage_rate:
+        out = bytes(rng.randrange(256) for _ in range(max(1, fw.garbage_bytes))) + out
+        fw.wire_corrupted += 1
+    return out

@@ -19,19 +19,13 @@ import time
 from collections.abc import Iterable
 
 from firmware_sim.engine import PRESETS, Engine
+from firmware_sim.faces import Face, build_faces, sample, system_block
 from firmware_sim.faults import Fault, set_fault
 from firmware_sim.sensors import Sensor, noise_source
 from hil.stand import Actuator, FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.model import WatchdogEngage
 from hil.stand.registers import decode
-
-
-def _u32(seconds: float) -> list[int]:
-    """Seconds as u32 milliseconds, high word first (wraps after 49 days, like firmware)."""
-    ms = int(round(seconds * 1000)) & 0xFFFFFFFF
-    return [ms >> 16, ms & 0xFFFF]
-
 
 _PLANT_ATTR = {"ox_valve": "cmd_ox", "fuel_valve": "cmd_fuel", "gg_valve": "cmd_gg", "ox_iso": "cmd_ox_iso",
                "fuel_iso": "cmd_fuel_iso"}
@@ -50,10 +44,12 @@ class Firmware:
         self.seed = stand.sim.seed if seed is None else seed
         noise = noise_source(self.seed)
         self.lock = threading.RLock()
-        self.holding = [0] * stand.holding_register_count
-        self.n_inputs = stand.input_register_count
         self.sensors = [Sensor(ch, noise) for ch in stand.channels]
-        self.by_register = {s.ch.register: s for s in self.sensors}
+        self.by_name = {s.ch.name: s for s in self.sensors}
+        self.faces: dict[str, Face] = build_faces(stand, self.sensors)
+        self.first = stand.devices[0].name
+        self.fw_face: Face | None = self.faces[stand.firmware_device] if stand.firmware_device else None
+        self.plain_watchdogs = [f for f in self.faces.values() if f.heartbeat is not None]
         self.actuators: tuple[Actuator, ...] = stand.actuators
         # firmware state
         self.state = fw.FwState.NORMAL
@@ -82,10 +78,13 @@ class Firmware:
         self.response_delay_s = 0.0
         self.answering = True
         self.exception_code = 0  # non-zero: every request gets this Modbus exception
+        self.silent: set[str] = set()  # devices that stopped answering (the others still do)
+        self.exceptions: dict[str, int] = {}  # device -> exception code it answers with
+        self.delays: dict[str, float] = {}  # device -> extra response delay
         self.crc_error_rate = 0.0
         self.garbage_rate = 0.0
         self.garbage_bytes = 0
-        self._wire_rng = random.Random(self.seed * 7919 + 1)
+        self.wire_rng = random.Random(self.seed * 7919 + 1)
         self.wire_corrupted = 0
         self.events: list[tuple[float, str]] = []  # (sim time, what) for tests and the console
 
@@ -96,78 +95,81 @@ class Firmware:
         """Simulator clock, seconds since boot."""
         return self.engine.t
 
-    def input_ok(self, address: int, count: int) -> bool:
-        """Whether a read of input registers stays inside the image."""
-        return 0 <= address and count >= 1 and address + count <= self.n_inputs
+    @property
+    def holding(self) -> list[int]:
+        """The first device's holding registers (the only device of a single-device stand)."""
+        return self.faces[self.first].holding
 
-    def holding_ok(self, address: int, count: int) -> bool:
-        """Whether an access to holding registers stays inside the image."""
-        return 0 <= address and count >= 1 and address + count <= len(self.holding)
+    def answers(self, device: str) -> bool:
+        """Whether a device answers at all now (stop_answering)."""
+        return self.answering and device not in self.silent
 
-    def read_input_registers(self, address: int, count: int) -> list[int]:
-        """Sample the channels in the range and return raw register values."""
+    def exception_for(self, device: str) -> int:
+        """The Modbus exception a device answers every request with now (0: none)."""
+        return self.exceptions.get(device, self.exception_code)
+
+    def delay_for(self, device: str) -> float:
+        """How late a device's answers are now (slow_response)."""
+        return self.delays.get(device, self.response_delay_s)
+
+    def ok(self, device: str, table: str, address: int, count: int) -> bool:
+        """Whether an access stays inside a device's table."""
+        return self.faces[device].ok(table, address, count)
+
+    def read(self, device: str, table: str, address: int, count: int) -> list[int]:
+        """One read of a device's table: inputs sampled now, outputs as last written."""
         with self.lock:
-            image = [0] * self.n_inputs
-            if self.stand.firmware is not None and address < fw.IR_SYSTEM_COUNT:
-                image[: fw.IR_SYSTEM_COUNT] = self._system_block()
-            end = address + count
-            eng = self.engine
-            for s in self.sensors:
-                r = s.register
-                if r < end and r + s.width > address:
-                    image[r : r + s.width] = s.registers(eng)
-            return image[address:end]
+            face = self.faces[device]
+            if table == "holding":
+                return face.holding[address : address + count]
+            if table == "coil":
+                return face.coils[address : address + count]
+            system = self._system_block() if face is self.fw_face else None
+            return sample(face, table, address, count, self.engine, system)
 
-    def read_holding_registers(self, address: int, count: int) -> list[int]:
-        """Return the holding registers as last written."""
+    def write(self, device: str, table: str, address: int, values: list[int]) -> None:
+        """Outputs from the controller. Heartbeats are time-stamped on arrival, to the simulator
+        clock; a change to an output is decoded by the next scan."""
         with self.lock:
-            return self.holding[address : address + count]
-
-    def write_holding_registers(self, address: int, values: list[int]) -> None:
-        """Store commands. The heartbeat is time-stamped on arrival, to the simulator clock."""
-        with self.lock:
-            hr = self.holding
-            if self.stand.firmware is not None:
-                end = address + len(values)
+            face = self.faces[device]
+            values = [int(v) & 0xFFFF for v in values]
+            if table == "coil":
+                values = [1 if v else 0 for v in values]
+                if face.coils[address : address + len(values)] != values:
+                    self._cmd_dirty = True
+                    self.output_change_t = self.engine.t
+                face.coils[address : address + len(values)] = values
+                return
+            hr = face.holding
+            end = address + len(values)
+            lo = address
+            if face is self.fw_face:
                 if address <= fw.HR_HEARTBEAT < end and values[fw.HR_HEARTBEAT - address] != hr[fw.HR_HEARTBEAT]:
                     self.hb_last_t = self.engine.t
                     self.hb_seen = True
                 if address <= fw.HR_COMMAND_SEQ < end and values[fw.HR_COMMAND_SEQ - address] != hr[fw.HR_COMMAND_SEQ]:
                     cmd = values[fw.HR_COMMAND - address] if address <= fw.HR_COMMAND < end else hr[fw.HR_COMMAND]
                     self._pending_cmd = (cmd, values[fw.HR_COMMAND_SEQ - address])
-            values = [v & 0xFFFF for v in values]
-            # the heartbeat changes every cycle; only a change to an output is worth decoding
-            lo = max(address, fw.HR_SYSTEM_COUNT if self.stand.firmware else 0)
-            if hr[lo : address + len(values)] != values[lo - address :]:
+                lo = max(address, fw.HR_SYSTEM_COUNT)  # the heartbeat changes every cycle; only outputs matter
+            hb = face.heartbeat
+            if hb is not None and address <= hb.register < end and values[hb.register - address] != hr[hb.register]:
+                face.hb_last_t, face.hb_seen = self.engine.t, True
+                if hb.echo is not None and hb.echo_table == "holding":
+                    hr[hb.echo] = values[hb.register - address]
+            if hr[lo:end] != values[lo - address :]:
                 self._cmd_dirty = True
                 self.output_change_t = self.engine.t
-            hr[address : address + len(values)] = values
+            hr[address:end] = values
+
+    # the first device, for tools and tests written against a single-device stand
+    def read_input_registers(self, address: int, count: int) -> list[int]:
+        return self.read(self.first, "input", address, count)
+
+    def write_holding_registers(self, address: int, values: list[int]) -> None:
+        self.write(self.first, "holding", address, values)
 
     def _system_block(self) -> list[int]:
-        status = 0
-        if self.watchdog_engaged:
-            status |= fw.Status.WATCHDOG_ENGAGED
-        if self.hb_seen:
-            status |= fw.Status.HEARTBEAT_SEEN
-        if self.state == fw.FwState.SAFED:
-            status |= fw.Status.SAFING_ACTIVE
-            if any(a.kind == "purge" and self.outputs[a.name] for a in self.actuators):
-                status |= fw.Status.PURGE_BY_FIRMWARE
-        scans = self.scans & 0xFFFFFFFF
-        block = [0] * fw.IR_SYSTEM_COUNT
-        block[fw.IR_STATE] = int(self.state)
-        block[fw.IR_STATUS] = status
-        block[fw.IR_TRIPS] = self.trips
-        block[fw.IR_HEARTBEAT_ECHO] = self.holding[fw.HR_HEARTBEAT]
-        block[fw.IR_ACK_SEQ] = self.ack_seq
-        block[fw.IR_ACK_RESULT] = self.ack_result
-        block[fw.IR_SCAN_COUNT : fw.IR_SCAN_COUNT + 2] = [scans >> 16, scans & 0xFFFF]
-        block[fw.IR_TIME_MS : fw.IR_TIME_MS + 2] = _u32(self.engine.t)
-        block[fw.IR_VERSION] = fw.FIRMWARE_VERSION
-        block[fw.IR_TRIP_TIME_MS : fw.IR_TRIP_TIME_MS + 2] = _u32(self.safing_t0 if self.trips else 0.0)
-        block[fw.IR_HEARTBEAT_TIME_MS : fw.IR_HEARTBEAT_TIME_MS + 2] = _u32(self.hb_last_t)
-        block[fw.IR_OUTPUT_TIME_MS] = _u32(self.output_change_t)[1]
-        return block
+        return system_block(self)
 
     # ------------------------------------------------------------------ interlocks
 
@@ -233,13 +235,16 @@ class Firmware:
         return True
 
     def _commanded(self, a: Actuator) -> float:
-        """An actuator's raw command as its holding registers hold it."""
-        return decode(self.holding[a.register : a.register + a.width], a.type, a.word_order)
+        """An actuator's raw command as its coil or holding registers hold it."""
+        face = self.faces[a.device]
+        if a.table == "coil":
+            return float(face.coils[a.register])
+        return decode(face.holding[a.register : a.register + a.width], a.type, a.word_order)
 
     def _decode_commands(self) -> None:
         for a in self.actuators:
             lo, hi = a.range
-            v = self._commanded(a) * a.scale
+            v = self._commanded(a) * (1.0 if a.table == "coil" else a.scale)
             self.outputs[a.name] = lo if v < lo else hi if v > hi else v
         self._apply_outputs()
 
@@ -280,21 +285,6 @@ class Firmware:
                 self._ended.add(i)
                 set_fault(self, f, False)
                 self.events.append((self.engine.t, f"fault off {f.name}"))
-
-    def corrupt_rtu(self, frame: bytes) -> bytes:
-        """What an RTU answer looks like after the line faults: a flipped CRC bit, noise before
-        the frame. Deterministic per seed, so a failing fault-matrix cell replays exactly."""
-        if not frame or not (self.crc_error_rate or self.garbage_rate):
-            return frame
-        rng = self._wire_rng
-        out = frame
-        if self.crc_error_rate and rng.random() < self.crc_error_rate:
-            out = out[:-1] + bytes([out[-1] ^ (1 << rng.randrange(8))])
-            self.wire_corrupted += 1
-        if self.garbage_rate and rng.random() < self.garbage_rate:
-            out = bytes(rng.randrange(256) for _ in range(max(1, self.garbage_bytes))) + out
-            self.wire_corrupted += 1
-        return out
 
     def _next_fault_time(self) -> float:
         nxt = math.inf
@@ -340,6 +330,7 @@ class Firmware:
                 self.trip(fw.Trip.WATCHDOG)
             else:
                 k = min(k, int(remaining / dt) + 1)
+        k = self._plain_watchdogs(t, k)
         if self.state == fw.FwState.SAFED and self.safing_next < len(self.stand.safing):
             due = self.safing_t0 + self.stand.safing[self.safing_next].at_s - t
             k = min(k, max(1, math.ceil(due / dt - 1e-9)))
@@ -352,6 +343,32 @@ class Firmware:
             self.trip(fw.Trip.OVERPRESSURE)
         self._update_faults()  # a fault due now is visible to the next register access
         return done
+
+    def _plain_watchdogs(self, t: float, k: int) -> int:
+        """A PLC's watchdog block: no new heartbeat within its time → it safes the outputs
+        (latched, the stand's safing sequence). On a stand without hil-stand-1 firmware the
+        latch clears once heartbeats flow again and no propellant or ignition is commanded,
+        as a watchdog block re-enables its outputs."""
+        for face in self.plain_watchdogs:
+            hb = face.heartbeat
+            assert hb is not None
+            if not face.hb_seen:
+                continue
+            remaining = face.hb_last_t + hb.watchdog_s - t
+            if remaining < 0:
+                if self.state != fw.FwState.SAFED:
+                    self.events.append((t, f"watchdog of {face.name}"))
+                    self.trip(fw.Trip.WATCHDOG)
+            else:
+                k = min(k, int(remaining / self.dt) + 1)
+        if (self.state == fw.FwState.SAFED and self.fw_face is None and self.plain_watchdogs
+                and self.safing_next >= len(self.stand.safing) and self._commands_safe()
+                and all(f.hb_seen and t - f.hb_last_t < f.heartbeat.watchdog_s  # type: ignore[union-attr]
+                        for f in self.plain_watchdogs)):
+            self.state, self.trips = fw.FwState.NORMAL, 0
+            self.events.append((t, "reset"))
+            self._cmd_dirty = True
+        return k
 
     def run_realtime(self, stop: threading.Event) -> dict[str, float]:
         """Scan at ``scan_hz`` on absolute deadlines until ``stop`` is set.

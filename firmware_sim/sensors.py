@@ -38,6 +38,10 @@ SENSOR_MODEL: dict[str, tuple[float, float]] = {
     "pos_fuel_iso": (0.0, 0.0005),
     "mdot_ox": (0.01, 0.003),  # flowmeter
     "mdot_fuel": (0.01, 0.003),
+    "ox_iso_open": (0.0, 0.0),
+    "fuel_iso_open": (0.0, 0.0),
+    "ox_iso_closed": (0.0, 0.0),
+    "fuel_iso_closed": (0.0, 0.0),
 }
 ROUGHNESS = 0.01  # combustion roughness on Pc while burning, rms fraction of Pc [E]
 

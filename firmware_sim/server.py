@@ -21,6 +21,14 @@ from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerRTU, FramerType
 from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
+from pymodbus.pdu.bit_message import (
+    ReadCoilsRequest,
+    ReadCoilsResponse,
+    ReadDiscreteInputsRequest,
+    ReadDiscreteInputsResponse,
+    WriteMultipleCoilsRequest,
+    WriteMultipleCoilsResponse,
+)
 from pymodbus.pdu.register_message import (
     ReadHoldingRegistersRequest,
     ReadHoldingRegistersResponse,
@@ -33,7 +41,9 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from firmware_sim.faults import corrupt_rtu
 from firmware_sim.firmware import Firmware
+from hil.stand.devices import read_bytes, wire_time, write_bytes
 
 _READ_IR, _READ_HR = 4, 3
 _WRITE_HR = (6, 16, 23)
@@ -41,11 +51,14 @@ _WRITE_HR = (6, 16, 23)
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where a server listens: ("tcp", host, port) or ("rtu", device, baud)."""
+    """Where a server listens: ("tcp", host, port) or ("rtu", device, baud), and which of the
+    stand's devices it serves there (several units share a serial line)."""
 
     kind: str
     address: str
     number: int  # port for TCP, baud rate for RTU
+    devices: tuple[str, ...] = ()
+    pace: bool = False  # RTU: answer after the wire time the transaction takes at ``number`` baud
 
 
 RTU_GAP_S = 0.01  # line silence that ends a partial frame (the spec's 1.75 ms, widened for pty scheduling)
@@ -72,45 +85,71 @@ class _RtuServer(ModbusSerialServer):
         return _RtuRequestHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
 
-class StandServer:
-    """Serves one Firmware over any number of Modbus endpoints."""
+_BIT_READS = {1: "coil", 2: "discrete"}
+_WRITE_COILS = (5, 15)
 
-    def __init__(self, firmware: Firmware, unit: int = 1) -> None:
+
+class StandServer:
+    """Serves one Firmware's devices over any number of Modbus endpoints."""
+
+    def __init__(self, firmware: Firmware, unit: int | None = None) -> None:
         self.fw = firmware
-        self.unit = unit
+        self.unit_override = unit
         self.requests = 0
         self.dropped = 0
         self._servers: list[ModbusTcpServer | ModbusSerialServer] = []
-        stand = firmware.stand
-        self.device = SimDevice(
+
+    def sim_device(self, name: str, baud: int = 0) -> SimDevice:
+        """A pymodbus device whose every request goes to the firmware's face ``name``; with a
+        baud rate, each answer waits for the wire time its transaction takes on that line."""
+        face = self.fw.faces[name]
+        unit = self.unit_override if self.unit_override is not None else face.unit
+        size = {t: max(1, n) for t, n in face.sizes.items()}
+
+        async def action(func_code: int, start_address: int, address: int, count: int,
+                         registers: list[int], set_values: list[int] | list[bool] | None) -> ExcCodes | None:
+            return await self._action(name, baud, func_code, start_address, address, count, registers, set_values)
+
+        return SimDevice(
             id=unit,
             simdata=(
-                [SimData(0, values=False, datatype=DataType.BITS)],
-                [SimData(0, values=False, datatype=DataType.BITS)],
-                [SimData(0, count=stand.holding_register_count, values=0, datatype=DataType.REGISTERS)],
-                [SimData(0, count=stand.input_register_count, values=0, datatype=DataType.REGISTERS)],
+                [SimData(0, count=size["coil"], values=False, datatype=DataType.BITS)],
+                [SimData(0, count=size["discrete"], values=False, datatype=DataType.BITS)],
+                [SimData(0, count=size["holding"], values=0, datatype=DataType.REGISTERS)],
+                [SimData(0, count=size["input"], values=0, datatype=DataType.REGISTERS)],
             ),
-            action=self._action,
+            action=action,
         )
 
-    async def _action(self, func_code: int, start_address: int, address: int, count: int,
+    async def _action(self, device: str, baud: int, func_code: int, start_address: int, address: int, count: int,
                       registers: list[int], set_values: list[int] | list[bool] | None) -> ExcCodes | None:
         """Route a request to the firmware (bounds were checked by pymodbus already)."""
         fw = self.fw
         self.requests += 1
-        if fw.response_delay_s:
-            await asyncio.sleep(fw.response_delay_s)
-        if not fw.answering:
+        delay = fw.delay_for(device)
+        if baud:
+            delay += _wire_time(baud, func_code, count)
+        if delay:
+            await asyncio.sleep(delay)
+        if not fw.answers(device):
             return ExcCodes.DEVICE_BUSY  # and _trace_packet drops the reply: silence on the wire
-        if fw.exception_code:
-            return ExcCodes(fw.exception_code)
+        code = fw.exception_for(device)
+        if code:
+            return ExcCodes(code)
         off = address - start_address
+        face = fw.faces[device]
         if func_code == _READ_IR:
-            registers[off : off + count] = fw.read_input_registers(address, count)
+            registers[off : off + count] = fw.read(device, "input", address, count)
         elif func_code == _READ_HR:
-            registers[off : off + count] = fw.read_holding_registers(address, count)
+            registers[off : off + count] = fw.read(device, "holding", address, count)
+        elif func_code in _BIT_READS:
+            registers[off : off + count] = fw.read(device, _BIT_READS[func_code], address, count)
         elif func_code in _WRITE_HR and set_values is not None:
-            fw.write_holding_registers(address, [int(v) for v in set_values])
+            fw.write(device, "holding", address, [int(v) for v in set_values])
+        elif func_code in _WRITE_COILS and set_values is not None:
+            if not face.ok("coil", address, len(set_values)):
+                return ExcCodes.ILLEGAL_ADDRESS
+            fw.write(device, "coil", address, [int(bool(v)) for v in set_values])
         return None
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
@@ -122,24 +161,29 @@ class StandServer:
     def _trace_rtu(self, sending: bool, data: bytes) -> bytes:
         """The serial server's outgoing frames also pass the line faults (CRC errors, noise)."""
         data = self._trace_packet(sending, data)
-        return self.fw.corrupt_rtu(data) if sending else data
+        return corrupt_rtu(self.fw, data) if sending else data
 
     async def start(self, endpoints: list[Endpoint]) -> list[Endpoint]:
         """Start listening; returns the endpoints with ephemeral TCP ports resolved."""
         bound: list[Endpoint] = []
         for ep in endpoints:
+            names = ep.devices or (self.fw.first,)
             if ep.kind == "tcp":
+                if len(names) != 1:
+                    raise ValueError("a Modbus TCP endpoint serves one device")
                 server: ModbusTcpServer | ModbusSerialServer = ModbusTcpServer(
-                    self.device, address=(ep.address, ep.number), trace_packet=self._trace_packet)
+                    self.sim_device(names[0]), address=(ep.address, ep.number), trace_packet=self._trace_packet)
             else:
-                server = _RtuServer(
-                    self.device, framer=FramerType.RTU, port=ep.address, baudrate=ep.number,
-                    trace_packet=self._trace_rtu)
+                devs = [self.sim_device(n, ep.number if ep.pace else 0) for n in names]
+                server = _RtuServer(devs if len(devs) > 1 else devs[0], framer=FramerType.RTU, port=ep.address,
+                                    baudrate=ep.number, trace_packet=self._trace_rtu)
             await server.serve_forever(background=True)
             self._servers.append(server)
             if ep.kind == "tcp":
                 sock = server.transport.sockets[0]  # type: ignore[union-attr,attr-defined]
-                ep = Endpoint("tcp", ep.address, sock.getsockname()[1])
+                ep = Endpoint("tcp", ep.address, sock.getsockname()[1], names)
+            else:
+                ep = Endpoint("rtu", ep.address, ep.number, names, ep.pace)
             bound.append(ep)
         return bound
 
@@ -151,6 +195,13 @@ class StandServer:
         self._servers.clear()
 
 
+def _wire_time(baud: int, func_code: int, count: int) -> float:
+    """How long a transaction occupies a serial line at ``baud`` (a pty has no baud rate)."""
+    table = {1: "coil", 2: "discrete", 15: "coil"}.get(func_code, "holding")
+    sizes = write_bytes(table, count) if func_code in (5, 6, 15, 16) else read_bytes(table, count)
+    return wire_time(baud, *sizes)
+
+
 def quiet_pymodbus() -> None:
     """pymodbus logs per-request noise at WARNING/ERROR (every malformed frame a fuzzer sends);
     the simulator reports what matters itself."""
@@ -158,7 +209,7 @@ def quiet_pymodbus() -> None:
 
 
 async def serve(firmware: Firmware, endpoints: list[Endpoint], stop: asyncio.Event,
-                on_ready: Callable[[list[Endpoint]], None] | None = None, unit: int = 1) -> dict[str, float]:
+                on_ready: Callable[[list[Endpoint]], None] | None = None, unit: int | None = None) -> dict[str, float]:
     """Run the firmware in real time and serve it until ``stop`` is set.
 
     The scan thread is stopped and joined on every exit path, so a failed bind never leaves a
@@ -196,16 +247,17 @@ ILLEGAL_ADDRESS = 2
 class RtuLine:
     """The device end of one RTU line: request bytes in, answer bytes and their delay out."""
 
-    def __init__(self, firmware: Firmware, unit: int = 1) -> None:
+    def __init__(self, firmware: Firmware, unit: int = 1, device: str = "") -> None:
         self.fw = firmware
         self.unit = unit
+        self.device = device or firmware.first
         self.framer = FramerRTU(DecodePDU(True))
         self.requests = 0
 
     def clean(self) -> bool:
         """True while no line fault is active: every frame would arrive intact and on time."""
         fw = self.fw
-        return not (fw.crc_error_rate or fw.garbage_rate or fw.response_delay_s)
+        return not (fw.crc_error_rate or fw.garbage_rate or fw.delay_for(self.device))
 
     def exchange(self, request: bytes) -> tuple[bytes, float]:
         """The bytes the device puts on the line for ``request`` (empty: silence) and how long
@@ -218,33 +270,43 @@ class RtuLine:
             return b"", 0.0
         self.requests += 1
         fw = self.fw
-        if not fw.answering:
+        if not fw.answers(self.device):
             return b"", 0.0
         resp = self._answer(req)
         frame = self.framer.buildFrame(resp)
-        return fw.corrupt_rtu(frame), fw.response_delay_s
+        return corrupt_rtu(fw, frame), fw.delay_for(self.device)
 
     def _answer(self, req: ModbusPDU) -> ModbusPDU:
-        fw = self.fw
+        fw, dev = self.fw, self.device
         fc = req.function_code
-        if fw.exception_code:
-            return self._exception(fc, fw.exception_code)
-        if isinstance(req, ReadInputRegistersRequest):
-            if not fw.input_ok(req.address, req.count):
-                return self._exception(fc, ILLEGAL_ADDRESS)
-            return ReadInputRegistersResponse(registers=fw.read_input_registers(req.address, req.count),
-                                              dev_id=self.unit)
-        if isinstance(req, ReadHoldingRegistersRequest):
-            if not fw.holding_ok(req.address, req.count):
-                return self._exception(fc, ILLEGAL_ADDRESS)
-            return ReadHoldingRegistersResponse(registers=fw.read_holding_registers(req.address, req.count),
-                                                dev_id=self.unit)
+        code = fw.exception_for(dev)
+        if code:
+            return self._exception(fc, code)
+        for kind, table in _LINE_READS.items():
+            if isinstance(req, kind):
+                if not fw.ok(dev, table, req.address, req.count):
+                    return self._exception(fc, ILLEGAL_ADDRESS)
+                values = fw.read(dev, table, req.address, req.count)
+                if table in ("coil", "discrete"):
+                    return _BIT_RESPONSES[table](bits=[bool(v) for v in values], dev_id=self.unit)
+                return _REG_RESPONSES[table](registers=values, dev_id=self.unit)
         if isinstance(req, WriteMultipleRegistersRequest):
-            if not fw.holding_ok(req.address, len(req.registers)):
+            if not fw.ok(dev, "holding", req.address, len(req.registers)):
                 return self._exception(fc, ILLEGAL_ADDRESS)
-            fw.write_holding_registers(req.address, list(req.registers))
+            fw.write(dev, "holding", req.address, list(req.registers))
             return WriteMultipleRegistersResponse(address=req.address, count=len(req.registers), dev_id=self.unit)
+        if isinstance(req, WriteMultipleCoilsRequest):
+            if not fw.ok(dev, "coil", req.address, len(req.bits)):
+                return self._exception(fc, ILLEGAL_ADDRESS)
+            fw.write(dev, "coil", req.address, [int(b) for b in req.bits])
+            return WriteMultipleCoilsResponse(address=req.address, count=len(req.bits), dev_id=self.unit)
         return self._exception(fc, 1)  # illegal function
 
     def _exception(self, function_code: int, code: int) -> ModbusPDU:
         return ExceptionResponse(function_code, code, device_id=self.unit)
+
+
+_LINE_READS: dict[type, str] = {ReadInputRegistersRequest: "input", ReadHoldingRegistersRequest: "holding",
+                                ReadCoilsRequest: "coil", ReadDiscreteInputsRequest: "discrete"}
+_REG_RESPONSES: dict[str, type] = {"input": ReadInputRegistersResponse, "holding": ReadHoldingRegistersResponse}
+_BIT_RESPONSES: dict[str, type] = {"coil": ReadCoilsResponse, "discrete": ReadDiscreteInputsResponse}

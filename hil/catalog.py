@@ -48,7 +48,7 @@ def find_stand(ref: str | Path) -> Path:
 
 
 def stand_for(sequence: Path) -> Path:
-    """The stand a sequence names in ``[sequence] stand``."""
+    """The stand a sequence names in ``[sequence] stand`` (the first, when it names several)."""
     name = _head(sequence, "sequence", "stand")
     if not name:
         raise ConfigError("names no stand ([sequence] stand = \"...\"): give --stand", path=str(sequence))
@@ -60,4 +60,6 @@ def _head(path: Path, table: str, key: str) -> str:
         value = tomllib.loads(path.read_text(encoding="utf-8")).get(table, {}).get(key, "")
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return ""
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return value[0]  # a sequence written for several stands: the first is its default
     return value if isinstance(value, str) else ""

@@ -85,6 +85,7 @@ class Child:
     ready: dict[str, Any] = field(default_factory=dict)
     banner: str = ""  # everything it printed up to and including the readiness line
     pty: PtyPair | None = None
+    ptys: dict[str, PtyPair] = field(default_factory=dict)  # serial line -> its pty pair (device stands)
 
     @property
     def port(self) -> int:
@@ -116,6 +117,8 @@ class Child:
             pass
         if self.pty is not None:
             self.pty.close()
+        for pair in self.ptys.values():
+            pair.close()
         return out or ""
 
     def kill(self) -> None:
@@ -185,9 +188,10 @@ def spawn(args: list[str], *, timeout: float = 30.0, stderr: int | IO[str] = sub
 
 def start_sim(stand: str | Path, mode: str = "tcp", *, seed: int | None = None, faults: tuple[str, ...] = (),
               baud: int = 115200, timeout: float = 30.0, rt_priority: int | None = None,
-              extra: tuple[str, ...] = ()) -> Child:
+              extra: tuple[str, ...] = (), lines: tuple[str, ...] = ()) -> Child:
     """Start ``hil sim`` for ``stand`` on an ephemeral loopback port ("tcp"), and on one end of a
-    pty pair as well ("rtu"), and wait until it serves."""
+    pty pair as well ("rtu"), and wait until it serves. ``lines`` are the serial lines of a
+    stand of several devices: each is served on a pty pair of its own."""
     if mode not in ("tcp", "rtu"):
         raise ValueError(f"unknown simulator mode {mode!r}")
     args = ["sim", "--stand", str(stand)]
@@ -202,11 +206,17 @@ def start_sim(stand: str | Path, mode: str = "tcp", *, seed: int | None = None, 
     pty = PtyPair.open(timeout) if mode == "rtu" else None
     if pty is not None:
         args += ["--rtu", pty.a, "--baud", str(baud)]
+    ptys: dict[str, PtyPair] = {}
     try:
+        for serial in lines:
+            ptys[serial] = PtyPair.open(timeout)
+            args += ["--line", f"{serial}={ptys[serial].a}"]
         child = spawn([*args, *extra], timeout=timeout)
     except ChildStartError:
-        if pty is not None:
-            pty.close()
+        for pair in [pty, *ptys.values()]:
+            if pair is not None:
+                pair.close()
         raise
     child.pty = pty
+    child.ptys = ptys
     return child

@@ -119,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve Modbus TCP here (default: the stand's transport address, else 127.0.0.1:5020; port 0 picks a free one)")
     s.add_argument("--rtu", metavar="DEVICE", help="serve Modbus RTU on this serial device (e.g. one end of a socat pty pair)")
     s.add_argument("--baud", type=int, default=115200, help="RTU baud rate (default 115200)")
+    s.add_argument("--line", action="append", default=[], metavar="SERIAL=PATH",
+                   help="serve the stand's serial line SERIAL (its devices' serial = ...) on PATH, e.g. a pty; "
+                        "repeatable (stands of several devices)")
+    s.add_argument("--no-pace", action="store_true",
+                   help="answer RTU requests at once instead of after the wire time at the baud rate")
     s.add_argument("--rt-priority", type=int, metavar="1-99", help="run under SCHED_FIFO at this priority")
     s.add_argument("--unit", type=int, default=None, help="Modbus unit id (default: the stand's)")
     s.add_argument("--seed", type=int, default=None, help="noise seed (default: the stand's [sim] seed)")

@@ -46,7 +46,7 @@ from hil.transport.base import Transport
 class Controller:
     """Owns a ControlLoop and answers operator commands between its cycles."""
 
-    def __init__(self, stand: StandConfig, transport: Transport, clock: Clock, *,
+    def __init__(self, stand: StandConfig, transport: Transport | dict[str, Transport], clock: Clock, *,
                  recorder: Recorder | None = None, rate_hz: float | None = None,
                  link: Callable[[Controller], ClientLink] | None = None) -> None:
         self.stand = stand

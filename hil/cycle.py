@@ -44,7 +44,7 @@ CONTROL_STAGES = STAGE_ORDER[2:9]
 
 PRODUCERS: dict[str, str] = {
     "t": "loop", "cycle": "loop", "lateness": "loop",
-    "values": "read", "valid": "read", "comm_ok": "read", "system": "read",
+    "values": "read", "valid": "read", "fresh": "read", "stale": "read", "comm_ok": "read", "system": "read",
     "disqualified": "sensors", "pc": "sensors",
     "burning": "ignition",
     "step_index": "sequence", "seq_t": "sequence",
@@ -62,6 +62,8 @@ class CycleState:
     lateness: float = 0.0
     values: np.ndarray = field(init=False)
     valid: np.ndarray = field(init=False)
+    fresh: np.ndarray = field(init=False)  # sampled this cycle (a slow device's values are held between reads)
+    stale: np.ndarray = field(init=False)  # held longer than its device's stale time (or never read)
     comm_ok: bool = True
     system: np.ndarray | None = None  # the firmware protocol's system block, when read this cycle
     disqualified: np.ndarray = field(init=False)
@@ -76,6 +78,8 @@ class CycleState:
     def __post_init__(self) -> None:
         self.values = np.full(self.n_channels, np.nan)
         self.valid = np.zeros(self.n_channels, dtype=bool)
+        self.fresh = np.zeros(self.n_channels, dtype=bool)
+        self.stale = np.zeros(self.n_channels, dtype=bool)
         self.disqualified = np.zeros(self.n_channels, dtype=bool)
 
 

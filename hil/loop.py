@@ -20,8 +20,8 @@ import numpy as np
 
 from hil.clock import Clock
 from hil.cycle import CycleState, Stage, check_order
-from hil.errors import TransportError
 from hil.frames import FrameLayout
+from hil.io.standio import StandIO
 from hil.loopstats import LoopStats
 from hil.record.recorder import Recorder
 from hil.safety.supervisor import State, Supervisor
@@ -66,25 +66,29 @@ class ClientLink(Protocol):
 class ControlLoop:
     """Owns the cycle: its deadlines, the stand link, and the ends of the pipeline."""
 
-    def __init__(self, stand: StandConfig, transport: Transport, clock: Clock, *, commands: Commands,
+    def __init__(self, stand: StandConfig, transport: Transport | dict[str, Transport], clock: Clock, *,
+                 commands: Commands,
                  supervisor: Supervisor, events: EventBus, stages: list[Stage] | None = None,
                  recorder: Recorder | None = None, rate_hz: float | None = None,
                  comm_loss_cycles: int | None = None, link: ClientLink | None = None,
                  publish_every: int = 20) -> None:
         self.stand = stand
-        self.transport = transport
         self.clock = clock
         self.decoder = Decoder(stand)
         self.commands = commands
         self.supervisor = supervisor
         self.events = events
+        self.rate_hz = rate_hz or stand.loop.rate_hz
+        self.comm_loss_cycles = comm_loss_cycles or stand.loop.comm_loss_cycles
+        transports = transport if isinstance(transport, dict) else {stand.devices[0].name: transport}
+        self.io = StandIO(stand, transports, clock, self.decoder, commands, events.emit, supervisor.fault,
+                          self.rate_hz, self.comm_loss_cycles)
+        self.transport = self.io.transport
         self.stages = list(stages or [])
         check_order(self.stages)
         self.recorder = recorder
         self.link = link
-        self.rate_hz = rate_hz or stand.loop.rate_hz
         self.period = 1.0 / self.rate_hz
-        self.comm_loss_cycles = comm_loss_cycles or stand.loop.comm_loss_cycles
         # Commands are written in the cycle they change; the heartbeat alone goes out at
         # heartbeat_hz, far inside the firmware's watchdog time, instead of costing the stand
         # a write transaction every cycle. Timed on the loop clock, not counted in cycles, so a
@@ -97,9 +101,7 @@ class ControlLoop:
         self.publish_every = publish_every
         self._pub = np.empty((publish_every, self.layout.width))
         self._pub_n = 0
-        self.consecutive_failures = 0
         self.last_error = ""
-        self._read_ok = False
         self.stop_requested = False
         self._recent: collections.deque[float] = collections.deque()
         self._window = stand.loop.rate_window_s
@@ -117,6 +119,11 @@ class ControlLoop:
     def cycle(self) -> int:
         return self.cs.cycle
 
+    @property
+    def consecutive_failures(self) -> int:
+        """Consecutive failed polls of the worst critical device (0: all answering)."""
+        return self.io.critical_failures
+
     def value(self, name: str) -> float:
         """The latest engineering value of a channel (NaN when the last read failed)."""
         return float(self.cs.values[self.decoder.index[name]])
@@ -128,12 +135,10 @@ class ControlLoop:
     # ------------------------------------------------------------------ the cycle
 
     def start(self) -> None:
-        """Connect and take the first deadline from the clock."""
-        try:
-            self.transport.connect()
-        except TransportError as exc:
-            self.last_error = str(exc)
-            self.event(0.0, "comm_error", error=str(exc))
+        """Connect every device and take the first deadline from the clock."""
+        for error in self.io.start():
+            self.last_error = error
+            self.event(0.0, "comm_error", error=error)
         self._t0 = self.clock.now()
         self._deadline = self._t0
         self.stats.t_first = self._t0
@@ -173,42 +178,22 @@ class ControlLoop:
         self._publish(cs)
 
     def _read(self, cs: CycleState) -> None:
-        """The ``read`` stage: every register block, decoded and range-checked."""
-        t = cs.t
-        try:
-            blocks = [self.transport.read_registers(b.table, b.start, b.count) for b in self.decoder.blocks]
-        except TransportError as exc:
-            self._read_ok = False
-            self._failed(t, f"read: {exc}")
-            cs.values = np.full_like(cs.values, np.nan)
-            cs.valid = np.zeros_like(cs.valid)
-            cs.system = None
-        else:
-            self._read_ok = True
-            cs.values = self.decoder.decode(blocks)
-            cs.valid = ~self.decoder.out_of_range(cs.values)
-            cs.system = self.decoder.system()
-            if self.consecutive_failures >= self.comm_loss_cycles:
-                self.event(t, "comm_restored", after_cycles=self.consecutive_failures)
-            self.consecutive_failures = 0
-        cs.comm_ok = self.consecutive_failures < self.comm_loss_cycles
-        if self.consecutive_failures == self.comm_loss_cycles:
-            self.supervisor.fault(t, f"communication lost: {self.comm_loss_cycles} consecutive failed cycles "
-                                     f"({self.last_error})")
+        """The ``read`` stage: every device due, decoded, range-checked and aged."""
+        self.io.read(cs)
+        if self.io.cycle_failed:
+            self.stats.failed_cycles += 1
+        if self.io.last_error:
+            self.last_error = self.io.last_error
 
     def _write(self, cs: CycleState) -> None:
-        """The ``write`` stage: changed commands, and the heartbeat when it is due."""
+        """The ``write`` stage: changed commands, and the heartbeats when they are due."""
         t = cs.t
         if t - self._last_beat >= self.heartbeat_period - 0.5 * self.period:
             self._last_beat = t
             self.commands.beat()
-        try:
-            for address, regs in self.commands.pending_writes():
-                self.transport.write_registers(address, regs, wait=False)
-        except TransportError as exc:
-            self.commands.changed = True  # write the whole block again next cycle
-            if self._read_ok:  # a cycle whose read failed has been counted once already
-                self._failed(t, f"write: {exc}")
+        error = self.io.write(t)
+        if error:
+            self.last_error = error
 
     def _publish(self, cs: CycleState) -> None:
         """The ``publish`` stage: serve clients, record the row, publish a batch."""
@@ -249,13 +234,6 @@ class ControlLoop:
             self.degraded = False
             self.event(t, "loop_restored")
 
-    def _failed(self, t: float, error: str) -> None:
-        self.consecutive_failures += 1
-        self.stats.failed_cycles += 1
-        self.last_error = error
-        if self.consecutive_failures == 1:
-            self.event(t, "comm_error", error=error)
-
     def run(self, until: Callable[[ControlLoop], bool]) -> LoopStats:
         """Cycle until ``until(loop)`` is true or :attr:`stop_requested` is set."""
         self.start()
@@ -275,9 +253,5 @@ class ControlLoop:
         t_end = self.t + budget
         while sup.safing.active and self.t < t_end:
             self.step()  # with the link down too: every cycle retries the safing writes
-        try:
-            self.transport.settle()
-        except TransportError as exc:
-            self.event(self.t, "comm_error", error=f"final write: {exc}")
-        finally:
-            self.transport.close()
+        for error in self.io.close():
+            self.event(self.t, "comm_error", error=error)

@@ -98,6 +98,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         print(f"error: {exc}", file=sys.stderr)
         return RunResult(EXIT_FAULT, None, {})
     transport, clock, firmware = link.transport, link.clock, link.firmware
+    transports = link.transports
     if link.child is not None:
         print(f"hil run: simulator serving {link.child.ready}", file=out, flush=True)
 
@@ -112,7 +113,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             return RunResult(EXIT_INVALID, None, {})
     recorder = new_recorder(run_dir, stand)
     inputs = {"stand": recorder.copy_input(stand_path), "sequence": recorder.copy_input(seq_path)}
-    ctl = Controller(stand, transport, clock, recorder=recorder, rate_hz=opts.rate_hz)
+    ctl = Controller(stand, transports, clock, recorder=recorder, rate_hz=opts.rate_hz)
     loop = ctl.loop
     started_wall = time.time()
     interrupted = False
@@ -184,6 +185,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             "samples": data.table.num_rows,
             "recording_truncated": data.truncated,
             "transport": {"kind": transport.name, **dataclasses.asdict(transport.stats)},
+            **({"devices": {n: {"kind": t.name, **dataclasses.asdict(t.stats)} for n, t in transports.items()}}
+               if len(transports) > 1 else {}),
             "sequence": {"name": seq.name, **inputs["sequence"]},
             "stand": {"name": stand.name, **inputs["stand"]},
             "sim": opts.sim, "seed": opts.seed, "faults": [f.spec() for f in faults],
@@ -314,7 +317,7 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
     recorder = new_recorder(run_dir, stand)
     recorder.copy_input(stand_path)
     try:
-        ctl = Controller(stand, link.transport, link.clock, recorder=recorder, rate_hz=opts.rate_hz,
+        ctl = Controller(stand, link.transports, link.clock, recorder=recorder, rate_hz=opts.rate_hz,
                          link=lambda c: Service(c, rep=opts.rep, pub=opts.pub, keys=keys))
     except (HilError, zmq.ZMQError) as exc:  # address in use
         print(f"error: cannot bind the service: {exc}", file=sys.stderr)

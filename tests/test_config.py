@@ -37,7 +37,7 @@ def test_shipped_stands_load(path: str) -> None:
 # that line in the broken text, or None when the error has no single line)
 BROKEN = [
     ("typo in a top-level table", lambda s: s.replace("[limits]", "[limitz]"), "unknown key 'limitz'", "[limitz]"),
-    ("bad register type", lambda s: s.replace('type = "u16"', 'type = "u17"', 1), "must be one of u16, i16, u32, i32, f32; got 'u17'", 'type = "u17"'),
+    ("bad register type", lambda s: s.replace('type = "u16"', 'type = "u17"', 1), "must be one of u16, i16, u32, i32, f32, bit; got 'u17'", 'type = "u17"'),
     ("duplicate channel", lambda s: s.replace('name = "p_inj_ox"', 'name = "pc"'), "duplicate channel name 'pc'", 'name = "pc"#2'),
     ("overlapping registers", lambda s: s.replace("register = 17", "register = 16"), "input register 16 is also used by channel 'pc'", "register = 16#2"),
     ("channel in the firmware block", lambda s: s.replace("register = 16", "register = 3"), "input registers 0..15 belong to the firmware protocol", "register = 3"),

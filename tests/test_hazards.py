@@ -234,7 +234,7 @@ steps = [{ at = 0.0, set = { ox_main = 0, fuel_main = 0 } }]
     cmd = Commands(parse_stand(text, "gap.toml"))
     cmd.set("ox_main", 1)
     cmd.set("fuel_main", 1)
-    written = {addr + k for addr, regs in cmd.pending_writes() for k in range(len(regs))}
+    written = {w.address + k for w in cmd.pending_writes() for k in range(len(w.values))}
     assert written == {10, 12}
 
 

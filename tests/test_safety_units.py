@@ -126,9 +126,11 @@ def rig(*redlines: Redline, state: State = State.RUNNING) -> tuple[RedlineMonito
     return mon, sensors, cs, sup, ev
 
 
-def cycle(mon: RedlineMonitor, sensors: SensorQualifier, cs: CycleState, t: float, **values: float) -> None:
+def cycle(mon: RedlineMonitor, sensors: SensorQualifier, cs: CycleState, t: float, fresh: bool = True,
+          **values: float) -> None:
     cs.t = t
-    cs.values = cs.values + 1e-6  # a live sensor is never exactly still
+    cs.fresh = np.full(len(cs.values), fresh)  # every channel sampled this cycle (unless a slow device's)
+    cs.values = cs.values + (1e-6 if fresh else 0.0)  # a live sensor is never exactly still
     for name, v in values.items():
         cs.values[mon.index[name]] = v
     sensors.on_cycle(cs)
@@ -146,6 +148,27 @@ def test_persistence_counts_consecutive_violations() -> None:
     cycle(mon, sensors, cs, 0.009, wall_temp=600.0)
     assert sup.state == State.ABORTING and "redline hot: 600 > max 500" in sup.abort_reason
 
+
+
+def test_a_held_value_is_one_sample_not_one_per_cycle() -> None:
+    """A slow device's value is held between its reads: persistence counts samples, and a rate
+    is taken over the time between samples, not over one loop period."""
+    mon, sensors, cs, sup, _ = rig(Redline("hot", ("wall_temp",), max=500.0, persistence=3),
+                                   Redline("ramp", ("wall_temp",), max_rate=1000.0, persistence=1))
+    cycle(mon, sensors, cs, 0.0, wall_temp=400.0)
+    cycle(mon, sensors, cs, 0.05, wall_temp=600.0)  # +200 K in 50 ms = 4000 K/s > 1000 K/s
+    assert sup.state == State.ABORTING and "ramp" in sup.abort_reason
+    mon, sensors, cs, sup, _ = rig(Redline("hot", ("wall_temp",), max=500.0, persistence=3),
+                                   Redline("ramp", ("wall_temp",), max_rate=10000.0, persistence=1))
+    cycle(mon, sensors, cs, 0.0, wall_temp=400.0)
+    cycle(mon, sensors, cs, 0.05, wall_temp=600.0)  # 4000 K/s over the 50 ms between samples: no rate trip
+    for k in range(20):  # held for 20 cycles: still one sample
+        cycle(mon, sensors, cs, 0.051 + k * 1e-3, fresh=False)
+    assert sup.state == State.RUNNING
+    cycle(mon, sensors, cs, 0.1, wall_temp=600.0)
+    assert sup.state == State.RUNNING
+    cycle(mon, sensors, cs, 0.15, wall_temp=600.0)
+    assert sup.state == State.ABORTING and "redline hot" in sup.abort_reason
 
 def test_command_relative_redline_waits_for_the_setpoint_to_settle() -> None:
     mon, sensors, cs, sup, _ = rig(Redline("pc_low", ("pc",), min_frac=0.8, settle_s=0.5, persistence=1))

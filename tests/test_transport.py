@@ -18,7 +18,7 @@ from hil.stand.iomap import Commands, Decoder
 from hil.stand.registers import Block, coalesce, decode, encode
 from hil.transport import open_transport
 from hil.transport.lockstep import LockstepTransport
-from hil.transport.modbus_rtu import wire_time
+from hil.stand.devices import wire_time
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -128,13 +128,14 @@ def test_commands_clamp_scale_and_write_only_owned_registers() -> None:
     stand = load_stand("configs/stands/labjack_t7.toml")
     cmd = Commands(stand)
     assert cmd.set("ox_main", 7) == 1.0  # on/off valves clamp to their range
-    writes = cmd.pending_writes()
+    writes = [(w.address, w.values) for w in cmd.pending_writes()]
     assert writes == [(1000, [0, 0]), (2000, [1, 0, 0, 0])]  # DAC0 (FLOAT32) and the relays; 1002-1999 untouched
     assert cmd.pending_writes() == []  # nothing changed, no firmware heartbeat: nothing written
     lab = Commands(load_stand(LAB))
     assert lab.set("ox_main", 33.337) == pytest.approx(33.34)
     lab.beat()
-    (addr, regs), = lab.pending_writes()
+    (w,) = lab.pending_writes()
+    addr, regs = w.address, w.values
     assert addr == 0 and regs[fw.HR_HEARTBEAT] == 1 and regs[4] == 3334
 
 

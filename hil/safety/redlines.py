@@ -42,7 +42,7 @@ class RedlineMonitor:
         self.first_violation: dict[str, float] = {}
         self.channels = {r.name: [self.index[c] for c in r.channels] for r in self.redlines}
         self._prev_value = {r.name: float("nan") for r in self.redlines}
-        self._prev_t: float | None = None
+        self._prev_sample = {r.name: float("nan") for r in self.redlines}
 
     def enable(self, names: tuple[str, ...]) -> None:
         """Switch on phase-gated redlines (a sequence step)."""
@@ -56,13 +56,12 @@ class RedlineMonitor:
         t = cs.t
         sup = self.supervisor
         if not cs.comm_ok or not np.isfinite(cs.values).any():
-            self._prev_t = t
             return
-        dt = t - self._prev_t if self._prev_t is not None else 0.0
         running = sup.state == State.RUNNING
         burning = running and cs.burning
         vlist = cs.values.tolist()
         dq = cs.disqualified.tolist()
+        fresh = cs.fresh.tolist()
         for rl in self.redlines:
             if rl.name not in self.enabled:
                 continue
@@ -77,9 +76,13 @@ class RedlineMonitor:
                     lost = "; ".join(f"{n}: {self.sensors.why.get(n, '?')}" for n in names)
                     sup.fault(t, f"redline {rl.name}: every sensor it watches is disqualified ({lost})")
                 continue
+            if not any(fresh[i] for i in ok):
+                continue  # a slow device's held value: persistence counts samples, not cycles
             v = median([vlist[i] for i in ok])
-            why = self._violation(rl, v, t, dt, cs)
+            prev_t = self._prev_sample[rl.name]
+            why = self._violation(rl, v, t, t - prev_t if np.isfinite(prev_t) else 0.0, cs)
             self._prev_value[rl.name] = v
+            self._prev_sample[rl.name] = t
             if not why:
                 self.counts[rl.name] = 0
                 continue
@@ -88,7 +91,6 @@ class RedlineMonitor:
             self.counts[rl.name] += 1
             if self.counts[rl.name] >= rl.persistence:
                 self._trip(t, rl, why)
-        self._prev_t = t
 
     def _violation(self, rl: Redline, v: float, t: float, dt: float, cs: CycleState) -> str:
         if v > rl.max:

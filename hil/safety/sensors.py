@@ -43,7 +43,7 @@ class SensorQualifier:
         self.why: dict[str, str] = {}
         self._last = np.full(n, np.nan)
         self._same = np.zeros(n)
-        self._prev_t: float | None = None
+        self._sample_t = np.zeros(n)
         index = {c.name: i for i, c in enumerate(stand.channels)}
         self.pc_index = [index[c] for c in (stand.limits.pc_channels or (stand.limits.pc_channel,)) if c in index]
 
@@ -55,7 +55,6 @@ class SensorQualifier:
         t = cs.t
         if cs.comm_ok and np.isfinite(cs.values).any():
             self._qualify(cs, t)
-        self._prev_t = t
         cs.disqualified = self.disqualified
         vals, valid, dq = cs.values, cs.valid, self.disqualified
         good = [float(vals[i]) for i in self.pc_index if valid[i] and not dq[i]]
@@ -63,15 +62,19 @@ class SensorQualifier:
 
     def _qualify(self, cs: CycleState, t: float) -> None:
         vals = cs.values
-        dt = t - self._prev_t if self._prev_t is not None else 0.0
-        self._same = np.where(vals == self._last, self._same + dt, 0.0)
-        self._last = vals.copy()
+        # frozen means the same value in sample after sample: a slow device's held value is not a sample
+        fresh = cs.fresh
+        dt = t - self._sample_t
+        self._same = np.where(fresh, np.where(vals == self._last, self._same + dt, 0.0), self._same)
+        self._last = np.where(fresh, vals, self._last)
+        self._sample_t = np.where(fresh, t, self._sample_t)
         bad = ~cs.valid | ((self.frozen_s > 0) & (self._same >= self.frozen_s))
         newly = bad & ~self.disqualified
         if newly.any():  # rare: most cycles disqualify nothing
             for i in np.flatnonzero(newly):
                 ch = self.stand.channels[i]
                 reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[i]:.2f} s" if cs.valid[i]
+                          else f"stale: no fresh reading from device {ch.device!r}" if cs.stale[i]
                           else f"reading {vals[i]:g} {ch.units} is outside its valid range {ch.valid}")
                 self.why[ch.name] = reason
                 self.events(t, "sensor_disqualified", channel=ch.name, reason=reason)

@@ -222,12 +222,17 @@ def parse_sequence(text: str, stand: StandConfig, path: str = "<string>", sha256
     assert head is not None
     name = head.get("name", str)
     description = head.get("description", str, "")
-    for_stand = head.get("stand", str, "")
+    for_stand = head.get("stand", (str, list), "")
+    if isinstance(for_stand, list) and not all(isinstance(x, str) for x in for_stand):
+        raise head.error("stand", "must be a stand name or a list of stand names")
     cold_flow = head.get("cold_flow", bool, False)
     head.done()
     errors: list[ConfigError] = []
-    if for_stand and for_stand != stand.name:
-        errors.append(head.error("stand", f"written for stand {for_stand!r}, not {stand.name!r}"))
+    names = [for_stand] if isinstance(for_stand, str) else for_stand
+    if for_stand and stand.name not in names:
+        written = repr(names[0]) if len(names) == 1 else "stands " + ", ".join(repr(n) for n in names)
+        errors.append(head.error("stand", f"written for {'stand ' if len(names) == 1 else ''}{written}, "
+                                          f"not {stand.name!r}"))
     by_ch = {c.name: c for c in stand.channels}
     seq_redlines: list[Redline] = []
     for rt in top.array("redlines"):

@@ -14,45 +14,59 @@ import numpy as np
 from hil.stand import Actuator, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Linear
+from hil.stand.device_tables import device_reads
 from hil.stand.registers import MAX_WRITE, Block, coalesce, decode, encode
 
 
 @dataclass(frozen=True)
 class ReadBlock:
-    """One read request of a cycle."""
+    """One read request: a run of one device's data table."""
 
     table: str
     start: int
     count: int
+    device: str = ""
 
 
 class Decoder:
-    """Raw register blocks → float64 engineering values, one entry per channel (config order)."""
+    """Raw blocks of every device → float64 engineering values, one per channel (config order).
+
+    Each device has its own images (input, holding, discrete, coil); a block that arrives is
+    stored into its device's image, and :meth:`eng` decodes them all at once.
+    """
 
     def __init__(self, stand: StandConfig) -> None:
         self.names = [ch.name for ch in stand.channels]
         self.index = {n: i for i, n in enumerate(self.names)}
         n = len(stand.channels)
-        spans: dict[str, list[tuple[int, int]]] = {"input": [], "holding": []}
-        for ch in stand.channels:
-            spans[ch.table].append((ch.register, ch.width))
-        if stand.firmware is not None:
-            spans["input"].append((0, fw.IR_SYSTEM_COUNT))
-        self.blocks: list[ReadBlock] = []
-        size = {}
-        for table in ("input", "holding"):
-            for b in coalesce(spans[table]):
-                self.blocks.append(ReadBlock(table, b.start, b.count))
-            size[table] = max((s + w for s, w in spans[table]), default=0)
-        self.images = {t: np.zeros(max(size[t], 1), dtype=np.uint16) for t in ("input", "holding")}
-        # group channels by (table, type, word order) so each group decodes in one gather
-        groups: dict[tuple[str, str, str], list[int]] = {}
+        self.fw_device = stand.firmware_device
+        self.device_names = [d.name for d in stand.devices]
+        self.reads: dict[str, list[ReadBlock]] = {}
+        self.echo: dict[str, tuple[str, int]] = {}
+        size: dict[tuple[str, str], int] = {}
+        for d in stand.devices:
+            extra: list[tuple[str, int, int]] = []
+            if d.name == self.fw_device:
+                extra.append(("input", 0, fw.IR_SYSTEM_COUNT))
+            if d.heartbeat is not None and d.heartbeat.echo is not None:
+                extra.append((d.heartbeat.echo_table, d.heartbeat.echo, 1))
+                self.echo[d.name] = (d.heartbeat.echo_table, d.heartbeat.echo)
+            self.reads[d.name] = [ReadBlock(t, s, c, d.name) for t, s, c in device_reads(d.name, list(stand.channels),
+                                                                                         tuple(extra))]
+            for b in self.reads[d.name]:
+                key = (d.name, b.table)
+                size[key] = max(size.get(key, 0), b.start + b.count)
+        self.blocks: list[ReadBlock] = [b for d in self.device_names for b in self.reads[d]]
+        self.images = {key: np.zeros(max(m, 1), dtype=np.uint16) for key, m in size.items()}
+        # group channels by (device, table, type, word order) so each group decodes in one gather
+        groups: dict[tuple[str, str, str, str], list[int]] = {}
         for i, ch in enumerate(stand.channels):
-            groups.setdefault((ch.table, ch.type, ch.word_order), []).append(i)
+            groups.setdefault((ch.device, str(ch.table), ch.type, ch.word_order), []).append(i)
         self.groups = []
-        for (table, rtype, order), idx in groups.items():
+        for (dev, table, rtype, order), idx in groups.items():
             regs = np.array([stand.channels[i].register for i in idx], dtype=np.intp)
-            self.groups.append((table, rtype, order, np.array(idx, dtype=np.intp), regs))
+            self.groups.append(((dev, table), rtype, order, np.array(idx, dtype=np.intp), regs))
+        self.masks = {d: np.array([ch.device == d for ch in stand.channels], dtype=bool) for d in self.device_names}
         self.gain = np.ones(n)
         self.offset = np.zeros(n)
         self.nonlinear = []
@@ -64,18 +78,26 @@ class Decoder:
         self.valid_lo = np.array([ch.valid[0] for ch in stand.channels])
         self.valid_hi = np.array([ch.valid[1] for ch in stand.channels])
         self.raw = np.zeros(n)
-        self.has_firmware = stand.firmware is not None
+        self.has_firmware = self.fw_device is not None
+
+    def store(self, block: ReadBlock, values: list[int]) -> None:
+        """Keep one block's registers (or bits) as they arrived."""
+        self.images[block.device, block.table][block.start : block.start + block.count] = values
 
     def decode(self, blocks: list[list[int]]) -> np.ndarray:
-        """Store the cycle's blocks (same order as :attr:`blocks`) and return eng values."""
+        """Store a whole set of blocks (same order as :attr:`blocks`) and return eng values."""
         for rb, values in zip(self.blocks, blocks):
-            self.images[rb.table][rb.start : rb.start + rb.count] = values
+            self.store(rb, values)
+        return self.eng()
+
+    def eng(self) -> np.ndarray:
+        """Every channel in engineering units, from the images as last stored."""
         raw = self.raw
-        for table, rtype, order, idx, regs in self.groups:
-            img = self.images[table]
-            if order.endswith("_byteswap"):
+        for key, rtype, order, idx, regs in self.groups:
+            img = self.images[key]
+            if order.endswith("_byteswap") and rtype != "bit":
                 img = img.byteswap()  # a copy; only stands whose vendor swaps bytes pay for it
-            if rtype == "u16":
+            if rtype in ("u16", "bit"):
                 raw[idx] = img[regs]
             elif rtype == "i16":
                 raw[idx] = img[regs].view(np.int16)
@@ -88,21 +110,41 @@ class Decoder:
             eng[i] = cal.to_eng(raw[i])
         return eng
 
-    def system(self) -> np.ndarray:
-        """The firmware system block as last read (zeros on stands without firmware)."""
-        return self.images["input"][: fw.IR_SYSTEM_COUNT]
+    def system(self) -> np.ndarray | None:
+        """The firmware system block as last read (None on stands without firmware)."""
+        if self.fw_device is None:
+            return None
+        return self.images[self.fw_device, "input"][: fw.IR_SYSTEM_COUNT]
+
+    def echo_value(self, device: str) -> int:
+        """The heartbeat echo register of a device as last read."""
+        table, reg = self.echo[device]
+        return int(self.images[device, table][reg])
 
     def out_of_range(self, eng: np.ndarray) -> np.ndarray:
         """Boolean per channel: outside its valid range (a failed or disconnected sensor)."""
         return (eng < self.valid_lo) | (eng > self.valid_hi) | ~np.isfinite(eng)
 
 
-class Commands:
-    """The holding-register image the controller owns, in engineering units and raw counts.
+@dataclass(frozen=True)
+class Write:
+    """One write request of a cycle: consecutive holding registers or coils of one device."""
 
-    Only registers named in the stand config (plus the firmware system block) are ever
-    written: write blocks are coalesced without gaps so a vendor's unrelated registers between
-    two outputs are never touched.
+    device: str
+    table: str
+    address: int
+    values: list[int]
+
+
+class Commands:
+    """The output images the controller owns (per device: holding registers and coils), in
+    engineering units and raw values.
+
+    Only addresses named in the stand config (plus the firmware system block and heartbeat
+    registers) are ever written: write blocks are coalesced without gaps so a vendor's unrelated
+    registers between two outputs are never touched. Only the blocks that changed are written
+    (a throttle move is one register write, not the device's whole image); a failed write marks
+    the device's blocks again, so the next cycle repairs it.
     """
 
     def __init__(self, stand: StandConfig) -> None:
@@ -111,16 +153,59 @@ class Commands:
         self.names = [a.name for a in self.actuators]
         self.index = {n: i for i, n in enumerate(self.names)}
         self.eng = np.zeros(len(self.actuators))
-        self.has_firmware = stand.firmware is not None
-        spans = [(a.register, a.width) for a in self.actuators]
-        if self.has_firmware:
-            spans.append((0, fw.HR_SYSTEM_COUNT))
-        self.blocks: list[Block] = coalesce(spans, max_count=MAX_WRITE, max_gap=0)
-        size = max((s + w for s, w in spans), default=1)
-        self.image = [0] * size
+        self.fw_device = stand.firmware_device
+        self.has_firmware = self.fw_device is not None
+        spans: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for a in self.actuators:
+            spans.setdefault((a.device, str(a.table)), []).append((a.register, a.width))
+        if self.fw_device is not None:
+            spans.setdefault((self.fw_device, "holding"), []).append((0, fw.HR_SYSTEM_COUNT))
+        self.beats = {d.name: d.heartbeat for d in stand.devices if d.heartbeat is not None}
+        for dev, hb in self.beats.items():
+            spans.setdefault((dev, "holding"), []).append((hb.register, 1))
+        self.blocks: dict[tuple[str, str], list[Block]] = {
+            key: coalesce(sp, max_count=MAX_WRITE if key[1] == "holding" else 1968, max_gap=0)
+            for key, sp in spans.items()}
+        self.images: dict[tuple[str, str], list[int]] = {
+            key: [0] * max(s + w for s, w in sp) for key, sp in spans.items()}
+        self._owner: dict[tuple[str, str, int], int] = {
+            (dev, table, r): k for (dev, table), blocks in self.blocks.items()
+            for k, b in enumerate(blocks) for r in range(b.start, b.start + b.count)}
+        self._dirty: set[tuple[str, str, int]] = set()
         self.changed = True
-        self.heartbeat = 0
+        self.counters = {dev: 0 for dev in self.beats}
         self._seq = 0
+
+    @property
+    def image(self) -> list[int]:
+        """The first device's holding-register image (single-device stands)."""
+        return self.images.get((self.stand.devices[0].name, "holding"), [])
+
+    @property
+    def changed(self) -> bool:
+        """Some device has something to write."""
+        return bool(self._dirty)
+
+    @changed.setter
+    def changed(self, value: bool) -> None:
+        self._dirty = set()
+        if value:
+            for d in {d for d, _ in self.images}:
+                self.mark(d)
+
+    @property
+    def dirty(self) -> set[str]:
+        """Devices with a block to write."""
+        return {d for d, _, _ in self._dirty}
+
+    def mark(self, device: str, table: str | None = None, register: int | None = None) -> None:
+        """Mark a block for writing: the one holding ``register``, else all of the device's."""
+        if register is not None and table is not None:
+            self._dirty.add((device, table, self._owner[device, table, register]))
+            return
+        for (dev, tab), blocks in self.blocks.items():
+            if dev == device and (table is None or tab == table):
+                self._dirty.update((dev, tab, k) for k in range(len(blocks)))
 
     def set(self, name: str, value: float) -> float:
         """Command an actuator (clamped to its range); returns the value actually commanded."""
@@ -128,12 +213,13 @@ class Commands:
         a = self.actuators[i]
         lo, hi = a.range
         v = lo if value < lo else hi if value > hi else float(value)
-        words = encode(v / a.scale, a.type, a.word_order)
+        words = [1 if v > 0 else 0] if a.table == "coil" else encode(v / a.scale, a.type, a.word_order)
+        img = self.images[a.device, a.table]
         r = a.register
-        if self.image[r : r + len(words)] != words:
-            self.image[r : r + len(words)] = words
-            self.changed = True
-        v = decode(words, a.type, a.word_order) * a.scale  # what the device will actually see
+        if img[r : r + len(words)] != words:
+            img[r : r + len(words)] = words
+            self.mark(a.device, a.table, r)
+        v = decode(words, a.type, a.word_order) * (1.0 if a.table == "coil" else a.scale)  # what the device sees
         self.eng[i] = v
         return v
 
@@ -145,25 +231,54 @@ class Commands:
         """All commands by name."""
         return {n: float(v) for n, v in zip(self.names, self.eng)}
 
+    @property
+    def heartbeat(self) -> int:
+        """The firmware heartbeat counter as last written."""
+        return self.images[self.fw_device, "holding"][fw.HR_HEARTBEAT] if self.fw_device else 0
+
     def beat(self) -> None:
         """Advance the heartbeat the firmware watchdog watches (written with the next block)."""
-        if self.has_firmware:
-            self.heartbeat = (self.heartbeat + 1) & 0xFFFF
-            self.image[fw.HR_HEARTBEAT] = self.heartbeat
-            self.changed = True
+        if self.fw_device is not None:
+            img = self.images[self.fw_device, "holding"]
+            img[fw.HR_HEARTBEAT] = (img[fw.HR_HEARTBEAT] + 1) & 0xFFFF
+            self.mark(self.fw_device, "holding", fw.HR_HEARTBEAT)
+
+    def beat_device(self, device: str) -> int:
+        """Advance a plain device heartbeat counter (a PLC watchdog block); returns its value."""
+        hb = self.beats[device]
+        c = self.counters[device] = (self.counters[device] + 1) & 0xFFFF
+        self.images[device, "holding"][hb.register] = c
+        self.mark(device, "holding", hb.register)
+        return c
 
     def firmware_command(self, code: int) -> int:
         """Queue a firmware command (reset, safe); returns its sequence number for the ack."""
         self._seq = (self._seq % 0xFFFF) + 1
-        self.image[fw.HR_COMMAND] = int(code)
-        self.image[fw.HR_COMMAND_SEQ] = self._seq
-        self.changed = True
+        assert self.fw_device is not None
+        img = self.images[self.fw_device, "holding"]
+        img[fw.HR_COMMAND] = int(code)
+        img[fw.HR_COMMAND_SEQ] = self._seq
+        self.mark(self.fw_device, "holding", fw.HR_COMMAND)
+        self.mark(self.fw_device, "holding", fw.HR_COMMAND_SEQ)
         return self._seq
 
-    def pending_writes(self) -> list[tuple[int, list[int]]]:
-        """The blocks to write this cycle: the whole image (one block write on a firmware
-        stand) whenever a command or the heartbeat changed, nothing otherwise."""
-        if not self.changed:
-            return []
-        self.changed = False
-        return [(b.start, self.image[b.start : b.start + b.count]) for b in self.blocks]
+    def writes_for(self, device: str) -> list[Write]:
+        """Every write block of a device, from its images as they are now."""
+        out = []
+        for table in ("holding", "coil"):
+            img = self.images.get((device, table))
+            if img is not None:
+                out += [Write(device, table, b.start, img[b.start : b.start + b.count])
+                        for b in self.blocks[device, table]]
+        return out
+
+    def pending_writes(self, devices: set[str] | None = None) -> list[Write]:
+        """The blocks that changed since they were last taken (of ``devices`` only, when
+        given; the others stay pending), in device, table, address order."""
+        due = sorted(k for k in self._dirty if devices is None or k[0] in devices)
+        self._dirty.difference_update(due)
+        out = []
+        for dev, table, k in due:
+            b = self.blocks[dev, table][k]
+            out.append(Write(dev, table, b.start, self.images[dev, table][b.start : b.start + b.count]))
+        return out

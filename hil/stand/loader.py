@@ -17,6 +17,8 @@ from hil.errors import ConfigError
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Calibration, Linear, Polynomial, Table, is_monotonic
 from hil.stand.control_tables import ignition_table, redline_from_table, safing_table, throttle_table
+from hil.stand.device_tables import assign_device, check_layout, check_lines, check_watchdogs, devices_table
+from hil.stand.devices import Device
 from hil.stand.model import (
     PLANT_INPUTS,
     Actuator,
@@ -27,40 +29,16 @@ from hil.stand.model import (
     Feeds,
     FirmwareConfig,
     Limits,
-    LinkKind,
     LoopConfig,
     Plot,
     Propellant,
     RegisterTable,
     SimConfig,
     StandConfig,
-    TransportConfig,
     WatchdogEngage,
 )
 from hil.stand.registers import WIDTH, WORD_ORDERS, raw_range
-from hil.stand.toml_table import TableReader, read_toml
-
-
-def _transport(t: TableReader | None) -> TransportConfig:
-    if t is None:
-        return TransportConfig(kind=LinkKind.TCP)
-    kind = t.enum("kind", LinkKind)
-    cfg = TransportConfig(
-        kind=kind,
-        host=t.get("host", str, "127.0.0.1"),
-        port=t.integer("port", 5020, lo=1),
-        device=t.get("device", str, ""),
-        baud=t.integer("baud", 115200, lo=300, hi=4_000_000),
-        parity=t.choice("parity", ("N", "E", "O"), "N"),
-        stopbits=t.integer("stopbits", 1, lo=1, hi=2),
-        unit=t.integer("unit", 1, lo=0, hi=247),
-        timeout_s=t.number("timeout_s", 0.05, positive=True),
-        retries=t.integer("retries", 1, lo=0, hi=10),
-    )
-    if kind == "rtu" and not cfg.device:
-        raise t.error("device", "an RTU transport needs a serial device path")
-    t.done()
-    return cfg
+from hil.stand.toml_table import MISSING, TableReader, read_toml
 
 
 def _calibration(t: TableReader, rtype: str) -> Calibration:
@@ -94,9 +72,12 @@ def _calibration(t: TableReader, rtype: str) -> Calibration:
     return cal
 
 
-def _channel(t: TableReader) -> Channel:
+def _channel(t: TableReader, devices: list[Device]) -> Channel:
     name = t.get("name", str)
-    rtype = t.choice("type", tuple(WIDTH))
+    table = t.enum("table", RegisterTable, "input")
+    rtype = t.choice("type", tuple(WIDTH), "bit" if table.bits else MISSING)
+    if (rtype == "bit") != table.bits:
+        raise t.error("type", f"a {table.value} channel is {'a bit' if table.bits else 'a register type, not bit'}")
     cal_t = t.sub("calibration")
     cal: Calibration = _calibration(cal_t, rtype) if cal_t else Linear(1.0, 0.0)
     ch = Channel(
@@ -107,25 +88,36 @@ def _channel(t: TableReader) -> Channel:
         units=t.get("units", str, ""),
         valid=t.pair("valid", (float("-inf"), float("inf"))),
         word_order=t.choice("word_order", WORD_ORDERS, "big"),
-        table=t.enum("table", RegisterTable, "input"),
+        table=table,
         frozen_s=t.number("frozen_s", 0.0, lo=0.0, hi=3600.0),
         source=t.get("source", str, ""),
         description=t.get("description", str, ""),
         role=t.enum("role", ChannelRole) if "role" in t.data else None,
         plot=t.enum("plot", Plot) if "plot" in t.data else None,
+        device=assign_device(t, devices),
     )
     t.done()
     return ch
 
 
-def _actuator(t: TableReader) -> Actuator:
+def _actuator(t: TableReader, devices: list[Device]) -> Actuator:
     kind = t.enum("kind", ActuatorKind)
     default_range = (0.0, 100.0) if kind == "proportional" else (0.0, 1.0)
+    table = t.enum("table", RegisterTable, "holding")
+    if table not in (RegisterTable.HOLDING, RegisterTable.COIL):
+        raise t.error("table", f"outputs are holding registers or coils, not {table.value}")
+    if table.bits and kind == "proportional":
+        raise t.error("table", "a proportional actuator needs a register, not a coil")
+    rtype = t.choice("type", tuple(WIDTH), "bit" if table.bits else "u16")
+    if (rtype == "bit") != table.bits:
+        raise t.error("type", "a coil output is a bit" if table.bits else "a holding-register output has a register type")
     act = Actuator(
         name=t.get("name", str),
         kind=kind,
         register=t.integer("register", lo=0, hi=65535),
-        type=t.choice("type", tuple(WIDTH), "u16"),
+        type=rtype,
+        table=table,
+        device=assign_device(t, devices),
         word_order=t.choice("word_order", WORD_ORDERS, "big"),
         propellant=t.enum("propellant", Propellant, "none"),
         scale=t.number("scale", 1.0, positive=True),
@@ -136,6 +128,8 @@ def _actuator(t: TableReader) -> Actuator:
         feeds=t.enum("feeds", Feeds, "chamber"),
         description=t.get("description", str, ""),
     )
+    if table.bits and act.range != (0.0, 1.0):
+        raise t.error("range", "a coil is off (0) or on (1): its range is [0, 1]")
     if kind == "purge" and act.propellant != "none":
         raise t.error("propellant", "a purge actuator carries no propellant")
     lo, hi = raw_range(act.type)
@@ -145,7 +139,7 @@ def _actuator(t: TableReader) -> Actuator:
     return act
 
 
-def _firmware(t: TableReader | None, channels: dict[str, Channel]) -> FirmwareConfig | None:
+def _firmware(t: TableReader | None, channels: set[str]) -> FirmwareConfig | None:
     if t is None:
         return None
     cfg = FirmwareConfig(
@@ -161,28 +155,6 @@ def _firmware(t: TableReader | None, channels: dict[str, Channel]) -> FirmwareCo
         raise t.error("overpressure_channel", f"names no channel: {cfg.overpressure_channel!r}")
     t.done()
     return cfg
-
-
-def _check_layout(cfg_fw: FirmwareConfig | None, channels: list[Channel], actuators: list[Actuator],
-                  tables: list[TableReader], act_tables: list[TableReader]) -> None:
-    used: dict[tuple[str, int], str] = {}
-    for ch, t in zip(channels, tables):
-        if cfg_fw and ch.table == "input" and ch.register < fw.IR_SYSTEM_COUNT:
-            raise t.error("register", f"input registers 0..{fw.IR_SYSTEM_COUNT - 1} belong to the firmware protocol")
-        for r in range(ch.register, ch.register + ch.width):
-            if (ch.table, r) in used:
-                raise t.error("register", f"{ch.table} register {r} is also used by channel {used[ch.table, r]!r}")
-            used[ch.table, r] = ch.name
-    used_hr: dict[int, str] = {}
-    for a, t in zip(actuators, act_tables):
-        if cfg_fw and a.register < fw.HR_SYSTEM_COUNT:
-            raise t.error("register", f"holding registers 0..{fw.HR_SYSTEM_COUNT - 1} belong to the firmware protocol")
-        for r in range(a.register, a.register + a.width):
-            if ("holding", r) in used:
-                raise t.error("register", f"holding register {r} is also read as channel {used['holding', r]!r}")
-            if r in used_hr:
-                raise t.error("register", f"holding register {r} is also used by actuator {used_hr[r]!r}")
-            used_hr[r] = a.name
 
 
 def load_stand(path: str | Path) -> StandConfig:
@@ -210,9 +182,12 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
     stand.done()
 
     ch_tables = top.array("channels")
-    channels = [_channel(t) for t in ch_tables]
+    fwt = top.sub("firmware")
+    firmware = _firmware(fwt, {str(t.data.get("name")) for t in ch_tables})
+    devices, dev_tables = devices_table(top, firmware)
+    channels = [_channel(t, devices) for t in ch_tables]
     act_tables = top.array("actuators")
-    actuators = [_actuator(t) for t in act_tables]
+    actuators = [_actuator(t, devices) for t in act_tables]
     if not channels:
         raise ctx.error(("channels",), "a stand needs at least one [[channels]] entry")
     by_ch: dict[str, Channel] = {}
@@ -236,10 +211,7 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
                                       f"{by_ch[a.feedback].units!r} (it is compared with the command)")
         by_act[a.name] = a
 
-    firmware = _firmware(top.sub("firmware"), by_ch)
-    _check_layout(firmware, channels, actuators, ch_tables, act_tables)
-    tt = top.sub("transport")
-    transport = _transport(tt)
+    check_layout(devices, channels, actuators, ch_tables, act_tables)
     lt = top.sub("loop")
     loop = LoopConfig()
     if lt:
@@ -252,18 +224,8 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
             raise lt.error("heartbeat_hz", f"{loop.heartbeat_hz:g} Hz gives fewer than 3 heartbeats per "
                                            f"{firmware.watchdog_s:g} s watchdog period")
         lt.done()
-    if firmware is not None:
-        # One lost answer costs timeout × (1 + retries) before the next heartbeat can go out; if that
-        # outlasts the watchdog, a single CRC error or late reply trips the stand.
-        lost = transport.timeout_s * (1 + transport.retries) + 1.0 / loop.heartbeat_hz
-        if lost >= firmware.watchdog_s:
-            where = tt if tt else top.sub("firmware")
-            assert where is not None
-            raise where.error("timeout_s" if tt else "watchdog_s",
-                              f"one unanswered request costs {transport.timeout_s * 1e3:g} ms × "
-                              f"{1 + transport.retries} tries + {1e3 / loop.heartbeat_hz:g} ms heartbeat period = "
-                              f"{lost * 1e3:g} ms, not less than the firmware's {firmware.watchdog_s * 1e3:g} ms "
-                              f"watchdog: a single lost answer would trip the stand")
+    check_watchdogs(devices, dev_tables, firmware, loop, top)
+    check_lines(devices, dev_tables, channels, actuators, loop, ctx)
     limits = Limits()
     lim = top.sub("limits")
     if lim:
@@ -294,9 +256,10 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
             if not a.drives:
                 raise t.error("drives", "a simulated stand must say which plant input each actuator drives")
         for ch, t in zip(channels, ch_tables):
-            if ch.table != "input" or not ch.source:
+            if ch.table not in ("input", "discrete") or not ch.source:
                 raise t.error("source" if not ch.source else "table",
-                              "a simulated stand's channels are input registers with a simulator source")
+                              "a simulated stand's channels are input registers or discrete inputs with a "
+                              "simulator source")
     redlines = tuple(redline_from_table(rt, by_ch, True) for rt in top.array("redlines"))
     names = [r.name for r in redlines]
     if len(set(names)) != len(names):
@@ -306,7 +269,7 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
     top.done()
     index: dict[Any, Any] = {("c", c.name): c for c in channels}
     index.update({("a", a.name): a for a in actuators})
-    return StandConfig(path=path, sha256=sha256, name=name, description=description, transport=transport,
+    return StandConfig(path=path, sha256=sha256, name=name, description=description, devices=tuple(devices),
                        loop=loop, firmware=firmware, channels=tuple(channels), actuators=tuple(actuators),
                        safing=safing, limits=limits, sim=sim, redlines=redlines, throttle=throttle,
                        ignition=ignition, _by_name=index)

@@ -11,11 +11,14 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Calibration
 from hil.stand.registers import WIDTH
+
+if TYPE_CHECKING:
+    from hil.stand.devices import Device
 
 
 class LinkKind(StrEnum):
@@ -26,10 +29,18 @@ class LinkKind(StrEnum):
 
 
 class RegisterTable(StrEnum):
-    """Where a channel is read: input registers (function code 4) or holding registers (3)."""
+    """A Modbus data table: input registers (read with function code 4), holding registers
+    (3; written with 16), discrete inputs (2) and coils (1; written with 15)."""
 
     INPUT = "input"
     HOLDING = "holding"
+    DISCRETE = "discrete"
+    COIL = "coil"
+
+    @property
+    def bits(self) -> bool:
+        """One bit per address rather than a 16-bit register."""
+        return self in (RegisterTable.DISCRETE, RegisterTable.COIL)
 
 
 class ActuatorKind(StrEnum):
@@ -152,6 +163,7 @@ class Channel:
     description: str = ""
     role: ChannelRole | None = None
     plot: Plot | None = None  # None: from its role (Pc, thrust, valve feedback), else not plotted
+    device: str = ""  # the device it is read from (filled in by the loader)
 
     @property
     def width(self) -> int:
@@ -161,8 +173,9 @@ class Channel:
 
 @dataclass(frozen=True)
 class Actuator:
-    """One commanded output in holding registers: eng value = raw * scale, the raw value packed
-    as ``type`` (u16 by default; f32 for a DAC that takes volts) in ``word_order``."""
+    """One commanded output: a coil (on/off), or holding registers where eng value = raw * scale,
+    the raw value packed as ``type`` (u16 by default; f32 for a DAC that takes volts) in
+    ``word_order``."""
 
     name: str
     kind: ActuatorKind
@@ -177,10 +190,12 @@ class Actuator:
     drives: str = ""
     feeds: Feeds = Feeds.CHAMBER
     description: str = ""
+    table: RegisterTable = RegisterTable.HOLDING  # or COIL
+    device: str = ""  # the device it is written to (filled in by the loader)
 
     @property
     def width(self) -> int:
-        """Registers this output occupies."""
+        """Registers (or coils) this output occupies."""
         return WIDTH[self.type]
 
 
@@ -285,7 +300,7 @@ class StandConfig:
     sha256: str
     name: str
     description: str
-    transport: TransportConfig
+    devices: tuple[Device, ...]
     loop: LoopConfig
     firmware: FirmwareConfig | None
     channels: tuple[Channel, ...]
@@ -297,6 +312,23 @@ class StandConfig:
     throttle: ThrottleConfig | None = None
     ignition: IgnitionConfig | None = None
     _by_name: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def transport(self) -> TransportConfig:
+        """The first device's link (a single-device stand's ``[transport]``)."""
+        return self.devices[0].link
+
+    def device(self, name: str) -> Device:
+        """Device by name."""
+        for d in self.devices:
+            if d.name == name:
+                return d
+        raise KeyError(f"no device {name!r} in stand {self.name!r}")
+
+    @cached_property
+    def firmware_device(self) -> str | None:
+        """The device speaking the hil-stand-1 firmware protocol (its system blocks live there)."""
+        return next((d.name for d in self.devices if d.protocol == "hil-stand-1"), None)
 
     def channel(self, name: str) -> Channel:
         """Channel by name (KeyError names the missing one)."""
@@ -328,22 +360,25 @@ class StandConfig:
             raise KeyError(f"no actuator {name!r} in stand {self.name!r}")
         return obj
 
-    @cached_property
-    def input_register_count(self) -> int:
-        """Size of the input-register image (system block included when there is firmware)."""
-        n = fw.IR_SYSTEM_COUNT if self.firmware else 0
+    def register_count(self, device: str, table: RegisterTable) -> int:
+        """Size of one of a device's data tables (system blocks included on the firmware device)."""
+        n = 0
+        if device == self.firmware_device:
+            n = {RegisterTable.INPUT: fw.IR_SYSTEM_COUNT, RegisterTable.HOLDING: fw.HR_SYSTEM_COUNT}.get(table, 0)
         for ch in self.channels:
-            if ch.table == RegisterTable.INPUT:
+            if ch.device == device and ch.table == table:
                 n = max(n, ch.register + ch.width)
+        for act in self.actuators:
+            if act.device == device and act.table == table:
+                n = max(n, act.register + act.width)
         return n
 
-    @cached_property
+    @property
+    def input_register_count(self) -> int:
+        """Size of the first device's input-register image."""
+        return self.register_count(self.devices[0].name, RegisterTable.INPUT)
+
+    @property
     def holding_register_count(self) -> int:
-        """Size of the holding-register image."""
-        n = fw.HR_SYSTEM_COUNT if self.firmware else 0
-        for act in self.actuators:
-            n = max(n, act.register + act.width)
-        for ch in self.channels:
-            if ch.table == RegisterTable.HOLDING:
-                n = max(n, ch.register + ch.width)
-        return n
+        """Size of the first device's holding-register image."""
+        return self.register_count(self.devices[0].name, RegisterTable.HOLDING)

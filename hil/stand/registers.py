@@ -9,7 +9,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-WIDTH: dict[str, int] = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2}
+WIDTH: dict[str, int] = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2, "bit": 1}
+# "bit" is the type of coils and discrete inputs: one address holds 0 or 1.
 # 32-bit values: "big" = high word first (ABCD), "little" = low word first (CDAB); the
 # "_byteswap" variants also swap the two bytes of every word (BADC, DCBA), as some vendors do.
 # For 16-bit types only the byte swap matters.
@@ -18,6 +19,7 @@ MAX_READ = 125  # Modbus limit on registers per read (FC 3/4)
 MAX_WRITE = 123  # Modbus limit on registers per write (FC 16)
 
 _INT_RANGE: dict[str, tuple[int, int]] = {
+    "bit": (0, 1),
     "u16": (0, 0xFFFF),
     "i16": (-0x8000, 0x7FFF),
     "u32": (0, 0xFFFFFFFF),
@@ -46,6 +48,8 @@ def encode(value: float, kind: str, word_order: str = "big") -> list[int]:
         lo, hi = _INT_RANGE[kind]
         iv = int(round(value))
         iv = lo if iv < lo else hi if iv > hi else iv
+        if kind == "bit":
+            return [1 if iv else 0]
         if kind in ("u16", "i16"):
             w = iv & 0xFFFF
             return [swap_bytes(w) if word_order.endswith("_byteswap") else w]
@@ -57,6 +61,8 @@ def encode(value: float, kind: str, word_order: str = "big") -> list[int]:
 
 def decode(regs: list[int], kind: str, word_order: str = "big") -> float:
     """Inverse of :func:`encode` for one value."""
+    if kind == "bit":
+        return float(regs[0] != 0)
     if word_order.endswith("_byteswap"):
         regs = [swap_bytes(w) for w in regs]
     if kind == "u16":

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from hil.errors import DeviceException, TransportError, TransportTimeout
 from hil.stand.registers import MAX_READ, MAX_WRITE
 
-INPUT, HOLDING = "input", "holding"
+INPUT, HOLDING, DISCRETE, COIL = "input", "holding", "discrete", "coil"
+BITS = (DISCRETE, COIL)
+MAX_READ_BITS, MAX_WRITE_BITS = 2000, 1968  # Modbus limits on bits per read (FC 1/2) and write (FC 15)
 
 
 @dataclass
@@ -26,7 +28,8 @@ class TransportStats:
 
 
 class Transport(ABC):
-    """Block reads and writes of 16-bit registers on one Modbus unit."""
+    """Block reads and writes of one Modbus unit's four tables: input and holding registers,
+    discrete inputs and coils (bits travel as lists of 0/1)."""
 
     name = "transport"
 
@@ -51,10 +54,53 @@ class Transport(ABC):
             self._close()
 
     def read_registers(self, table: str, address: int, count: int) -> list[int]:
-        """Read ``count`` registers (≤ 125) from the input or holding table."""
-        if not 1 <= count <= MAX_READ:
-            raise ValueError(f"a read covers 1..{MAX_READ} registers, not {count}")
+        """Read ``count`` registers (≤ 125) or bits (≤ 2000) from one of the four tables."""
+        _check_read(table, count)
         return self._with_retries(lambda: self._read(table, address, count))
+
+    def begin_read(self, table: str, address: int, count: int) -> None:
+        """Send a read and return without waiting for the answer (:meth:`end_read` collects it).
+        The loop sends one to every device before it waits for any, so N devices cost about
+        the slowest one, not the sum. A send that fails is raised by :meth:`end_read`."""
+        _check_read(table, count)
+        self._inflight = (table, address, count)
+        self._send_error: TransportError | None = None
+        try:
+            if not self.connected:
+                self.stats.reconnects += 1
+                self.connect()
+            self.stats.transactions += 1
+            self._begin(table, address, count)
+        except TransportError as exc:
+            self._send_error = exc
+
+    def end_read(self) -> list[int]:
+        """The answer to :meth:`begin_read`'s request, with the same retries as a plain read."""
+        table, address, count = self._inflight
+        err = self._send_error
+
+        def first() -> list[int]:
+            if err is not None:
+                raise err
+            return self._end(table, address, count)
+
+        return self._with_retries(lambda: self._read(table, address, count), first=first)
+
+    def write_coils(self, address: int, values: list[int], wait: bool = True) -> None:
+        """Write consecutive coils in one request (FC 15, ≤ 1968); ``wait`` as for registers."""
+        if not 1 <= len(values) <= MAX_WRITE_BITS:
+            raise ValueError(f"a coil write covers 1..{MAX_WRITE_BITS} coils, not {len(values)}")
+        if wait:
+            self._with_retries(lambda: self._write_table(COIL, address, values))
+        else:
+            self._with_retries(lambda: self._write_table_nowait(COIL, address, values))
+
+    def write(self, table: str, address: int, values: list[int], wait: bool = True) -> None:
+        """Write holding registers or coils."""
+        if table == COIL:
+            self.write_coils(address, values, wait)
+        else:
+            self.write_registers(address, values, wait)
 
     def write_registers(self, address: int, values: list[int], wait: bool = True) -> None:
         """Write consecutive holding registers in one request (≤ 123).
@@ -85,12 +131,15 @@ class Transport(ABC):
 
     # -------------------------------------------------------------- retry policy
 
-    def _with_retries(self, op):  # noqa: ANN001 - internal
+    def _with_retries(self, op, first=None):  # noqa: ANN001 - internal
         """Retry timeouts and broken links (reconnecting); never retry an exception response,
-        which is the device's deliberate answer."""
+        which is the device's deliberate answer. ``first`` is an attempt already under way
+        (a request sent by :meth:`begin_read`)."""
         attempt = 0
         while True:
             try:
+                if attempt == 0 and first is not None:
+                    return first()
                 if not self.connected:
                     self.stats.reconnects += 1
                     self.connect()
@@ -127,5 +176,25 @@ class Transport(ABC):
     def _write_nowait(self, address: int, values: list[int]) -> None:
         self._write(address, values)  # backends without a wire have nothing to overlap
 
+    def _write_table(self, table: str, address: int, values: list[int]) -> None:
+        if table != COIL:
+            return self._write(address, values)
+        raise NotImplementedError(f"{self.name} cannot write coils")
+
+    def _write_table_nowait(self, table: str, address: int, values: list[int]) -> None:
+        self._write_table(table, address, values)
+
+    def _begin(self, table: str, address: int, count: int) -> None:  # noqa: B027 - optional hook
+        """Send a read (backends with a wire); by default the read happens in :meth:`_end`."""
+
+    def _end(self, table: str, address: int, count: int) -> list[int]:
+        return self._read(table, address, count)
+
     def _settle(self) -> None:  # noqa: B027 - optional hook, nothing outstanding by default
         pass
+
+
+def _check_read(table: str, count: int) -> None:
+    limit = MAX_READ_BITS if table in BITS else MAX_READ
+    if not 1 <= count <= limit:
+        raise ValueError(f"a {table} read covers 1..{limit}, not {count}")

@@ -12,6 +12,7 @@ from abc import abstractmethod
 from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerBase
 from pymodbus.pdu import DecodePDU, ModbusPDU
+from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest, WriteMultipleCoilsRequest
 from pymodbus.pdu.register_message import (
     ReadHoldingRegistersRequest,
     ReadInputRegistersRequest,
@@ -19,9 +20,10 @@ from pymodbus.pdu.register_message import (
 )
 
 from hil.errors import DeviceException, TransportError
-from hil.transport.base import INPUT, Transport
+from hil.transport.base import BITS, COIL, DISCRETE, HOLDING, INPUT, Transport
 
-_READ = {INPUT: ReadInputRegistersRequest, "holding": ReadHoldingRegistersRequest}
+_READ = {INPUT: ReadInputRegistersRequest, HOLDING: ReadHoldingRegistersRequest,
+         DISCRETE: ReadDiscreteInputsRequest, COIL: ReadCoilsRequest}
 
 
 class FramedTransport(Transport):
@@ -39,24 +41,49 @@ class FramedTransport(Transport):
         return self._tid
 
     def _read(self, table: str, address: int, count: int) -> list[int]:
+        self._begin(table, address, count)
+        return self._end(table, address, count)
+
+    def _begin(self, table: str, address: int, count: int) -> None:
+        self._settle()
         req = _READ[table](address=address, count=count, dev_id=self.unit, transaction_id=self._next_tid())
-        resp = self._transact(req)
+        self._send(self._frame(req))
+        self._reading = req
+
+    def _end(self, table: str, address: int, count: int) -> list[int]:
+        req = self._reading
+        resp = self._check(req, self._receive(req))
+        if table in BITS:
+            bits = list(resp.bits)
+            if len(bits) < count or len(bits) - count >= 8:  # answers come padded to whole bytes
+                raise TransportError(f"asked for {count} {table} bits at {address}, got {len(bits)}")
+            return [1 if b else 0 for b in bits[:count]]
         regs = list(resp.registers)
         if len(regs) != count:
             raise TransportError(f"asked for {count} registers at {address}, got {len(regs)}")
         return regs
 
-    def _write(self, address: int, values: list[int]) -> None:
-        req = WriteMultipleRegistersRequest(address=address, registers=values, dev_id=self.unit,
-                                            transaction_id=self._next_tid())
-        self._transact(req)
+    def _write_request(self, table: str, address: int, values: list[int]) -> ModbusPDU:
+        if table == COIL:
+            return WriteMultipleCoilsRequest(address=address, bits=[bool(v) for v in values], dev_id=self.unit,
+                                             transaction_id=self._next_tid())
+        return WriteMultipleRegistersRequest(address=address, registers=values, dev_id=self.unit,
+                                             transaction_id=self._next_tid())
 
-    def _write_nowait(self, address: int, values: list[int]) -> None:
+    def _write_table(self, table: str, address: int, values: list[int]) -> None:
+        self._transact(self._write_request(table, address, values))
+
+    def _write_table_nowait(self, table: str, address: int, values: list[int]) -> None:
         self._settle()
-        req = WriteMultipleRegistersRequest(address=address, registers=values, dev_id=self.unit,
-                                            transaction_id=self._next_tid())
+        req = self._write_request(table, address, values)
         self._send(self._frame(req))
         self._pending = req
+
+    def _write(self, address: int, values: list[int]) -> None:
+        self._write_table(HOLDING, address, values)
+
+    def _write_nowait(self, address: int, values: list[int]) -> None:
+        self._write_table_nowait(HOLDING, address, values)
 
     def _settle(self) -> None:
         if self._pending is not None:

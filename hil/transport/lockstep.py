@@ -14,7 +14,7 @@ from pymodbus.framer import FramerRTU
 from pymodbus.pdu import ModbusPDU
 
 from hil.errors import DeviceException, TransportTimeout
-from hil.transport.base import INPUT, Transport
+from hil.transport.base import HOLDING, Transport
 from hil.transport.framed import FramedTransport
 
 if TYPE_CHECKING:
@@ -22,13 +22,14 @@ if TYPE_CHECKING:
 
 
 class LockstepTransport(Transport):
-    """Direct access to a Firmware in the same process."""
+    """Direct access to one device of a Firmware in the same process."""
 
     name = "lockstep"
 
-    def __init__(self, firmware: Firmware) -> None:
+    def __init__(self, firmware: Firmware, device: str = "") -> None:
         super().__init__(timeout_s=0.0, retries=0)
         self.fw = firmware
+        self.device = device or firmware.first
 
     def _open(self) -> None:
         pass
@@ -37,40 +38,41 @@ class LockstepTransport(Transport):
         pass
 
     def _check_faults(self) -> None:
-        if not self.fw.answering:
-            raise TransportTimeout("simulated firmware is not answering")
-        if self.fw.exception_code:
-            raise DeviceException("simulated firmware answers with an exception", self.fw.exception_code)
+        if not self.fw.answers(self.device):
+            raise TransportTimeout(f"simulated device {self.device!r} is not answering")
+        code = self.fw.exception_for(self.device)
+        if code:
+            raise DeviceException(f"simulated device {self.device!r} answers with an exception", code)
 
     def _read(self, table: str, address: int, count: int) -> list[int]:
         return self.read_image(table, address, count)
 
     def _write(self, address: int, values: list[int]) -> None:
-        self.write_image(address, values)
+        self.write_image(HOLDING, address, values)
+
+    def _write_table(self, table: str, address: int, values: list[int]) -> None:
+        self.write_image(table, address, values)
 
     def read_image(self, table: str, address: int, count: int) -> list[int]:
-        """Registers straight from the firmware's image, with its faults (no retries, no stats)."""
+        """A table straight from the firmware's image, with its faults (no retries, no stats)."""
         self._check_faults()
-        if table == INPUT:
-            if not self.fw.input_ok(address, count):
-                raise DeviceException(f"input registers {address}+{count} out of range", 2)
-            return self.fw.read_input_registers(address, count)
-        if not self.fw.holding_ok(address, count):
-            raise DeviceException(f"holding registers {address}+{count} out of range", 2)
-        return self.fw.read_holding_registers(address, count)
+        if not self.fw.ok(self.device, table, address, count):
+            raise DeviceException(f"{table} {address}+{count} out of range on {self.device!r}", 2)
+        return self.fw.read(self.device, table, address, count)
 
-    def write_image(self, address: int, values: list[int]) -> None:
-        """Holding registers straight into the firmware's image, with its faults."""
+    def write_image(self, table: str, address: int, values: list[int]) -> None:
+        """Holding registers or coils straight into the firmware's image, with its faults."""
         self._check_faults()
-        if not self.fw.holding_ok(address, len(values)):
-            raise DeviceException(f"holding registers {address}+{len(values)} out of range", 2)
-        self.fw.write_holding_registers(address, values)
+        if not self.fw.ok(self.device, table, address, len(values)):
+            raise DeviceException(f"{table} {address}+{len(values)} out of range on {self.device!r}", 2)
+        self.fw.write(self.device, table, address, values)
 
 
 class Line(Protocol):
     """The device end of a byte-level line (firmware_sim.server.RtuLine)."""
 
     fw: Firmware
+    device: str
 
     def clean(self) -> bool: ...
 
@@ -91,7 +93,7 @@ class LockstepRtuTransport(FramedTransport):
     def __init__(self, line: Line, unit: int = 1, timeout_s: float = 0.05, retries: int = 1) -> None:
         super().__init__(FramerRTU, unit, timeout_s, retries)
         self.line = line
-        self._direct = LockstepTransport(line.fw)
+        self._direct = LockstepTransport(line.fw, line.device)
         self._rx = b""
         self._delay = 0.0
 
@@ -107,17 +109,24 @@ class LockstepRtuTransport(FramedTransport):
             return self._direct.read_image(table, address, count)
         return super()._read(table, address, count)
 
-    def _write(self, address: int, values: list[int]) -> None:
-        if self.line.clean():
-            self._settle()
-            return self._direct.write_image(address, values)
-        return super()._write(address, values)
+    def _begin(self, table: str, address: int, count: int) -> None:
+        if not self.line.clean():
+            super()._begin(table, address, count)
 
-    def _write_nowait(self, address: int, values: list[int]) -> None:
+    def _end(self, table: str, address: int, count: int) -> list[int]:
+        return self._read(table, address, count) if self.line.clean() else super()._end(table, address, count)
+
+    def _write_table(self, table: str, address: int, values: list[int]) -> None:
         if self.line.clean():
             self._settle()
-            return self._direct.write_image(address, values)
-        return super()._write_nowait(address, values)
+            return self._direct.write_image(table, address, values)
+        return super()._write_table(table, address, values)
+
+    def _write_table_nowait(self, table: str, address: int, values: list[int]) -> None:
+        if self.line.clean():
+            self._settle()
+            return self._direct.write_image(table, address, values)
+        return super()._write_table_nowait(table, address, values)
 
     def _send(self, frame: bytes) -> None:
         self._rx, self._delay = self.line.exchange(frame)

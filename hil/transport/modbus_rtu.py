@@ -17,43 +17,54 @@ from hil.stand import TransportConfig
 from hil.transport.framed import FramedTransport
 
 
-def char_time(baud: int, bits_per_char: int = 11) -> float:
-    """Seconds one character occupies on the wire (start + 8 data + parity/stop = 11 bits)."""
-    return bits_per_char / baud
-
-
-def wire_time(baud: int, request_bytes: int, response_bytes: int) -> float:
-    """Physical time of one RTU transaction: both frames plus two 3.5-character gaps
-    (1.75 ms each above 19200 baud, per the Modbus serial line spec)."""
-    gap = 0.00175 if baud > 19200 else 3.5 * char_time(baud)
-    return (request_bytes + response_bytes) * char_time(baud, 10 if baud > 19200 else 11) + 2 * gap
-
-
-class RtuTransport(FramedTransport):
-    """One serial port, one unit."""
-
-    name = "rtu"
+class SerialLine:
+    """One serial port shared by every unit on it (an RS-485 line): opened by the first device
+    that connects, closed when the last one lets go. One thread uses a line at a time."""
 
     def __init__(self, cfg: TransportConfig) -> None:
-        super().__init__(FramerRTU, cfg.unit, cfg.timeout_s, cfg.retries)
         self.cfg = cfg
         self.port: serial.Serial | None = None
+        self.users = 0
 
-    def _open(self) -> None:
-        c = self.cfg
-        try:
-            self.port = serial.Serial(c.device, baudrate=c.baud, parity=c.parity, stopbits=c.stopbits,
-                                      bytesize=8, timeout=c.timeout_s)
-        except (serial.SerialException, OSError) as exc:
-            raise TransportError(f"cannot open serial port {c.device}: {exc}") from exc
+    def open(self) -> serial.Serial:
+        if self.port is None:
+            c = self.cfg
+            try:
+                self.port = serial.Serial(c.device, baudrate=c.baud, parity=c.parity, stopbits=c.stopbits,
+                                          bytesize=8, timeout=c.timeout_s)
+            except (serial.SerialException, OSError) as exc:
+                raise TransportError(f"cannot open serial port {c.device}: {exc}") from exc
+        self.users += 1
+        return self.port
 
-    def _close(self) -> None:
-        self._pending = None
-        if self.port is not None:
+    def release(self) -> None:
+        self.users = max(0, self.users - 1)
+        if self.users == 0 and self.port is not None:
             try:
                 self.port.close()
             finally:
                 self.port = None
+
+
+class RtuTransport(FramedTransport):
+    """One unit on a serial line (several may share the line's port)."""
+
+    name = "rtu"
+
+    def __init__(self, cfg: TransportConfig, line: SerialLine | None = None) -> None:
+        super().__init__(FramerRTU, cfg.unit, cfg.timeout_s, cfg.retries)
+        self.cfg = cfg
+        self.line = line or SerialLine(cfg)
+        self.port: serial.Serial | None = None
+
+    def _open(self) -> None:
+        self.port = self.line.open()
+
+    def _close(self) -> None:
+        self._pending = None
+        if self.port is not None:
+            self.port = None
+            self.line.release()
 
     def _send(self, frame: bytes) -> None:
         assert self.port is not None
