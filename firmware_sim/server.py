@@ -40,6 +40,7 @@ from pymodbus.pdu.register_message import (
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator.simutils import SimUtils
 
 from firmware_sim.faults import corrupt_rtu
 from firmware_sim.firmware import Firmware
@@ -143,7 +144,10 @@ class StandServer:
         elif func_code == _READ_HR:
             registers[off : off + count] = fw.read(device, "holding", address, count)
         elif func_code in _BIT_READS:
-            registers[off : off + count] = fw.read(device, _BIT_READS[func_code], address, count)
+            table = _BIT_READS[func_code]
+            put_bits(registers, start_address, address, count,
+                     lambda a, n: fw.read(device, table, a, n) if face.ok(table, a, n) else [0] * n,
+                     face.sizes[table])
         elif func_code in _WRITE_HR and set_values is not None:
             fw.write(device, "holding", address, [int(v) for v in set_values])
         elif func_code in _WRITE_COILS and set_values is not None:
@@ -193,6 +197,20 @@ class StandServer:
             with contextlib.suppress(Exception):
                 await server.shutdown()
         self._servers.clear()
+
+
+def put_bits(registers: list[int], start_address: int, address: int, reg_count: int,
+             read: Callable[[int, int], list[int]], size: int) -> None:
+    """Bits into a pymodbus SimDevice block for a coil or discrete-input read. pymodbus packs
+    16 bits per register (bit addressing, the default with separate blocks: bit ``address`` is
+    bit ``address % 16`` of register ``address // 16``) and hands the action the register
+    count, not the bit count: fill every bit the answer can contain (addresses past the table
+    read 0)."""
+    offset, bit = address // 16 - start_address, address % 16
+    bits = SimUtils.registersToBits(registers[offset : offset + reg_count])
+    n = max(0, min(reg_count * 16 - bit, size - address))
+    bits[bit : bit + n] = [bool(v) for v in read(address, n)] if n else []
+    registers[offset : offset + reg_count] = SimUtils.bitsToRegisters(bits)
 
 
 def _wire_time(baud: int, func_code: int, count: int) -> float:

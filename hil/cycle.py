@@ -44,7 +44,7 @@ CONTROL_STAGES = STAGE_ORDER[2:9]
 
 PRODUCERS: dict[str, str] = {
     "t": "loop", "cycle": "loop", "lateness": "loop",
-    "values": "read", "valid": "read", "fresh": "read", "stale": "read", "comm_ok": "read", "system": "read",
+    "values": "read", "valid": "read", "fresh": "read", "stale": "read", "unread": "read", "comm_ok": "read", "system": "read",
     "disqualified": "sensors", "pc": "sensors",
     "burning": "ignition",
     "step_index": "sequence", "seq_t": "sequence",
@@ -64,6 +64,7 @@ class CycleState:
     valid: np.ndarray = field(init=False)
     fresh: np.ndarray = field(init=False)  # sampled this cycle (a slow device's values are held between reads)
     stale: np.ndarray = field(init=False)  # held longer than its device's stale time (or never read)
+    unread: np.ndarray = field(init=False)  # its every-cycle device did not answer this cycle (NaN)
     comm_ok: bool = True
     system: np.ndarray | None = None  # the firmware protocol's system block, when read this cycle
     disqualified: np.ndarray = field(init=False)
@@ -80,6 +81,7 @@ class CycleState:
         self.valid = np.zeros(self.n_channels, dtype=bool)
         self.fresh = np.zeros(self.n_channels, dtype=bool)
         self.stale = np.zeros(self.n_channels, dtype=bool)
+        self.unread = np.zeros(self.n_channels, dtype=bool)
         self.disqualified = np.zeros(self.n_channels, dtype=bool)
 
 

@@ -50,6 +50,15 @@ def pty_pair() -> Iterator[PtyPair]:
     pair.close()
 
 
+@pytest.fixture
+def mbpoll() -> str:
+    """Debian's mbpoll: a Modbus master written by others."""
+    path = shutil.which("mbpoll")
+    if path is None:
+        pytest.fail("mbpoll is not installed: .ci/run installs it (Debian package mbpoll)")
+    return path
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_threads() -> Iterator[None]:
     """Fail a test that leaves a thread running (pymodbus's own practice). Daemon threads count

@@ -4,7 +4,6 @@ socat pty pair, driven by pymodbus clients and by Debian's mbpoll (a master writ
 
 from __future__ import annotations
 
-import shutil
 import socket
 import struct
 import subprocess
@@ -156,14 +155,6 @@ def test_rtu_over_a_pty_pair(sim_factory, pty_pair) -> None:
         assert r.isError() and r.exception_code == 2
     finally:
         c.close()
-
-
-@pytest.fixture
-def mbpoll() -> str:
-    path = shutil.which("mbpoll")
-    if path is None:
-        pytest.fail("mbpoll is not installed: .ci/run installs it (Debian package mbpoll)")
-    return path
 
 
 def mbpoll_values(out: str) -> dict[int, int]:

@@ -14,11 +14,11 @@ from hil.errors import DeviceException, TransportError, TransportTimeout
 from hil.stand import Channel, TransportConfig, load_stand, parse_stand
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Linear, Polynomial, Table
+from hil.stand.devices import wire_time
 from hil.stand.iomap import Commands, Decoder
 from hil.stand.registers import Block, coalesce, decode, encode
 from hil.transport import open_transport
 from hil.transport.lockstep import LockstepTransport
-from hil.stand.devices import wire_time
 
 pytestmark = pytest.mark.timeout(60)
 

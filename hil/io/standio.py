@@ -146,12 +146,14 @@ class StandIO:
         values = self.decoder.eng()
         valid = ~self.decoder.out_of_range(values)
         stale_mask = np.zeros(len(values), dtype=bool)
+        unread = np.zeros(len(values), dtype=bool)
         now = self.clock.now()
         for lk in self.links:
             if lk.every_cycle:
                 if lk.failed_now or lk.failures:
                     values[lk.mask] = np.nan
                     valid[lk.mask] = False
+                    unread |= lk.mask
             else:
                 stale = now - lk.last_ok > lk.stale_after
                 if stale and not lk.stale:
@@ -168,7 +170,7 @@ class StandIO:
         fresh = np.zeros(len(values), dtype=bool)
         for lk in self._fresh:
             fresh |= lk.mask
-        cs.values, cs.valid, cs.fresh, cs.stale = values, valid, fresh, stale_mask
+        cs.values, cs.valid, cs.fresh, cs.stale, cs.unread = values, valid, fresh, stale_mask, unread
         fw_link = next((lk for lk in self.links if lk.name == self.decoder.fw_device), None)
         cs.system = self.decoder.system() if fw_link is not None and not fw_link.failures else None
         worst = max((lk.failures for lk in self.links if lk.dev.critical), default=0)

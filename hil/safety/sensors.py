@@ -68,7 +68,9 @@ class SensorQualifier:
         self._same = np.where(fresh, np.where(vals == self._last, self._same + dt, 0.0), self._same)
         self._last = np.where(fresh, vals, self._last)
         self._sample_t = np.where(fresh, t, self._sample_t)
-        bad = ~cs.valid | ((self.frozen_s > 0) & (self._same >= self.frozen_s))
+        # a device that missed this cycle's answer is a communication matter (the device's loss
+        # latches FAULT after its lost_after polls), not a failed transducer
+        bad = (~cs.valid & ~cs.unread) | ((self.frozen_s > 0) & (self._same >= self.frozen_s))
         newly = bad & ~self.disqualified
         if newly.any():  # rare: most cycles disqualify nothing
             for i in np.flatnonzero(newly):
@@ -80,7 +82,7 @@ class SensorQualifier:
                 self.events(t, "sensor_disqualified", channel=ch.name, reason=reason)
             self.disqualified = self.disqualified | newly
         if self.supervisor.state == State.SAFE and self.disqualified.any():
-            back = self.disqualified & ~bad  # a sensor that recovered may be trusted again, but only in SAFE
+            back = self.disqualified & ~bad & ~cs.unread  # a sensor that recovered may be trusted again, but only in SAFE
             for i in np.flatnonzero(back):
                 self.events(t, "sensor_requalified", channel=self.stand.channels[i].name)
             self.disqualified = self.disqualified & bad
