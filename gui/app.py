@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hil.catalog import config_root, find_sequence
 
-DEFAULT_STAND = "sim_tq12"
+DEFAULT_STAND = "sim_tq12_devices"
 DEFAULT_SEQUENCE = "tq12_three_burn"
 
 

@@ -20,6 +20,7 @@ from hil.stand import load_stand
 
 ROOT = Path(__file__).resolve().parent.parent
 STAND = ROOT / "configs/stands/sim_tq12.toml"
+DEVICES = ROOT / "configs/stands/sim_tq12_devices.toml"  # the same plant as four Modbus devices
 SEQUENCE = ROOT / "configs/sequences/tq12_fault_matrix.toml"
 
 # fault templates; {t} is the phase time on the simulator clock
@@ -44,6 +45,16 @@ FAULTS: dict[str, str] = {
     "slow responses 2 ms for 1 s": "slow_response:delay=0.002@{t}+1.0",
     "slow responses 15 ms for 1 s": "slow_response:delay=0.015@{t}+1.0",
 }
+# rows on the four-device stand (DEVICES): losing one device, a device refusing, a slow RS-485 line
+DEVICE_FAULTS: dict[str, str] = {
+    "DAQ lost (critical device)": "stop_answering:device=daq@{t}",
+    "valve PLC lost (critical device)": "stop_answering:device=plc@{t}",
+    "flowmeter module lost (non-critical)": "stop_answering:device=flow@{t}",
+    "thermocouple module lost (non-critical, redlined)": "stop_answering:device=tc@{t}",
+    "valve PLC answers with exceptions 1 s": "exception_response:code=4,device=plc@{t}+1.0",
+    "slow RS-485 line: modules 25 ms late for 2 s": "slow_response:delay=0.025,device=flow@{t}+2.0",
+}
+FAULTS.update(DEVICE_FAULTS)
 
 
 def phase_times() -> dict[str, float]:
@@ -83,11 +94,12 @@ class Cell:
 def run_cell(fault: str, phase: str, t: float) -> Cell:
     spec = FAULTS[fault].format(t=t)
     cell = Cell(fault, phase, spec)
+    stand = DEVICES if fault in DEVICE_FAULTS else STAND
     fw_cfg = load_stand(STAND).firmware
     assert fw_cfg is not None, "the fault matrix runs on a simulated stand with firmware"
     limit = fw_cfg.overpressure_limit
     with tempfile.TemporaryDirectory() as d:
-        res = run(RunOptions(sequence=str(SEQUENCE), stand=str(STAND), sim="lockstep", out=str(Path(d) / "r"),
+        res = run(RunOptions(sequence=str(SEQUENCE), stand=str(stand), sim="lockstep", out=str(Path(d) / "r"),
                              progress=False, faults=(spec,)))
         s = res.summary
         events = read_events(Path(d) / "r")
@@ -152,7 +164,12 @@ def markdown(cells: list[Cell]) -> str:
               "logged (— where the run never needed one). Line faults (CRC errors, noise, slow responses) run over a "
               "modelled RTU line: the simulator frames every answer with pymodbus's RTU framer and corrupts it, the "
               "controller decodes it with its real RTU code, and timeouts (20 ms, one retry) cost simulator time. "
-              "Such runs abort when the loop falls below 20 % of its rate over 0.5 s (`[loop] min_rate_pct`)."]
+              "Such runs abort when the loop falls below 20 % of its rate over 0.5 s (`[loop] min_rate_pct`).", "",
+              "The device rows run on `configs/stands/sim_tq12_devices.toml` (the same plant as a fast DAQ and a valve "
+              "PLC on Modbus TCP and two modules on one RS-485 line): a lost critical device latches FAULT and the "
+              "safing goes out through the devices that still answer; a lost non-critical device only disqualifies "
+              "its channels, and a redline watching them decides. In lockstep the RS-485 line's transactions cost no "
+              "loop time (on a real clock the line has its own thread); an answer later than the 30 ms timeout is lost."]
     return "\n".join(lines) + "\n"
 
 

@@ -80,7 +80,7 @@ def open_link(stand: StandConfig, stand_path: str, sim: SimMode | str | None, *,
             t = d.link
             if d.serial or (wire and len(stand.devices) == 1):  # line faults need a line: model the RTU bytes
                 transports[d.name] = LockstepRtuTransport(RtuLine(firmware, t.unit, d.name), t.unit, t.timeout_s,
-                                                          t.retries)
+                                                          t.retries, costs_time=not d.serial or len(stand.devices) == 1)
             else:
                 transports[d.name] = LockstepTransport(firmware, d.name)
         return Link(transports, VirtualClock(firmware), firmware=firmware)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from conftest import TQ12
+from conftest import STANDS, TQ12
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymodbus.framer import FramerRTU
@@ -28,6 +28,7 @@ from hil.transport import open_transport
 
 pytestmark = pytest.mark.timeout(300)
 
+DEVICES = STANDS / "sim_tq12_devices.toml"
 Reply = Callable[[int, int], bytes]  # (transaction id, function code) -> what the device sends back
 
 
@@ -45,6 +46,9 @@ def _pdu_answers() -> st.SearchStrategy[Callable[[int], bytes]]:
         # a register answer with the right shape for 4 registers (sometimes valid)
         st.builds(lambda r: lambda fc: bytes([fc, 8]) + b"".join(struct.pack(">H", v) for v in r),
                   st.lists(st.integers(0, 0xFFFF), min_size=4, max_size=4)),
+        # a coil / discrete-input answer: any bytes, byte count honest or not, padding bits set or not
+        st.builds(lambda b, lie: lambda fc: bytes([fc, (len(b) + lie) & 0xFF]) + b, st.binary(max_size=260),
+                  st.sampled_from([0, 0, 1, -1, 3])),
     )
 
 
@@ -125,11 +129,21 @@ def tcp_device():
 
 
 def _check_read(tr) -> None:
+    """Registers and bits, plain and split-phase (the multi-device read path): exactly what was
+    asked for, or a TransportError."""
     try:
         regs = tr.read_registers("input", 0, 4)
     except TransportError:
-        return
-    assert len(regs) == 4 and all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in regs)
+        pass
+    else:
+        assert len(regs) == 4 and all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in regs)
+    for table, count in (("coil", 10), ("discrete", 3)):
+        try:
+            tr.begin_read(table, 0, count)
+            bits = tr.end_read()
+        except TransportError:
+            continue
+        assert len(bits) == count and set(bits) <= {0, 1}
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -142,11 +156,12 @@ def test_tcp_transport_returns_registers_or_a_transport_error(tcp_device, reply:
     cfg = TransportConfig(kind="tcp", host="127.0.0.1", port=tcp_device.port, unit=1, timeout_s=0.03, retries=1)
     with open_transport(stand, cfg) as tr:
         _check_read(tr)
-        tr.write_registers(0, [1, 2], wait=False)
-        try:
-            tr.settle()
-        except TransportError:
-            pass
+        for write in (lambda: tr.write_registers(0, [1, 2], wait=False), lambda: tr.write_coils(0, [1, 0, 1], wait=False)):
+            try:
+                write()
+                tr.settle()
+            except TransportError:
+                pass
 
 
 class GarbageRtuDevice:
@@ -170,7 +185,7 @@ class GarbageRtuDevice:
                 return
             if len(buf) >= 8:  # read requests are 8 bytes; writes longer, answered at their first 8
                 fc = buf[1]
-                n = 9 + buf[6] if fc == 16 and len(buf) >= 7 else 8
+                n = 9 + buf[6] if fc in (15, 16) and len(buf) >= 7 else 8
                 if len(buf) < n:
                     continue
                 buf = buf[n:]
@@ -214,6 +229,38 @@ def test_a_controller_fed_garbage_faults_cleanly_and_keeps_its_recording(tcp_dev
     assert loop.supervisor.state == State.FAULT
     assert "communication lost" in loop.supervisor.fault_reason
     loop.shutdown("test over")  # every exit path: safing on the (dead) link, then close
+    rec.close()
+    data = read_run(tmp_path / "run")
+    assert not data.truncated and data.table.num_rows == loop.stats.cycles
+
+
+@pytest.mark.slow
+def test_a_garbage_device_among_good_ones_is_lost_and_the_others_keep_reading(tcp_device, tmp_path) -> None:
+    """The multi-device path: the valve PLC answers noise; the DAQ and the RS-485 modules (in
+    their line thread) keep being read, the PLC is lost (critical: FAULT), the recording is
+    whole and every thread stops."""
+    import dataclasses
+
+    from firmware_sim.firmware import Firmware
+    from hil.transport.lockstep import LockstepTransport
+
+    tcp_device.reply = lambda tid, fc: bytes([0, 1, 0, 0, 0, 4, 1, fc, 2, 0x55])  # a short bit answer to everything
+    stand = load_stand(DEVICES)
+    f = Firmware(stand)
+    transports = {d.name: LockstepTransport(f, d.name) for d in stand.devices}
+    plc = dataclasses.replace(stand.device("plc").link, port=tcp_device.port, timeout_s=0.01)
+    transports["plc"] = open_transport(stand, plc)
+    rec = new_recorder(tmp_path / "run", stand)
+    ctl = Controller(stand, transports, MonotonicClock(), recorder=rec)
+    loop = ctl.loop
+    loop.start()
+    while loop.supervisor.state != State.FAULT and loop.t < 5.0:
+        loop.step()
+    assert loop.supervisor.state == State.FAULT
+    assert "communication lost with device 'plc'" in loop.supervisor.fault_reason
+    assert loop.cs.valid[loop.decoder.index["pc"]]  # the DAQ still reads
+    assert transports["flow"].stats.transactions > 0  # and the line thread polls the modules
+    loop.shutdown("test over")
     rec.close()
     data = read_run(tmp_path / "run")
     assert not data.truncated and data.table.num_rows == loop.stats.cycles

@@ -90,9 +90,13 @@ class LockstepRtuTransport(FramedTransport):
 
     name = "lockstep-rtu"
 
-    def __init__(self, line: Line, unit: int = 1, timeout_s: float = 0.05, retries: int = 1) -> None:
+    def __init__(self, line: Line, unit: int = 1, timeout_s: float = 0.05, retries: int = 1,
+                 costs_time: bool = True) -> None:
         super().__init__(FramerRTU, unit, timeout_s, retries)
         self.line = line
+        # False for a device on a shared line of a stand of several devices: on a real clock
+        # its own thread waits for the line, not the loop
+        self.costs_time = costs_time
         self._direct = LockstepTransport(line.fw, line.device)
         self._rx = b""
         self._delay = 0.0
@@ -133,13 +137,14 @@ class LockstepRtuTransport(FramedTransport):
 
     def _receive(self, req: ModbusPDU) -> ModbusPDU:
         fw = self.line.fw
+        wait = fw.advance if self.costs_time else (lambda s: None)
         if self._rx and self._delay < self.timeout_s:
-            fw.advance(self._delay)
+            wait(self._delay)
             used, pdu = self._decode(self._rx, req)
             if pdu is not None:
                 return pdu
-            fw.advance(self.timeout_s - self._delay)  # nothing valid arrived: wait out the timeout
+            wait(self.timeout_s - self._delay)  # nothing valid arrived: wait out the timeout
             raise TransportTimeout(f"no valid answer from unit {self.unit} within {self.timeout_s * 1000:.0f} ms "
                                    f"({len(self._rx)} bytes failed the RTU frame check)")
-        fw.advance(self.timeout_s)
+        wait(self.timeout_s)
         raise TransportTimeout(f"no answer from unit {self.unit} within {self.timeout_s * 1000:.0f} ms")
