@@ -89,7 +89,10 @@ BROKEN = [
     ("missing timeout", lambda s: s.replace("timeout = 2.0\n", ""), "timeout: is required for a wait step", 'wait = "pc > 9.0"'),
     ("unknown redline", lambda s: s.replace('enable_redline = "pc_under_command"', 'enable_redline = "pc_low"'), "no redline named 'pc_low'", "pc_low"),
     ("no ignition confirmation", lambda s: s.replace('wait = "pc > 1.0 and pc_b > 1.0"', 'wait = "pump_speed > 1000"'), "has no ignition confirmation", 'at = "T0"'),
-    ("wrong stand", lambda s: s.replace('stand = "sim-tq12"', 'stand = "sim-lab"'), "written for stand 'sim-lab'", 'stand = "sim-lab"'),
+    ("wrong stand", lambda s: s.replace('stand = ["sim-tq12", "sim-tq12-devices"]', 'stand = "sim-lab"'),
+     "written for stand 'sim-lab', not 'sim-tq12'", 'stand = "sim-lab"'),
+    ("wrong stands", lambda s: s.replace('stand = ["sim-tq12", "sim-tq12-devices"]', 'stand = ["sim-lab", "x"]'),
+     "written for stands 'sim-lab', 'x', not 'sim-tq12'", 'stand = ["sim-lab", "x"]'),
     ("typo in a key", lambda s: s.replace('on_timeout = "abort"', 'on_timout = "abort"'), "unknown key 'on_timout'", "on_timout"),
     ("bad on_timeout", lambda s: s.replace('on_timeout = "abort"', 'on_timeout = "panic"'), "must be one of abort, continue", "panic"),
 ]

@@ -181,7 +181,10 @@ class StandIO:
         """Send each device its next block, then collect every answer; repeat while any device
         has blocks left. Devices answer in parallel; one device's blocks go one at a time."""
         left = {lk.name: list(lk.blocks) for lk in due}
-        active = list(due)
+        for lk in due:
+            if not lk.blocks:  # an output-only device: nothing to read, nothing to age
+                self._ok(lk, now)
+        active = [lk for lk in due if lk.blocks]
         while active:
             for lk in active:
                 b = left[lk.name][0]

@@ -116,7 +116,8 @@ def assign_device(t: TableReader, devices: list[Device]) -> str:
 
 def check_layout(devices: list[Device], channels: list[Channel], actuators: list[Actuator],
                  ch_tables: list[TableReader], act_tables: list[TableReader]) -> None:
-    """No two things on one address of one device's table; the protocol's blocks kept free."""
+    """No two things on one address of one device's table (except a coil output read back as a
+    channel); the protocol's blocks kept free."""
     fw_dev = next((d.name for d in devices if d.protocol == DeviceProtocol.HIL_STAND_1), None)
     hb_regs = {(d.name, "holding", d.heartbeat.register): f"the heartbeat of device {d.name!r}"
                for d in devices if d.heartbeat is not None}
@@ -140,6 +141,8 @@ def check_layout(devices: list[Device], channels: list[Channel], actuators: list
             raise t.error("register", f"holding registers 0..{fw.HR_SYSTEM_COUNT - 1} belong to the firmware protocol")
         for r in range(a.register, a.register + a.width):
             key = (a.device, str(a.table), r)
+            if a.table == "coil" and used.get(key, "").startswith("channel "):
+                continue  # a coil output read back as a channel (a relay module's state)
             if key in used:
                 raise t.error("register", f"{what[a.table]} {r}{where(a.device)} is also used by {used[key]}")
             used[key] = f"actuator {a.name!r}"

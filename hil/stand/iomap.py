@@ -7,6 +7,7 @@ many channels there are.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -272,7 +273,7 @@ class Commands:
                         for b in self.blocks[device, table]]
         return out
 
-    def pending_writes(self, devices: set[str] | None = None) -> list[Write]:
+    def pending_writes(self, devices: Collection[str] | None = None) -> list[Write]:
         """The blocks that changed since they were last taken (of ``devices`` only, when
         given; the others stay pending), in device, table, address order."""
         due = sorted(k for k in self._dirty if devices is None or k[0] in devices)

@@ -48,22 +48,58 @@ def render(stand: StandConfig) -> str:
                 f"Watchdog: {stand.firmware.watchdog_s * 1000:g} ms, engages {stand.firmware.watchdog_engage}. "
                 + (f"Overpressure trip: {stand.firmware.overpressure_channel} > {stand.firmware.overpressure_limit:g} "
                    f"for {stand.firmware.overpressure_samples} scans." if stand.firmware.overpressure_channel else ""), ""]
-    out += ["### Sensors (input registers, function code 4)", "",
-            "| reg | name | type | calibration | units | valid | description |", "|---|---|---|---|---|---|---|"]
-    for ch in sorted(stand.channels, key=lambda c: c.register):
-        out.append(f"| {_regs(ch.register, ch.width)} | `{ch.name}` | {_type(ch.type, ch.word_order)} | {_cal(ch.calibration)} | {ch.units} | "
+    out += _devices(stand)
+    order = {d.name: i for i, d in enumerate(stand.devices)}
+    multi = len(stand.devices) > 1
+    dev_col, dev_sep = ("device | ", "---|") if multi else ("", "")
+    out += ["### Sensors", "",
+            f"| {dev_col}table (FC) | address | name | type | calibration | units | valid | description |",
+            f"|{dev_sep}---|---|---|---|---|---|---|---|"]
+    for ch in sorted(stand.channels, key=lambda c: (order[c.device], _TABLE_ORDER[c.table], c.register)):
+        dev = f"{ch.device} | " if multi else ""
+        out.append(f"| {dev}{_FC_READ[ch.table]} | {_regs(ch.register, ch.width)} | `{ch.name}` | "
+                   f"{_type(ch.type, ch.word_order)} | {_cal(ch.calibration)} | {ch.units} | "
                    f"{_rng(*ch.valid)} | {ch.description} |")
-    out += ["", "### Actuators (holding registers, function codes 3/6/16)", "",
-            "| reg | name | kind | type | eng = raw × | range | propellant | feedback | description |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    for a in sorted(stand.actuators, key=lambda a: a.register):
-        out.append(f"| {_regs(a.register, a.width)} | `{a.name}` | {a.kind} | {_type(a.type, a.word_order)} | "
-                   f"{a.scale:g} {a.units} | {_rng(*a.range)} | "
+    out += ["", "### Actuators", "",
+            f"| {dev_col}table (FC) | address | name | kind | type | eng = raw × | range | propellant | feedback | "
+            "description |", f"|{dev_sep}---|---|---|---|---|---|---|---|---|---|"]
+    for a in sorted(stand.actuators, key=lambda a: (order[a.device], _TABLE_ORDER[a.table], a.register)):
+        dev = f"{a.device} | " if multi else ""
+        scale = "on/off" if a.table == "coil" else f"{a.scale:g} {a.units}"
+        out.append(f"| {dev}{_FC_WRITE[a.table]} | {_regs(a.register, a.width)} | `{a.name}` | {a.kind} | "
+                   f"{_type(a.type, a.word_order)} | {scale} | {_rng(*a.range)} | "
                    f"{a.propellant} | {a.feedback or '—'} | {a.description} |")
     out += ["", "### Safing sequence", "", "| t (s) | set |", "|---|---|"]
     for s in stand.safing:
         out.append(f"| {s.at_s:g} | " + ", ".join(f"{n} = {v:g}" for n, v in s.set) + " |")
     return "\n".join(out) + "\n"
+
+
+_TABLE_ORDER = {"input": 0, "holding": 1, "discrete": 2, "coil": 3}
+_FC_READ = {"input": "input reg (4)", "holding": "holding reg (3)", "discrete": "discrete input (2)", "coil": "coil (1)"}
+_FC_WRITE = {"holding": "holding reg (16)", "coil": "coil (15)"}
+
+
+def _devices(stand: StandConfig) -> list[str]:
+    """The devices table: links, paces, what losing each means, their watchdogs."""
+    out = ["### Devices", "", "| device | link | unit | read at | losing it | watchdog |", "|---|---|---|---|---|---|"]
+    for d in stand.devices:
+        c = d.link
+        link = (f"Modbus TCP {c.host}:{c.port}" if c.kind == "tcp" else
+                f"Modbus RTU {c.device} {c.baud} {c.parity}{8}{c.stopbits}")
+        rate = f"{d.rate_hz:g} Hz" if d.rate_hz else "every cycle"
+        if d.protocol == "hil-stand-1":
+            wd = "hil-stand-1 (system block above)"
+        elif d.heartbeat is not None:
+            hb = d.heartbeat
+            wd = (f"heartbeat counter → holding {hb.register} at {hb.hz:g} Hz"
+                  + (f", echo in {hb.echo_table} {hb.echo}" if hb.echo is not None else "")
+                  + f"; the device safes after {hb.watchdog_s * 1e3:g} ms")
+        else:
+            wd = "—"
+        out.append(f"| `{d.name}` | {link} | {c.unit} | {rate} | {'FAULT' if d.critical else 'its channels disqualified'}"
+                   f" | {wd} |")
+    return out + [""]
 
 
 def _regs(start: int, width: int) -> str:
@@ -72,6 +108,8 @@ def _regs(start: int, width: int) -> str:
 
 def _type(rtype: str, order: str) -> str:
     swapped = order.endswith("_byteswap")
+    if rtype == "bit":
+        return "bit"
     if rtype in ("u16", "i16"):
         return f"{rtype} (bytes swapped)" if swapped else rtype
     words = "big" if order.startswith("big") else "little"
@@ -83,6 +121,7 @@ def render_all(stands: list[StandConfig]) -> str:
     head = ["# Register maps", "",
             "Generated from the stand configs by `hil regmap`; do not edit by hand "
             "(a test fails when this file is stale).", "",
-            "All sensors of a stand are readable in one block read of input registers 0…N, all commands "
-            "writable in one block write of holding registers 0…M.", "", ""]
+            "A stand is one or more Modbus devices; each reads its channels in as few block reads per table as "
+            "its map allows (gaps of up to 8 registers or 16 bits are read through) and writes only the addresses "
+            "named here, in blocks that never bridge a gap.", "", ""]
     return "\n".join(head) + "\n".join(render(s) for s in stands)
