@@ -26,8 +26,9 @@ class StatusStrip(QFrame):
         self.clock = QLabel("T  --")
         self.step = QLabel("step: -")
         self.health = QLabel("loop: -")
+        self.devices = QLabel("")
         self.rec = QLabel("rec: -")
-        for w in (self.conn, self.state, self.clock, self.step, self.health, self.rec):
+        for w in (self.conn, self.state, self.clock, self.step, self.health, self.devices, self.rec):
             lay.addWidget(w)
         lay.insertStretch(4, 1)
         self.clock.setStyleSheet("font: bold 16pt monospace;")
@@ -53,5 +54,14 @@ class StatusStrip(QFrame):
         failed = st.get("failed_cycles", 0)
         self.health.setText(f"loop: {cycles} cycles, {over} overruns, {failed} failed")
         self.health.setStyleSheet("color: #c62828;" if not st.get("comm_ok", True) else "")
+        devs: dict[str, str] = st.get("devices") or {}
+        bad = {n: h for n, h in devs.items() if h != "ok"}
+        if len(devs) > 1 or bad:
+            self.devices.setText("devices: " + (" · ".join(f"{n} {h.upper()}" for n, h in bad.items()) if bad
+                                                else f"{len(devs)} ok"))
+            self.devices.setToolTip("\n".join(f"{n}: {h}" for n, h in devs.items()))
+        else:
+            self.devices.setText("")  # a stand of one device: the loop figures say it all
+        self.devices.setStyleSheet("color: #c62828; font-weight: bold;" if bad else "")
         self.rec.setText("● REC" if st.get("recording") else "rec off")
         self.rec.setStyleSheet("color: #c62828; font-weight: bold;" if st.get("recording") else "")

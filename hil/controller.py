@@ -179,6 +179,7 @@ class Controller:
             "cycles": st.cycles, "overruns": st.overruns, "failed_cycles": st.failed_cycles,
             "abort_reason": sup.abort_reason, "fault_reason": sup.fault_reason,
             "disqualified": self.sensors.names(),
+            "devices": loop.io.health(),
         }
 
     def meta(self) -> dict[str, Any]:

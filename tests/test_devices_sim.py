@@ -58,6 +58,24 @@ def test_three_burns_on_four_devices_match_the_single_device_stand(tmp_path) -> 
     assert dev["devices"]["tc"]["transactions"] < dev["devices"]["flow"]["transactions"]
 
 
+@pytest.mark.slow
+def test_three_burns_over_tcp_and_a_paced_rs485_line_match_the_single_device_stand(tmp_path) -> None:
+    """The issue's bar: the real multi-device path (two TCP servers, two units on a pty paced at
+    115200 baud, the line in its own thread) gives the single-device stand's burn figures."""
+    code_one, one = _run(tmp_path, "one", stand="sim_tq12")
+    res = run(RunOptions(sequence="tq12_three_burn", stand=str(DEVICES), sim="tcp", out=str(tmp_path / "tcp"),
+                         progress=False))
+    dev = json.loads((tmp_path / "tcp" / "summary.json").read_text())
+    assert code_one == res.exit_code == EXIT_OK, dev.get("abort_reason")
+    for a, b in zip(one["burns"], dev["burns"], strict=True):
+        assert b["ignition_delay_s"] == pytest.approx(a["ignition_delay_s"], abs=0.01)
+        assert b["duration_s"] == pytest.approx(a["duration_s"], abs=0.05)
+        assert b["pc_mean_mpa"] == pytest.approx(a["pc_mean_mpa"], rel=0.02)
+        assert b["of_mean"] == pytest.approx(a["of_mean"], rel=0.02)
+    rtu = dev["devices"]["flow"]["transactions"] / dev["wall_s"]
+    assert 30 < rtu <= 51  # the flowmeter module at its 50 Hz, in its line thread
+
+
 def test_each_device_is_read_at_its_own_rate() -> None:
     """One simulated second in SAFE: the DAQ every cycle (1 block), the PLC at 200 Hz (input
     registers and discrete inputs) plus its 20 Hz heartbeat, the modules at 20 and 50 Hz."""

@@ -29,6 +29,16 @@ def test_window_builds_with_abort_always_enabled(window) -> None:
     assert set(window.plots.plots) == {"pc", "thrust", "pressures", "valves"}
 
 
+def test_the_status_strip_names_lost_and_stale_devices(window) -> None:
+    strip = window.status
+    strip.update_status({"state": "SAFE", "devices": {"daq": "ok", "plc": "ok", "tc": "ok", "flow": "ok"}})
+    assert strip.devices.text() == "devices: 4 ok"
+    strip.update_status({"state": "SAFE", "devices": {"daq": "ok", "plc": "lost", "tc": "stale", "flow": "ok"}})
+    assert strip.devices.text() == "devices: plc LOST · tc STALE" and "c62828" in strip.devices.styleSheet()
+    strip.update_status({"state": "SAFE", "devices": {"stand": "ok"}})  # one device: nothing to say
+    assert strip.devices.text() == "" and strip.devices.styleSheet() == ""
+
+
 @pytest.mark.slow
 def test_live_console_arm_start_plot_abort(window, qtbot, controller) -> None:
     win = window

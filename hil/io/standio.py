@@ -16,6 +16,7 @@ disqualifies its channels.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ from hil.stand.iomap import Commands, Decoder, ReadBlock
 from hil.transport.base import Transport
 
 EventSink = Callable[..., None]
+SWITCH_INTERVAL_S = 0.0002
 
 
 @dataclass
@@ -102,6 +104,10 @@ class StandIO:
                 lk.transport.connect()
             except TransportError as exc:
                 errors.append(f"{lk.name}: {exc}")
+        if self.lines:
+            # A line thread decoding an answer holds the GIL; with Python's default 5 ms switch
+            # interval the loop thread, woken for its deadline, could wait that long for it.
+            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         for line in self.lines.values():
             line.start()
         return errors
@@ -121,6 +127,12 @@ class StandIO:
             finally:
                 lk.transport.close()
         return errors
+
+    def health(self) -> dict[str, str]:
+        """Each device as an operator needs it: ``ok``, ``stale`` (a held value too old) or
+        ``lost`` (critical ones latch FAULT)."""
+        return {lk.name: "lost" if lk.lost else "stale" if (lk.stale and not lk.every_cycle) else "ok"
+                for lk in self.links}
 
     @property
     def transport(self) -> Transport:
