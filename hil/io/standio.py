@@ -15,6 +15,7 @@ disqualifies its channels.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from collections.abc import Callable
@@ -79,6 +80,9 @@ class StandIO:
         for d in stand.devices:
             if d.name not in transports:
                 raise KeyError(f"no transport for device {d.name!r}")
+            real = transports[d.name].link
+            if real is not None and real != d.link:  # served elsewhere than the file says (a simulator)
+                d = dataclasses.replace(d, link=real)
             link = DeviceLink(d, transports[d.name], decoder.reads[d.name], decoder.masks[d.name],
                               d.period(rate_hz), d.every_cycle(rate_hz), d.stale_after(rate_hz),
                               d.lost_polls(comm_loss_cycles, rate_hz))

@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from hil.errors import DeviceException, TransportError, TransportTimeout
+from hil.stand.model import TransportConfig
 from hil.stand.registers import MAX_READ, MAX_WRITE
 
 INPUT, HOLDING, DISCRETE, COIL = "input", "holding", "discrete", "coil"
@@ -36,6 +37,9 @@ class Transport(ABC):
     def __init__(self, timeout_s: float = 0.05, retries: int = 1) -> None:
         self.timeout_s = timeout_s
         self.retries = retries
+        # the link this transport really uses (a simulator's port or pty may replace the stand
+        # file's): the loop polls a serial line in its own thread whatever the file said
+        self.link: TransportConfig | None = None
         self.stats = TransportStats()
         self.connected = False
 

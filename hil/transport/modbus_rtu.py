@@ -55,6 +55,7 @@ class RtuTransport(FramedTransport):
         super().__init__(FramerRTU, cfg.unit, cfg.timeout_s, cfg.retries)
         self.cfg = cfg
         self.line = line or SerialLine(cfg)
+        self.link = cfg
         self.port: serial.Serial | None = None
 
     def _open(self) -> None:

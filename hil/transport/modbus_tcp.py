@@ -21,6 +21,7 @@ class TcpTransport(FramedTransport):
     def __init__(self, cfg: TransportConfig) -> None:
         super().__init__(FramerSocket, cfg.unit, cfg.timeout_s, cfg.retries)
         self.host, self.port = cfg.host, cfg.port
+        self.link = cfg
         self.sock: socket.socket | None = None
 
     def _open(self) -> None:
