@@ -72,10 +72,10 @@ def loop_tcp(seconds: float, rate: float = 1000.0) -> dict:
 
 
 def rtu_cost(n: int) -> dict:
-    """One 32-register read per transaction over a socat pty (a pty has no baud timing: this is
-    pure software cost, set beside the physical wire time of the same frames)."""
+    """One 32-register read per transaction over a socat pty with the simulator's wire pacing off
+    (``--no-pace``): pure software cost, set beside the physical wire time of the same frames."""
     stand = load_stand(TQ12)
-    child = start_sim(TQ12, "rtu")
+    child = start_sim(TQ12, "rtu", extra=("--no-pace",))
     try:
         cfg = TransportConfig(kind=LinkKind.RTU, device=child.device, baud=115200, unit=1, timeout_s=0.2, retries=0)
         lat = []

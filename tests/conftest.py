@@ -59,6 +59,17 @@ def mbpoll() -> str:
     return path
 
 
+def mbpoll_values(out: str) -> dict[int, int]:
+    """mbpoll's "[ref]: value" lines, as {ref: value}."""
+    vals = {}
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("[") and "]:" in line:
+            ref, rest = line[1:].split("]:", 1)
+            vals[int(ref)] = int(rest.split()[0])
+    return vals
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_threads() -> Iterator[None]:
     """Fail a test that leaves a thread running (pymodbus's own practice). Daemon threads count

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import STANDS
+from conftest import STANDS, mbpoll_values
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 
 from firmware_sim.firmware import Firmware
@@ -25,7 +25,7 @@ from hil.controller import Controller
 from hil.runner import EXIT_FAULT, EXIT_OK, RunOptions, run
 from hil.safety.supervisor import State
 from hil.stand import firmware_map as fw
-from hil.stand import load_stand
+from hil.stand import load_stand, parse_stand
 from hil.stand.devices import read_bytes, wire_time
 from hil.transport.lockstep import LockstepTransport
 
@@ -170,17 +170,6 @@ def test_a_heartbeat_echo_that_does_not_follow_is_a_lost_device() -> None:
     assert ctl.loop.t < 0.5  # 3 beats at 20 Hz + the PLC's period + its timeouts
 
 
-def _mbpoll_bits(out: str) -> dict[int, int]:
-    """mbpoll's "[ref]: value" lines."""
-    vals = {}
-    for line in out.splitlines():
-        line = line.strip()
-        if line.startswith("[") and "]:" in line:
-            ref, rest = line[1:].split("]:", 1)
-            vals[int(ref)] = int(rest.split()[0])
-    return vals
-
-
 @pytest.mark.slow
 def test_hil_sim_serves_every_device_coils_discretes_and_a_paced_rtu_line(mbpoll) -> None:
     stand = load_stand(DEVICES)
@@ -202,10 +191,10 @@ def test_hil_sim_serves_every_device_coils_discretes_and_a_paced_rtu_line(mbpoll
         base = [mbpoll, "-m", "tcp", "-p", str(plc_port), "-a", "1", "-0", "-1"]
         coils = subprocess.run([*base, "-t", "0", "-r", "0", "-c", "4", "127.0.0.1"], capture_output=True,
                                text=True, timeout=20).stdout
-        assert _mbpoll_bits(coils) == {0: 0, 1: 1, 2: 0, 3: 0}, coils
+        assert mbpoll_values(coils) == {0: 0, 1: 1, 2: 0, 3: 0}, coils
         switches = subprocess.run([*base, "-t", "1", "-r", "2", "-c", "2", "127.0.0.1"], capture_output=True,
                                   text=True, timeout=20).stdout
-        assert _mbpoll_bits(switches) == {2: 1, 3: 0}, switches  # fuel isolation valve open, not closed
+        assert mbpoll_values(switches) == {2: 1, 3: 0}, switches  # fuel isolation valve open, not closed
         # two units on the RS-485 line, answering no faster than the wire at 115200 baud allows
         with ModbusSerialClient(child.ptys["/dev/ttyHIL0"].b, baudrate=115200, timeout=1) as rc:
             times = []
@@ -219,3 +208,25 @@ def test_hil_sim_serves_every_device_coils_discretes_and_a_paced_rtu_line(mbpoll
         assert statistics.median(times) >= wire_time(115200, *read_bytes("input", 2))
     finally:
         child.stop()
+
+
+def test_the_firmware_protocol_is_one_option_of_one_device() -> None:
+    """hil-stand-1 on the DAQ of a stand of four devices: its system block is read from that
+    device (channels moved above it), its heartbeat keeps that device's watchdog engaged and
+    satisfied, while the PLC keeps its plain heartbeat."""
+    text = DEVICES.read_text()
+    for k in range(9, -1, -1):  # the DAQ's channels move above the protocol's 16 system registers
+        text = text.replace(f'device = "daq"\nregister = {k}\n', f'device = "daq"\nregister = {k + 16}\n')
+    text = text.replace('critical = true             # no chamber pressure', 'protocol = "hil-stand-1"\ncritical = true  #')
+    text = text.replace("[loop]", '[firmware]\nwatchdog_s = 0.1\noverpressure_channel = "pc"\noverpressure_limit = 13.0\n\n[loop]')
+    stand = parse_stand(text, "fw_on_daq.toml")
+    assert stand.firmware_device == "daq" and stand.channel("pc").register == 16
+    f = Firmware(stand)
+    ctl = Controller(stand, {d.name: LockstepTransport(f, d.name) for d in stand.devices}, VirtualClock(f))
+    ctl.loop.start()
+    for _ in range(300):
+        ctl.loop.step()
+    sysblk = ctl.loop.decoder.system()
+    assert sysblk is not None and sysblk[fw.IR_STATE] == fw.FwState.NORMAL
+    assert sysblk[fw.IR_STATUS] & fw.Status.WATCHDOG_ENGAGED and f.faces["plc"].hb_seen
+    assert ctl.supervisor.state == State.SAFE and ctl.loop.value("pc") == pytest.approx(0.1, abs=0.2)

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import LAB, TQ12
+from conftest import LAB, TQ12, mbpoll_values
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
@@ -155,16 +155,6 @@ def test_rtu_over_a_pty_pair(sim_factory, pty_pair) -> None:
         assert r.isError() and r.exception_code == 2
     finally:
         c.close()
-
-
-def mbpoll_values(out: str) -> dict[int, int]:
-    vals = {}
-    for line in out.splitlines():
-        line = line.strip()
-        if line.startswith("[") and "]:" in line:
-            ref, rest = line[1:].split("]:", 1)
-            vals[int(ref)] = int(rest.split()[0])
-    return vals
 
 
 def test_mbpoll_reads_pc_over_tcp_and_writes_valves(sim_factory, mbpoll) -> None:
