@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
     for k in ("without_gui", "with_gui"):
         s = loops[k]
         print(f"controller loop {k.replace('_', ' ')}: lateness p50 {s['lateness_p50_ms']:.3f} ms, "
-              f"p99 {s['lateness_p99_ms']:.3f} ms, max {s['lateness_max_ms']:.2f} ms, late > 1 period "
-              f"{100 * s['late_share']:.2f} % (last {seconds:g} s)")
+              f"p99 {s['lateness_p99_ms']:.3f} ms, max {s['lateness_max_ms']:.2f} ms, deadlines met "
+              f"{100 * s['deadlines_met_share']:.2f} % of {s['deadlines_due']} (last {seconds:g} s)")
     out = write_json("gui", {"frames": fc, "frames_median": med, "loop": loops}, args.json)
     print(f"wrote {out}")
     return {"frames": med, "loop": loops}

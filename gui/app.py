@@ -124,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
             screen = win.screen()
             shot = screen.grabWindow(0) if os.environ.get("DISPLAY") else win.grab()
             shot.save(str(path))
-            print(f"hil gui: screenshot {path} at T{win.model.status.get('t_seq')}", flush=True)
+            st = win.model.status
+            print(f"hil gui: screenshot {path} at T{st.get('t_seq')}", flush=True)
+            print(f"hil gui: controller loop so far: {100 * st.get('deadlines_met_share', 0.0):.2f} % of "
+                  f"{st.get('deadlines_due', 0)} deadlines met, {st.get('overruns', 0)} skipped, "
+                  f"{st.get('failed_cycles', 0)} failed cycles", flush=True)
             if args.quit_after_screenshot:
                 win.close()
 

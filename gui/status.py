@@ -50,9 +50,12 @@ class StatusStrip(QFrame):
         t_seq = st.get("t_seq")
         self.clock.setText(f"T{t_seq:+8.2f}" if isinstance(t_seq, (int, float)) else "T   --")
         self.step.setText(f"step: {step_text}" if step_text else "step: -")
-        cycles, over = st.get("cycles", 0), st.get("overruns", 0)
+        due, share = st.get("deadlines_due", 0), st.get("deadlines_met_share")
         failed = st.get("failed_cycles", 0)
-        self.health.setText(f"loop: {cycles} cycles, {over} overruns, {failed} failed")
+        met = f"{100 * share:.2f} % of {due} deadlines met" if isinstance(share, (int, float)) and due else "no deadlines yet"
+        self.health.setText(f"loop: {met}, {failed} failed")
+        self.health.setToolTip(f"{st.get('cycles', 0)} cycles run, {st.get('overruns', 0)} deadlines skipped "
+                               "(a skipped deadline is a miss)")
         self.health.setStyleSheet("color: #c62828;" if not st.get("comm_ok", True) else "")
         devs: dict[str, str] = st.get("devices") or {}
         bad = {n: h for n, h in devs.items() if h != "ok"}

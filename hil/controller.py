@@ -177,6 +177,7 @@ class Controller:
             "t_seq": round(seq.seq_t, 4) if seq.state == RunState.RUNNING else None,
             "recording": loop.recorder is not None and not loop.recorder.closed,
             "cycles": st.cycles, "overruns": st.overruns, "failed_cycles": st.failed_cycles,
+            "deadlines_due": st.deadlines_due, "deadlines_met_share": st.met_share,
             "abort_reason": sup.abort_reason, "fault_reason": sup.fault_reason,
             "disqualified": self.sensors.names(),
             "devices": loop.io.health(),

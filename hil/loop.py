@@ -164,7 +164,7 @@ class ControlLoop:
         if behind > self.period:  # lockstep too: a slow modelled line costs virtual time
             missed = math.floor(behind / self.period)
             self._deadline += missed * self.period
-            self.stats.overruns += missed
+            self.stats.skipped(missed)
 
     def _cycle_body(self, cs: CycleState) -> None:
         self._read(cs)

@@ -26,9 +26,12 @@ class LoopStats:
     target_hz: float
     cycles: int = 0
     overruns: int = 0  # deadlines skipped because a cycle ended after the next one
+    met: int = 0  # cycles that started before their next deadline (lateness < one period)
     failed_cycles: int = 0
     _chunks: list[np.ndarray] = field(default_factory=list)
     _buf: np.ndarray = field(default_factory=lambda: np.empty(CHUNK))
+    _skips: list[np.ndarray] = field(default_factory=list)  # deadlines skipped after each held cycle
+    _skip_buf: np.ndarray = field(default_factory=lambda: np.zeros(CHUNK, dtype=np.int32))
     _n: int = 0
     _hist: np.ndarray | None = None
     _folded: int = 0
@@ -42,16 +45,43 @@ class LoopStats:
         if self._n == CHUNK:
             self._rotate()
         self._buf[self._n] = lateness
+        self._skip_buf[self._n] = 0
         self._n += 1
         self.cycles += 1
+        if lateness <= self._period:
+            self.met += 1
+
+    def skipped(self, n: int) -> None:
+        """``n`` deadlines passed while the last cycle ran: skipped, each one a miss."""
+        self.overruns += n
+        if self._n:
+            self._skip_buf[self._n - 1] += n
+
+    @property
+    def _period(self) -> float:
+        return 1.0 / self.target_hz
+
+    @property
+    def deadlines_due(self) -> int:
+        """Every deadline of the run: the cycles run and the ones skipped (a skipped deadline is a miss)."""
+        return self.cycles + self.overruns
+
+    @property
+    def met_share(self) -> float:
+        """Deadlines met over deadlines due: the honest real-time figure (0 before the first)."""
+        due = self.deadlines_due
+        return self.met / due if due else 0.0
 
     def _rotate(self) -> None:
         chunk = self._buf
         self._chunks.append(chunk)
+        self._skips.append(self._skip_buf)
         self._max = max(self._max, float(chunk.max()))
         self._late_count += int(np.count_nonzero(chunk > 1.0 / self.target_hz))
+        self._skip_buf = np.zeros(CHUNK, dtype=np.int32)
         if len(self._chunks) > KEEP_CHUNKS:
             old = self._chunks.pop(0)
+            self._skips.pop(0)
             if self._hist is None:
                 self._hist = np.zeros(HIST_BINS + 1, dtype=np.int64)
             self._hist += _bin_counts(old)
@@ -82,6 +112,10 @@ class LoopStats:
             "cycles": self.cycles,
             "overruns": self.overruns,
             "failed_cycles": self.failed_cycles,
+            # a deadline is met when its cycle starts before the next one; skipped ones are misses
+            "deadlines_due": self.deadlines_due,
+            "deadlines_met": self.met,
+            "deadlines_met_share": self.met_share,
         }
         if last is not None or self._hist is None:
             lat = raw[-last:] if last is not None else raw
@@ -89,6 +123,11 @@ class LoopStats:
             p50, p99 = (np.percentile(lat, [50, 99]) if n else (0.0, 0.0))
             mx = float(lat.max()) if n else 0.0
             late = float(np.mean(lat > period)) if n else 0.0
+            if last is not None:  # the deadlines of the window: its cycles and what was skipped after them
+                skips = np.concatenate([*self._skips, self._skip_buf[: self._n]])[-last:]
+                due = n + int(skips.sum())
+                met = int(np.count_nonzero(lat <= period))
+                out.update(deadlines_due=due, deadlines_met=met, deadlines_met_share=met / due if due else 0.0)
         else:
             counts = self._hist + _bin_counts(raw)
             p50, p99 = _hist_percentile(counts, 50), _hist_percentile(counts, 99)

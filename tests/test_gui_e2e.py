@@ -40,6 +40,11 @@ def test_console_under_xvfb_with_a_screenshot_during_a_burn(xvfb, tmp_path) -> N
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=200)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "screenshot" in r.stdout, r.stdout + r.stderr
+    # the console reports the controller's loop figures while it plots (docs/performance.md)
+    loop_line = next(line for line in r.stdout.splitlines() if "controller loop so far" in line)
+    share = float(loop_line.split(": ", 2)[2].split(" %")[0])
+    assert 0.0 < share <= 100.0
+    print(loop_line)
     from PySide6.QtGui import QImage
 
     img = QImage(str(shot))

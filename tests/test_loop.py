@@ -269,6 +269,31 @@ def test_loop_stats_memory_is_bounded_and_whole_run_figures_hold() -> None:
     assert tail["lateness_p99_ms"] == pytest.approx(np.percentile(lat[-1000:], 99) * 1e3)
 
 
+def test_deadlines_met_count_a_skipped_deadline_as_a_miss() -> None:
+    """The honest real-time figure: 943 cycles run of 1000 deadlines with 57 skipped is 94 % met
+    even if every cycle that ran started on time (the old 'cycles on time' said 100 %); the same
+    holds for a recent window, across chunk rotations."""
+    from hil.loopstats import CHUNK, LoopStats
+
+    st = LoopStats(1000.0)
+    skip_after = set(range(0, 943, 17)) | {940}  # 57 skipped deadlines
+    for k in range(943):
+        st.add(0.0001 if k % 100 else 0.0015)  # 10 cycles started more than a period late
+        if k in skip_after:
+            st.skipped(1)
+    s = st.summary()
+    assert s["deadlines_due"] == 943 + 57 and s["deadlines_met"] == 943 - 10
+    assert s["deadlines_met_share"] == pytest.approx(933 / 1000)
+    assert s["late_share"] == pytest.approx(10 / 943)  # kept, and blind to the skipped ones
+    win = st.summary(last=100)  # cycles 843..942: one late (900)
+    assert win["deadlines_due"] == 100 + len([k for k in skip_after if k >= 843]) and win["deadlines_met"] == 99
+    big = LoopStats(1000.0)
+    for _ in range(CHUNK + 10):
+        big.add(0.0)
+    big.skipped(5)  # after the last cycle, in the second chunk
+    assert big.summary(last=20)["deadlines_due"] == 25 and big.summary()["deadlines_due"] == CHUNK + 15
+
+
 def test_only_configured_registers_are_ever_written(tmp_path) -> None:
     """A whole throttle run plus manual outputs, an abort and a reset: every register the
     controller writes is an actuator register of the stand or the protocol's system block."""

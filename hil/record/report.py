@@ -204,7 +204,12 @@ def report(run_dir: str | Path) -> Path:
         [{"t": e["t"], "kind": e["kind"], "what": e.get("redline") or e.get("reason") or e.get("trips"),
           "detail": e.get("detail", "")} for e in trips],
         [("t", "t [s]"), ("kind", "kind"), ("what", "what"), ("detail", "detail")]) if trips else "<p>none</p>"))
+    loop = dict(loop)
+    if "deadlines_due" in loop:  # runs recorded before the figure existed lack it
+        loop["deadlines"] = (f"{100 * loop['deadlines_met_share']:.2f} % ({loop['deadlines_met']} of "
+                             f"{loop['deadlines_due']})")
     parts.append("<h2>Loop health</h2>" + _table([loop], [
+        ("deadlines", "deadlines met (a skipped one is a miss)"),
         ("target_hz", "target [Hz]"), ("achieved_hz", "achieved [Hz]"), ("lateness_p50_ms", "lateness p50 [ms]"),
         ("lateness_p99_ms", "p99 [ms]"), ("lateness_max_ms", "max [ms]"), ("overruns", "overruns"),
         ("failed_cycles", "failed cycles"), ("cycles", "cycles")]))
