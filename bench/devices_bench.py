@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from hil.bench.loop_bench import timed_loop
 from hil.catalog import find_stand
 from hil.clock import MonotonicClock
 from hil.controller import Controller
@@ -141,16 +142,7 @@ def rtu_line_effect(seconds: float = 10.0, rate: float = 1000.0) -> dict[str, An
             try:
                 ctl = Controller(stand, link.transports, link.clock, rate_hz=rate)
                 loop = ctl.loop
-                loop.start()
-                warm = time.monotonic() + 1.0
-                while time.monotonic() < warm:
-                    loop.step()
-                loop.stats = type(loop.stats)(rate)
-                loop.stats.t_first = loop.clock.now()
-                end_t = time.monotonic() + seconds
-                while time.monotonic() < end_t:
-                    loop.step()
-                s = loop.stats.summary()
+                s = timed_loop(loop, seconds)
                 polls = {lk.name: lk.transport.stats.transactions for lk in loop.io.links}
                 loop.shutdown("bench over")
             finally:

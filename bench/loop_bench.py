@@ -24,6 +24,7 @@ from hil.children import start_sim
 from hil.clock import MonotonicClock
 from hil.controller import Controller, new_recorder
 from hil.frames import FrameLayout
+from hil.loop import ControlLoop
 from hil.record.recorder import Recorder, read_run
 from hil.runner import RunOptions, run
 from hil.safety import STATE_NAMES
@@ -40,6 +41,21 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def timed_loop(loop: ControlLoop, seconds: float, warm_s: float = 1.0) -> dict:
+    """Start the loop, let it settle for ``warm_s``, then cycle ``seconds`` on fresh statistics
+    (connection set-up and first reads are not the loop's steady state); its summary."""
+    loop.start()
+    warm = time.monotonic() + warm_s
+    while time.monotonic() < warm:
+        loop.step()
+    loop.stats = type(loop.stats)(loop.rate_hz)
+    loop.stats.t_first = loop.clock.now()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        loop.step()
+    return loop.stats.summary()
+
+
 def loop_tcp(seconds: float, rate: float = 1000.0) -> dict:
     """Idle stand (SAFE, purge cycling): the loop's own timing over real TCP."""
     stand = load_stand(TQ12)
@@ -50,18 +66,9 @@ def loop_tcp(seconds: float, rate: float = 1000.0) -> dict:
             recorder = new_recorder(Path(d) / "run", stand)
             ctl = Controller(stand, tr, MonotonicClock(), recorder=recorder, rate_hz=rate)
             loop = ctl.loop
-            loop.start()
-            warm = time.monotonic() + 1.0
-            while time.monotonic() < warm:
-                loop.step()
-            loop.stats = type(loop.stats)(rate)
-            loop.stats.t_first = loop.clock.now()
             c0, w0 = _cpu(), time.monotonic()
-            end = w0 + seconds
-            while time.monotonic() < end:
-                loop.step()
+            out = timed_loop(loop, seconds)
             cpu = (_cpu() - c0) / (time.monotonic() - w0)
-            out = loop.stats.summary()
             loop.shutdown()
             recorder.close()
     finally:

@@ -260,6 +260,15 @@ def check(sequence: str, stand_ref: str | None, out: TextIO = sys.stdout) -> int
     burns = burn_windows(seq, stand)
     print(f"{len(burns)} burn(s): " + ", ".join(f"T{a.at:+g}→" + (f"T{b.at:+g}" if b else "end") for a, b in burns),
           file=out)
+    if len(stand.devices) > 1:
+        from hil.stand.device_tables import line_plan
+
+        rates = ", ".join(f"{d.name} ({d.link.kind}, {f'{d.rate_hz:g} Hz' if d.rate_hz else 'every cycle'}"
+                          f"{'' if d.critical else ', non-critical'})" for d in stand.devices)
+        print(f"devices: {rates}", file=out)
+        for serial, (share, terms) in line_plan(list(stand.devices), list(stand.channels), list(stand.actuators),
+                                                stand.loop).items():
+            print(f"serial line {serial}: {100 * share:.0f} % of its wire time ({'; '.join(terms)})", file=out)
     print("OK (dry run: nothing was commanded)", file=out)
     return EXIT_OK
 

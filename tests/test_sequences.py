@@ -189,6 +189,10 @@ def test_hil_check_cli() -> None:
     out = io.StringIO()
     assert check(str(SEQ / "lab_relight.toml"), str(TQ12), out) == EXIT_INVALID
     assert "written for stand 'sim-lab'" in out.getvalue()
+    out = io.StringIO()  # a stand of several devices: their paces and each serial line's share of its wire
+    assert check(str(SEQ / "tq12_three_burn.toml"), "sim_tq12_devices", out) == EXIT_OK
+    assert "flow (rtu, 50 Hz, non-critical)" in out.getvalue()
+    assert "serial line /dev/ttyHIL0: 35 % of its wire time" in out.getvalue()
 
 
 # ------------------------------------------------------------------------------ runs

@@ -61,14 +61,13 @@ class LinePoller:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop polling (the thread finishes its transaction) and close the line."""
+        """Stop polling (the thread finishes its transaction). The links stay open for a last
+        :meth:`flush`; whoever opened them closes them."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
             self._thread = None
-        for u in self.units.values():
-            u.transport.close()
 
     def post(self, device: str, writes: list[Write]) -> None:
         """Output blocks that changed: written before the line's next poll (a newer value of a

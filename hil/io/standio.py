@@ -123,6 +123,10 @@ class StandIO:
         for line in self.lines.values():
             line.stop()
             line.flush()
+            for name in line.units:
+                _, err = line.take(name)
+                if err:
+                    errors.append(f"{name}: final {err}")
         for lk in self.links:
             try:
                 lk.transport.settle()
