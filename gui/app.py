@@ -68,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+CONSOLE_NICE = 5
+
+
+def yield_cpu() -> int:
+    """Run the console below the controller's scheduling priority: on a shared two-core machine
+    the loop (its own process, started before this call lowers ours) must win the CPU when both
+    want it. Returns the console's niceness."""
+    return os.nice(CONSOLE_NICE)  # relative: whatever priority we were started with, 5 below it
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     keys = None
@@ -107,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         win.on_quit.append(embedded.stop)
         win.connect_controller(embedded.rep, embedded.pub)
         print(f"hil gui: controller {embedded.rep}, recording to {embedded.out}", flush=True)
+    nice = yield_cpu()
+    ctl_nice = os.getpriority(os.PRIO_PROCESS, embedded.proc.pid) if embedded is not None else None
+    print(f"hil gui: console at niceness {nice}" + (f", its controller at {ctl_nice}" if ctl_nice is not None else ""),
+          flush=True)
     win.sequence.start_dir = str(config_root() / "sequences")
     win.show()
     if args.autopilot:

@@ -33,6 +33,9 @@ from hil.gui.tables import ChannelTable, EventLog
 from hil.safety import STATE_NAMES
 from hil.service.auth import ClientKeys
 
+FRAME_MS = 33  # 30 fps while the console keeps up
+MAX_FRAME_MS = 500  # ... and never slower than 2 fps
+
 
 class MainWindow(QMainWindow):
     """One window; ``connect_controller`` or ``open_replay`` gives it something to show."""
@@ -110,9 +113,20 @@ class MainWindow(QMainWindow):
 
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.tick)
-        self.timer.start(33)
+        self.timer.start(FRAME_MS)
+        self.tick_ms = 0.0  # smoothed cost of a tick (drain, status, plots)
         self._slow = 0
         self._update_buttons()
+
+    def _pace(self, started: float) -> None:
+        """Back off when frames get expensive: the timer interval stays at least three times the
+        smoothed tick cost, so the console takes at most about a third of a core and drops its
+        frame rate (down to 2 fps) rather than starve the controller on a shared machine."""
+        cost = (time.monotonic() - started) * 1e3
+        self.tick_ms = cost if not self.tick_ms else 0.8 * self.tick_ms + 0.2 * cost
+        want = int(min(MAX_FRAME_MS, max(FRAME_MS, 3.0 * self.tick_ms)))
+        if abs(want - self.timer.interval()) > 0.2 * self.timer.interval():
+            self.timer.setInterval(want)
 
     # ------------------------------------------------------------------ live link
 
@@ -199,7 +213,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ the frame
 
     def tick(self) -> None:
-        """30 Hz: drain telemetry, update every panel; the heavy ones at 5 Hz."""
+        """Up to 30 Hz (slower when frames get expensive, see :meth:`_pace`): drain telemetry,
+        update every panel; the heavy ones every sixth tick."""
         if self.replay is not None:
             return
         now = time.monotonic()
@@ -226,6 +241,7 @@ class MainWindow(QMainWindow):
         self.status.update_status(st, self.sequence.step_text(step))
         self.sequence.highlight(step)
         self.plots.refresh()
+        self._pace(now)
         self._slow += 1
         if self._slow % 6 == 0:
             latest = self.model.latest()

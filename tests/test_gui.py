@@ -39,6 +39,24 @@ def test_the_status_strip_names_lost_and_stale_devices(window) -> None:
     assert strip.devices.text() == "" and strip.devices.styleSheet() == ""
 
 
+def test_the_console_drops_its_frame_rate_when_frames_get_expensive(window, monkeypatch) -> None:
+    """A frame that costs 60 ms (a slow machine, software rendering) must not take the whole
+    core from the controller: the console's tick interval grows to three times its cost."""
+    import time
+
+    from hil.gui.main_window import FRAME_MS, MAX_FRAME_MS
+
+    assert window.timer.interval() == FRAME_MS
+    monkeypatch.setattr(window.plots, "refresh", lambda *a: time.sleep(0.06))  # the frame's cost, not a wait
+    for _ in range(12):
+        window.tick()
+    assert 3 * 60 <= window.timer.interval() <= MAX_FRAME_MS
+    monkeypatch.setattr(window.plots, "refresh", lambda *a: None)  # cheap again: back to 30 fps
+    for _ in range(40):
+        window.tick()
+    assert window.timer.interval() == FRAME_MS
+
+
 @pytest.mark.slow
 def test_live_console_arm_start_plot_abort(window, qtbot, controller) -> None:
     win = window

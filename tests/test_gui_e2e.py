@@ -5,6 +5,7 @@ the X screen during a burn. `UPDATE_SCREENSHOT=1` copies it to docs/screenshot.p
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,9 @@ def test_console_under_xvfb_with_a_screenshot_during_a_burn(xvfb, tmp_path) -> N
     share = float(loop_line.split(": ", 2)[2].split(" %")[0])
     assert 0.0 < share <= 100.0
     print(loop_line)
+    # the console yields the CPU to its controller (started before it lowered its own priority)
+    nice = re.search(r"console at niceness (-?\d+), its controller at (-?\d+)", r.stdout)
+    assert nice is not None and int(nice.group(1)) > int(nice.group(2)), r.stdout
     from PySide6.QtGui import QImage
 
     img = QImage(str(shot))
