@@ -52,7 +52,6 @@ class DeviceLink:
     due: float = 0.0
     last_ok: float = -math.inf  # clock time of the last complete read
     failures: int = 0  # consecutive failed polls
-    failed_now: bool = False  # this cycle's poll failed (every-cycle devices)
     lost: bool = False
     stale: bool = True  # periodic devices: nothing read yet
     stale_reported: bool = False
@@ -91,6 +90,7 @@ class StandIO:
                 link.line.add(d.name, link.transport, link.blocks, link.period)
             self.links.append(link)
         self.direct = [lk for lk in self.links if lk.line is None]
+        self.fw_link = next((lk for lk in self.links if lk.name == decoder.fw_device), None)
         self.direct_names = {lk.name for lk in self.direct}
         self.critical_failures = 0  # consecutive failed polls of the worst critical device
         self.cycle_failed = False  # a poll failed in this cycle
@@ -156,7 +156,6 @@ class StandIO:
         now = self.clock.now()
         due = [lk for lk in self.direct if lk.every_cycle or now >= lk.due]
         for lk in due:
-            lk.failed_now = False
             if not lk.every_cycle:
                 lk.due = max(lk.due + lk.period, now)
         self._poll_concurrently(due, now)
@@ -170,7 +169,7 @@ class StandIO:
         now = self.clock.now()
         for lk in self.links:
             if lk.every_cycle:
-                if lk.failed_now or lk.failures:
+                if lk.failures:  # its last poll failed (a good one resets the count)
                     values[lk.mask] = np.nan
                     valid[lk.mask] = False
                     unread |= lk.mask
@@ -191,7 +190,7 @@ class StandIO:
         for lk in self._fresh:
             fresh |= lk.mask
         cs.values, cs.valid, cs.fresh, cs.stale, cs.unread = values, valid, fresh, stale_mask, unread
-        fw_link = next((lk for lk in self.links if lk.name == self.decoder.fw_device), None)
+        fw_link = self.fw_link
         cs.system = self.decoder.system() if fw_link is not None and not fw_link.failures else None
         worst = max((lk.failures for lk in self.links if lk.dev.critical), default=0)
         self.critical_failures = worst
@@ -246,7 +245,6 @@ class StandIO:
 
     def _failed(self, lk: DeviceLink, now: float, error: str) -> None:
         lk.failures += 1
-        lk.failed_now = True
         self.cycle_failed = True
         lk.error = error
         self.last_error = f"{lk.name}: {error}" if len(self.links) > 1 else error
