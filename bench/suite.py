@@ -24,6 +24,7 @@ from typing import Any
 
 from hil.bench.common import write_json
 from hil.bench.gui_bench import frame_cost, loop_with_and_without_gui
+from hil.bench.lean_server import server_vs_floor
 from hil.bench.loop_bench import burning_tcp, lockstep_hotfire, loop_tcp, recorder_cost, rtu_cost
 from hil.bench.sim_speed import free_run
 from hil.catalog import find_sequence, find_stand
@@ -204,7 +205,8 @@ def cpu_hog(seconds: float, hogs: int = 1) -> dict[str, Any]:
 TARGETS = {
     "tcp_deadlines_met": ">= 99.9 % met", "tcp_lateness_p99_ms": "< 0.5 ms idle", "gui_lateness_p99_ms": "< 1 ms", "gui_deadlines_met": ">= 99.5 % met",
     "rtu_software_over_wire": "< 10 % at 115200", "reaction_cycles": "<= 2 cycles", "sim_x_realtime": ">= 200x",
-    "lockstep_hotfire_x_realtime": ">= 50x", "gui_fps": ">= 30 fps",
+    "lockstep_hotfire_x_realtime": ">= 50x", "gui_fps": ">= 30 fps", "server_ratio": ">= 0.7x floor",
+    "server_p99": "p99 < 500 µs",
 }
 
 
@@ -314,6 +316,13 @@ def main(argv: list[str] | None = None) -> int:
          f"{b['pymodbus_per_channel_hz']:.0f}, raw socket {b['raw_socket_block_read_hz']:.0f}", "", None)
     line("   ours as a ratio", f"{b['ratio_to_pymodbus_script']:.1f}x the script, {b['ratio_to_raw_socket']:.2f}x raw",
          "", None)
+    r["server_floor"] = sf = server_vs_floor(1.0 if q else 3.0)
+    line("11. simulator: 32-register reads/s vs the lean floor", f"{sf['simulator']['requests_per_s']:.0f} vs "
+         f"{sf['lean_floor']['requests_per_s']:.0f}/s = {sf['ratio_to_floor']:.2f}x", TARGETS["server_ratio"],
+         sf["ratio_to_floor"] >= 0.7)
+    line("    answer time p50 / p99: simulator; lean floor", f"{sf['simulator']['p50_us']:.0f} / "
+         f"{sf['simulator']['p99_us']:.0f} µs; {sf['lean_floor']['p50_us']:.0f} / {sf['lean_floor']['p99_us']:.0f} µs",
+         TARGETS["server_p99"], sf["simulator"]["p99_us"] < 500)
     r["duration_s"] = time.monotonic() - t_start
     out = write_json("suite", {"quick": q, "targets": TARGETS, "results": r}, args.json)
     print(f"\n{r['duration_s']:.0f} s; wrote {out}")

@@ -1,10 +1,12 @@
-"""The simulated stand's Modbus face: pymodbus servers (TCP and/or RTU) over one Firmware,
-with the firmware scanning in real time on its own thread; and, for lockstep runs with line
-faults, the device end of an RTU line as bytes (:class:`RtuLine`).
+"""The simulated stand's Modbus face: servers (TCP and/or RTU) over one Firmware, with the
+firmware scanning in real time on its own thread; and, for lockstep runs with line faults, the
+device end of an RTU line as bytes (:class:`RtuLine`).
 
-pymodbus holds a copy of the register blocks; a device ``action`` hook makes every request
-go to the firmware instead, so reads sample the sensors at the moment of the request and
-writes reach the firmware (and its heartbeat watchdog) when they arrive.
+Modbus TCP is our own lean server (firmware_sim/tcp.py: the 1 kHz path, where per-request
+overhead is loop time lost). Serial lines use pymodbus's RTU server, where the wire time
+dominates: pymodbus holds a copy of the register blocks and a device ``action`` hook makes
+every request go to the firmware instead, so reads sample the sensors at the moment of the
+request and writes reach the firmware (and its heartbeat watchdog) when they arrive.
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ from pymodbus.pdu.register_message import (
     WriteMultipleRegistersRequest,
     WriteMultipleRegistersResponse,
 )
-from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.server import ModbusSerialServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
 
 from firmware_sim.faults import corrupt_rtu
 from firmware_sim.firmware import Firmware
+from firmware_sim.tcp import TcpDevice, serve_tcp
 from hil.stand.devices import read_bytes, wire_time, write_bytes
 
 _READ_IR, _READ_HR = 4, 3
@@ -96,15 +99,29 @@ class StandServer:
     def __init__(self, firmware: Firmware, unit: int | None = None) -> None:
         self.fw = firmware
         self.unit_override = unit
-        self.requests = 0
-        self.dropped = 0
-        self._servers: list[ModbusTcpServer | ModbusSerialServer] = []
+        self.rtu_requests = 0
+        self.rtu_dropped = 0
+        self._servers: list[ModbusSerialServer] = []
+        self._tcp: list[tuple[TcpDevice, asyncio.Server]] = []
+
+    @property
+    def requests(self) -> int:
+        """Requests received on every endpoint."""
+        return self.rtu_requests + sum(d.requests for d, _ in self._tcp)
+
+    @property
+    def dropped(self) -> int:
+        """Answers not sent because the device was silent (a stop_answering fault)."""
+        return self.rtu_dropped + sum(d.dropped for d, _ in self._tcp)
+
+    def unit_of(self, name: str) -> int:
+        return self.unit_override if self.unit_override is not None else self.fw.faces[name].unit
 
     def sim_device(self, name: str, baud: int = 0) -> SimDevice:
         """A pymodbus device whose every request goes to the firmware's face ``name``; with a
         baud rate, each answer waits for the wire time its transaction takes on that line."""
         face = self.fw.faces[name]
-        unit = self.unit_override if self.unit_override is not None else face.unit
+        unit = self.unit_of(name)
         size = {t: max(1, n) for t, n in face.sizes.items()}
 
         async def action(func_code: int, start_address: int, address: int, count: int,
@@ -126,14 +143,14 @@ class StandServer:
                       registers: list[int], set_values: list[int] | list[bool] | None) -> ExcCodes | None:
         """Route a request to the firmware (bounds were checked by pymodbus already)."""
         fw = self.fw
-        self.requests += 1
+        self.rtu_requests += 1
         delay = fw.delay_for(device)
         if baud:
             delay += _wire_time(baud, func_code, count)
         if delay:
             await asyncio.sleep(delay)
         if not fw.answers(device):
-            return ExcCodes.DEVICE_BUSY  # and _trace_packet drops the reply: silence on the wire
+            return ExcCodes.DEVICE_BUSY  # and _trace_rtu drops the reply: silence on the wire
         code = fw.exception_for(device)
         if code:
             return ExcCodes(code)
@@ -156,16 +173,15 @@ class StandServer:
             fw.write(device, "coil", address, [int(bool(v)) for v in set_values])
         return None
 
-    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
-        if sending and not self.fw.answering:
-            self.dropped += 1
-            return b""
-        return data
-
     def _trace_rtu(self, sending: bool, data: bytes) -> bytes:
-        """The serial server's outgoing frames also pass the line faults (CRC errors, noise)."""
-        data = self._trace_packet(sending, data)
-        return corrupt_rtu(self.fw, data) if sending else data
+        """Outgoing frames: dropped while the stand is silent (the request was still handled),
+        else passed through the line faults (CRC errors, noise)."""
+        if not sending:
+            return data
+        if not self.fw.answering:
+            self.rtu_dropped += 1
+            return b""
+        return corrupt_rtu(self.fw, data)
 
     async def start(self, endpoints: list[Endpoint]) -> list[Endpoint]:
         """Start listening; returns the endpoints with ephemeral TCP ports resolved."""
@@ -175,24 +191,23 @@ class StandServer:
             if ep.kind == "tcp":
                 if len(names) != 1:
                     raise ValueError("a Modbus TCP endpoint serves one device")
-                server: ModbusTcpServer | ModbusSerialServer = ModbusTcpServer(
-                    self.sim_device(names[0]), address=(ep.address, ep.number), trace_packet=self._trace_packet)
-            else:
-                devs = [self.sim_device(n, ep.number if ep.pace else 0) for n in names]
-                server = _RtuServer(devs if len(devs) > 1 else devs[0], framer=FramerType.RTU, port=ep.address,
-                                    baudrate=ep.number, trace_packet=self._trace_rtu)
+                dev = TcpDevice(self.fw, names[0], self.unit_of(names[0]))
+                tcp = await serve_tcp(dev, ep.address, ep.number)
+                self._tcp.append((dev, tcp))
+                bound.append(Endpoint("tcp", ep.address, tcp.sockets[0].getsockname()[1], names))
+                continue
+            devs = [self.sim_device(n, ep.number if ep.pace else 0) for n in names]
+            server = _RtuServer(devs if len(devs) > 1 else devs[0], framer=FramerType.RTU, port=ep.address,
+                                baudrate=ep.number, trace_packet=self._trace_rtu)
             await server.serve_forever(background=True)
             self._servers.append(server)
-            if ep.kind == "tcp":
-                sock = server.transport.sockets[0]  # type: ignore[union-attr,attr-defined]
-                ep = Endpoint("tcp", ep.address, sock.getsockname()[1], names)
-            else:
-                ep = Endpoint("rtu", ep.address, ep.number, names, ep.pace)
-            bound.append(ep)
+            bound.append(Endpoint("rtu", ep.address, ep.number, names, ep.pace))
         return bound
 
     async def stop(self) -> None:
         """Close every endpoint."""
+        for _, tcp in self._tcp:
+            tcp.close()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.shutdown()

@@ -102,6 +102,43 @@ def test_tcp_bad_requests_get_exception_responses_and_the_server_keeps_serving(s
     assert sim.proc.poll() is None
 
 
+def test_tcp_single_writes_count_limits_and_a_split_pipelined_stream(sim_factory) -> None:
+    """The simulator's own Modbus TCP server (firmware_sim/tcp.py) against pymodbus's client:
+    function codes 5 and 6, the spec's count limits, and a byte stream cut anywhere."""
+    stand = load_stand(TQ12)
+    sim = sim_factory(TQ12)
+    hb = fw.HR_HEARTBEAT
+    with ModbusTcpClient("127.0.0.1", port=sim.port, timeout=2) as c:
+        assert not c.write_register(hb, 1234, device_id=1).isError()  # FC 6
+        assert c.read_holding_registers(hb, count=1, device_id=1).registers == [1234]
+        assert ir(c, fw.IR_HEARTBEAT_ECHO, 1) == [1234]  # it reached the firmware, not a copy
+        r = c.write_coil(0, True, device_id=1)  # FC 5: this stand has no coils
+        assert r.isError() and r.exception_code == 2
+    req = lambda tid, fc, addr, n: struct.pack(">HHHBBHH", tid, 0, 6, 1, fc, addr, n)  # noqa: E731
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=2) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # FC 5 with a value other than 0xFF00/0x0000: illegal data value
+        s.sendall(req(1, 5, 0, 0x1234))
+        assert s.recv(64)[7:9] == bytes((0x85, 3))
+        s.sendall(req(2, 3, 0, 126))  # over the spec's 125 registers: illegal data value
+        assert s.recv(64)[7:9] == bytes((0x83, 3))
+        # three requests in one stream, cut mid-header and mid-PDU: three answers, in order
+        stream = req(10, 4, fw.IR_VERSION, 1) + req(11, 3, hb, 1) + req(12, 4, 0, stand.input_register_count)
+        for piece in (stream[:3], stream[3:15], stream[15:]):  # separate segments (TCP_NODELAY)
+            s.sendall(piece)
+        want = 11 + 11 + 9 + 2 * stand.input_register_count
+        buf = b""
+        while len(buf) < want:
+            buf += s.recv(4096)
+        tids = [struct.unpack_from(">H", buf, off)[0] for off in (0, 11, 22)]
+        assert tids == [10, 11, 12]
+        assert struct.unpack_from(">H", buf, 9)[0] == fw.FIRMWARE_VERSION
+        assert struct.unpack_from(">H", buf, 20)[0] == 1234
+        # a header that cannot be Modbus (protocol id 1) closes the connection
+        s.sendall(struct.pack(">HHHBBHH", 13, 1, 6, 1, 4, 0, 1))
+        assert s.recv(64) == b""
+
+
 def test_tcp_stop_answering_and_slow_response_faults(sim_factory) -> None:
     sim = sim_factory(LAB, "--fault", "stop_answering@1.0+0.5", "--fault", "slow_response:delay=0.05@2.0")
     with ModbusTcpClient("127.0.0.1", port=sim.port, timeout=0.2, retries=0) as c:
