@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import math
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any, Protocol
 
 import numpy as np
@@ -150,7 +151,9 @@ class ControlLoop:
         cs = self.cs
         cs.lateness = now - self._deadline
         cs.t = self._deadline - self._t0
+        io0, w0 = self.io.io_s, perf_counter()
         self._cycle_body(cs)
+        self.stats.add_work(perf_counter() - w0 - (self.io.io_s - io0))
         self.stats.add(cs.lateness)
         self._check_rate()
         self.stats.t_last = now

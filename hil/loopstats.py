@@ -39,6 +39,26 @@ class LoopStats:
     _late_count: int = 0
     t_first: float = 0.0
     t_last: float = 0.0
+    # the controller's own work per cycle (the cycle minus its time in transport calls), seconds;
+    # the last CHUNK cycles
+    _work: np.ndarray = field(default_factory=lambda: np.zeros(CHUNK))
+    _work_n: int = 0
+
+    def add_work(self, seconds: float) -> None:
+        """Record the controller's own work in the cycle just run."""
+        self._work[self._work_n % CHUNK] = seconds
+        self._work_n += 1
+
+    def work_us(self, last: int | None = None) -> tuple[float, float]:
+        """Median and p99 of the controller's own work per cycle (µs) over the last cycles held."""
+        n = min(self._work_n, CHUNK)
+        if n == 0:
+            return 0.0, 0.0
+        w = np.roll(self._work, -(self._work_n % CHUNK))[CHUNK - n:] if self._work_n > CHUNK else self._work[:n]
+        if last is not None:
+            w = w[-last:]
+        p50, p99 = np.percentile(w, [50, 99])
+        return float(p50) * 1e6, float(p99) * 1e6
 
     def add(self, lateness: float) -> None:
         """Record one cycle's lateness (seconds)."""
@@ -134,8 +154,9 @@ class LoopStats:
             mx = max(self._max, float(raw.max()) if len(raw) else 0.0)
             late_tail = int(np.count_nonzero(self._buf[: self._n] > period))
             late = (self._late_count + late_tail) / self.cycles
+        w50, w99 = self.work_us(last)
         out.update(lateness_p50_ms=float(p50) * 1e3, lateness_p99_ms=float(p99) * 1e3,
-                   lateness_max_ms=mx * 1e3, late_share=late)
+                   lateness_max_ms=mx * 1e3, late_share=late, work_p50_us=w50, work_p99_us=w99)
         return out
 
 

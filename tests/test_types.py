@@ -68,6 +68,23 @@ def test_the_vectorised_decoder_agrees_with_the_scalar_one() -> None:
         assert eng[dec.index[ch.name]] == pytest.approx(want[ch.name], rel=1e-7), ch.name
 
 
+@pytest.mark.parametrize("stand_file", ["sim_tq12", "sim_tq12_devices", "sim_lab", "rs485_modules", "layouts"])
+def test_the_struct_decoder_and_the_numpy_gather_agree_on_any_image(stand_file) -> None:
+    """eng() unpacks big-word-order channels with one struct call per image and gathers the
+    rest with numpy; both paths decode every register pattern to the same value."""
+    from hil.catalog import find_stand
+    from hil.stand import load_stand
+
+    stand = (parse_stand(_stand_with_every_layout(), "layouts.toml") if stand_file == "layouts"
+             else load_stand(find_stand(stand_file)))
+    dec = Decoder(stand)
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        for img in dec.images.values():
+            img[:] = rng.integers(0, 65536, len(img))
+        np.testing.assert_array_equal(dec.eng(), dec.eng(numpy_only=True))
+
+
 def test_a_float_output_is_two_registers_written_exactly_and_nothing_between() -> None:
     cmd = Commands(parse_stand(_stand_with_every_layout(), "layouts.toml"))
     cmd.pending_writes()

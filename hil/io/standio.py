@@ -20,6 +20,7 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter
 
 import numpy as np
 
@@ -94,6 +95,13 @@ class StandIO:
         self.direct_names = {lk.name for lk in self.direct}
         self.critical_failures = 0  # consecutive failed polls of the worst critical device
         self.cycle_failed = False  # a poll failed in this cycle
+        # seconds spent inside transport calls (the wire, the device's answer, the transport's
+        # framing): the loop subtracts it to report the controller's own work per cycle
+        self.io_s = 0.0
+        n = len(stand.channels)
+        self._none = np.zeros(n, dtype=bool)
+        self._all = np.ones(n, dtype=bool)
+        self._none.flags.writeable = self._all.flags.writeable = False  # shared by every cycle
         self._fresh: list[DeviceLink] = []  # devices whose values arrived this cycle
         self.last_error = ""
 
@@ -163,16 +171,16 @@ class StandIO:
             if lk.line is not None:
                 self._take(lk, cs.t)
         values = self.decoder.eng()
-        valid = ~self.decoder.out_of_range(values)
-        stale_mask = np.zeros(len(values), dtype=bool)
-        unread = np.zeros(len(values), dtype=bool)
+        valid = self.decoder.in_range(values)
+        # masks shared while nothing is stale or unread (the common cycle): stages only read them
+        stale_mask = unread = self._none
         now = self.clock.now()
         for lk in self.links:
             if lk.every_cycle:
                 if lk.failures:  # its last poll failed (a good one resets the count)
                     values[lk.mask] = np.nan
                     valid[lk.mask] = False
-                    unread |= lk.mask
+                    unread = unread | lk.mask
             else:
                 stale = now - lk.last_ok > lk.stale_after
                 if stale and not lk.stale:
@@ -184,11 +192,14 @@ class StandIO:
                 lk.stale = stale
                 if stale:
                     valid[lk.mask] = False
-                    stale_mask |= lk.mask
+                    stale_mask = stale_mask | lk.mask
             self._check_echo(lk, cs.t, now)
-        fresh = np.zeros(len(values), dtype=bool)
-        for lk in self._fresh:
-            fresh |= lk.mask
+        if len(self._fresh) == len(self.links):
+            fresh = self._all
+        else:
+            fresh = self._none
+            for lk in self._fresh:
+                fresh = fresh | lk.mask
         cs.values, cs.valid, cs.fresh, cs.stale, cs.unread = values, valid, fresh, stale_mask, unread
         fw_link = self.fw_link
         cs.system = self.decoder.system() if fw_link is not None and not fw_link.failures else None
@@ -205,17 +216,23 @@ class StandIO:
                 self._ok(lk, now)
         active = [lk for lk in due if lk.blocks]
         while active:
+            t0 = perf_counter()
             for lk in active:
                 b = left[lk.name][0]
                 lk.transport.begin_read(b.table, b.start, b.count)
+            self.io_s += perf_counter() - t0
             still = []
             for lk in active:
                 b = left[lk.name].pop(0)
+                t0 = perf_counter()
                 try:
-                    self.decoder.store(b, lk.transport.end_read())
+                    regs = lk.transport.end_read()
                 except TransportError as exc:
+                    self.io_s += perf_counter() - t0
                     self._failed(lk, now, f"read: {exc}")
                     continue
+                self.io_s += perf_counter() - t0
+                self.decoder.store(b, regs)
                 if left[lk.name]:
                     still.append(lk)
                 else:
@@ -237,7 +254,8 @@ class StandIO:
 
     def _ok(self, lk: DeviceLink, at: float) -> None:
         lk.last_ok = at
-        self._fresh.append(lk)
+        if all(x is not lk for x in self._fresh):  # a line device may bring several polls in one cycle
+            self._fresh.append(lk)
         if lk.lost:
             lk.lost = False
             self.events(self._t(), "device_restored", device=lk.name, after_polls=lk.failures)
@@ -305,10 +323,12 @@ class StandIO:
             if lk.line is not None:
                 lk.line.post(lk.name, writes)
                 continue
+            t0 = perf_counter()
             try:
                 for w in writes:
                     lk.transport.write(w.table, w.address, w.values, wait=False)
             except TransportError as exc:
                 self.commands.mark(lk.name)  # every block again next cycle
                 error = f"{lk.name}: write: {exc}" if len(self.links) > 1 else f"write: {exc}"
+            self.io_s += perf_counter() - t0
         return error

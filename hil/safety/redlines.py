@@ -9,12 +9,16 @@ during a burn latches FAULT (the stand would be flying blind).
 
 from __future__ import annotations
 
+from math import isfinite
+
 import numpy as np
 
 from hil.cycle import CycleState
 from hil.safety.sensors import SensorQualifier, median
 from hil.safety.supervisor import EventSink, State, Supervisor
 from hil.stand import Redline, StandConfig
+
+_RUNNING, _BURNING = "running", "burning"
 
 
 class RedlineMonitor:
@@ -43,6 +47,8 @@ class RedlineMonitor:
         self.channels = {r.name: [self.index[c] for c in r.channels] for r in self.redlines}
         self._prev_value = {r.name: float("nan") for r in self.redlines}
         self._prev_sample = {r.name: float("nan") for r in self.redlines}
+        # what each cycle needs per redline, looked up once per load (the loop runs at 1 kHz)
+        self._plan = [(r, r.name, str(r.when), self.channels[r.name]) for r in self.redlines]
 
     def enable(self, names: tuple[str, ...]) -> None:
         """Switch on phase-gated redlines (a sequence step)."""
@@ -62,34 +68,34 @@ class RedlineMonitor:
         vlist = cs.values.tolist()
         dq = cs.disqualified.tolist()
         fresh = cs.fresh.tolist()
-        for rl in self.redlines:
-            if rl.name not in self.enabled:
+        counts, enabled, prev_value, prev_sample = self.counts, self.enabled, self._prev_value, self._prev_sample
+        for rl, name, when, idx in self._plan:
+            if name not in enabled:
                 continue
-            if (rl.when == "running" and not running) or (rl.when == "burning" and not burning):
-                self.counts[rl.name] = 0
+            if (when == _RUNNING and not running) or (when == _BURNING and not burning):
+                counts[name] = 0
                 continue
-            idx = self.channels[rl.name]
             ok = [i for i in idx if not dq[i]]
             if not ok:
                 if burning:
                     names = [self.stand.channels[i].name for i in idx]
                     lost = "; ".join(f"{n}: {self.sensors.why.get(n, '?')}" for n in names)
-                    sup.fault(t, f"redline {rl.name}: every sensor it watches is disqualified ({lost})")
+                    sup.fault(t, f"redline {name}: every sensor it watches is disqualified ({lost})")
                 continue
             if not any(fresh[i] for i in ok):
                 continue  # a slow device's held value: persistence counts samples, not cycles
-            v = median([vlist[i] for i in ok])
-            prev_t = self._prev_sample[rl.name]
-            why = self._violation(rl, v, t, t - prev_t if np.isfinite(prev_t) else 0.0, cs)
-            self._prev_value[rl.name] = v
-            self._prev_sample[rl.name] = t
+            v = vlist[ok[0]] if len(ok) == 1 else median([vlist[i] for i in ok])
+            prev_t = prev_sample[name]
+            why = self._violation(rl, v, t, t - prev_t if isfinite(prev_t) else 0.0, cs)
+            prev_value[name] = v
+            prev_sample[name] = t
             if not why:
-                self.counts[rl.name] = 0
+                counts[name] = 0
                 continue
-            if self.counts[rl.name] == 0:
-                self.first_violation[rl.name] = t
-            self.counts[rl.name] += 1
-            if self.counts[rl.name] >= rl.persistence:
+            if counts[name] == 0:
+                self.first_violation[name] = t
+            counts[name] += 1
+            if counts[name] >= rl.persistence:
                 self._trip(t, rl, why)
 
     def _violation(self, rl: Redline, v: float, t: float, dt: float, cs: CycleState) -> str:
@@ -99,14 +105,14 @@ class RedlineMonitor:
             return f"{v:.4g} < min {rl.min:g}"
         if rl.relative:
             sp = cs.pc_setpoint
-            if np.isfinite(sp) and sp > 0 and t - cs.pc_setpoint_moved_at >= rl.settle_s:
+            if isfinite(sp) and sp > 0 and t - cs.pc_setpoint_moved_at >= rl.settle_s:
                 if v > rl.max_frac * sp:
                     return f"{v:.4g} > {rl.max_frac:g} × command {sp:.4g}"
                 if v < rl.min_frac * sp:
                     return f"{v:.4g} < {rl.min_frac:g} × command {sp:.4g}"
-        if np.isfinite(rl.max_rate) and dt > 0:
+        if dt > 0 and isfinite(rl.max_rate):
             prev = self._prev_value[rl.name]
-            if np.isfinite(prev) and abs(v - prev) / dt > rl.max_rate:
+            if isfinite(prev) and abs(v - prev) / dt > rl.max_rate:
                 return f"rate {abs(v - prev) / dt:.4g}/s > {rl.max_rate:g}/s"
         return ""
 

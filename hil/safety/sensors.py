@@ -10,6 +10,8 @@ that a transducer froze.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from hil.cycle import CycleState
@@ -41,9 +43,12 @@ class SensorQualifier:
         self.frozen_s = np.array([c.frozen_s for c in stand.channels])
         self.disqualified = np.zeros(n, dtype=bool)
         self.why: dict[str, str] = {}
-        self._last = np.full(n, np.nan)
-        self._same = np.zeros(n)
-        self._sample_t = np.zeros(n)
+        self._frozen = [int(i) for i in np.flatnonzero(self.frozen_s > 0)]  # channels with a frozen check
+        self._frozen_pos = {i: k for k, i in enumerate(self._frozen)}
+        self._frozen_lim = [float(self.frozen_s[i]) for i in self._frozen]
+        self._last = [math.nan] * len(self._frozen)
+        self._same = [0.0] * len(self._frozen)
+        self._sample_t = [0.0] * len(self._frozen)
         index = {c.name: i for i, c in enumerate(stand.channels)}
         self.pc_index = [index[c] for c in (stand.limits.pc_channels or (stand.limits.pc_channel,)) if c in index]
 
@@ -56,26 +61,32 @@ class SensorQualifier:
         if cs.comm_ok and np.isfinite(cs.values).any():
             self._qualify(cs, t)
         cs.disqualified = self.disqualified
-        vals, valid, dq = cs.values, cs.valid, self.disqualified
-        good = [float(vals[i]) for i in self.pc_index if valid[i] and not dq[i]]
+        vals, valid, dq = cs.values.tolist(), cs.valid.tolist(), self.disqualified.tolist()
+        good = [vals[i] for i in self.pc_index if valid[i] and not dq[i]]
         cs.pc = median(good) if good else float("nan")
 
     def _qualify(self, cs: CycleState, t: float) -> None:
         vals = cs.values
-        # frozen means the same value in sample after sample: a slow device's held value is not a sample
-        fresh = cs.fresh
-        dt = t - self._sample_t
-        self._same = np.where(fresh, np.where(vals == self._last, self._same + dt, 0.0), self._same)
-        self._last = np.where(fresh, vals, self._last)
-        self._sample_t = np.where(fresh, t, self._sample_t)
         # a device that missed this cycle's answer is a communication matter (the device's loss
         # latches FAULT after its lost_after polls), not a failed transducer
-        bad = (~cs.valid & ~cs.unread) | ((self.frozen_s > 0) & (self._same >= self.frozen_s))
+        bad = ~(cs.valid | cs.unread)
+        if self._frozen:
+            # frozen means the same value in sample after sample: a slow device's held value
+            # is not a sample. Few channels have a frozen_s: plain Python beats numpy's per-call cost.
+            fresh = cs.fresh
+            same, last, when = self._same, self._last, self._sample_t
+            for k, i in enumerate(self._frozen):
+                if fresh[i]:
+                    v = float(vals[i])
+                    same[k] = same[k] + (t - when[k]) if v == last[k] else 0.0
+                    last[k], when[k] = v, t
+                if same[k] >= self._frozen_lim[k]:
+                    bad[i] = True
         newly = bad & ~self.disqualified
         if newly.any():  # rare: most cycles disqualify nothing
             for i in np.flatnonzero(newly):
                 ch = self.stand.channels[i]
-                reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[i]:.2f} s" if cs.valid[i]
+                reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[self._frozen_pos[i]]:.2f} s" if cs.valid[i]
                           else f"stale: no fresh reading from device {ch.device!r}" if cs.stale[i]
                           else f"reading {vals[i]:g} {ch.units} is outside its valid range {ch.valid}")
                 self.why[ch.name] = reason

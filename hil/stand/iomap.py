@@ -7,7 +7,8 @@ many channels there are.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import struct
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ from hil.stand import Actuator, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Linear
 from hil.stand.device_tables import device_reads
-from hil.stand.registers import MAX_WRITE, Block, coalesce, decode, encode
+from hil.stand.registers import MAX_WRITE, WIDTH, Block, coalesce, decode, encode
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class Decoder:
         for (dev, table, rtype, order), idx in groups.items():
             regs = np.array([stand.channels[i].register for i in idx], dtype=np.intp)
             self.groups.append(((dev, table), rtype, order, np.array(idx, dtype=np.intp), regs))
+        self._plans = _struct_plans(stand)
+        self._other_groups = [g for g in self.groups if g[2] != "big"]  # what the struct plans leave
         self.masks = {d: np.array([ch.device == d for ch in stand.channels], dtype=bool) for d in self.device_names}
         self.gain = np.ones(n)
         self.offset = np.zeros(n)
@@ -79,6 +82,7 @@ class Decoder:
         self.valid_lo = np.array([ch.valid[0] for ch in stand.channels])
         self.valid_hi = np.array([ch.valid[1] for ch in stand.channels])
         self.raw = np.zeros(n)
+        self._unbounded = not (np.isfinite(self.valid_lo).all() and np.isfinite(self.valid_hi).all())
         self.has_firmware = self.fw_device is not None
 
     def store(self, block: ReadBlock, values: list[int]) -> None:
@@ -91,10 +95,27 @@ class Decoder:
             self.store(rb, values)
         return self.eng()
 
-    def eng(self) -> np.ndarray:
-        """Every channel in engineering units, from the images as last stored."""
+    def eng(self, numpy_only: bool = False) -> np.ndarray:
+        """Every channel in engineering units, from the images as last stored (``numpy_only``:
+        without the struct plans, the reference path they are tested against)."""
         raw = self.raw
-        for key, rtype, order, idx, regs in self.groups:
+        if self._plans is not None and not numpy_only:
+            # one struct unpack per image: ~4x faster than a numpy gather per type for the
+            # tens of channels a stand has (numpy's per-call cost dominates at that size)
+            for key, unpack, idx in self._plans:
+                raw[idx] = unpack(self.images[key].astype(">u2").tobytes())
+            self._gather(self._other_groups)
+        else:
+            self._gather(self.groups)
+        eng = raw * self.gain + self.offset
+        for i, cal in self.nonlinear:
+            eng[i] = cal.to_eng(raw[i])
+        return eng
+
+    def _gather(self, groups: list) -> None:
+        """Channels of each (image, type, word order) group into ``raw``, one numpy gather each."""
+        raw = self.raw
+        for key, rtype, order, idx, regs in groups:
             img = self.images[key]
             if order.endswith("_byteswap") and rtype != "bit":
                 img = img.byteswap()  # a copy; only stands whose vendor swaps bytes pay for it
@@ -106,10 +127,6 @@ class Decoder:
                 hi, lo = (img[regs], img[regs + 1]) if order.startswith("big") else (img[regs + 1], img[regs])
                 u = (hi.astype(np.uint32) << 16) | lo.astype(np.uint32)
                 raw[idx] = u if rtype == "u32" else u.view(np.int32) if rtype == "i32" else u.view(np.float32)
-        eng = raw * self.gain + self.offset
-        for i, cal in self.nonlinear:
-            eng[i] = cal.to_eng(raw[i])
-        return eng
 
     def system(self) -> np.ndarray | None:
         """The firmware system block as last read (None on stands without firmware)."""
@@ -122,9 +139,46 @@ class Decoder:
         table, reg = self.echo[device]
         return int(self.images[device, table][reg])
 
+    def in_range(self, eng: np.ndarray) -> np.ndarray:
+        """Boolean per channel: a finite value inside its valid range. A NaN compares false;
+        ±inf needs its own test only where a bound is infinite."""
+        ok = (eng >= self.valid_lo) & (eng <= self.valid_hi)
+        if self._unbounded:
+            ok &= np.isfinite(eng)
+        return ok
+
     def out_of_range(self, eng: np.ndarray) -> np.ndarray:
         """Boolean per channel: outside its valid range (a failed or disconnected sensor)."""
         return (eng < self.valid_lo) | (eng > self.valid_hi) | ~np.isfinite(eng)
+
+
+_STRUCT_CODES = {"u16": "H", "i16": "h", "u32": "I", "i32": "i", "f32": "f", "bit": "H"}
+
+
+def _struct_plans(stand: StandConfig) -> list[tuple[tuple[str, str], Callable[[bytes], tuple], np.ndarray]] | None:
+    """Per device table, a struct format that decodes every channel in it from the image's
+    big-endian bytes (channels in register order, padding between them). Channels with another
+    word order or swapped bytes are left to the numpy path. None when two channels share a
+    register (the general path for the whole stand)."""
+    by_image: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for i, ch in enumerate(stand.channels):
+        if ch.word_order != "big":
+            continue
+        by_image.setdefault((ch.device, str(ch.table)), []).append((ch.register, i))
+    plans = []
+    for key, items in by_image.items():
+        items.sort()
+        fmt, pos = ">", 0
+        for reg, i in items:
+            ch = stand.channels[i]
+            if reg < pos:
+                return None  # overlapping channels
+            if reg > pos:
+                fmt += f"{2 * (reg - pos)}x"
+            fmt += _STRUCT_CODES[ch.type]
+            pos = reg + WIDTH[ch.type]
+        plans.append((key, struct.Struct(fmt).unpack_from, np.array([i for _, i in items], dtype=np.intp)))
+    return plans
 
 
 @dataclass(frozen=True)
@@ -154,6 +208,7 @@ class Commands:
         self.names = [a.name for a in self.actuators]
         self.index = {n: i for i, n in enumerate(self.names)}
         self.eng = np.zeros(len(self.actuators))
+        self._last: list[tuple[float, list[int], float] | None] = [None] * len(self.actuators)
         self.fw_device = stand.firmware_device
         self.has_firmware = self.fw_device is not None
         spans: dict[tuple[str, str], list[tuple[int, int]]] = {}
@@ -214,15 +269,19 @@ class Commands:
         a = self.actuators[i]
         lo, hi = a.range
         v = lo if value < lo else hi if value > hi else float(value)
-        words = [1 if v > 0 else 0] if a.table == "coil" else encode(v / a.scale, a.type, a.word_order)
         img = self.images[a.device, a.table]
         r = a.register
+        last = self._last[i]
+        if last is not None and last[0] == v and img[r : r + len(last[1])] == last[1]:
+            return last[2]  # the same command as last cycle (a throttle holds its valves): nothing to encode
+        words = [1 if v > 0 else 0] if a.table == "coil" else encode(v / a.scale, a.type, a.word_order)
         if img[r : r + len(words)] != words:
             img[r : r + len(words)] = words
             self.mark(a.device, a.table, r)
-        v = decode(words, a.type, a.word_order) * (1.0 if a.table == "coil" else a.scale)  # what the device sees
-        self.eng[i] = v
-        return v
+        sent = decode(words, a.type, a.word_order) * (1.0 if a.table == "coil" else a.scale)  # what the device sees
+        self.eng[i] = sent
+        self._last[i] = (v, words, sent)
+        return sent
 
     def get(self, name: str) -> float:
         """The value last commanded."""
