@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", help="save a screenshot here ...")
     p.add_argument("--screenshot-at", type=float, default=8.0, help="... when sequence time reaches this (s)")
     p.add_argument("--quit-after-screenshot", action="store_true")
+    p.add_argument("--report-frames", type=float, metavar="S", default=0.0,
+                   help="print every S seconds the frames drawn and the console's CPU share (benchmarks, logs)")
     p.add_argument("--close-policy", choices=("abort", "keep"), default="abort",
                    help="closing the console during a run: abort it (default) or leave it running")
     return p
@@ -147,10 +149,38 @@ def main(argv: list[str] | None = None) -> int:
                 win.close()
 
         _when(win, lambda: (win.model.status.get("t_seq") or -1e9) >= args.screenshot_at, shoot)
+    if args.report_frames > 0:
+        _report_frames(win, args.report_frames)
     rc = app.exec()
     if embedded is not None and embedded.proc.poll() is None:
         embedded.stop()
     return rc
+
+
+def _report_frames(win, every_s: float) -> None:  # noqa: ANN001
+    """What the console costs, from inside: frames drawn, the frame interval it chose and its
+    process's CPU time (every thread: drawing, painting, receiving telemetry) per period."""
+    import resource
+
+    from PySide6.QtCore import QTimer
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    last = [time.monotonic(), cpu(), win.plots.frames]
+
+    def report() -> None:
+        now, c, f = time.monotonic(), cpu(), win.plots.frames
+        dt = now - last[0]
+        print(f"hil gui: frames {f - last[2]} in {dt:.2f} s ({(f - last[2]) / dt:.1f} fps), interval "
+              f"{win.timer.interval()} ms, cpu {100 * (c - last[1]) / dt:.1f} % of a core, state "
+              f"{win.model.status.get('state', '-')}", flush=True)
+        last[:] = [now, c, f]
+
+    timer = QTimer(win)
+    timer.timeout.connect(report)
+    timer.start(int(every_s * 1000))
 
 
 def _after_connect(win, fn) -> None:  # noqa: ANN001

@@ -3,19 +3,24 @@ injector pressures, valve commands vs positions. A rolling window (60 s by defau
 follows the newest data unless paused; zoom and pan with the mouse; a cursor readout.
 
 Kept smooth at 1 kHz with many curves by decimating each curve to min/max per pixel column
-before it reaches pyqtgraph, clip-to-view, pen width 1 (reference/toolchain.md: wider pens cost
-~10×) and no grid (drawn through the axes, it cost ~17 ms per axis per frame in software raster).
+before it reaches pyqtgraph (kept from frame to frame: gui/decimate.py), clip-to-view, pen width
+1 (reference/toolchain.md: wider pens cost ~10×) and no grid (drawn through the axes, it cost
+~17 ms per axis per frame in software raster). A frame with no new rows redraws nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from hil.gui.decimate import PeakCache, peak_decimate
 from hil.gui.model import ConsoleModel
+
+SCROLL_STEP = 1 / 30  # of the window: the live time axis moves in 2 s steps on a 60 s window
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
 
@@ -34,22 +39,15 @@ def classify(meta: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def peak_decimate(x: np.ndarray, bins: int, time_axis: bool = False) -> np.ndarray:
-    """Min/max of each of ``bins`` equal slices, interleaved: every spike stays visible (a
-    hard-start peak must not vanish in a plot) while a 60 s × 1 kHz trace becomes ~2 points per
-    pixel column. Time is decimated to each slice's first and last sample."""
-    n = len(x)
-    k = n // bins
-    if k < 3:
-        return x
-    m = k * bins
-    head = x[n - m :].reshape(bins, k)  # keep the newest samples exact
-    out = np.empty(2 * bins)
-    if time_axis:
-        out[0::2], out[1::2] = head[:, 0], head[:, -1]
+def _set(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
+    """New data for a curve. pyqtgraph draws a curve with gaps (NaN: a lost device, a column
+    with no rows) by splitting it in Python, ~30x slower than one path: say which case it is."""
+    if np.isfinite(y).all():
+        curve.setData(x, y, connect="all", skipFiniteCheck=True)
+    elif np.isnan(y).all():
+        curve.setData([], [])
     else:
-        out[0::2], out[1::2] = head.min(axis=1), head.max(axis=1)
-    return out
+        curve.setData(x, y, connect="finite")
 
 
 class PlotPanel(QWidget):
@@ -100,6 +98,14 @@ class PlotPanel(QWidget):
         self.plots["pc"].addItem(self.time_cursor, ignoreBounds=True)
         self._proxy = pg.SignalProxy(self.plots["pc"].scene().sigMouseMoved, rateLimit=30, slot=self._mouse)
         self.groups: dict[str, list[str]] = {}
+        self._cache: PeakCache | None = None
+        self._rows_drawn = -1
+        self.on_mouse: Callable[[], None] = lambda: None  # the window's "operator is here"
+        self._plot_of: dict[pg.PlotCurveItem, str] = {}
+        self._xrange = (0.0, -1.0)  # the time span shown (empty until the first frame)
+        self._yrange: dict[str, tuple[float, float]] = {}
+        for p in self.plots.values():
+            p.disableAutoRange()  # ranges are set from the decimated data (_fit_y) and the window
 
     def configure(self) -> None:
         """Build the curves for the model's columns (a new controller or run)."""
@@ -110,6 +116,11 @@ class PlotPanel(QWidget):
                 p.removeItem(line)
         self.limit_lines = []
         self.curves.clear()
+        self._plot_of.clear()
+        self._yrange.clear()
+        self._xrange = (0.0, -1.0)
+        self._cache = None
+        self._rows_drawn = -1
         meta = self.model.meta
         self.groups = classify(meta)
         for key, names in self.groups.items():
@@ -118,12 +129,12 @@ class PlotPanel(QWidget):
                     continue
                 style = pg.QtCore.Qt.PenStyle.DashLine if name.startswith("cmd.") else pg.QtCore.Qt.PenStyle.SolidLine
                 pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=1, style=style)
-                self.curves[name] = self.plots[key].plot(name=name, pen=pen)
+                self.curves[name] = self._curve(key, name, pen)
         if "pc_setpoint" in self.model.columns:
-            self.curves["pc_setpoint"] = self.plots["pc"].plot(name="commanded Pc", pen=pg.mkPen("#000", width=1))
+            self.curves["pc_setpoint"] = self._curve("pc", "commanded Pc", pg.mkPen("#000", width=1))
             band = pg.mkPen("#d62728", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
-            self.band_hi = self.plots["pc"].plot(name="redline band", pen=band)
-            self.band_lo = self.plots["pc"].plot(pen=band)
+            self.band_hi = self._curve("pc", "redline band", band)
+            self.band_lo = self._curve("pc", None, band)
         pcs = set(self.groups.get("pc", []))
         for rl in meta.get("redlines", []):
             if set(rl["channels"]) & pcs and rl.get("max") not in (None, float("inf")) and np.isfinite(rl["max"]):
@@ -133,17 +144,103 @@ class PlotPanel(QWidget):
                 self.limit_lines.append(line)
         self._frac = [(r.get("min_frac"), r.get("max_frac")) for r in meta.get("redlines", []) if set(r["channels"]) & pcs]
 
+    def _curve(self, plot: str, name: str | None, pen: Any) -> pg.PlotCurveItem:
+        """A bare curve: the data arrive decimated and windowed, so PlotDataItem's own
+        clipping, downsampling and per-frame bounds would be work done twice."""
+        curve = pg.PlotCurveItem(pen=pen, name=name)
+        self.plots[plot].addItem(curve)
+        self._plot_of[curve] = plot
+        return curve
+
     def _pause(self, on: bool) -> None:
         self.paused = on
-        for p in self.plots.values():
-            p.enableAutoRange(x=not on)
+        if on:  # zoom and pan freely; the live view sets its own ranges again when resumed
+            return
+        self._yrange.clear()
+
+    def _scroll(self, t0: float, t1: float) -> None:
+        """Keep the newest data in view, moving the time axis in steps of ``SCROLL_STEP`` of the
+        window rather than every frame: the time axis's ticks and labels are laid out again on
+        every move (~2.5 ms a frame in software raster), and a strip chart that jumps a little
+        every two seconds reads as well as one that crawls."""
+        lo, hi = self._xrange
+        if lo <= t1 <= hi:
+            return
+        step = SCROLL_STEP * self.window_s
+        left = t0 if t1 - t0 < self.window_s - step else t1 + step - self.window_s
+        self._xrange = (left, left + self.window_s)
+        self.plots["valves"].setXRange(*self._xrange, padding=0.0)
+
+    def _fit_y(self) -> None:
+        """Each plot's y range from its curves' decimated data, moved only when the data leave
+        it or fill less than a third of it: pyqtgraph's auto-range re-measured every curve and
+        re-laid the axis on every frame."""
+        spans: dict[str, list[float]] = {}
+        for curve, key in self._plot_of.items():
+            y = curve.yData
+            if y is None or not len(y):
+                continue
+            finite = y[np.isfinite(y)]
+            if not len(finite):
+                continue
+            lo, hi = float(finite.min()), float(finite.max())
+            cur = spans.setdefault(key, [lo, hi])
+            cur[0], cur[1] = min(cur[0], lo), max(cur[1], hi)
+        for key, (lo, hi) in spans.items():
+            if key == "pc":
+                for line in self.limit_lines:
+                    hi = max(hi, float(line.value()))
+            have = self._yrange.get(key)
+            span = max(hi - lo, 1e-3 * max(abs(hi), 1.0))
+            if have is not None and have[0] <= lo and hi <= have[1] and (have[1] - have[0]) <= 3 * span:
+                continue
+            pad = 0.08 * span
+            self._yrange[key] = (lo - pad, hi + pad)
+            self.plots[key].setYRange(lo - pad, hi + pad, padding=0.0)
 
     def refresh(self, data: np.ndarray | None = None) -> None:
         """Redraw from the model's buffer (or from ``data``, e.g. a replay window)."""
         if data is None:
             if self.model.buffer is None or self.paused:
                 return
-            data = self.model.buffer.view()
+            if self.model.rows_received == self._rows_drawn:
+                return  # nothing new: what is on screen is still right
+            self._rows_drawn = self.model.rows_received
+            self._refresh_live(self.model.buffer.view())
+        else:
+            self._refresh_all(data)
+        self.frames += 1
+
+    def _bins(self) -> int:
+        """Columns of min/max: one per two pixels of plot width. Every extreme still shows (a
+        column's min and max are both drawn); half the points halve the path the software
+        rasteriser strokes, the largest part of a frame."""
+        return max(200, (int(self.plots["pc"].vb.width()) or int(self.glw.width())) // 2)
+
+    def _refresh_live(self, data: np.ndarray) -> None:
+        """The rolling window, from the decimation kept since the last frame."""
+        if len(data) == 0:
+            return
+        cols = self.model.columns
+        names = [n for n in self.curves if n in cols]
+        if "pc_setpoint" in cols and self.band_hi is not None:
+            names.append("pc_setpoint")
+        idx = [cols.index(n) for n in names]
+        bins = self._bins()
+        cache = self._cache
+        if cache is None or cache.bins != bins or cache.columns.tolist() != idx or cache.window_s != self.window_s:
+            cache = self._cache = PeakCache(idx, self.window_s, bins)
+        x, y = cache.update(data)
+        for j, name in enumerate(names):
+            if name in self.curves:
+                _set(self.curves[name], x, y[:, j])
+        if "pc_setpoint" in names:
+            self._band(x, y[:, names.index("pc_setpoint")])
+        self._scroll(float(data[0, 0]), float(data[-1, 0]))
+        self._fit_y()
+
+    def _refresh_all(self, data: np.ndarray) -> None:
+        """A given window (a replay): decimated from scratch."""
         if len(data) == 0:
             return
         cols = self.model.columns
@@ -151,23 +248,28 @@ class PlotPanel(QWidget):
         if not self.paused:
             lo = int(np.searchsorted(t_all, t_all[-1] - self.window_s))
             data, t_all = data[lo:], t_all[lo:]
-        bins = max(200, int(self.glw.width()))
+        bins = self._bins()
         t = peak_decimate(t_all, bins, time_axis=True)
         for name, curve in self.curves.items():
             curve.setData(t, peak_decimate(data[:, cols.index(name)], bins), connect="finite")
-        if self.band_hi is not None and self.band_lo is not None and "pc_setpoint" in cols:
-            sp = peak_decimate(data[:, cols.index("pc_setpoint")], bins)
-            lo_f = [f for f, _ in self._frac if f is not None and np.isfinite(f)]
-            hi_f = [f for _, f in self._frac if f is not None and np.isfinite(f)]
-            self.band_hi.setData(t, sp * (min(hi_f) if hi_f else np.nan), connect="finite")
-            self.band_lo.setData(t, sp * (max(lo_f) if lo_f else np.nan), connect="finite")
-        t = t_all
+        if self.band_hi is not None and "pc_setpoint" in cols:
+            self._band(t, peak_decimate(data[:, cols.index("pc_setpoint")], bins))
         if not self.paused:
-            t1 = t[-1]
-            self.plots["valves"].setXRange(max(t[0], t1 - self.window_s), t1, padding=0.0)
-        self.frames += 1
+            t1 = t_all[-1]
+            self.plots["valves"].setXRange(max(t_all[0], t1 - self.window_s), t1, padding=0.0)
+            self._fit_y()
+
+    def _band(self, t: np.ndarray, sp: np.ndarray) -> None:
+        """The relative redline band around the commanded Pc."""
+        if self.band_hi is None or self.band_lo is None:
+            return
+        lo_f = [f for f, _ in self._frac if f is not None and np.isfinite(f)]
+        hi_f = [f for _, f in self._frac if f is not None and np.isfinite(f)]
+        _set(self.band_hi, t, sp * (min(hi_f) if hi_f else np.nan))
+        _set(self.band_lo, t, sp * (max(lo_f) if lo_f else np.nan))
 
     def _mouse(self, evt: Any) -> None:
+        self.on_mouse()
         pos = evt[0]
         vb = self.plots["pc"].vb
         if not self.plots["pc"].sceneBoundingRect().contains(pos) or self.model.buffer is None:
