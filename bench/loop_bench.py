@@ -56,25 +56,36 @@ def timed_loop(loop: ControlLoop, seconds: float, warm_s: float = 1.0) -> dict:
     return loop.stats.summary()
 
 
-def loop_tcp(seconds: float, rate: float = 1000.0) -> dict:
-    """Idle stand (SAFE, purge cycling): the loop's own timing over real TCP."""
+def loop_tcp(seconds: float, rate: float = 1000.0, rt_priority: int | None = None) -> dict:
+    """Idle stand (SAFE, purge cycling): the loop's own timing over real TCP. With
+    ``rt_priority``, the loop's thread runs SCHED_FIFO at that priority for the measurement
+    and the simulator 10 below it (``hil run --rt-priority``'s arrangement)."""
+    from hil.rt import background_thread, set_realtime
+
     stand = load_stand(TQ12)
-    child = start_sim(TQ12, "tcp")
+    child = start_sim(TQ12, "tcp", rt_priority=rt_priority)
     try:
         tr = open_transport(stand, dataclasses.replace(stand.transport, port=child.port))
         with tempfile.TemporaryDirectory() as d:
             recorder = new_recorder(Path(d) / "run", stand)
             ctl = Controller(stand, tr, MonotonicClock(), recorder=recorder, rate_hz=rate)
             loop = ctl.loop
-            c0, w0 = _cpu(), time.monotonic()
-            out = timed_loop(loop, seconds)
-            cpu = (_cpu() - c0) / (time.monotonic() - w0)
+            if rt_priority:
+                set_realtime(rt_priority)
+            try:
+                c0, w0 = _cpu(), time.monotonic()
+                out = timed_loop(loop, seconds)
+                cpu = (_cpu() - c0) / (time.monotonic() - w0)
+            finally:
+                if rt_priority:
+                    background_thread()  # this thread back to normal scheduling for the rest of the bench
             loop.shutdown()
             recorder.close()
     finally:
         child.stop()
     out["controller_cpu_share"] = cpu  # of one core
     out["seconds"] = seconds
+    out["scheduling"] = f"SCHED_FIFO {rt_priority}" if rt_priority else "normal"
     return out
 
 

@@ -23,7 +23,9 @@ def test_hil_bench_quick_writes_json(tmp_path) -> None:
     data = json.loads(out.read_text())
     res = data["results"]
     for key in ("tcp", "gui_loop", "cpu_hog", "rtu", "reaction_lockstep", "reaction_tcp", "watchdog", "sim", "lockstep",
-                "gui_frames", "recorder", "scaling_channels", "scaling_rate", "baselines"):
+                "gui_frames", "recorder", "scaling_channels", "scaling_rate", "baselines", "server_floor", "console_cpu",
+                "cpu_hogs_2_rt", "burning"):
         assert key in res, key
     assert data["machine"]["cpus"] >= 1 and res["tcp"]["cycles"] > 0
-    assert "1. loop over Modbus TCP" in r.stdout and "baselines" in r.stdout
+    assert "1. loop over Modbus TCP" in r.stdout and "baselines" in r.stdout and "lean floor" in r.stdout
+    assert res["burning"]["work_p50_us"] > 0 and res["console_cpu"]["running"]["fps"] > 0

@@ -37,7 +37,7 @@ def test_console_under_xvfb_with_a_screenshot_during_a_burn(xvfb, tmp_path) -> N
     env["DISPLAY"] = xvfb
     r = subprocess.run([sys.executable, "-m", "hil.cli", "gui", "--sequence",
                         str(ROOT / "configs/sequences/tq12_three_burn.toml"), "--autopilot",
-                        "--screenshot", str(shot), "--screenshot-at", "38.5", "--quit-after-screenshot"],
+                        "--screenshot", str(shot), "--screenshot-at", "38.5", "--quit-after-screenshot", "--report-frames", "5"],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=200)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "screenshot" in r.stdout, r.stdout + r.stderr
@@ -46,6 +46,12 @@ def test_console_under_xvfb_with_a_screenshot_during_a_burn(xvfb, tmp_path) -> N
     share = float(loop_line.split(": ", 2)[2].split(" %")[0])
     assert 0.0 < share <= 100.0
     print(loop_line)
+    # and its own cost while it draws a burn under Xvfb: frames drawn and CPU share, every 5 s
+    frames = [line for line in r.stdout.splitlines() if line.startswith("hil gui: frames")]
+    print("\n".join(frames))
+    running = [float(m.group(1)) for line in frames if "state RUNNING" in line
+               for m in [re.search(r"\(([\d.]+) fps\)", line)] if m]
+    assert running and max(running) > 0, r.stdout
     # the console yields the CPU to its controller (started before it lowered its own priority)
     nice = re.search(r"console at niceness (-?\d+), its controller at (-?\d+)", r.stdout)
     assert nice is not None and int(nice.group(1)) > int(nice.group(2)), r.stdout
