@@ -23,7 +23,7 @@ class EmbeddedController:
     """``hil serve --sim tcp`` as a child: its own process, ephemeral loopback ports. Records
     under the working directory's ``runs/``."""
 
-    def __init__(self, stand: str | Path, out: Path | None = None) -> None:
+    def __init__(self, stand: str | Path, out: Path | None = None, rt_priority: int | None = None) -> None:
         from hil.children import spawn
 
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -32,7 +32,9 @@ class EmbeddedController:
         self.log = open(self.out.parent / f"{self.out.name}.serve.log", "w")
         try:
             self.child = spawn(["serve", "--stand", str(stand), "--sim", "tcp", "--rep", "tcp://127.0.0.1:0",
-                                "--pub", "tcp://127.0.0.1:0", "--out", str(self.out)], timeout=60, stderr=self.log)
+                                "--pub", "tcp://127.0.0.1:0", "--out", str(self.out),
+                                *(["--rt-priority", str(rt_priority)] if rt_priority else [])],
+                               timeout=60, stderr=self.log)
         except BaseException:
             self.log.close()
             raise
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", help="save a screenshot here ...")
     p.add_argument("--screenshot-at", type=float, default=8.0, help="... when sequence time reaches this (s)")
     p.add_argument("--quit-after-screenshot", action="store_true")
+    p.add_argument("--rt-priority", type=int, metavar="1-99",
+                   help="run the embedded controller's loop under SCHED_FIFO (needs root or CAP_SYS_NICE)")
     p.add_argument("--report-frames", type=float, metavar="S", default=0.0,
                    help="print every S seconds the frames drawn and the console's CPU share (benchmarks, logs)")
     p.add_argument("--close-policy", choices=("abort", "keep"), default="abort",
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         win.connect_controller(rep, pub, keys=keys)
     else:
         print("hil gui: starting the embedded simulated stand and controller …", flush=True)
-        embedded = EmbeddedController(args.stand)
+        embedded = EmbeddedController(args.stand, rt_priority=args.rt_priority)
         win.on_quit.append(embedded.stop)
         win.connect_controller(embedded.rep, embedded.pub)
         print(f"hil gui: controller {embedded.rep}, recording to {embedded.out}", flush=True)

@@ -59,7 +59,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from hil.runner import ServeOptions, serve
 
     return serve(ServeOptions(stand=args.stand, sim=args.sim, rep=args.rep, pub=args.pub, out=args.out,
-                              seed=args.seed, faults=tuple(args.fault), rate_hz=args.rate, keys=args.keys))
+                              seed=args.seed, faults=tuple(args.fault), rate_hz=args.rate, keys=args.keys,
+                              rt_priority=args.rt_priority))
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
@@ -160,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int)
     v.add_argument("--fault", action="append", default=[])
     v.add_argument("--rate", type=float)
+    v.add_argument("--rt-priority", type=int, metavar="1-99",
+                   help="run the loop under SCHED_FIFO at this priority (a simulator child 10 below)")
     v.set_defaults(func=_cmd_serve)
 
     k = sub.add_parser("keys", help="make CURVE keys for a network-facing command service")

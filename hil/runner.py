@@ -286,6 +286,7 @@ class ServeOptions:
     faults: tuple[str, ...] = ()
     rate_hz: float | None = None
     keys: str | None = None  # CURVE key directory (hil keys); required for a network-facing bind
+    rt_priority: int | None = None  # SCHED_FIFO for the loop and a simulator child (hil/rt.py)
 
 
 def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
@@ -317,10 +318,22 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
         print(f"error: hil serve --sim must be tcp or rtu, not {opts.sim!r}", file=sys.stderr)
         return EXIT_INVALID
     try:
-        link = open_link(stand, str(stand_path), opts.sim, seed=opts.seed, faults=faults)
+        link = open_link(stand, str(stand_path), opts.sim, seed=opts.seed, faults=faults, rt_priority=opts.rt_priority)
     except HilError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAULT
+    if opts.rt_priority:
+        from hil.rt import set_realtime
+
+        try:
+            # before the recorder, the line threads and the service's sockets start: each helper
+            # thread puts itself back at normal priority, zmq's I/O threads are started after
+            # this thread's policy is set and are mostly asleep
+            print(f"hil serve: {set_realtime(opts.rt_priority)}", file=out, flush=True)
+        except HilError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            link.close()
+            return EXIT_INVALID
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run_dir = Path(opts.out) if opts.out else Path("runs") / f"{stamp}_serve_{stand.name}"
     recorder = new_recorder(run_dir, stand)

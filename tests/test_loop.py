@@ -326,3 +326,28 @@ def test_only_configured_registers_are_ever_written(tmp_path) -> None:
     allowed = set(range(fw.HR_SYSTEM_COUNT)) | {a.register for a in stand.actuators}  # system block: protocol
     assert written and written <= allowed, sorted(written - allowed)
     assert {a.register for a in stand.actuators if a.name in ("ox_main", "fuel_main", "purge")} <= written
+
+
+def test_the_loop_reports_its_own_work_without_the_time_spent_in_transport_calls() -> None:
+    """work_p50_us is the cycle minus its transport calls: a device that takes 1 ms to answer
+    makes the cycle long, not the controller's work."""
+    stand = load_stand(TQ12)
+    f = Firmware(stand)
+
+    class SlowDevice(LockstepTransport):
+        def _read(self, table: str, address: int, count: int) -> list[int]:
+            end = time.perf_counter() + 0.001
+            while time.perf_counter() < end:  # the wire and the device: time inside the transport
+                pass
+            return super()._read(table, address, count)
+
+    ctl = Controller(stand, SlowDevice(f), VirtualClock(f))
+    loop = ctl.loop
+    loop.start()
+    t0 = time.perf_counter()
+    for _ in range(200):
+        loop.step()
+    per_cycle_us = (time.perf_counter() - t0) / 200 * 1e6
+    s = loop.stats.summary()
+    assert per_cycle_us > 1000
+    assert 0 < s["work_p50_us"] < 0.5 * per_cycle_us and s["work_p50_us"] <= s["work_p99_us"]

@@ -168,3 +168,33 @@ def test_the_console_killed_mid_burn_aborts_the_run(served) -> None:
     finally:
         if gui.poll() is None:
             gui.kill()
+
+
+def test_serve_runs_its_loop_real_time_when_asked(tmp_path) -> None:
+    """hil serve --rt-priority: the loop thread under SCHED_FIFO, its simulator 10 below, the
+    stand controlled; where the machine does not allow it, a clear refusal and nothing left
+    running."""
+    import os
+
+    from hil.children import ChildStartError
+
+    try:
+        child = spawn(["serve", "--stand", str(TQ12), "--sim", "tcp", "--rep", "tcp://127.0.0.1:0",
+                       "--pub", "tcp://127.0.0.1:0", "--out", str(tmp_path / "s"), "--rt-priority", "50"], cwd=ROOT)
+    except ChildStartError as exc:
+        assert "cannot use real-time priority 50" in str(exc)
+        return
+    client = ControllerClient(child.ready["rep"], child.ready["pub"], timeout_s=5)
+    try:
+        assert os.sched_getscheduler(child.proc.pid) == os.SCHED_FIFO
+        assert os.sched_getparam(child.proc.pid).sched_priority == 50
+        sim = [int(p) for p in os.listdir("/proc") if p.isdigit()
+               and f"--rt-priority\x0040".encode() in open(f"/proc/{p}/cmdline", "rb").read()
+               and str(TQ12).encode() in open(f"/proc/{p}/cmdline", "rb").read()]
+        assert sim and os.sched_getscheduler(sim[0]) == os.SCHED_FIFO
+        st = wait_state(client, "SAFE")
+        assert st["deadlines_due"] > 0
+    finally:
+        client.close()
+        child.proc.terminate()
+        child.proc.wait(timeout=30)
