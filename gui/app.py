@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.autopilot:
         _when(win, lambda: bool(win.sequence.steps) and win.model.status.get("state") == "SAFE", win.arm)
         _when(win, lambda: win.model.status.get("state") == "ARMED", win.start)
+        _autopilot_answers(win)
     if args.screenshot:
         def shoot() -> None:
             path = Path(args.screenshot)
@@ -159,6 +160,22 @@ def main(argv: list[str] | None = None) -> int:
     if embedded is not None and embedded.proc.poll() is None:
         embedded.stop()
     return rc
+
+
+def _autopilot_answers(win) -> None:  # noqa: ANN001
+    """--autopilot answers GO to every prompt, through the prompt bar's own button (so the
+    controller records this console as the one that answered), and says so."""
+    from PySide6.QtCore import QTimer
+
+    def check() -> None:
+        bar = win.prompt_bar
+        if bar.isVisible() and bar.proceed_btn.isEnabled():
+            print(f"hil gui: autopilot: PROCEED to prompt {bar.index}: {bar.text.text()}", flush=True)
+            bar.proceed_btn.click()
+
+    timer = QTimer(win)
+    timer.timeout.connect(check)
+    timer.start(200)
 
 
 def _report_frames(win, every_s: float) -> None:  # noqa: ANN001

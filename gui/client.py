@@ -47,9 +47,12 @@ class CommandLink(QObject):
         self._q.put((0 if cmd == "abort" else 1, self._n, cmd, args))
 
     def _run(self, timeout_s: float) -> None:
+        import getpass
+        import socket
         import time
 
-        client = ControllerClient(self.rep, self.pub, timeout_s=timeout_s, keys=self.keys)
+        client = ControllerClient(self.rep, self.pub, timeout_s=timeout_s, keys=self.keys,
+                                  name=f"console {getpass.getuser()}@{socket.gethostname()}")
         last = time.monotonic()
         while not self._stop.is_set():
             try:

@@ -27,6 +27,7 @@ from hil.gui.client import CommandLink, TelemetrySource
 from hil.gui.model import ConsoleModel
 from hil.gui.pid import PidView
 from hil.gui.plots import PlotPanel
+from hil.gui.prompt_bar import PromptBar
 from hil.gui.sequence_panel import SequencePanel
 from hil.gui.status import StatusStrip
 from hil.gui.tables import ChannelTable, EventLog
@@ -64,18 +65,22 @@ class MainWindow(QMainWindow):
         root.setContentsMargins(4, 4, 4, 4)
         self.status = StatusStrip()
         root.addWidget(self.status)
+        self.prompt_bar = PromptBar(self.answer)
+        root.addWidget(self.prompt_bar)
 
         bar = QHBoxLayout()
         self.arm_btn = QPushButton("ARM…")
         self.start_btn = QPushButton("START")
         self.reset_btn = QPushButton("RESET FAULT")
+        self.hold_btn = QPushButton("HOLD COUNT")
+        self.resume_btn = QPushButton("RESUME COUNT")
         self.abort_btn = QPushButton("ABORT  (Esc)")
         self.abort_btn.setObjectName("abortButton")
         self.abort_btn.setMinimumHeight(56)
         self.abort_btn.setMinimumWidth(260)
         self.abort_btn.setStyleSheet("QPushButton#abortButton { background: #c62828; color: white; "
                                      "font: bold 20pt sans-serif; border-radius: 6px; }")
-        for b in (self.arm_btn, self.start_btn, self.reset_btn):
+        for b in (self.arm_btn, self.start_btn, self.hold_btn, self.resume_btn, self.reset_btn):
             b.setMinimumHeight(40)
             bar.addWidget(b)
         self.message = QLabel("")
@@ -87,6 +92,8 @@ class MainWindow(QMainWindow):
         self.arm_btn.clicked.connect(self.arm)
         self.start_btn.clicked.connect(self.start)
         self.reset_btn.clicked.connect(lambda: self.send("reset"))
+        self.hold_btn.clicked.connect(lambda: self.send("hold"))
+        self.resume_btn.clicked.connect(lambda: self.send("resume"))
         self.abort_btn.clicked.connect(self.abort)
         for key in ("Escape", "Ctrl+Space", "F12"):
             shortcut = QShortcut(QKeySequence(key), self)
@@ -223,6 +230,10 @@ class MainWindow(QMainWindow):
 
         self.send("start", watchdog_s=CLIENT_WATCHDOG_S)  # the console killed mid-burn → the run aborts
 
+    def answer(self, index: int, answer: str) -> None:
+        """GO (proceed) or NO-GO (abort) to the sequence's pending prompt ``index``."""
+        self.send("answer", index=index, answer=answer)
+
     def abort(self) -> None:
         """Always enabled, never waits: queued ahead of every other command."""
         self.send("abort", reason="operator abort (console)")
@@ -234,6 +245,13 @@ class MainWindow(QMainWindow):
         self.arm_btn.setEnabled(live and state == "SAFE" and bool(self.sequence.steps))
         self.start_btn.setEnabled(live and state == "ARMED")
         self.reset_btn.setEnabled(live and state == "FAULT")
+        st = self.model.status
+        t_seq, held = st.get("t_seq"), st.get("held_by")
+        self.hold_btn.setEnabled(live and state == "RUNNING" and not held and isinstance(t_seq, (int, float))
+                                 and t_seq < 0)
+        self.hold_btn.setToolTip("stop the count before T-0 (outputs stay, redlines keep running); refused from T-0 on")
+        self.resume_btn.setEnabled(live and bool(held))
+        self.resume_btn.setToolTip(f"the count is held by {held}" if held else "")
         self.abort_btn.setEnabled(True)
 
     # ------------------------------------------------------------------ the frame
@@ -267,6 +285,10 @@ class MainWindow(QMainWindow):
         step = int(st.get("step", -1) or -1)
         self.status.update_status(st, self.sequence.step_text(step))
         self.sequence.highlight(step)
+        self.prompt_bar.update_prompt(st.get("prompt"), st.get("t"))
+        if st.get("held_by"):
+            self.status.clock.setText(self.status.clock.text() + "  HOLD")
+        self._update_buttons()
         self.plots.refresh()
         self._pace(now)
         self._slow += 1

@@ -34,7 +34,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     res = run(RunOptions(sequence=args.sequence, stand=args.stand, sim=args.sim, out=args.out, seed=args.seed,
                          faults=tuple(args.fault), progress=not args.quiet, rate_hz=args.rate,
-                         rt_priority=args.rt_priority))
+                         rt_priority=args.rt_priority, auto_proceed=args.auto_proceed))
     if args.report and res.run_dir is not None:
         from hil.record.report import report
 
@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--rt-priority", type=int, metavar="1-99",
                    help="run the loop (and a simulator it starts) under SCHED_FIFO at this priority (needs root/CAP_SYS_NICE)")
     r.add_argument("--report", action="store_true", help="write report.html at the end")
+    r.add_argument("--auto-proceed", action="store_true",
+                   help="answer PROCEED to every prompt of the sequence (CI; each answer is logged as automatic)")
     r.set_defaults(func=_cmd_run)
 
     v = sub.add_parser("serve", help="run the controller as a service for the console and other clients")

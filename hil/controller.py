@@ -157,6 +157,18 @@ class Controller:
         """Never refused."""
         self.supervisor.abort(self.loop.t, reason, source=source)
 
+    def answer(self, index: int, answer: str, client: str) -> None:
+        """PROCEED or ABORT to the prompt pending (an ABORT answer aborts the run)."""
+        self.sequencer.answer(self.loop.t, index, answer, client)
+
+    def hold(self, client: str) -> None:
+        """HOLD the count (before T-0 only)."""
+        self.sequencer.hold(self.loop.t, client)
+
+    def resume(self, client: str) -> None:
+        """RESUME a held count."""
+        self.sequencer.resume(self.loop.t, client)
+
     def reset(self) -> None:
         """Clear a latched FAULT (and the firmware's latch) when it is safe to."""
         self.supervisor.reset(self.loop.t)
@@ -181,6 +193,8 @@ class Controller:
             "abort_reason": sup.abort_reason, "fault_reason": sup.fault_reason,
             "disqualified": self.sensors.names(),
             "devices": loop.io.health(),
+            "prompt": seq.pending(),
+            "held_by": seq.held_by,
         }
 
     def meta(self) -> dict[str, Any]:
@@ -241,6 +255,12 @@ class Controller:
             self.start()
             if request.get("watchdog_s") and request.get("client"):
                 self.client_watch.own(str(request["client"]), float(request["watchdog_s"]), self.loop.t)
+        elif cmd == "answer":
+            self.answer(int(request["index"]), str(request["answer"]), _who(request))
+        elif cmd == "hold":
+            self.hold(_who(request))
+        elif cmd == "resume":
+            self.resume(_who(request))
         elif cmd == "reset":
             self.reset()
         elif cmd == "set":
@@ -251,6 +271,12 @@ class Controller:
         else:
             return {"ok": False, "refused": f"unknown command {cmd!r}"}
         return {"ok": True, "state": self.supervisor.state.name}
+
+
+def _who(request: dict[str, Any]) -> str:
+    """Who sent a request, for the record: the authenticated key name the service put in
+    (``_user``), else the name the client gives, else its id."""
+    return str(request.get("_user") or request.get("name") or request.get("client") or "unknown client")
 
 
 @dataclass

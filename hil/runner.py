@@ -21,6 +21,7 @@ from hil.children import announce
 from hil.controller import Controller, new_recorder
 from hil.errors import ConfigError, HilError, Refused, SequenceInvalid
 from hil.links import open_link
+from hil.operator import OperatorDesk
 from hil.record.metrics import burn_metrics
 from hil.record.recorder import read_run
 from hil.safety import State
@@ -46,6 +47,8 @@ class RunOptions:
     max_seconds: float = 3600.0
     rt_priority: int | None = None  # SCHED_FIFO for the loop and a simulator child (hil/rt.py)
     on_cycle: Callable[[Controller], None] | None = None  # tests: inject actions mid-run
+    auto_proceed: bool = False  # answer every prompt PROCEED (CI; logged as such)
+    answers: TextIO | None = None  # where operator answers come from (default: the terminal, if any)
     extra_summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,6 +89,14 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
     if faults and opts.sim is None:
         print("error: --fault needs --sim (faults are injected into the simulated stand)", file=sys.stderr)
         return RunResult(EXIT_INVALID, None, {})
+    answers = opts.answers if opts.answers is not None else (sys.stdin if sys.stdin.isatty() else None)
+    if seq.prompts and answers is None and not opts.auto_proceed:
+        lines = ", ".join(str(p.line) for p in seq.prompts)
+        print(f"error: {seq_path}: the sequence asks the operator {len(seq.prompts)} question(s) (prompts at line(s) "
+              f"{lines}) and there is no terminal to answer on; run it from a terminal, from the console, or with "
+              f"--auto-proceed to answer PROCEED to each (logged)", file=sys.stderr)
+        return RunResult(EXIT_INVALID, None, {})
+    operator = OperatorDesk(answers, out, opts.auto_proceed) if seq.prompts or answers is not None else None
 
     run_dir = _run_dir(opts, str(seq_path))
     try:
@@ -139,6 +150,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
                 loop.step()
                 if opts.on_cycle:
                     opts.on_cycle(ctl)
+                if operator is not None:
+                    operator.serve(ctl)
             except KeyboardInterrupt:
                 interrupted = True
                 ctl.abort("operator interrupt (Ctrl-C)", source="operator")
@@ -161,6 +174,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         outcome_note = f"controller error: {exc!r}"
         raise
     finally:
+        if operator is not None:
+            operator.close()
         sup = loop.supervisor
         stats = loop.stats.summary()
         recorder.close()

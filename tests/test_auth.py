@@ -130,3 +130,31 @@ def test_the_simulator_binds_loopback_by_default() -> None:
         assert ours == [f"0100007F:{port:04X}"]  # 127.0.0.1 in /proc's little-endian hex, LISTEN state
     finally:
         child.stop(signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_who_answered_is_the_authenticated_key_name_not_the_name_a_client_gives(served_with_keys) -> None:
+    """With CURVE keys the run records the key name the controller authenticated: a client
+    calling itself something else changes nothing."""
+    import json
+    import time
+
+    keys, rep, pub, _ = served_with_keys
+    c = ControllerClient(rep, pub, timeout_s=5, keys=load_client_keys(keys, "console"), name="someone else")
+    deadline = time.monotonic() + 30
+    while not c.load(str(ROOT / "configs" / "sequences" / "tq12_three_burn_gonogo.toml"))["ok"]:
+        assert time.monotonic() < deadline
+    while not c.arm()["ok"]:  # sensors warming up
+        assert time.monotonic() < deadline
+    assert c.start()["ok"]
+    while (st := c.status())["prompt"] is None:
+        assert time.monotonic() < deadline
+    assert c.hold()["ok"] and c.status()["held_by"] == "console"
+    assert c.resume()["ok"]
+    assert c.answer(st["prompt"]["index"], "abort")["ok"]
+    while c.status()["state"] != "SAFE":
+        assert time.monotonic() < deadline
+    assert "(line 44, console)" in c.status()["abort_reason"]
+    c.close()
+    events = [json.loads(line) for line in (keys.parent / "session" / "events.jsonl").read_text().splitlines()]
+    assert [e["client"] for e in events if e["kind"] in ("hold", "resume", "prompt_answered")] == ["console"] * 3

@@ -177,3 +177,45 @@ def test_console_survives_the_controller_restarting(window, qtbot, tmp_path) -> 
         qtbot.waitUntil(lambda: win.model.connected and win.model.status.get("state") == "SAFE", timeout=30000)
     finally:
         second.stop()
+
+
+@pytest.mark.slow
+def test_console_go_no_go_prompts_and_the_hold(window, qtbot, controller) -> None:
+    """The GO/NO-GO variant driven from the console against a real controller: the prompt is
+    shown with both answers, the count can be held and resumed while it waits (before T-0),
+    GO lets burn 1 run, NO-GO on the next prompt aborts the run in the name of this console."""
+    import json
+
+    win = window
+    win.connect_controller(controller.rep, controller.pub)
+    qtbot.waitUntil(lambda: win.model.connected, timeout=30000)
+    win.sequence.load(str(SEQ / "tq12_three_burn_gonogo.toml"))
+    qtbot.waitUntil(lambda: bool(win.sequence.steps), timeout=10000)
+    qtbot.waitUntil(lambda: win.arm_btn.isEnabled(), timeout=10000)
+    win.arm()
+    qtbot.waitUntil(lambda: win.start_btn.isEnabled(), timeout=10000)
+    win.start()
+    qtbot.waitUntil(lambda: win.prompt_bar.isVisible(), timeout=15000)
+    assert "GO/NO-GO for burn 1" in win.prompt_bar.text.text() and win.prompt_bar.proceed_btn.isEnabled()
+    assert "s left, then ABORT" in win.prompt_bar.left.text()
+    # before T-0 the count can be held, and resumed
+    qtbot.waitUntil(lambda: win.hold_btn.isEnabled(), timeout=5000)
+    win.hold_btn.click()
+    qtbot.waitUntil(lambda: bool(win.model.status.get("held_by")), timeout=5000)
+    assert "console" in win.model.status["held_by"] and "HOLD" in win.status.clock.text()
+    assert win.resume_btn.isEnabled() and not win.hold_btn.isEnabled()
+    win.resume_btn.click()
+    qtbot.waitUntil(lambda: not win.model.status.get("held_by"), timeout=5000)
+    win.prompt_bar.proceed_btn.click()  # GO for burn 1
+    qtbot.waitUntil(lambda: not win.prompt_bar.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: (win.model.status.get("t_seq") or -9) > 0.5, timeout=10000)
+    assert not win.hold_btn.isEnabled()  # committed: no hold after T-0
+    qtbot.waitUntil(lambda: win.prompt_bar.isVisible() and "burn 2" in win.prompt_bar.text.text(), timeout=30000)
+    win.prompt_bar.nogo_btn.click()  # NO-GO for burn 2
+    qtbot.waitUntil(lambda: win.model.status.get("state") == "SAFE", timeout=20000)
+    reason = win.model.status.get("abort_reason") or ""
+    assert "operator answered ABORT to prompt 'GO/NO-GO for burn 2" in reason and "console" in reason
+    assert not win.prompt_bar.isVisible()
+    events = [json.loads(line) for line in (controller.out / "events.jsonl").read_text().splitlines()]
+    answers = [(e["answer"], e["client"]) for e in events if e["kind"] == "prompt_answered"]
+    assert [a for a, _ in answers] == ["proceed", "abort"] and all(c.startswith("console ") for _, c in answers)

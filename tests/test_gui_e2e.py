@@ -1,5 +1,6 @@
 """End to end under Xvfb: the real `hil gui` process (xcb platform, a real X window) against the
-embedded simulated stand over TCP, running the three-burn sequence, with a screenshot taken of
+embedded simulated stand over TCP, running the three-burn sequence with its GO/NO-GO polls
+(answered from the prompt bar by --autopilot), with a screenshot taken of
 the X screen during a burn. `UPDATE_SCREENSHOT=1` copies it to docs/screenshot.png."""
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ def test_console_under_xvfb_with_a_screenshot_during_a_burn(xvfb, tmp_path) -> N
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     env["DISPLAY"] = xvfb
     r = subprocess.run([sys.executable, "-m", "hil.cli", "gui", "--sequence",
-                        str(ROOT / "configs/sequences/tq12_three_burn.toml"), "--autopilot",
+                        str(ROOT / "configs/sequences/tq12_three_burn_gonogo.toml"), "--autopilot",
                         "--screenshot", str(shot), "--screenshot-at", "38.5", "--quit-after-screenshot", "--report-frames", "5"],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=200)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "screenshot" in r.stdout, r.stdout + r.stderr
+    # the GO/NO-GO polls were put on screen and answered from the prompt bar (two before the landing burn)
+    assert r.stdout.count("hil gui: autopilot: PROCEED to prompt") >= 2, r.stdout
     # the console reports the controller's loop figures while it plots (docs/performance.md)
     loop_line = next(line for line in r.stdout.splitlines() if "controller loop so far" in line)
     share = float(loop_line.split(": ", 2)[2].split(" %")[0])

@@ -57,6 +57,15 @@ def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[Conf
                                             path=seq.path, key="steps.set", line=s.line))
         return errs
     burns = burn_windows(seq, stand)
+    index = {id(s): i for i, s in enumerate(seq.steps)}
+    for start, stop in burns:
+        lo, hi = index[id(start)], index[id(stop)] if stop is not None else len(seq.steps)
+        for s in seq.steps[lo:hi]:
+            if s.kind == "prompt":
+                errs.append(ConfigError(
+                    f"prompt at T{s.at:+g} falls inside the burn that starts at T{start.at:+g}: a prompt holds the "
+                    f"count with the propellants flowing; ask before the burn or between burns",
+                    path=seq.path, key="steps.prompt", line=s.line))
     if not burns:
         errs.append(ConfigError("no burn in this sequence (igniter, oxidiser and fuel never all open); "
                                 "set cold_flow = true in [sequence] for a cold-flow test", path=seq.path, key="sequence"))

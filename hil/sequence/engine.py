@@ -1,8 +1,10 @@
 """The sequence interpreter: the ``sequence`` stage of the cycle, walking a validated timeline.
 
-Sequence time runs with the loop while the stand is RUNNING and stands still while a wait or
-a hold is pending, so a step at T+2.0 happens 2 s after T-0 plus however long the waits before
-it took (ignition confirmation, for instance). Leaving RUNNING for any reason (abort, fault)
+Sequence time runs with the loop while the stand is RUNNING and stands still while a wait, a
+hold, an operator's prompt or an operator's HOLD is pending, so a step at T+2.0 happens 2 s
+after T-0 plus however long the waits before it took (ignition confirmation, a GO/NO-GO poll).
+Outputs stay where they are and redlines keep running meanwhile; an operator HOLD is refused
+from T-0 on (the engine is committed: ABORT is the way out). Leaving RUNNING for any reason (abort, fault)
 stops it at once; the supervisor's safing routine owns the outputs from then on. Whether the
 engine is lit is not the sequence's to decide: the ignition monitor says so (``cs.burning``),
 and a step that would open the propellants against a relight interlock is refused.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from hil.cycle import CycleState
 from hil.errors import Refused
@@ -63,6 +66,12 @@ class Sequencer:
         self.hold_until: float | None = None
         self.ramps: list[_Ramp] = []
         self.current: Step | None = None
+        self.prompt: Step | None = None  # asked and not answered yet
+        self.prompt_index = -1
+        self.prompt_started = 0.0
+        self._answer: tuple[str, str] | None = None  # (proceed | abort, client), taken next cycle
+        self.held_by: str | None = None  # an operator's HOLD of the count (before T-0 only)
+        self.held_at = 0.0
         self.channel_names = [c.name for c in supervisor.stand.channels]
 
     def load(self, seq: Sequence) -> None:
@@ -87,6 +96,7 @@ class Sequencer:
         self.wait = None
         self.hold_until = None
         self.ramps = []
+        self.prompt, self._answer, self.held_by = None, None, None
         self.events(t, "sequence_start", sequence=self.seq.name, t_seq=self.seq_t)
 
     def on_cycle(self, cs: CycleState) -> None:
@@ -97,17 +107,22 @@ class Sequencer:
         if self.supervisor.state != State.RUNNING:
             self.state = RunState.STOPPED
             self.ramps.clear()
+            self.prompt, self._answer, self.held_by = None, None, None
             cs.seq_t = None
             self.events(t, "sequence_stopped", at_step=self.step_index, t_seq=round(self.seq_t, 4),
                         reason=self.supervisor.reason)
             return
         dt = t - self._t_last
         self._t_last = t
-        if self.wait is None and self.hold_until is None:
+        if self.wait is None and self.hold_until is None and self.prompt is None and self.held_by is None:
             self.seq_t += dt
         self._ramps()
         steps = self.seq.steps
         while self.supervisor.state == State.RUNNING:
+            if self.held_by is not None:
+                break
+            if self.prompt is not None and not self._prompted(t):
+                break
             if self.wait is not None and not self._wait(cs):
                 break
             if self.hold_until is not None:
@@ -122,7 +137,7 @@ class Sequencer:
             self._execute(t, step)
         cs.seq_t = self.seq_t
         if self.supervisor.state == State.RUNNING and self.i >= len(steps) and self.wait is None \
-                and self.hold_until is None and not self.ramps:
+                and self.hold_until is None and self.prompt is None and not self.ramps:
             self.state = RunState.DONE
             self.events(t, "sequence_done", t_seq=round(self.seq_t, 4))
             if self.throttle:
@@ -153,6 +168,10 @@ class Sequencer:
             self.wait, self.wait_started, self.held_since = step, t, None
         elif step.kind == "hold":
             self.hold_until = t + step.hold_for
+        elif step.kind == "prompt":
+            self.prompt, self.prompt_index, self.prompt_started, self._answer = step, self.i - 1, t, None
+            self.events(t, "prompt", index=self.i - 1, text=step.prompt, line=step.line, timeout_s=step.timeout,
+                        on_timeout=step.on_timeout, t_seq=round(self.seq_t, 4))
         elif step.kind == "throttle" and self.throttle is not None:
             if step.throttle_off:
                 self.throttle.release()
@@ -163,6 +182,76 @@ class Sequencer:
         elif step.kind == "redline":
             self.redlines.enable(step.enable)
             self.redlines.disable(step.disable)
+
+    # ------------------------------------------------------------------ the operator in the loop
+
+    def pending(self) -> dict[str, Any] | None:
+        """The prompt waiting for an answer (for clients), or None."""
+        p = self.prompt
+        if p is None or self.state != RunState.RUNNING:
+            return None
+        return {"index": self.prompt_index, "text": p.prompt, "line": p.line, "timeout_s": p.timeout,
+                "on_timeout": p.on_timeout, "asked_at": self.prompt_started}
+
+    def answer(self, t: float, index: int, answer: str, client: str) -> None:
+        """An operator's PROCEED or ABORT to the pending prompt ``index`` (taken next cycle).
+        Refused when that prompt is not the one pending (answered already, timed out, or a
+        console that is behind)."""
+        if answer not in ("proceed", "abort"):
+            raise Refused(f"answer must be proceed or abort, not {answer!r}")
+        if self.prompt is None or self.state != RunState.RUNNING:
+            raise Refused("no prompt is pending")
+        if index != self.prompt_index:
+            raise Refused(f"prompt {index} is not the one pending (prompt {self.prompt_index}: {self.prompt.prompt!r})")
+        if self._answer is not None:
+            raise Refused(f"prompt {index} is already answered ({self._answer[0]} by {self._answer[1]})")
+        self._answer = (answer, client)
+
+    def _prompted(self, t: float) -> bool:
+        """True once the pending prompt is answered PROCEED (or times out with on_timeout =
+        proceed); an ABORT, or a timeout that aborts, aborts the run."""
+        p = self.prompt
+        assert p is not None
+        waited = round(t - self.prompt_started, 4)
+        if self._answer is not None:
+            answer, client = self._answer
+            self.prompt, self._answer = None, None
+            self.events(t, "prompt_answered", index=self.prompt_index, answer=answer, client=client, waited_s=waited,
+                        text=p.prompt)
+            if answer == "abort":
+                self.supervisor.abort(t, f"operator answered ABORT to prompt {p.prompt!r} (line {p.line}, {client})",
+                                      source="prompt")
+                return False
+            return True
+        if t - self.prompt_started + 1e-9 < p.timeout:
+            return False
+        self.prompt = None
+        self.events(t, "prompt_timeout", index=self.prompt_index, text=p.prompt, waited_s=waited, then=p.on_timeout)
+        if p.on_timeout == "abort":
+            self.supervisor.abort(t, f"no answer to prompt {p.prompt!r} within {p.timeout:g} s (line {p.line})",
+                                  source="prompt")
+            return False
+        return True
+
+    def hold(self, t: float, client: str) -> None:
+        """Stop the count before T-0 (outputs stay, redlines keep running)."""
+        if self.state != RunState.RUNNING:
+            raise Refused("no sequence is running: there is no count to hold")
+        if self.seq_t >= 0.0:
+            raise Refused(f"a hold is refused after T-0 (now T{self.seq_t:+.2f} s): the engine is committed; "
+                          f"ABORT is the way out")
+        if self.held_by is not None:
+            raise Refused(f"the count is already held (by {self.held_by} at T{self.seq_t:+.2f} s)")
+        self.held_by, self.held_at = client, t
+        self.events(t, "hold", client=client, t_seq=round(self.seq_t, 4))
+
+    def resume(self, t: float, client: str) -> None:
+        """Resume a held count."""
+        if self.held_by is None or self.state != RunState.RUNNING:
+            raise Refused("the count is not held")
+        self.events(t, "resume", client=client, t_seq=round(self.seq_t, 4), held_s=round(t - self.held_at, 4),
+                    held_by=self.held_by)
+        self.held_by = None
 
     def _may_open(self, t: float, step: Step) -> bool:
         """A step that opens the propellants while a relight interlock holds is not commanded:

@@ -17,13 +17,13 @@ from typing import Any
 from hil.errors import ConfigError, ExprError, SequenceInvalid
 from hil.sequence.burns import check_burns
 from hil.sequence.expr import Expr, compile_expr
-from hil.sequence.model import Sequence, Step
+from hil.sequence.model import PROMPT_TIMEOUT_S, Sequence, Step
 from hil.stand import Redline, StandConfig
 from hil.stand.control_tables import redline_from_table
 from hil.stand.toml_table import SourceIndex, TableReader, read_toml
 
 VARIABLES = ("t", "pc_setpoint", "burn_time", "throttle_output")
-STEP_KINDS = ("set", "ramp", "wait", "hold", "throttle", "enable_redline", "disable_redline", "run", "mark")
+STEP_KINDS = ("set", "ramp", "wait", "hold", "throttle", "enable_redline", "disable_redline", "run", "mark", "prompt")
 _TIME = re.compile(r"^\s*T\s*(?P<sign>[+-])?\s*(?P<num>\d+(?:\.\d*)?|\.\d+)?\s*$")
 
 
@@ -136,6 +136,12 @@ class _Builder:
                          on_timeout=t.choice("on_timeout", ("abort", "continue"), "abort"), **common)]
         if kind == "hold":
             return [Step(kind="hold", hold_for=t.number("hold", lo=0.0, hi=3600.0), **common)]
+        if kind == "prompt":
+            text = t.get("prompt", str).strip()
+            if not text:
+                self.err(t, "prompt", "must say what the operator is asked (GO/NO-GO for what)")
+            return [Step(kind="prompt", prompt=text, timeout=t.number("timeout", PROMPT_TIMEOUT_S, positive=True),
+                         on_timeout=t.choice("on_timeout", ("abort", "proceed"), "abort"), **common)]
         if kind == "throttle":
             return [self._throttle(t, common)]
         if kind in ("enable_redline", "disable_redline"):

@@ -12,14 +12,15 @@ from typing import Literal
 from hil.sequence.expr import Expr
 from hil.stand import Redline
 
-StepKind = Literal["set", "ramp", "wait", "hold", "throttle", "redline", "mark"]
+StepKind = Literal["set", "ramp", "wait", "hold", "throttle", "redline", "mark", "prompt"]
+PROMPT_TIMEOUT_S = 300.0  # a prompt nobody answers: on_timeout (abort unless the file says proceed) after this
 
 
 @dataclass(frozen=True)
 class Step:
     """One step at sequence time ``at`` (seconds relative to T-0).
 
-    kind: set | ramp | wait | hold | throttle | redline | mark
+    kind: set | ramp | wait | hold | throttle | redline | mark | prompt
     """
 
     at: float
@@ -31,7 +32,8 @@ class Step:
     condition: Expr | None = None  # wait
     hold_for: float = 0.0  # wait: the condition must hold this long; hold: pause length
     timeout: float = 0.0
-    on_timeout: str = "abort"  # abort | continue
+    on_timeout: str = "abort"  # abort | continue (wait); abort | proceed (prompt)
+    prompt: str = ""  # prompt: the question put to the operator (GO/NO-GO)
     pc: float | None = None  # throttle: closed-loop Pc setpoint (MPa)
     position: float | None = None  # throttle: open-loop output (%)
     slew: float = 0.0  # throttle slew (MPa/s or %/s); 0: the stand's default
@@ -53,6 +55,8 @@ class Step:
                    f"(timeout {self.timeout:g} s → {self.on_timeout})"
         if self.kind == "hold":
             return f"hold {self.hold_for:g} s"
+        if self.kind == "prompt":
+            return f"prompt \"{self.prompt}\" (PROCEED or ABORT; timeout {self.timeout:g} s → {self.on_timeout})"
         if self.kind == "throttle":
             if self.throttle_off:
                 return "throttle off (outputs stay where they are)"
@@ -81,6 +85,11 @@ class Sequence:
     redlines: tuple[Redline, ...] = ()
     requires_ignition: bool = True
     warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def prompts(self) -> tuple[Step, ...]:
+        """The steps that wait for an operator's answer."""
+        return tuple(s for s in self.steps if s.kind == "prompt")
 
     @property
     def start_time(self) -> float:

@@ -145,12 +145,25 @@ class ServerAuth:
         self._auth = ThreadAuthenticator(ctx)
         self._auth.start()
         self._auth.configure_curve(domain="*", location=str(keys.authorized))
+        self._names: dict[str, str] = {}
 
     def secure(self, sock: zmq.Socket) -> None:
         """Make ``sock`` a CURVE server (before it binds)."""
         sock.curve_secretkey = self.keys.secret
         sock.curve_publickey = self.keys.public
         sock.curve_server = True
+
+    def name_of(self, user_id: str | None) -> str | None:
+        """The key name (``authorized/<name>.key``) of an authenticated peer, from the User-Id
+        the ZAP handler gave its messages (the client's public key, z85): what the run's events
+        record as who answered a prompt or held the count — a name a client cannot choose."""
+        if not user_id:
+            return None
+        if user_id not in self._names:
+            for f in self.keys.authorized.glob("*.key"):  # a key added since start-up
+                public, _ = _load(f, secret=False)
+                self._names[public.decode("ascii")] = f.stem
+        return self._names.get(user_id, f"key {user_id[:8]}…")
 
     def stop(self) -> None:
         """Stop the handler thread."""

@@ -41,17 +41,22 @@ class ControllerClient:
     """Talks to one controller process."""
 
     def __init__(self, rep: str = DEFAULT_REP, pub: str = DEFAULT_PUB, timeout_s: float = 2.0,
-                 keys: ClientKeys | None = None) -> None:
+                 keys: ClientKeys | None = None, name: str | None = None) -> None:
         self.rep_endpoint, self.pub_endpoint, self.timeout_s = rep, pub, timeout_s
         self.keys = keys  # CURVE keys for a controller that requires them (hil/auth.py)
         self.ctx = zmq.Context.instance()
         self._req: zmq.Socket | None = None
         self._sub: zmq.Socket | None = None
         self.meta: dict[str, Any] | None = None
+        import getpass
         import os
+        import socket
         import uuid
 
         self.client_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # sent with every request
+        # who this client says it is, for the run's events (answers, holds); with CURVE keys the
+        # controller records the authenticated key name instead
+        self.name = name or f"{getpass.getuser()}@{socket.gethostname()}"
 
     def _socket(self) -> zmq.Socket:
         if self._req is None:
@@ -65,7 +70,7 @@ class ControllerClient:
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
         """Send a command; return the controller's reply dict (``ok`` true or a refusal)."""
         s = self._socket()
-        s.send(json.dumps({"cmd": cmd, "client": self.client_id, **args}).encode())
+        s.send(json.dumps({"cmd": cmd, "client": self.client_id, "name": self.name, **args}).encode())
         if s.poll(int(self.timeout_s * 1000), zmq.POLLIN):
             return json.loads(s.recv())
         s.close(0)
@@ -92,6 +97,16 @@ class ControllerClient:
 
     def reset(self) -> dict[str, Any]:
         return self.request("reset")
+
+    def answer(self, index: int, answer: str) -> dict[str, Any]:
+        """PROCEED or ABORT to the prompt ``index`` (the one the status says is pending)."""
+        return self.request("answer", index=index, answer=answer)
+
+    def hold(self) -> dict[str, Any]:
+        return self.request("hold")
+
+    def resume(self) -> dict[str, Any]:
+        return self.request("resume")
 
     def set_output(self, name: str, value: float) -> dict[str, Any]:
         return self.request("set", name=name, value=value)

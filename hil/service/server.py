@@ -81,14 +81,17 @@ class Service:
             if self._deferred is not None:
                 break
             try:
-                raw = self.rep.recv(zmq.NOBLOCK)
+                frame = self.rep.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
             self.requests += 1
             try:
-                req = json.loads(raw)
+                req = json.loads(frame.bytes)
                 if not isinstance(req, dict):
                     raise ValueError("request must be a JSON object")
+                req.pop("_user", None)  # only the authenticator says who a peer is
+                if self.auth is not None:
+                    req["_user"] = self.auth.name_of(frame.get("User-Id"))
                 reply: dict[str, Any] | Deferred = self.ctl.handle(req)
             except (ValueError, TypeError) as exc:
                 reply = {"ok": False, "refused": f"bad request: {exc}"}
