@@ -122,7 +122,7 @@ def server_vs_floor(seconds: float, count: int = 32, rounds: int = 3) -> dict[st
     def med(rows: list[dict[str, Any]]) -> dict[str, float]:
         return {k: statistics.median(r[k] for r in rows) for k in ("requests_per_s", "p50_us", "p99_us", "max_us")}
 
-    out = {"registers": count, "seconds_per_round": seconds, "rounds": rounds, "lean_floor": med(floor),
+    out: dict[str, Any] = {"registers": count, "seconds_per_round": seconds, "rounds": rounds, "lean_floor": med(floor),
            "simulator": med(mine), "samples": {"lean_floor": floor, "simulator": mine}}
     out["ratio_to_floor"] = out["simulator"]["requests_per_s"] / out["lean_floor"]["requests_per_s"]
     return out

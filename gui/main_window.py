@@ -24,13 +24,14 @@ from PySide6.QtWidgets import (
 )
 
 from hil.gui.client import CommandLink, TelemetrySource
+from hil.gui.event_log import EventLog
 from hil.gui.model import ConsoleModel
 from hil.gui.pid import PidView
 from hil.gui.plots import PlotPanel
-from hil.gui.prompt_bar import PromptBar
+from hil.gui.prompt_bar import AlarmBar, PromptBar
 from hil.gui.sequence_panel import SequencePanel
 from hil.gui.status import StatusStrip
-from hil.gui.tables import ChannelTable, EventLog
+from hil.gui.tables import ChannelTable
 from hil.safety import STATE_NAMES
 from hil.service.auth import ClientKeys
 
@@ -65,6 +66,8 @@ class MainWindow(QMainWindow):
         root.setContentsMargins(4, 4, 4, 4)
         self.status = StatusStrip()
         root.addWidget(self.status)
+        self.alarm_bar = AlarmBar()
+        root.addWidget(self.alarm_bar)
         self.prompt_bar = PromptBar(self.answer)
         root.addWidget(self.prompt_bar)
 
@@ -218,7 +221,11 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ operator controls
 
     def _confirm_dialog(self, text: str) -> bool:
-        return QMessageBox.question(self, "Confirm", text) == QMessageBox.StandardButton.Yes
+        """Anything that moves propellant asks first, and Cancel is the default: a stray
+        Enter does nothing."""
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel
+        return QMessageBox.question(self, "Confirm", text, buttons,
+                                    QMessageBox.StandardButton.Cancel) == QMessageBox.StandardButton.Yes
 
     def arm(self) -> None:
         seq = self.sequence.title.text()
@@ -244,6 +251,12 @@ class MainWindow(QMainWindow):
         live = self.replay is None and self.model.connected
         self.arm_btn.setEnabled(live and state == "SAFE" and bool(self.sequence.steps))
         self.start_btn.setEnabled(live and state == "ARMED")
+        self.arm_btn.setToolTip("" if self.arm_btn.isEnabled() else "ARM: " + (
+            "replay" if self.replay is not None else "not connected to a controller" if not live
+            else "no sequence loaded" if not self.sequence.steps else f"only from SAFE (the stand is {state})"))
+        self.start_btn.setToolTip("" if self.start_btn.isEnabled() else "START: " + (
+            "replay" if self.replay is not None else "not connected to a controller" if not live
+            else f"ARM first (the stand is {state})" if state == "SAFE" else f"only from ARMED (the stand is {state})"))
         self.reset_btn.setEnabled(live and state == "FAULT")
         st = self.model.status
         t_seq, held = st.get("t_seq"), st.get("held_by")
@@ -286,6 +299,7 @@ class MainWindow(QMainWindow):
         self.status.update_status(st, self.sequence.step_text(step))
         self.sequence.highlight(step)
         self.prompt_bar.update_prompt(st.get("prompt"), st.get("t"))
+        self.alarm_bar.update_reason(st)
         if st.get("held_by"):
             self.status.clock.setText(self.status.clock.text() + "  HOLD")
         self._update_buttons()
@@ -344,8 +358,14 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ closing
 
     def closeEvent(self, event: Any) -> None:
-        """Closing mid-burn follows the stand policy: by default abort, then leave."""
+        """Closing mid-burn asks first (Cancel by default), then follows the stand policy: by
+        default abort, then leave."""
         state = self.model.status.get("state")
+        if self.replay is None and state in ("ARMED", "RUNNING", "ABORTING"):
+            then = "the run will be ABORTED" if self.close_policy == "abort" else "the run goes on without this console"
+            if not self.confirm_fn(f"The stand is {state}. Close the console anyway?\n\nIf you do, {then}."):
+                event.ignore()
+                return
         if self.replay is None and self.link is not None and state in ("ARMED", "RUNNING") and self.close_policy == "abort":
             self.link.send("abort", reason="console closed during a run (policy: abort)")
             deadline = time.monotonic() + 3.0

@@ -41,6 +41,13 @@ class _Symbol(QGraphicsRectItem):
         self.view.clicked(self.name)
 
 
+def _opening(name: str, a: dict[str, Any], value: float) -> str:
+    """What the confirmation asks, in the operator's terms: which valve, which propellant, how
+    far, in the actuator's units ("open ox_iso", not "to 1")."""
+    what = f"open {name}" if a["kind"] != "proportional" else f"open {name} to {value:g} {a.get('units') or '%'}"
+    return f"{what} ({a['propellant']} propellant valve)?\n\nPropellant will flow if the tank is pressurised."
+
+
 class PidView(QWidget):
     """Symbols for every actuator, the tanks and the chamber."""
 
@@ -144,7 +151,7 @@ class PidView(QWidget):
                 return
         else:
             value = 0.0 if current > 0 else a["range"][1]
-        if a["propellant"] != "none" and value > 0 and not self.confirm(f"Open propellant valve {name} to {value:g}?"):
+        if a["propellant"] != "none" and value > 0 and not self.confirm(_opening(name, a, value)):
             self.refusal = "not confirmed"
             return
         self.refusal = ""

@@ -82,7 +82,9 @@ class PlotPanel(QWidget):
             # no grid: pyqtgraph draws it through the axis items, which costs ~17 ms per axis per
             # frame in software raster (measured: it took the frame rate from 60 to 2 fps)
             p.setClipToView(True)  # and peak_decimate() below: ~2 points per pixel column reach Qt
-            p.addLegend(offset=(-10, 5), labelTextSize="8pt")
+            for side in ("left", "bottom"):
+                p.getAxis(side).enableAutoSIPrefix(False)  # 0.6 MPa reads 0.6, not "600 (x0.001)"
+            p.addLegend(offset=(8, 4), labelTextSize="8pt")  # top left: the newest data is on the right
             if prev is not None:
                 p.setXLink(prev)
             prev = p
@@ -135,6 +137,9 @@ class PlotPanel(QWidget):
             band = pg.mkPen("#d62728", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
             self.band_hi = self._curve("pc", "redline band", band)
             self.band_lo = self._curve("pc", None, band)
+        for p in self.plots.values():  # legends in columns of at most four rows: they fit a 1280x720 window
+            if p.legend is not None:
+                p.legend.setColumnCount(max(1, -(-len(p.legend.items) // 4)))
         pcs = set(self.groups.get("pc", []))
         for rl in meta.get("redlines", []):
             if set(rl["channels"]) & pcs and rl.get("max") not in (None, float("inf")) and np.isfinite(rl["max"]):

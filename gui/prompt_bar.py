@@ -1,6 +1,7 @@
-"""The operator's question: a sequence's GO/NO-GO prompt, across the top of the console while
-the count waits for it, with the time left and the two answers. ABORT (the stand's, bottom
-right) stays where it always is; this bar's NO-GO answers the prompt, which aborts the run."""
+"""Bars across the top of the console that an operator must see: the sequence's GO/NO-GO
+prompt while the count waits for it (the time left, the two answers; the stand's ABORT stays
+where it always is, this bar's NO-GO answers the prompt, which aborts the run), and why the
+last run was aborted or the stand faulted, until someone acknowledges it."""
 
 from __future__ import annotations
 
@@ -65,3 +66,38 @@ class PromptBar(QFrame):
             left = float(prompt.get("asked_at", t)) + float(prompt.get("timeout_s", 0.0)) - t
             self.left.setText(f"{max(0.0, left):5.0f} s left, then {str(prompt.get('on_timeout', 'abort')).upper()}")
         self.setVisible(True)
+
+
+class AlarmBar(QFrame):
+    """The abort or fault reason, kept on screen until acknowledged (a message line that the
+    next command overwrites is not where an abort reason belongs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("alarmBar")
+        self.setStyleSheet("QFrame#alarmBar { background: #c62828; border-radius: 6px; }")
+        lay = QHBoxLayout(self)
+        self.text = QLabel("")
+        self.text.setWordWrap(True)
+        self.text.setStyleSheet("color: white; font: bold 14pt sans-serif;")
+        lay.addWidget(self.text, 1)
+        self.ack_btn = QPushButton("Acknowledge")
+        self.ack_btn.setMinimumHeight(36)
+        self.ack_btn.clicked.connect(self.acknowledge)
+        lay.addWidget(self.ack_btn)
+        self.shown = ""
+        self.acknowledged = ""
+        self.setVisible(False)
+
+    def update_reason(self, status: dict[str, Any]) -> None:
+        """Show the fault reason, else the abort reason, unless that one was acknowledged."""
+        fault, abort = status.get("fault_reason"), status.get("abort_reason")
+        reason = f"FAULT: {fault}" if fault else f"ABORTED: {abort}" if abort else ""
+        if reason != self.shown:
+            self.shown = reason
+            self.text.setText(reason)
+        self.setVisible(bool(reason) and reason != self.acknowledged)
+
+    def acknowledge(self) -> None:
+        self.acknowledged = self.shown
+        self.setVisible(False)

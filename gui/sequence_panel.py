@@ -37,6 +37,7 @@ class SequencePanel(QWidget):
             lay.addWidget(w)
         lay.addWidget(self.timeline, 1)
         self.steps: list[dict[str, Any]] = []
+        self.loaded = ""  # the name of the sequence the controller has loaded
         self.current = -1
         self.start_dir = "configs/sequences"
 
@@ -50,23 +51,26 @@ class SequencePanel(QWidget):
         self.send("load", path=path)
 
     def on_reply(self, reply: dict[str, Any]) -> None:
-        """The controller's answer to ``load``."""
-        self.timeline.clear()
-        self.current = -1
+        """The controller's answer to ``load``. A refused load changes nothing on the
+        controller, so nothing changes here either but the message: the sequence already
+        loaded stays, with its timeline, and says so."""
         if reply.get("ok"):
+            self.timeline.clear()
+            self.current = -1
             self.steps = reply.get("steps", [])
-            self.title.setText(reply.get("name", ""))
+            self.loaded = reply.get("name", "")
+            self.title.setText(self.loaded)
             self.check.setText(f"✔ check passed: {len(self.steps)} steps")
             self.check.setStyleSheet("color: #2e7d32; font-weight: bold;")
             for s in self.steps:
                 label = f"  — {s['label']}" if s.get("label") else ""
                 self.timeline.addItem(QListWidgetItem(f"T{s['at']:+8.2f}  {s['what']}{label}   (line {s['line']})"))
-        else:
-            self.steps = []
-            errors = reply.get("errors") or [reply.get("refused", "refused")]
-            self.title.setText("sequence not loaded")
-            self.check.setText("✘ " + "\n✘ ".join(errors))
-            self.check.setStyleSheet("color: #c62828;")
+            return
+        errors = reply.get("errors") or [reply.get("refused", "refused")]
+        self.title.setText(self.loaded or "sequence not loaded")
+        kept = f"\n(not loaded: {self.loaded!r} stays loaded)" if self.loaded else ""
+        self.check.setText("✘ " + "\n✘ ".join(errors) + kept)
+        self.check.setStyleSheet("color: #c62828;")
 
     def highlight(self, index: int) -> None:
         if index == self.current or not (0 <= index < self.timeline.count()):

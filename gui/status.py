@@ -11,6 +11,25 @@ STATE_COLOURS = {"SAFE": "#2e7d32", "ARMED": "#f9a825", "RUNNING": "#1565c0", "A
                  "FAULT": "#6a1b9a", "REPLAY": "#455a64", "—": "#616161"}
 
 
+HEALTHY_SHARE = 0.999  # deadlines met over deadlines due: below this the loop figure turns amber
+DEGRADED_SHARE = 0.99  # ... and red below this
+
+
+def loop_health(st: dict[str, Any]) -> tuple[str, str]:
+    """How the loop is doing, for the status strip: "ok", "amber" or "red", and why."""
+    if not st.get("comm_ok", True):
+        return "red", f"communication lost ({st.get('last_error') or 'no answer'})"
+    if st.get("loop_degraded"):
+        return "red", "loop degraded" + (f": {st['last_error']}" if st.get("last_error") else "")
+    share, due = st.get("deadlines_met_share"), st.get("deadlines_due", 0)
+    if isinstance(share, (int, float)) and due >= 1000:
+        if share < DEGRADED_SHARE:
+            return "red", f"missing deadlines (below {100 * DEGRADED_SHARE:g} %)"
+        if share < HEALTHY_SHARE:
+            return "amber", f"missing deadlines (below {100 * HEALTHY_SHARE:g} %)"
+    return "ok", ""
+
+
 class StatusStrip(QFrame):
     """One row of labels; ``update_status`` takes the controller's status dict."""
 
@@ -53,10 +72,14 @@ class StatusStrip(QFrame):
         due, share = st.get("deadlines_due", 0), st.get("deadlines_met_share")
         failed = st.get("failed_cycles", 0)
         met = f"{100 * share:.2f} % of {due} deadlines met" if isinstance(share, (int, float)) and due else "no deadlines yet"
-        self.health.setText(f"loop: {met}, {failed} failed")
+        level, why = loop_health(st)
+        self.health.setText(f"loop: {met}, {failed} failed" + (f" — {why}" if why else ""))
         self.health.setToolTip(f"{st.get('cycles', 0)} cycles run, {st.get('overruns', 0)} deadlines skipped "
-                               "(a skipped deadline is a miss)")
-        self.health.setStyleSheet("color: #c62828;" if not st.get("comm_ok", True) else "")
+                               "(a skipped deadline is a miss)" + (f"\nlast error: {st['last_error']}"
+                                                                  if st.get("last_error") else ""))
+        self.health.setStyleSheet({"red": "color: white; background: #c62828; font-weight: bold; padding: 2px 6px;",
+                                   "amber": "color: black; background: #ffb300; font-weight: bold; padding: 2px 6px;"}
+                                  .get(level, ""))
         devs: dict[str, str] = st.get("devices") or {}
         bad = {n: h for n, h in devs.items() if h != "ok"}
         if len(devs) > 1 or bad:

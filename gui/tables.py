@@ -1,4 +1,4 @@
-"""Channel table (live values, units, redline status colours) and the event log."""
+"""Channel table: live values, units, redline status colours."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QHeaderView, QListWidget, QListWidgetItem, QTableWidget, QTableWidgetItem
+from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
 OK, WARN, BAD = QColor("#e8f5e9"), QColor("#fff8e1"), QColor("#ffcdd2")
 
@@ -68,29 +68,3 @@ class ChannelTable(QTableWidget):
             self._cell(i, 3).setText(status)
             for col in range(4):
                 self._cell(i, col).setBackground(QBrush(colour))
-
-
-class EventLog(QListWidget):
-    """Commands, state changes, redline trips, faults, refusals — newest at the bottom."""
-
-    COLOURS = {"redline": "#c62828", "fault": "#6a1b9a", "abort": "#c62828", "refused": "#ef6c00",
-               "firmware_trip": "#6a1b9a", "sensor_disqualified": "#ef6c00", "comm_error": "#ef6c00",
-               "state": "#1565c0", "warning": "#ef6c00"}
-
-    def add(self, ev: dict[str, Any]) -> None:
-        kind = ev.get("kind", "?")
-        if kind == "step":
-            text = f"{ev.get('t', 0):9.3f}  step {ev.get('index')}: {ev.get('what')}  (line {ev.get('line')})"
-        else:
-            fields = ", ".join(f"{k}={v}" for k, v in ev.items() if k not in ("t", "kind", "wall"))
-            text = f"{ev.get('t', 0):9.3f}  {kind}: {fields}"
-        item = QListWidgetItem(text)
-        if kind in self.COLOURS:
-            item.setForeground(QBrush(QColor(self.COLOURS[kind])))
-        self.addItem(item)
-        if self.count() > 5000:
-            self.takeItem(0)
-        self.scrollToBottom()
-
-    def texts(self) -> list[str]:
-        return [self.item(i).text() for i in range(self.count())]

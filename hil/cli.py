@@ -60,7 +60,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     return serve(ServeOptions(stand=args.stand, sim=args.sim, rep=args.rep, pub=args.pub, out=args.out,
                               seed=args.seed, faults=tuple(args.fault), rate_hz=args.rate, keys=args.keys,
-                              rt_priority=args.rt_priority))
+                              rt_priority=args.rt_priority, runs=args.runs))
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="command endpoint (loopback unless --keys is given)")
     v.add_argument("--pub", default="tcp://127.0.0.1:5557", help="telemetry endpoint (likewise)")
     v.add_argument("--keys", metavar="DIR", help="require CURVE authentication with the keys made by `hil keys DIR`")
-    v.add_argument("--out", help="run directory for the session's recording")
+    v.add_argument("--out", help="directory for the session's continuous recording")
+    v.add_argument("--runs", help="where each run (ARM to SAFE) gets its own directory (default: beside --out)")
     v.add_argument("--seed", type=int)
     v.add_argument("--fault", action="append", default=[])
     v.add_argument("--rate", type=float)

@@ -22,7 +22,7 @@ from hil.clock import Clock
 from hil.cycle import Stage
 from hil.errors import ConfigError, Refused, SequenceInvalid
 from hil.frames import FrameLayout
-from hil.loop import ClientLink, ControlLoop, EventBus
+from hil.loop import ClientLink, ControlLoop, EventBus, RecordSink
 from hil.record.recorder import Recorder
 from hil.safety import (
     STATE_NAMES,
@@ -47,7 +47,7 @@ class Controller:
     """Owns a ControlLoop and answers operator commands between its cycles."""
 
     def __init__(self, stand: StandConfig, transport: Transport | dict[str, Transport], clock: Clock, *,
-                 recorder: Recorder | None = None, rate_hz: float | None = None,
+                 recorder: RecordSink | None = None, rate_hz: float | None = None,
                  link: Callable[[Controller], ClientLink] | None = None) -> None:
         self.stand = stand
         self.events = EventBus(recorder)
@@ -66,9 +66,15 @@ class Controller:
             stages.append(self.throttle)
         stages += [self.redlines, self.valve_watch, self.client_watch]
         self.sequence: Sequence | None = None
+        self.events.stamp = self._event_context
         self.loop = ControlLoop(stand, transport, clock, commands=self.commands, supervisor=self.supervisor,
                                 events=self.events, stages=stages, recorder=recorder, rate_hz=rate_hz,
                                 link=link(self) if link is not None else None)
+
+    def _event_context(self) -> dict[str, Any]:
+        """Every event of a running sequence says when in it it happened (T-time)."""
+        seq = self.sequencer
+        return {"t_seq": round(seq.seq_t, 4)} if seq.state == RunState.RUNNING else {}
 
     # ------------------------------------------------------------------ operator commands
 
@@ -190,10 +196,12 @@ class Controller:
             "recording": loop.recorder is not None and not loop.recorder.closed,
             "cycles": st.cycles, "overruns": st.overruns, "failed_cycles": st.failed_cycles,
             "deadlines_due": st.deadlines_due, "deadlines_met_share": st.met_share,
+            "loop_degraded": loop.degraded, "last_error": loop.last_error or None,
             "abort_reason": sup.abort_reason, "fault_reason": sup.fault_reason,
             "disqualified": self.sensors.names(),
             "devices": loop.io.health(),
             "prompt": seq.pending(),
+            "run_dir": str(getattr(loop.recorder, "current", None) or "") or None,
             "held_by": seq.held_by,
         }
 

@@ -24,7 +24,6 @@ from hil.cycle import CycleState, Stage, check_order
 from hil.frames import FrameLayout
 from hil.io.standio import StandIO
 from hil.loopstats import LoopStats
-from hil.record.recorder import Recorder
 from hil.safety.supervisor import State, Supervisor
 from hil.stand import StandConfig
 from hil.stand.iomap import Commands, Decoder
@@ -33,19 +32,36 @@ from hil.transport.base import Transport
 EventListener = Callable[[float, str, dict[str, Any]], None]
 
 
+class RecordSink(Protocol):
+    """Where the loop's rows and events are recorded: a run's Recorder (hil/record/recorder.py),
+    or the service's RunRecorder that splits a session into runs (hil/record/runs.py)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def append(self, t: float, cycle: int, lateness_ms: float, state: int, step: int, values: np.ndarray,
+               commands: np.ndarray, extra: tuple[float, ...] = ()) -> None: ...
+
+    def event(self, t: float, kind: str, **fields: Any) -> None: ...
+
+
 class EventBus:
     """Where events go: the run's events.jsonl and whoever listens (the service's PUB socket).
     One per controller; listeners are per instance."""
 
-    def __init__(self, recorder: Recorder | None = None) -> None:
+    def __init__(self, recorder: RecordSink | None = None) -> None:
         self.recorder = recorder
         self.listeners: list[EventListener] = []
+        # context every event carries (the controller adds the sequence time while one runs)
+        self.stamp: Callable[[], dict[str, Any]] = dict
 
     def add_listener(self, listener: EventListener) -> None:
         self.listeners.append(listener)
 
     def emit(self, t: float, kind: str, **fields: Any) -> None:
         """Log one event."""
+        for k, v in self.stamp().items():
+            fields.setdefault(k, v)
         if self.recorder is not None:
             self.recorder.event(t, kind, **fields)
         for listener in self.listeners:
@@ -70,7 +86,7 @@ class ControlLoop:
     def __init__(self, stand: StandConfig, transport: Transport | dict[str, Transport], clock: Clock, *,
                  commands: Commands,
                  supervisor: Supervisor, events: EventBus, stages: list[Stage] | None = None,
-                 recorder: Recorder | None = None, rate_hz: float | None = None,
+                 recorder: RecordSink | None = None, rate_hz: float | None = None,
                  comm_loss_cycles: int | None = None, link: ClientLink | None = None,
                  publish_every: int = 20) -> None:
         self.stand = stand

@@ -24,6 +24,7 @@ from hil.links import open_link
 from hil.operator import OperatorDesk
 from hil.record.metrics import burn_metrics
 from hil.record.recorder import read_run
+from hil.record.runs import RunRecorder
 from hil.safety import State
 from hil.sequence import load_sequence
 from hil.sequence.engine import RunState
@@ -302,13 +303,15 @@ class ServeOptions:
     rate_hz: float | None = None
     keys: str | None = None  # CURVE key directory (hil keys); required for a network-facing bind
     rt_priority: int | None = None  # SCHED_FIFO for the loop and a simulator child (hil/rt.py)
+    runs: str | None = None  # where each run's directory goes (default: beside the session's)
 
 
 def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
     """Run the controller as a service until a client sends ``stop`` or SIGINT/SIGTERM.
 
-    Records the whole session into one run directory. If the process is told to stop while
-    the stand is not safe, it aborts and runs the safing sequence before exiting.
+    Records the whole session continuously into one directory and each run (ARM to SAFE) into a
+    run directory of its own (hil/record/runs.py). If the process is told to stop while the
+    stand is not safe, it aborts and runs the safing sequence before exiting.
     """
     import signal
 
@@ -351,11 +354,13 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
             return EXIT_INVALID
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run_dir = Path(opts.out) if opts.out else Path("runs") / f"{stamp}_serve_{stand.name}"
-    recorder = new_recorder(run_dir, stand)
-    recorder.copy_input(stand_path)
+    session = new_recorder(run_dir, stand)
+    session.copy_input(stand_path)
+    recorder = RunRecorder(session, opts.runs or run_dir.parent, stand, stand_path)
     try:
         ctl = Controller(stand, link.transports, link.clock, recorder=recorder, rate_hz=opts.rate_hz,
                          link=lambda c: Service(c, rep=opts.rep, pub=opts.pub, keys=keys))
+        recorder.attach(ctl)
     except (HilError, zmq.ZMQError) as exc:  # address in use
         print(f"error: cannot bind the service: {exc}", file=sys.stderr)
         recorder.close()
@@ -388,5 +393,6 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
                    or None, "loop": loop.stats.summary(), "stand": {"name": stand.name}}
         recorder.close(summary)
         link.close()
-    print(f"hil serve: stopped; data in {run_dir}", file=out, flush=True)
+    print(f"hil serve: stopped; session log in {run_dir}" + (f", {len(recorder.run_dirs)} run(s): "
+          + ", ".join(str(p) for p in recorder.run_dirs) if recorder.run_dirs else ""), file=out, flush=True)
     return EXIT_FAULT if loop.supervisor.fault_reason else EXIT_OK

@@ -25,6 +25,12 @@ def window(qtbot):
 def test_window_builds_with_abort_always_enabled(window) -> None:
     assert window.abort_btn.isEnabled()
     assert not window.arm_btn.isEnabled() and not window.start_btn.isEnabled()
+    window._update_buttons()  # noqa: SLF001
+    assert window.start_btn.toolTip() == "START: not connected to a controller"  # a disabled button says why
+    window.model.connected, window.model.status = True, {"state": "SAFE"}
+    window._update_buttons()  # noqa: SLF001
+    assert window.start_btn.toolTip() == "START: ARM first (the stand is SAFE)"
+    assert window.arm_btn.toolTip() == "ARM: no sequence loaded"
     assert {window.tabs.tabText(i) for i in range(window.tabs.count())} == {"Sequence", "Channels", "P&&ID", "Events"}
     assert set(window.plots.plots) == {"pc", "thrust", "pressures", "valves"}
 
@@ -140,6 +146,15 @@ def test_a_bad_sequence_shows_located_errors(window, qtbot, controller) -> None:
     qtbot.waitUntil(lambda: "✘" in win.sequence.check.text(), timeout=10000)
     assert "lab_relight.toml:" in win.sequence.check.text() and "written for stand 'sim-lab'" in win.sequence.check.text()
     assert not win.arm_btn.isEnabled()
+    # a failed load of a new sequence keeps the one already loaded (the controller does too)
+    win.sequence.load(str(SEQ / "tq12_hotfire_100.toml"))
+    qtbot.waitUntil(lambda: "✔" in win.sequence.check.text(), timeout=10000)
+    steps = list(win.sequence.steps)
+    win.sequence.load(str(SEQ / "lab_relight.toml"))
+    qtbot.waitUntil(lambda: "✘" in win.sequence.check.text(), timeout=10000)
+    assert win.sequence.steps == steps and win.sequence.timeline.count() == len(steps)
+    assert "stays loaded" in win.sequence.check.text() and win.sequence.title.text() == win.sequence.loaded
+    qtbot.waitUntil(lambda: win.arm_btn.isEnabled(), timeout=10000)
 
 
 def test_replay_opens_a_recorded_run(window, qtbot, tmp_path) -> None:
@@ -219,3 +234,131 @@ def test_console_go_no_go_prompts_and_the_hold(window, qtbot, controller) -> Non
     events = [json.loads(line) for line in (controller.out / "events.jsonl").read_text().splitlines()]
     answers = [(e["answer"], e["client"]) for e in events if e["kind"] == "prompt_answered"]
     assert [a for a, _ in answers] == ["proceed", "abort"] and all(c.startswith("console ") for _, c in answers)
+
+
+def test_propellant_confirmations_name_the_valve_and_default_to_cancel(window, qtbot) -> None:
+    """"open ox_iso", not "to 1"; and Enter on the dialog is Cancel: nothing moves."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from hil.controller import stand_meta
+    from hil.stand import load_stand
+
+    pid = window.pid
+    pid.configure(stand_meta(load_stand(TQ12), (), 1000.0))
+    pid.manual.setChecked(True)
+    pid.state = "SAFE"
+    asked: list[str] = []
+    pid.confirm = lambda text: asked.append(text) or False
+    pid.clicked("ox_iso")
+    assert asked and asked[0].startswith("open ox_iso (ox propellant valve)?") and "to 1" not in asked[0]
+    assert pid.refusal == "not confirmed"
+    # the real dialog: Enter takes the default button, which is Cancel
+    pressed: list[bool] = []
+
+    def press_enter() -> None:
+        box = QApplication.activeModalWidget()
+        if box is None:
+            QTimer.singleShot(50, press_enter)
+            return
+        pressed.append(True)
+        QTest.keyClick(box, Qt.Key.Key_Return)
+
+    QTimer.singleShot(50, press_enter)
+    assert window._confirm_dialog("open ox_iso (ox propellant valve)?") is False  # noqa: SLF001
+    assert pressed
+
+
+def test_plot_axes_show_values_without_an_si_factor(window) -> None:
+    for p in window.plots.plots.values():
+        assert not p.getAxis("left").autoSIPrefix and not p.getAxis("bottom").autoSIPrefix
+
+
+def test_the_loop_figure_turns_amber_then_red_with_the_reason(window) -> None:
+    strip = window.status
+    base = {"state": "SAFE", "deadlines_due": 10_000, "comm_ok": True}
+    strip.update_status({**base, "deadlines_met_share": 0.9995})
+    assert strip.health.styleSheet() == "" and "—" not in strip.health.text()
+    strip.update_status({**base, "deadlines_met_share": 0.995})
+    assert "ffb300" in strip.health.styleSheet() and "missing deadlines (below 99.9 %)" in strip.health.text()
+    strip.update_status({**base, "deadlines_met_share": 0.95})
+    assert "c62828" in strip.health.styleSheet() and "below 99 %" in strip.health.text()
+    strip.update_status({**base, "deadlines_met_share": 0.9995, "loop_degraded": True,
+                         "last_error": "read: no answer within 20 ms"})
+    assert "c62828" in strip.health.styleSheet() and "loop degraded: read: no answer within 20 ms" in strip.health.text()
+
+
+def test_closing_during_a_run_asks_first(window) -> None:
+    asked: list[str] = []
+    window.confirm_fn = lambda text: asked.append(text) or False
+    window.model.status = {"state": "RUNNING"}
+    window.close()
+    assert window.isVisible() and "The stand is RUNNING" in asked[0] and "ABORTED" in asked[0]
+    window.confirm_fn = lambda text: True
+    window.close()
+    assert not window.isVisible()
+
+
+def test_the_event_log_shows_t_time_and_wall_time_filters_and_folds_repeats(window) -> None:
+    log = window.events
+    log.add({"t": 1.0, "kind": "state", "frm": "SAFE", "to": "ARMED", "wall": "2026-11-30T04:00:01"})
+    log.add({"t": 2.0, "kind": "step", "index": 0, "what": "set purge=1", "line": 39, "t_seq": -3.0,
+             "wall": "2026-11-30T04:00:02"})
+    for k in range(60):  # a flapping link: degraded, error, restored, over and over
+        log.add({"t": 3.0 + k, "kind": ("loop_degraded", "comm_error", "loop_restored")[k % 3], "error": "timeout",
+                 "t_seq": -2.0, "wall": "2026-11-30T04:00:03"})
+    log.add({"t": 70.0, "kind": "refused", "cmd": "hold", "reason": "a hold is refused after T-0",
+             "t_seq": 0.5, "wall": "2026-11-30T04:01:10"})
+    log.add({"t": 71.0, "kind": "redline", "redline": "pc_high", "detail": "10.6 > max 10.5", "t_seq": 4.2,
+             "wall": "2026-11-30T04:01:11"})
+    lines = log.texts()
+    assert len(lines) == 5  # the 60 repeats are one line
+    assert lines[1].startswith("T   -3.00  04:00:02  step 0: set purge=1")
+    assert "loop_degraded ×20, comm_error ×20, loop_restored ×20" in lines[2] and "(last: timeout)" in lines[2]
+    assert "refused: cmd=hold" in lines[3] and lines[3].startswith("T   +0.50  04:01:10")
+    shown = lambda: [log.list.item(i).text() for i in range(log.list.count()) if not log.list.item(i).isHidden()]  # noqa: E731
+    log.level.setCurrentIndex(1)  # warnings and errors
+    assert len(shown()) == 3 and not any("step 0" in s for s in shown())
+    log.level.setCurrentIndex(2)  # errors only
+    assert len(shown()) == 1 and "redline" in shown()[0]
+    log.level.setCurrentIndex(0)
+    assert len(shown()) == 5
+
+
+def test_an_abort_reason_stays_on_screen_until_acknowledged(window) -> None:
+    bar = window.alarm_bar
+    window.model.status = {"state": "SAFE", "abort_reason": "control loop degraded: 196 Hz of 1000 Hz"}
+    window.tick()
+    assert bar.isVisible() and bar.text.text() == "ABORTED: control loop degraded: 196 Hz of 1000 Hz"
+    window.show_message("start: ok → RUNNING")  # later messages do not hide it
+    window.tick()
+    assert bar.isVisible()
+    bar.ack_btn.click()
+    window.tick()
+    assert not bar.isVisible()
+    window.model.status = {"state": "FAULT", "abort_reason": "x", "fault_reason": "communication lost"}
+    window.tick()  # a new reason shows again
+    assert bar.isVisible() and bar.text.text() == "FAULT: communication lost"
+
+
+def test_the_window_fits_1280x720_with_legends_inside_their_plots(window, qtbot) -> None:
+    from hil.controller import stand_meta
+    from hil.stand import load_stand
+
+    meta = stand_meta(load_stand(ROOT / "configs" / "stands" / "sim_tq12_devices.toml"), (), 1000.0)
+    window.model.configure(meta)
+    window.plots.configure()
+    window.resize(1280, 720)
+    qtbot.waitUntil(lambda: window.width() <= 1280 and window.height() <= 720, timeout=5000)
+
+    def misfits() -> list[str]:
+        out = []
+        for key, p in window.plots.plots.items():
+            legend = p.legend.mapRectToScene(p.legend.boundingRect())
+            view = p.vb.sceneBoundingRect()
+            if not view.contains(legend) or view.height() <= 40:
+                out.append(f"{key}: legend {legend} in view {view}")
+        return out
+
+    qtbot.waitUntil(lambda: not misfits(), timeout=5000)  # once the layout has settled

@@ -200,3 +200,48 @@ def test_serve_runs_its_loop_real_time_when_asked(tmp_path) -> None:
         client.close()
         child.proc.terminate()
         child.proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_each_run_gets_its_own_directory_beside_the_session_log(served) -> None:
+    """Two runs in one service session: two run directories, each with only its own rows (ARM
+    to SAFE), its events, the sequence and stand as run with their SHA-256, and a summary with
+    its outcome and burns; the session log keeps everything."""
+    from hil.record.recorder import read_events, read_run, read_summary, sha256_file
+
+    client, proc, session = served
+    seq = ROOT / "configs" / "sequences" / "tq12_abort_demo.toml"
+    for _ in range(2):
+        deadline = time.monotonic() + 30
+        while not client.load(str(seq))["ok"]:
+            assert time.monotonic() < deadline
+        while not client.arm()["ok"]:
+            assert time.monotonic() < deadline
+        run_dir = client.status()["run_dir"]
+        assert run_dir
+        assert client.start()["ok"]
+        wait_state(client, "SAFE", timeout=60)
+    proc.terminate()
+    proc.wait(timeout=30)
+    runs = sorted((p for p in session.parent.iterdir() if p != session), key=lambda p: p.stat().st_mtime)
+    assert len(runs) == 2 and str(runs[-1]) == run_dir and all("_tq12_abort_demo" in p.name for p in runs)
+    total = 0
+    for rd in runs:
+        data = read_run(rd).table
+        states = data.column("state").to_pylist()
+        assert states[0] == "ARMED" and states[-1] == "SAFE" and "RUNNING" in states
+        cycles = data.column("cycle").to_pylist()
+        assert cycles == list(range(cycles[0], cycles[0] + len(cycles)))  # every cycle of the run, no gap
+        ev = read_events(rd)
+        assert ev[0]["kind"] == "state" and ev[0]["to"] == "ARMED" and any(e["kind"] == "redline" for e in ev)
+        s = read_summary(rd)
+        assert s["outcome"] == "aborted" and "redline demo_pc_cap" in s["abort_reason"]
+        assert s["samples"] == len(cycles) and s["loop"]["cycles"] >= len(cycles) - 1 and len(s["burns"]) == 1
+        assert s["sequence"]["sha256"] == sha256_file(seq) == sha256_file(rd / s["sequence"]["copy"])
+        assert s["stand"]["sha256"] == sha256_file(TQ12)
+        total += len(cycles)
+    from hil.record.report import report
+
+    html = report(runs[0]).read_text()  # hil report reads a service run like any other
+    assert "redline demo_pc_cap" in html and "tq12_abort_demo" in html
+    assert read_run(session).table.num_rows > total  # the session log: before, between and after too

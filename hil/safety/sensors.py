@@ -75,18 +75,18 @@ class SensorQualifier:
             # is not a sample. Few channels have a frozen_s: plain Python beats numpy's per-call cost.
             fresh = cs.fresh
             same, last, when = self._same, self._last, self._sample_t
-            for k, i in enumerate(self._frozen):
-                if fresh[i]:
-                    v = float(vals[i])
+            for k, ch_i in enumerate(self._frozen):
+                if fresh[ch_i]:
+                    v = float(vals[ch_i])
                     same[k] = same[k] + (t - when[k]) if v == last[k] else 0.0
                     last[k], when[k] = v, t
                 if same[k] >= self._frozen_lim[k]:
-                    bad[i] = True
+                    bad[ch_i] = True
         newly = bad & ~self.disqualified
         if newly.any():  # rare: most cycles disqualify nothing
             for i in np.flatnonzero(newly):
                 ch = self.stand.channels[i]
-                reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[self._frozen_pos[i]]:.2f} s" if cs.valid[i]
+                reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[self._frozen_pos[int(i)]]:.2f} s" if cs.valid[i]
                           else f"stale: no fresh reading from device {ch.device!r}" if cs.stale[i]
                           else f"reading {vals[i]:g} {ch.units} is outside its valid range {ch.valid}")
                 self.why[ch.name] = reason

@@ -15,6 +15,7 @@ and with keys only authorised clients get replies or telemetry, on loopback too.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import numpy as np
@@ -91,7 +92,7 @@ class Service:
                     raise ValueError("request must be a JSON object")
                 req.pop("_user", None)  # only the authenticator says who a peer is
                 if self.auth is not None:
-                    req["_user"] = self.auth.name_of(frame.get("User-Id"))
+                    req["_user"] = self.auth.name_of(str(frame.get("User-Id")))
                 reply: dict[str, Any] | Deferred = self.ctl.handle(req)
             except (ValueError, TypeError) as exc:
                 reply = {"ok": False, "refused": f"bad request: {exc}"}
@@ -112,8 +113,9 @@ class Service:
 
     def _event(self, t: float, kind: str, fields: dict[str, Any]) -> None:
         try:
-            self.pub.send_multipart([b"evt", json.dumps({"t": t, "kind": kind, **fields}, default=str).encode()],
-                                    zmq.NOBLOCK)
+            wall = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            self.pub.send_multipart([b"evt", json.dumps({"t": t, "wall": wall, "kind": kind, **fields},
+                                                        default=str).encode()], zmq.NOBLOCK)
         except zmq.Again:
             pass
 

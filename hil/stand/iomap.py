@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -159,7 +160,7 @@ STRUCT_MAX_CHANNELS = 64
 _STRUCT_CODES = {"u16": "H", "i16": "h", "u32": "I", "i32": "i", "f32": "f", "bit": "H"}
 
 
-def _struct_plans(stand: StandConfig) -> list[tuple[tuple[str, str], Callable[[bytes], tuple], np.ndarray]] | None:
+def _struct_plans(stand: StandConfig) -> list[tuple[tuple[str, str], Callable[..., tuple[Any, ...]], np.ndarray]] | None:
     """Per device table, a struct format that decodes every channel in it from the image's
     big-endian bytes (channels in register order, padding between them). Channels with another
     word order or swapped bytes are left to the numpy path. None when two channels share a

@@ -1,0 +1,160 @@
+"""One test, one data set: the controller service's recording split per run.
+
+A service (the console's controller) lives for a whole test day and runs many sequences. Its
+session log keeps everything, continuously; beside it each run — from ARM to the stand being
+SAFE again (or latched in FAULT) — gets a run directory of its own, laid out like `hil run`'s:
+data.arrow, events.jsonl, summary.json (outcome, reasons, burns, the loop's figures over the
+run), and inputs/ with the sequence and stand files as run and their SHA-256. `hil report` and
+`hil replay` read it like any other run.
+
+The per-cycle work stays on the loop thread and is a second row copy; closing a run (the
+writer's last batch, reading the run back for its burn metrics, summary.json) happens on a
+helper thread, so the cycle that ends a run is not late for it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hil import __version__
+from hil.controller import new_recorder
+from hil.record.metrics import burn_metrics
+from hil.record.recorder import SUMMARY, Recorder, read_run, sha256_file
+
+if TYPE_CHECKING:
+    from hil.controller import Controller
+    from hil.stand import StandConfig
+
+RUN_ENDS = ("SAFE", "FAULT")
+
+
+class RunRecorder:
+    """Stands where the loop expects its recorder: rows and events go to the session log and,
+    while a run is open, to the run's directory."""
+
+    def __init__(self, session: Recorder, runs_dir: str | Path, stand: StandConfig, stand_path: str | Path) -> None:
+        self.session = session
+        self.runs_dir = Path(runs_dir)
+        self.stand, self.stand_path = stand, Path(stand_path)
+        self.ctl: Controller | None = None
+        self.run: Recorder | None = None
+        self.run_dirs: list[Path] = []  # every run of the session, oldest first
+        self._ending = False
+        self._first_cycle: int | None = None  # the open run's first cycle
+        self._started = 0.0
+        self._inputs: dict[str, dict[str, Any]] = {}
+        self._closers: list[threading.Thread] = []
+
+    def attach(self, ctl: Controller) -> None:
+        """The controller whose supervisor and sequence the run summaries describe."""
+        self.ctl = ctl
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    @property
+    def current(self) -> Path | None:
+        """The open run's directory (None between runs)."""
+        return self.run.dir if self.run is not None else None
+
+    # ------------------------------------------------------------------ what the loop calls
+
+    def event(self, t: float, kind: str, **fields: Any) -> None:
+        if kind == "state" and fields.get("to") == "ARMED" and self.run is None:
+            self._open()
+        self.session.event(t, kind, **fields)
+        if self.run is not None:
+            self.run.event(t, kind, **fields)
+            if kind == "state" and fields.get("to") in RUN_ENDS:
+                self._ending = True  # closed after this cycle's row: the run ends on its SAFE row
+
+    def append(self, t: float, cycle: int, lateness_ms: float, state: int, step: int, values: np.ndarray,
+               commands: np.ndarray, extra: tuple[float, ...] = ()) -> None:
+        self.session.append(t, cycle, lateness_ms, state, step, values, commands, extra)
+        if self.run is not None:
+            if self._first_cycle is None:
+                self._first_cycle = cycle
+            self.run.append(t, cycle, lateness_ms, state, step, values, commands, extra)
+            if self._ending:
+                self._close(cycle)
+
+    def copy_input(self, path: str | Path) -> dict[str, str]:
+        return self.session.copy_input(path)
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        """End of the service: a run still open ends here (its summary says so)."""
+        if self.run is not None:
+            self._close(None, note="the service stopped during the run")
+        for th in self._closers:
+            th.join()
+        self.session.close(summary)
+
+    # ------------------------------------------------------------------ runs
+
+    def _open(self) -> None:
+        ctl = self.ctl
+        seq = ctl.sequence if ctl is not None else None
+        stem = Path(seq.path).stem if seq is not None else "run"
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = self.runs_dir / f"{stamp}_{stem}"
+        k = 2
+        while path.exists():
+            path = self.runs_dir / f"{stamp}_{stem}_{k}"
+            k += 1
+        self.run = new_recorder(path, self.stand)
+        self.run_dirs.append(path)
+        self._ending, self._first_cycle = False, None
+        self._started = time.time()
+        self._inputs = {"stand": {"name": self.stand.name, **self.run.copy_input(self.stand_path)}}
+        if seq is not None:
+            copy = self.run.copy_input(seq.path)
+            self._inputs["sequence"] = {"name": seq.name, **copy, "sha256_loaded": seq.sha256}
+            if copy["sha256"] != seq.sha256:
+                self._inputs["sequence"]["changed_since_load"] = True  # the file on disk is not what ran
+        self.session.event(ctl.loop.t if ctl is not None else 0.0, "run_dir", path=str(path))
+
+    def _close(self, cycle: int | None, note: str = "") -> None:
+        """Capture what the controller says about the run now, then finish on a helper thread."""
+        run, self.run, self._ending = self.run, None, False
+        assert run is not None
+        ctl = self.ctl
+        facts: dict[str, Any] = {"note": note} if note else {}
+        if ctl is not None:
+            sup = ctl.supervisor
+            n = cycle - self._first_cycle + 1 if cycle is not None and self._first_cycle is not None else None
+            facts.update({
+                "outcome": "fault" if sup.fault_reason else "aborted" if sup.abort_reason else "completed",
+                "abort_reason": sup.abort_reason or sup.fault_reason or None,
+                "fault_reason": sup.fault_reason or None,
+                "final_state": sup.state.name,
+                "redlines_tripped": list(ctl.redlines.tripped),
+                "disqualified_sensors": ctl.sensors.names(),
+                "loop": ctl.loop.stats.summary(last=n) if n else ctl.loop.stats.summary(),
+            })
+            if note:
+                facts["outcome"] = "interrupted"
+        summary = {**facts, **self._inputs, "software": {"hil-stand": __version__},
+                   "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._started)),
+                   "wall_s": round(time.time() - self._started, 3), "recorded_by": "hil serve (one run of a session)"}
+        th = threading.Thread(target=self._finish, args=(run, summary), name="run-close", daemon=True)
+        th.start()
+        self._closers = [c for c in self._closers if c.is_alive()] + [th]
+
+    def _finish(self, run: Recorder, summary: dict[str, Any]) -> None:
+        from hil.rt import background_thread
+
+        background_thread()
+        run.close(summary)
+        data = read_run(run.dir)
+        summary["samples"] = data.table.num_rows
+        summary["recording_truncated"] = data.truncated
+        summary["burns"] = burn_metrics(data.table, self.stand)
+        summary["data_sha256"] = sha256_file(run.dir / "data.arrow")
+        (run.dir / SUMMARY).write_text(json.dumps(summary, indent=2, default=str))
