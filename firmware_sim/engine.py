@@ -140,9 +140,12 @@ class Engine:
         # injected plant faults
         self.igniter_healthy = True
         self.extra_ignition_delay_s = 0.0
+        self.slow_ox = self.slow_fuel = self.slow_gg = 1.0  # stroke-time factors (valve_slow fault)
         self.stuck_ox: float | None = None
         self.stuck_fuel: float | None = None
         self.stuck_gg: float | None = None
+        self.stuck_ox_iso: float | None = None
+        self.stuck_fuel_iso: float | None = None
         self.instability_amp = 0.0
         # state
         self.t = 0.0
@@ -222,8 +225,10 @@ class Engine:
         cmd_ox = self.cmd_ox if self.stuck_ox is None else self.stuck_ox
         cmd_f = self.cmd_fuel if self.stuck_fuel is None else self.stuck_fuel
         cmd_gg = self.cmd_gg if self.stuck_gg is None else self.stuck_gg
-        cmd_oi, cmd_fi = self.cmd_ox_iso, self.cmd_fuel_iso
+        cmd_oi = self.cmd_ox_iso if self.stuck_ox_iso is None else self.stuck_ox_iso
+        cmd_fi = self.cmd_fuel_iso if self.stuck_fuel_iso is None else self.stuck_fuel_iso
         iso_rate = dt / ISO_STROKE_S
+        rate_o, rate_f, rate_g = rate / self.slow_ox, rate / self.slow_fuel, rate / self.slow_gg
         ign, purge = self.igniter, self.purge
         kd = self.k_drain_purge if purge else self.k_drain
         inst = self.instability_amp
@@ -242,7 +247,7 @@ class Engine:
             t += dt
             # valves: rate-limited stroke toward the command
             d = cmd_ox - pos_o
-            pos_o += rate if d > rate else -rate if d < -rate else d
+            pos_o += rate_o if d > rate_o else -rate_o if d < -rate_o else d
             if pos_oi != cmd_oi:
                 d = cmd_oi - pos_oi
                 pos_oi += iso_rate if d > iso_rate else -iso_rate if d < -iso_rate else d
@@ -250,11 +255,11 @@ class Engine:
                 d = cmd_fi - pos_fi
                 pos_fi += iso_rate if d > iso_rate else -iso_rate if d < -iso_rate else d
             d = cmd_f - pos_f
-            pos_f += rate if d > rate else -rate if d < -rate else d
+            pos_f += rate_f if d > rate_f else -rate_f if d < -rate_f else d
             # supply pressure
             if pump_fed:
                 d = cmd_gg - pos_g
-                pos_g += rate if d > rate else -rate if d < -rate else d
+                pos_g += rate_g if d > rate_g else -rate_g if d < -rate_g else d
                 g = pos_g / gg_open
                 wt = g if burning else (spin * min(g, 1.0) if g > 0.0 else 0.0)
                 w = wt + (w - wt) * k_tp

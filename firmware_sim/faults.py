@@ -34,6 +34,8 @@ FAULTS: dict[str, dict[str, str | None]] = {
     "pc_frozen": {"channel": ""},
     "pc_drift": {"rate": "0.5", "channel": ""},
     "instability": {"amp": "0.2", "hz": "180"},
+    "sensor_offset": {"channel": None, "offset": "0.2"},  # a transducer off by a constant (mis-zeroed)
+    "valve_slow": {"valve": None, "factor": "3"},  # a valve stroking this many times slower
     # device="" (the default) is every device; a name, that device only (the others keep answering)
     "stop_answering": {"device": ""},
     "slow_response": {"delay": "0.02", "device": ""},
@@ -134,7 +136,7 @@ def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
         eng.extra_ignition_delay_s = f.number("delay") if on else 0.0
     elif f.name == "valve_stuck":
         drives = fw.stand.actuator(f.params["valve"]).drives
-        attr = {"ox_valve": "ox", "fuel_valve": "fuel", "gg_valve": "gg"}[drives]
+        attr = {"ox_valve": "ox", "fuel_valve": "fuel", "gg_valve": "gg", "ox_iso": "ox_iso", "fuel_iso": "fuel_iso"}[drives]
         at = f.params["at"]
         pos = {"open": 1.0, "closed": 0.0, "here": getattr(eng, f"pos_{attr}")}.get(at)
         setattr(eng, f"stuck_{attr}", (float(at) / 100.0 if pos is None else pos) if on else None)
@@ -149,6 +151,13 @@ def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
     elif f.name == "pc_drift":
         s = _sensor_for(fw, f)
         s.drift_rate, s.drift_t0 = (f.number("rate"), eng.t) if on else (0.0, 0.0)
+    elif f.name == "sensor_offset":
+        _sensor_for(fw, f).offset = f.number("offset") if on else 0.0
+    elif f.name == "valve_slow":
+        slow = {"ox_valve": "ox", "fuel_valve": "fuel", "gg_valve": "gg"}.get(fw.stand.actuator(f.params["valve"]).drives)
+        if slow is None:
+            raise FaultSpecError(f"valve_slow: {f.params['valve']!r} is not a main or GG valve of the plant")
+        setattr(eng, f"slow_{slow}", max(1.0, f.number("factor")) if on else 1.0)
     elif f.name == "instability":
         eng.instability_amp = f.number("amp") if on else 0.0
         if on:

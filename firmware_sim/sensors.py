@@ -78,6 +78,7 @@ class Sensor:
         self.last: list[int] | None = None
         self.drift_rate = 0.0
         self.drift_t0 = 0.0
+        self.offset = 0.0  # a mis-zeroed transducer (sensor_offset fault), engineering units
         self.dropout_regs = encode(lo_raw, ch.type, ch.word_order)
         # Fast path for the common 16-bit linear channel: counts = (eng - offset) / gain.
         cal = ch.calibration
@@ -105,6 +106,8 @@ class Sensor:
             out += self.rough * y * next(self.noise)
         if self.drift_rate:
             out += self.drift_rate * (t - self.drift_t0)
+        if self.offset:
+            out += self.offset
         return out
 
     def registers(self, engine: Engine) -> list[int]:

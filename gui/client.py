@@ -34,6 +34,10 @@ class CommandLink(QObject):
         self._q: queue.PriorityQueue[tuple[int, int, str, dict[str, Any]]] = queue.PriorityQueue()
         self._n = 0
         self._stop = threading.Event()
+        import os
+        import uuid
+
+        self.client_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # what the controller knows this console by
         self._thread = threading.Thread(target=self._run, args=(timeout_s,), name="gui-commands", daemon=True)
         self._thread.start()
 
@@ -53,6 +57,7 @@ class CommandLink(QObject):
 
         client = ControllerClient(self.rep, self.pub, timeout_s=timeout_s, keys=self.keys,
                                   name=f"console {getpass.getuser()}@{socket.gethostname()}")
+        client.client_id = self.client_id
         last = time.monotonic()
         while not self._stop.is_set():
             try:

@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
         self.arm_btn = QPushButton("ARM…")
         self.start_btn = QPushButton("START")
         self.reset_btn = QPushButton("RESET FAULT")
+        self.authority_btn = QPushButton("Request authority")
         self.hold_btn = QPushButton("HOLD COUNT")
         self.resume_btn = QPushButton("RESUME COUNT")
         self.abort_btn = QPushButton("ABORT  (Esc)")
@@ -83,7 +84,7 @@ class MainWindow(QMainWindow):
         self.abort_btn.setMinimumWidth(260)
         self.abort_btn.setStyleSheet("QPushButton#abortButton { background: #c62828; color: white; "
                                      "font: bold 20pt sans-serif; border-radius: 6px; }")
-        for b in (self.arm_btn, self.start_btn, self.hold_btn, self.resume_btn, self.reset_btn):
+        for b in (self.authority_btn, self.arm_btn, self.start_btn, self.hold_btn, self.resume_btn, self.reset_btn):
             b.setMinimumHeight(40)
             bar.addWidget(b)
         self.message = QLabel("")
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         self.start_btn.clicked.connect(self.start)
         self.reset_btn.clicked.connect(lambda: self.send("reset"))
         self.hold_btn.clicked.connect(lambda: self.send("hold"))
+        self.authority_btn.clicked.connect(self._authority_action)
         self.resume_btn.clicked.connect(lambda: self.send("resume"))
         self.abort_btn.clicked.connect(self.abort)
         for key in ("Escape", "Ctrl+Space", "F12"):
@@ -237,6 +239,21 @@ class MainWindow(QMainWindow):
 
         self.send("start", watchdog_s=CLIENT_WATCHDOG_S)  # the console killed mid-burn → the run aborts
 
+    def has_authority(self) -> bool:
+        """This console holds command authority (or nobody does: the first command takes it)."""
+        holder = (self.model.status.get("authority") or {}).get("holder_id")
+        return holder is None or (self.link is not None and holder == self.link.client_id)
+
+    def _authority_action(self) -> None:
+        """Request it when another console holds it; hand it over when this one holds it and
+        someone asked."""
+        auth = self.model.status.get("authority") or {}
+        if self.link is not None and auth.get("holder_id") == self.link.client_id:
+            if auth.get("requested_by") and self.confirm_fn(f"Hand command authority to {auth['requested_by']}?"):
+                self.send("hand_over")
+        else:
+            self.send("request_authority")
+
     def answer(self, index: int, answer: str) -> None:
         """GO (proceed) or NO-GO (abort) to the sequence's pending prompt ``index``."""
         self.send("answer", index=index, answer=answer)
@@ -249,13 +266,24 @@ class MainWindow(QMainWindow):
     def _update_buttons(self) -> None:
         state = self.model.status.get("state", "—")
         live = self.replay is None and self.model.connected
-        self.arm_btn.setEnabled(live and state == "SAFE" and bool(self.sequence.steps))
-        self.start_btn.setEnabled(live and state == "ARMED")
+        mine = self.has_authority()
+        auth = self.model.status.get("authority") or {}
+        self.arm_btn.setEnabled(live and mine and state == "SAFE" and bool(self.sequence.steps))
+        self.start_btn.setEnabled(live and mine and state == "ARMED")
+        holder, asked = auth.get("holder"), auth.get("requested_by")
+        if self.link is not None and auth.get("holder_id") == self.link.client_id:
+            self.authority_btn.setText(f"Hand over to {asked}" if asked else "Authority: this console")
+            self.authority_btn.setEnabled(live and bool(asked))
+        else:
+            self.authority_btn.setText(f"Request authority (held by {holder})" if holder else "Authority: free")
+            self.authority_btn.setEnabled(live and bool(holder))
         self.arm_btn.setToolTip("" if self.arm_btn.isEnabled() else "ARM: " + (
             "replay" if self.replay is not None else "not connected to a controller" if not live
+            else f"command authority is held by {holder}" if not mine
             else "no sequence loaded" if not self.sequence.steps else f"only from SAFE (the stand is {state})"))
         self.start_btn.setToolTip("" if self.start_btn.isEnabled() else "START: " + (
             "replay" if self.replay is not None else "not connected to a controller" if not live
+            else f"command authority is held by {holder}" if not mine
             else f"ARM first (the stand is {state})" if state == "SAFE" else f"only from ARMED (the stand is {state})"))
         self.reset_btn.setEnabled(live and state == "FAULT")
         st = self.model.status
@@ -350,7 +378,14 @@ class MainWindow(QMainWindow):
         self.plots.refresh(window)
         latest = dict(zip(self.model.columns, rows[i].tolist()))
         state = STATE_NAMES[int(rows[i, 1])] if np.isfinite(rows[i, 1]) else "—"
-        self.status.update_status({"state": state, "t_seq": None, "recording": False}, f"t = {t:.3f} s")
+        from hil.gui.replay import t_seq_at
+
+        loop = self.replay.get("loop") or {}  # the run's recorded loop figures, not this console's
+        self.status.update_status({"state": state, "t_seq": t_seq_at(self.replay["steps"], float(t)),
+                                   "recording": False, "comm_ok": True,
+                                   **{k: loop[k] for k in ("cycles", "overruns", "failed_cycles", "deadlines_due",
+                                                           "deadlines_met_share") if k in loop}},
+                                  f"t = {t:.3f} s")
         self.status.set_state(f"REPLAY {state}")
         self.channels.update_values(latest, [])
         self.pid.update_values(latest, "REPLAY", self.model.meta.get("pc_channel", "pc"))

@@ -286,8 +286,10 @@ class PlotPanel(QWidget):
             return
         i = int(np.clip(np.searchsorted(data[:, 0], x), 0, len(data) - 1))
         cols = self.model.columns
+        units = {c["name"]: c.get("units", "") for c in self.model.meta.get("channels", [])}
+        units["pc_setpoint"] = units.get(self.model.meta.get("pc_channel", ""), "")
         parts = [f"t={data[i, 0]:.3f} s"]
         for name in self.groups.get("pc", [])[:2] + ["pc_setpoint"] + self.groups.get("thrust", [])[:1]:
             if name in cols:
-                parts.append(f"{name}={data[i, cols.index(name)]:.3f}")
+                parts.append(f"{name}={data[i, cols.index(name)]:.3f} {units.get(name, '')}".rstrip())
         self.readout.setText("   ".join(parts))

@@ -28,4 +28,15 @@ def load_replay(run_dir: str | Path) -> dict[str, Any]:
     s = read_summary(d)
     if s:
         outcome = f"outcome: {s.get('outcome')}" + (f" — {s.get('abort_reason')}" if s.get("abort_reason") else "")
-    return {"rows": rows, "meta": meta, "events": events, "outcome": outcome}
+    # sequence time at each step, to show the T-clock while scrubbing (between two steps it
+    # runs with the loop; a hold or a wait after the last step is not seen)
+    steps = np.array([(e["t"], e["t_seq"]) for e in events if e.get("kind") == "step"
+                      and isinstance(e.get("t_seq"), (int, float))]).reshape(-1, 2)
+    return {"rows": rows, "meta": meta, "events": events, "outcome": outcome, "loop": (s or {}).get("loop", {}),
+            "steps": steps}
+
+
+def t_seq_at(steps: np.ndarray, t: float) -> float | None:
+    """The T-clock at loop time ``t`` of a recorded run (None before its first step)."""
+    k = int(np.searchsorted(steps[:, 0], t, side="right")) - 1 if len(steps) else -1
+    return None if k < 0 else float(steps[k, 1] + (t - steps[k, 0]))

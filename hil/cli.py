@@ -63,6 +63,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                               rt_priority=args.rt_priority, runs=args.runs))
 
 
+def _cmd_checkout(args: argparse.Namespace) -> int:
+    from hil.checkout import main
+
+    return main(args)
+
+
 def _cmd_keys(args: argparse.Namespace) -> int:
     from hil.service.auth import generate
 
@@ -167,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--rt-priority", type=int, metavar="1-99",
                    help="run the loop under SCHED_FIFO at this priority (a simulator child 10 below)")
     v.set_defaults(func=_cmd_serve)
+
+    co = sub.add_parser("checkout", help="pre-test checkout with the stand SAFE: zero the transducers, time the valves")
+    co.add_argument("what", choices=("zero", "valves"))
+    co.add_argument("--stand", required=True, help="stand file or shipped stand name")
+    co.add_argument("--sim", choices=("lockstep", "tcp", "rtu"), help="against the simulated stand")
+    co.add_argument("--seconds", type=float, default=3.0, help="zero: how long to read the vented stand")
+    co.add_argument("--operator", default="", help="zero: who zeroed it (written in the zero file)")
+    co.add_argument("--yes", action="store_true", help="valves: confirm moving the valves without asking")
+    co.add_argument("--out", help="checkout record directory (default runs/<utc>_checkout_<what>)")
+    co.add_argument("--seed", type=int)
+    co.add_argument("--fault", action="append", default=[], help="a simulator fault (see hil sim --help)")
+    co.set_defaults(func=_cmd_checkout)
 
     k = sub.add_parser("keys", help="make CURVE keys for a network-facing command service")
     k.add_argument("dir", help="key directory (created; mode 700)")

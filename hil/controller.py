@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from hil.authority import Authority
 from hil.clock import Clock
 from hil.cycle import Stage
 from hil.errors import ConfigError, Refused, SequenceInvalid
@@ -61,6 +62,7 @@ class Controller:
         self.sequencer = Sequencer(self.supervisor, self.commands, emit, self.redlines, self.ignition, self.throttle)
         self.valve_watch = ValveWatch(stand, self.supervisor, self.commands, emit)
         self.client_watch = ClientWatch(self.supervisor)
+        self.authority = Authority(emit)
         stages: list[Stage] = [self.sensors, self.ignition, self.sequencer]
         if self.throttle is not None:
             stages.append(self.throttle)
@@ -202,6 +204,7 @@ class Controller:
             "devices": loop.io.health(),
             "prompt": seq.pending(),
             "run_dir": str(getattr(loop.recorder, "current", None) or "") or None,
+            "authority": self.authority.status(),
             "held_by": seq.held_by,
         }
 
@@ -214,6 +217,14 @@ class Controller:
         :class:`Deferred` whose reply the service sends when the parse is done."""
         cmd = request.get("cmd")
         self.client_watch.heard(request.get("client"), self.loop.t)
+        who = _who(request)
+        client = str(request.get("client") or who)
+        if cmd in ("take_authority", "request_authority", "hand_over", "release_authority"):
+            return self._answer(cmd, lambda: self.authority.handle(self.loop.t, client, who, str(cmd), request))
+        try:
+            self.authority.check(self.loop.t, client, who, str(cmd))
+        except Refused as exc:
+            return self._refusal(cmd, exc)
         if cmd == "load":
             try:
                 path = str(request["path"])

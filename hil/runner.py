@@ -125,6 +125,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             return RunResult(EXIT_INVALID, None, {})
     recorder = new_recorder(run_dir, stand)
     inputs = {"stand": recorder.copy_input(stand_path), "sequence": recorder.copy_input(seq_path)}
+    if stand.zero:  # the offsets this run used (hil checkout zero), beside the stand they belong to
+        recorder.copy_input(stand.zero["path"])
     ctl = Controller(stand, transports, clock, recorder=recorder, rate_hz=opts.rate_hz)
     loop = ctl.loop
     started_wall = time.time()
@@ -204,7 +206,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             **({"devices": {n: {"kind": t.name, **dataclasses.asdict(t.stats)} for n, t in transports.items()}}
                if len(transports) > 1 else {}),
             "sequence": {"name": seq.name, **inputs["sequence"]},
-            "stand": {"name": stand.name, **inputs["stand"]},
+            "stand": {"name": stand.name, **inputs["stand"],
+                      **({"zero": {k: v for k, v in stand.zero.items() if k != "offsets"}} if stand.zero else {})},
             "sim": opts.sim, "seed": opts.seed, "faults": [f.spec() for f in faults],
             "software": {"hil-stand": __version__},
             "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),

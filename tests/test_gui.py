@@ -171,6 +171,10 @@ def test_replay_opens_a_recorded_run(window, qtbot, tmp_path) -> None:
     assert x2[-1] < x[-1]  # scrubbed back in time
     assert "REPLAY" in win.status.state.text()
     assert any("sequence_start" in t for t in win.events.texts())
+    # the run's own loop figures and T-clock, not "loop: 0 cycles"
+    loop = res.summary["loop"]
+    assert f"of {loop['deadlines_due']} deadlines met" in win.status.health.text()
+    assert win.status.clock.text().startswith("T") and "+" in win.status.clock.text()  # scrubbed mid-run: T+
     win.send("arm")
     assert "replay" in win.message.text()  # nothing is commanded from a replay
 
@@ -362,3 +366,56 @@ def test_the_window_fits_1280x720_with_legends_inside_their_plots(window, qtbot)
         return out
 
     qtbot.waitUntil(lambda: not misfits(), timeout=5000)  # once the layout has settled
+
+
+@pytest.mark.slow
+def test_a_second_console_watches_until_authority_is_handed_over(window, qtbot, controller) -> None:
+    """Two consoles on one controller: the one that commanded first holds authority; the other
+    sees who does, cannot ARM (and says why), can request it, and gets it when handed over."""
+    import time
+
+    from hil.service.client import ControllerClient
+
+    lead = ControllerClient(controller.rep, controller.pub, timeout_s=5, name="test conductor")
+    try:
+        deadline = time.monotonic() + 30
+        while not lead.load(str(SEQ / "tq12_hotfire_100.toml"))["ok"]:
+            assert time.monotonic() < deadline
+        win = window
+        win.connect_controller(controller.rep, controller.pub)
+        qtbot.waitUntil(lambda: win.model.connected, timeout=30000)
+        win.sequence.load(str(SEQ / "tq12_hotfire_100.toml"))  # refused: not this console's to load
+        qtbot.waitUntil(lambda: "held by test conductor" in win.message.text(), timeout=10000)
+        qtbot.waitUntil(lambda: "held by test conductor" in win.authority_btn.text(), timeout=10000)
+        assert not win.arm_btn.isEnabled() and "command authority is held by test conductor" in win.arm_btn.toolTip()
+        win.authority_btn.click()  # request it
+        qtbot.waitUntil(lambda: "console" in (lead.status()["authority"]["requested_by"] or ""), timeout=10000)
+        assert lead.hand_over()["ok"]
+        qtbot.waitUntil(lambda: win.authority_btn.text() == "Authority: this console", timeout=10000)
+        win.sequence.load(str(SEQ / "tq12_hotfire_100.toml"))
+        qtbot.waitUntil(lambda: win.arm_btn.isEnabled(), timeout=15000)
+        r = lead.arm()
+        assert not r["ok"] and "command authority is held by console" in r["refused"]
+    finally:
+        lead.close()
+
+
+def test_the_cursor_readout_gives_units(window, qtbot) -> None:
+    import numpy as np
+
+    from hil.controller import stand_meta
+    from hil.stand import load_stand
+
+    meta = stand_meta(load_stand(TQ12), (), 1000.0)
+    window.model.configure(meta)
+    window.plots.configure()
+    n = 2000
+    rows = np.zeros((n, len(window.model.columns)))
+    rows[:, 0] = np.arange(n) / 1000.0
+    rows[:, window.model.col("pc")] = 9.87
+    window.model.add_rows(rows)
+    window.plots.refresh()
+    pc = window.plots.plots["pc"]
+    qtbot.waitUntil(lambda: pc.vb.sceneBoundingRect().width() > 100, timeout=5000)
+    window.plots._mouse((pc.vb.sceneBoundingRect().center(),))  # noqa: SLF001 (the mouse, without a mouse)
+    assert "pc=9.870 MPa" in window.plots.readout.text() and "pc_setpoint=" in window.plots.readout.text()

@@ -245,3 +245,42 @@ def test_each_run_gets_its_own_directory_beside_the_session_log(served) -> None:
     html = report(runs[0]).read_text()  # hil report reads a service run like any other
     assert "redline demo_pc_cap" in html and "tq12_abort_demo" in html
     assert read_run(session).table.num_rows > total  # the session log: before, between and after too
+
+
+def test_one_client_commands_the_others_watch_and_any_may_abort(served) -> None:
+    """Command authority with two clients: the first to command holds it; the other's ARM is
+    refused with the reason, its ABORT is accepted; hand-over is explicit and logged."""
+    import json
+
+    lead, _, session = served
+    lead.name = "test conductor"
+    viewer = ControllerClient(lead.rep_endpoint, lead.pub_endpoint, timeout_s=5, name="propulsion lead")
+    try:
+        deadline = time.monotonic() + 30
+        while not lead.load(str(ROOT / "configs" / "sequences" / "tq12_hotfire_100.toml"))["ok"]:
+            assert time.monotonic() < deadline
+        st = viewer.status()
+        assert st["authority"]["holder"] == "test conductor"
+        r = viewer.arm()
+        assert not r["ok"] and r["refused"].startswith("command authority is held by test conductor")
+        assert not viewer.take_authority()["ok"]  # the holder is alive: no take-over
+        assert viewer.request_authority()["ok"]
+        assert lead.status()["authority"]["requested_by"] == "propulsion lead"
+        assert lead.hand_over()["ok"]
+        assert viewer.status()["authority"]["holder"] == "propulsion lead"
+        r = lead.arm()
+        assert not r["ok"] and "held by propulsion lead" in r["refused"]
+        while not viewer.arm()["ok"]:  # sensors warming up
+            assert time.monotonic() < deadline
+        r = lead.abort(reason="abort from the other console")  # ABORT from anyone, always
+        assert r["ok"]
+        wait_state(viewer, "SAFE")
+        assert "abort from the other console" in (viewer.status()["abort_reason"] or "")
+    finally:
+        viewer.close()
+    events = [json.loads(line) for line in (session / "events.jsonl").read_text().splitlines()]
+    kinds = [(e["kind"], e.get("holder"), e.get("how", "")) for e in events if e["kind"].startswith("authority")]
+    assert kinds[0] == ("authority", "test conductor", "first to command")
+    assert ("authority_requested", "test conductor", "") in kinds
+    assert ("authority", "propulsion lead", "handed over by test conductor") in kinds
+    assert any(e["kind"] == "refused" and "held by test conductor" in e["reason"] for e in events)

@@ -113,6 +113,9 @@ class RunRecorder:
         self._ending, self._first_cycle = False, None
         self._started = time.time()
         self._inputs = {"stand": {"name": self.stand.name, **self.run.copy_input(self.stand_path)}}
+        if self.stand.zero:
+            self.run.copy_input(self.stand.zero["path"])
+            self._inputs["stand"]["zero"] = {k: v for k, v in self.stand.zero.items() if k != "offsets"}
         if seq is not None:
             copy = self.run.copy_input(seq.path)
             self._inputs["sequence"] = {"name": seq.name, **copy, "sha256_loaded": seq.sha256}

@@ -105,6 +105,20 @@ class ControllerClient:
     def hold(self) -> dict[str, Any]:
         return self.request("hold")
 
+    # command authority (hil/authority.py): one client commands, the others watch
+    def take_authority(self) -> dict[str, Any]:
+        return self.request("take_authority")
+
+    def request_authority(self) -> dict[str, Any]:
+        return self.request("request_authority")
+
+    def hand_over(self) -> dict[str, Any]:
+        """Hand command authority to the client that requested it."""
+        return self.request("hand_over")
+
+    def release_authority(self) -> dict[str, Any]:
+        return self.request("release_authority")
+
     def resume(self) -> dict[str, Any]:
         return self.request("resume")
 

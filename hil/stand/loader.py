@@ -95,7 +95,11 @@ def _channel(t: TableReader, devices: list[Device]) -> Channel:
         role=t.enum("role", ChannelRole) if "role" in t.data else None,
         plot=t.enum("plot", Plot) if "plot" in t.data else None,
         device=assign_device(t, devices),
+        zero_limit=t.number("zero_limit", 0.0, lo=0.0, hi=1e9),
+        zero_expect=t.number("zero_expect", 0.0),
     )
+    if ch.zero_limit and not isinstance(cal, Linear):
+        raise t.error("zero_limit", "zeroing shifts a linear calibration's offset; zero a table calibration in its table")
     t.done()
     return ch
 
@@ -127,7 +131,10 @@ def _actuator(t: TableReader, devices: list[Device]) -> Actuator:
         drives=t.choice("drives", PLANT_INPUTS, "") if "drives" in t.data else "",
         feeds=t.enum("feeds", Feeds, "chamber"),
         description=t.get("description", str, ""),
+        stroke_limit_s=t.number("stroke_limit_s", 0.0, lo=0.0, hi=60.0),
     )
+    if act.stroke_limit_s and not act.feedback:
+        raise t.error("stroke_limit_s", "a stroke time is measured on a position feedback: give the valve a feedback channel")
     if table.bits and act.range != (0.0, 1.0):
         raise t.error("range", "a coil is off (0) or on (1): its range is [0, 1]")
     if kind == "purge" and act.propellant != "none":
@@ -168,7 +175,10 @@ def load_stand(path: str | Path) -> StandConfig:
         text = blob.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError("stand file is not UTF-8 text", path=str(p)) from exc
-    return parse_stand(text, str(p), hashlib.sha256(blob).hexdigest())
+    stand = parse_stand(text, str(p), hashlib.sha256(blob).hexdigest())
+    from hil.stand.zero import apply_zero, zero_path  # the zero file taken at the last checkout
+
+    return apply_zero(stand, zero_path(p)) if zero_path(p).is_file() else stand
 
 
 def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandConfig:

@@ -7,6 +7,7 @@ register image from it and the controller decodes with it, so the two cannot dri
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -164,6 +165,8 @@ class Channel:
     role: ChannelRole | None = None
     plot: Plot | None = None  # None: from its role (Pc, thrust, valve feedback), else not plotted
     device: str = ""  # the device it is read from (filled in by the loader)
+    zero_limit: float = 0.0  # hil checkout zero: the largest offset it may take (0: not zeroed)
+    zero_expect: float = 0.0  # ... and what it reads with the stand vented (0 gauge; ~0.1013 MPa absolute)
 
     @property
     def width(self) -> int:
@@ -192,6 +195,7 @@ class Actuator:
     description: str = ""
     table: RegisterTable = RegisterTable.HOLDING  # or COIL
     device: str = ""  # the device it is written to (filled in by the loader)
+    stroke_limit_s: float = 0.0  # hil checkout valves: the slowest 10-90 % stroke accepted (0: report only)
 
     @property
     def width(self) -> int:
@@ -311,7 +315,17 @@ class StandConfig:
     redlines: tuple[Redline, ...] = ()
     throttle: ThrottleConfig | None = None
     ignition: IgnitionConfig | None = None
+    zero: dict[str, Any] | None = None  # the zero file applied (hil/stand/zero.py): path, sha256, date, operator
     _by_name: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def replaced(self, **changes: Any) -> StandConfig:
+        """A copy with some fields changed (e.g. channels with a zero applied), its by-name
+        index rebuilt: the index holds the objects themselves."""
+        channels = changes.get("channels", self.channels)
+        actuators = changes.get("actuators", self.actuators)
+        index: dict[tuple[str, str], Any] = {("c", c.name): c for c in channels}
+        index.update({("a", a.name): a for a in actuators})
+        return dataclasses.replace(self, **changes, _by_name=index)
 
     @property
     def transport(self) -> TransportConfig:

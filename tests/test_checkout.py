@@ -1,0 +1,95 @@
+"""Pre-test checkout on the simulated stand (lockstep): zero the transducers (a mis-zeroed one
+refused, nothing written; the zero file applied by the loader and recorded by every run;
+refused once a calibration changes), time the valves (a slow valve flagged, using the
+simulator's fault injection; refused while an isolation valve is open)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import ROOT
+
+from hil.checkout import valves, zero
+from hil.errors import ConfigError
+from hil.runner import RunOptions, run
+from hil.stand import load_stand
+from hil.stand.zero import zero_path
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def stand(tmp_path):
+    """The TQ-12 stand file in a directory of its own (its zero file goes beside it)."""
+    d = tmp_path / "stands"
+    shutil.copytree(ROOT / "configs" / "stands", d)
+    return d / "sim_tq12.toml"
+
+
+def test_zero_writes_offsets_the_loader_applies_and_runs_record(stand, tmp_path) -> None:
+    before = load_stand(stand)
+    res = zero(str(stand), "lockstep", seconds=1.0, operator="J. Doe", out=str(tmp_path / "z"))
+    assert res.ok, res.lines
+    zfile = zero_path(stand)
+    assert zfile.is_file() and res.data["zero_file"]["path"] == str(zfile)
+    rows = {r["channel"]: r for r in res.data["channels"]}
+    assert set(rows) == {"pc", "pc_b", "p_inj_ox", "p_inj_fuel", "p_purge"}
+    assert all(abs(r["offset"]) < 0.01 for r in rows.values())  # vented, healthy: tiny offsets
+    after = load_stand(stand)
+    assert after.zero is not None and after.zero["operator"] == "J. Doe"
+    assert after.zero["sha256"] == res.data["zero_file"]["sha256"]
+    assert after.channel("pc").calibration.offset == pytest.approx(before.channel("pc").calibration.offset
+                                                                   - rows["pc"]["offset"])
+    assert after.channel("thrust").calibration == before.channel("thrust").calibration  # not zeroed
+    # the record of the checkout itself, and every run from now on says which zero it used
+    assert json.loads((tmp_path / "z" / "checkout.json").read_text())["outcome"] == "checkout passed"
+    r = run(RunOptions(sequence=str(ROOT / "configs" / "sequences" / "tq12_hotfire_100.toml"), stand=str(stand),
+                       sim="lockstep", out=str(tmp_path / "run"), progress=False))
+    assert r.exit_code == 0
+    assert r.summary["stand"]["zero"]["sha256"] == res.data["zero_file"]["sha256"]
+    assert (tmp_path / "run" / "inputs" / zfile.name).is_file()
+
+
+def test_a_mis_zeroed_transducer_is_refused_and_nothing_is_written(stand, tmp_path) -> None:
+    res = zero(str(stand), "lockstep", seconds=1.0, operator="J. Doe", out=str(tmp_path / "z"),
+               faults=("sensor_offset:channel=pc_b,offset=0.3@0",))
+    assert not res.ok and not zero_path(stand).exists()
+    refused = "\n".join(res.data["refused"])
+    assert "pc_b: offset +0.3" in refused and "beyond its zero limit ±0.05" in refused
+    assert "pc:" not in refused  # the healthy transducer beside it is not blamed
+
+
+def test_a_zero_file_is_refused_once_the_calibration_it_was_taken_with_changes(stand, tmp_path) -> None:
+    assert zero(str(stand), "lockstep", seconds=0.5, operator="x", out=str(tmp_path / "z")).ok
+    stand.write_text(stand.read_text().replace("gain = 0.00030518, offset = -0.5 }   # -0.5 .. 19.5 MPa",
+                                               "gain = 0.00061036, offset = -1.0 }", 1))
+    with pytest.raises(ConfigError, match=r"sim_tq12\.zero\.toml.*pc's calibration changed since it was zeroed"):
+        load_stand(stand)
+
+
+def test_valves_are_timed_and_a_slow_valve_is_flagged(stand, tmp_path) -> None:
+    asked: list[str] = []
+    ok = valves(str(stand), "lockstep", lambda text: asked.append(text) or True, out=str(tmp_path / "v"))
+    assert ok.ok and asked and "ox_main, fuel_main, gg" in asked[0]
+    for r in ok.data["valves"]:  # the plant's valves stroke fully in 0.3 s: 10-90 % is 0.24 s
+        assert r["open_10_90_s"] == pytest.approx(0.24, abs=0.01) and r["close_90_10_s"] == pytest.approx(0.24, abs=0.01)
+    assert (tmp_path / "v" / "checkout.md").read_text().count("| ok |") == 3
+    slow = valves(str(stand), "lockstep", lambda text: True, out=str(tmp_path / "s"),
+                  faults=("valve_slow:valve=ox_main,factor=1.5@0",))
+    assert not slow.ok
+    by = {r["valve"]: r for r in slow.data["valves"]}
+    assert not by["ox_main"]["ok"] and by["ox_main"]["open_10_90_s"] == pytest.approx(0.36, abs=0.01)
+    assert by["fuel_main"]["ok"] and by["gg"]["ok"]
+    assert "| ox_main |" in (tmp_path / "s" / "checkout.md").read_text() and "SLOW" in "\n".join(slow.lines)
+
+
+def test_valves_are_not_moved_with_an_isolation_valve_open_or_without_confirmation(stand, tmp_path) -> None:
+    asked: list[str] = []
+    res = valves(str(stand), "lockstep", lambda text: asked.append(text) or True, out=str(tmp_path / "v"),
+                 faults=("valve_stuck:valve=ox_iso,at=open@0",))
+    assert not res.ok and not asked  # refused before asking: nothing moved
+    assert "the isolation valves must be closed" in res.lines[0] and "ox_iso" in res.lines[0]
+    res = valves(str(stand), "lockstep", lambda text: False, out=str(tmp_path / "n"))
+    assert not res.ok and res.lines == ["not confirmed: nothing moved"] and "valves" not in res.data
