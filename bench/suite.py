@@ -163,6 +163,7 @@ def scaling_channels(counts: tuple[int, ...], cycles: int) -> list[dict[str, Any
                 '[limits]\npc_channel = "pc"\npc_rated = 10.0\n' + chans + "\n" + actuators + "\n" + safing)
         for fb in ("ox_main_pos", "fuel_main_pos", "gg_pos", "ox_iso_pos", "fuel_iso_pos"):
             text = text.replace(f'feedback = "{fb}"\n', "")
+        text = re.sub(r"(?m)^stroke_limit_s = .*\n", "", text)  # timed on a feedback these channels lack
         stand = parse_stand(text, f"scaling-{n}.toml")
         from firmware_sim.firmware import Firmware
 

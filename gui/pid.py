@@ -1,6 +1,8 @@
-"""A P&ID-style view of the stand drawn from its config: tanks, main valves, GG valve, purge,
-igniter and the chamber, coloured by state. Clickable only in manual mode and only while the
-stand is SAFE; opening a propellant valve asks for confirmation first."""
+"""The stand's P&ID, live: the declared layout of its stand file, or one generated in flow order
+(gui/pid_layout.py). Valve bow-ties filled by state and marked when their position disagrees
+with their command, lines coloured by fluid, sensor bubbles with live values and units, tanks,
+chamber and nozzle. Clickable only in manual mode and only while the stand is SAFE; opening a
+propellant valve asks for confirmation first."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QCheckBox,
     QGraphicsEllipseItem,
+    QGraphicsPathItem,
+    QGraphicsPolygonItem,
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsSimpleTextItem,
@@ -22,23 +26,53 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hil.gui.pid_layout import FLUID_COLOURS, Item, layout
+
+DISAGREE_PCT = 10.0  # position this far from the command is marked (the valve watch's own tolerance)
 CLOSED, OPEN, PART, HOT, GAS = QColor("#9e9e9e"), QColor("#2e7d32"), QColor("#f9a825"), QColor("#ef6c00"), QColor("#1e88e5")
 
 
-class _Symbol(QGraphicsRectItem):
-    def __init__(self, view: PidView, name: str, x: float, y: float, w: float = 70, h: float = 34) -> None:
-        super().__init__(QRectF(x, y, w, h))
+class _Clickable:
+    """A symbol that forwards clicks to the view (manual commands)."""
+
+    view: PidView
+    name: str
+
+    def mousePressEvent(self, event: Any) -> None:
+        self.view.clicked(self.name)
+
+
+class _Valve(_Clickable, QGraphicsPolygonItem):
+    """A bow-tie across the flow (vertical lines: the triangles point up and down), filled by
+    state: grey closed, green open, amber part open; a red outline and "!" when its position
+    disagrees with its command."""
+
+    def __init__(self, view: PidView, name: str, x: float, y: float) -> None:
+        poly = QPolygonF([QPointF(x - 9, y - 13), QPointF(x + 9, y - 13), QPointF(x - 9, y + 13), QPointF(x + 9, y + 13)])
+        QGraphicsPolygonItem.__init__(self, poly)
         self.view, self.name = view, name
         self.setPen(QPen(QColor("#212121"), 1.5))
         self.label = QGraphicsSimpleTextItem(name, self)
         self.label.setFont(QFont("sans", 8))
-        self.label.setPos(x + 3, y + 2)
+        self.label.setPos(x + 13, y - 14)
         self.value = QGraphicsSimpleTextItem("", self)
         self.value.setFont(QFont("sans", 8, QFont.Weight.Bold))
-        self.value.setPos(x + 3, y + 17)
+        self.value.setPos(x + 13, y - 1)
 
-    def mousePressEvent(self, event: Any) -> None:
-        self.view.clicked(self.name)
+
+class _Box(_Clickable, QGraphicsRectItem):
+    """Tanks, chamber, injector, gas generator, igniter, gas source: a labelled shape."""
+
+    def __init__(self, view: PidView, name: str, rect: QRectF, label: str, rounded: bool = False) -> None:
+        QGraphicsRectItem.__init__(self, rect)
+        self.view, self.name = view, name
+        self.setPen(QPen(QColor("#212121"), 1.5))
+        self.label = QGraphicsSimpleTextItem(label, self)
+        self.label.setFont(QFont("sans", 8, QFont.Weight.Bold))
+        self.label.setPos(rect.left() + 4, rect.top() + 2)
+        self.value = QGraphicsSimpleTextItem("", self)
+        self.value.setFont(QFont("sans", 8))
+        self.value.setPos(rect.left() + 4, rect.top() + 15)
 
 
 def _opening(name: str, a: dict[str, Any], value: float) -> str:
@@ -64,70 +98,141 @@ class PidView(QWidget):
         self.gview = QGraphicsView(self.scene)
         self.gview.setMinimumHeight(220)
         lay.addWidget(self.gview)
-        self.symbols: dict[str, _Symbol] = {}
+        self.symbols: dict[str, _Valve | _Box] = {}
+        self.bubbles: dict[str, tuple[QGraphicsEllipseItem, QGraphicsSimpleTextItem]] = {}
+        self.loose: dict[str, QGraphicsSimpleTextItem] = {}
         self.actuators: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.values: dict[str, float] = {}
         self.refusal = ""
 
     def configure(self, meta: dict[str, Any]) -> None:
+        """Draw the stand: its declared P&ID, or one generated in flow order (gui/pid_layout.py)."""
         self.scene.clear()
         self.symbols.clear()
+        self.bubbles.clear()
+        self.loose.clear()
         self.actuators = {a["name"]: a for a in meta.get("actuators", [])}
         self.channels = {c["name"]: c for c in meta.get("channels", [])}
-        cols = {"ox": 0, "fuel": 1, "none": 2}
-        counts = [0, 0, 0]
-        pen = QPen(QColor("#424242"), 2)
-        for i, (title, colour) in enumerate((("LOX", "#bbdefb"), ("CH4", "#ffe0b2"))):
-            tank = QGraphicsEllipseItem(QRectF(20 + i * 120, 0, 80, 50))
-            tank.setBrush(QBrush(QColor(colour)))
-            tank.setPen(pen)
-            self.scene.addItem(tank)
-            t = QGraphicsSimpleTextItem(title, tank)
-            t.setPos(45 + i * 120, 15)
-        for name, a in self.actuators.items():
-            c = 2 if a["kind"] in ("igniter", "purge") or a["propellant"] == "none" else cols[a["propellant"]]
-            if a["name"] == "gg" or a.get("kind") == "proportional" and "gg" in name:
-                c = 2
-            y = 80 + counts[c] * 50
-            counts[c] += 1
-            sym = _Symbol(self, name, 25 + c * 120, y)
-            self.scene.addItem(sym)
-            self.symbols[name] = sym
-            if c < 2:
-                self.scene.addLine(60 + c * 120, 50, 60 + c * 120, y, pen)
-        chamber = _Symbol(self, "chamber", 85, 80 + max(counts[:2]) * 50 + 20, 90, 44)
-        chamber.setBrush(QBrush(QColor("#eeeeee")))
-        self.scene.addItem(chamber)
-        self.symbols["chamber"] = chamber
-        for c in (0, 1):
-            self.scene.addLine(60 + c * 120, 80 + counts[c] * 50 - 16, 130, chamber.rect().top(), pen)
+        lay = layout(meta)
+        for fluid, path in lay.lines:  # lines first, under the symbols
+            pen = QPen(QColor(FLUID_COLOURS.get(fluid, "#424242")), 3)
+            pts = [lay.items[n] for n in path if n in lay.items]
+            route = QPainterPath(QPointF(pts[0].x, pts[0].y))
+            for a, b in zip(pts, pts[1:]):
+                mid = (a.y + b.y) / 2
+                route.lineTo(a.x, mid)
+                route.lineTo(b.x, mid)
+                route.lineTo(b.x, b.y)
+            item = QGraphicsPathItem(route)
+            item.setPen(pen)
+            item.setZValue(-1)
+            self.scene.addItem(item)
+        for it in lay.items.values():
+            self._draw(it)
+        x0 = max((i.x for i in lay.items.values()), default=0.0) + 110.0
+        if lay.loose_sensors:
+            head = self.scene.addSimpleText("sensors")
+            head.setFont(QFont("sans", 8, QFont.Weight.Bold))
+            head.setPos(x0, 0)
+        for k, name in enumerate(lay.loose_sensors):
+            t = self.scene.addSimpleText(name)
+            t.setFont(QFont("monospace", 8))
+            t.setPos(x0, 16 + 14 * k)
+            self.loose[name] = t
+        self.fit()
+
+    def fit(self) -> None:
+        """The whole diagram in view, aspect kept (on configure and when the tab is resized)."""
+        rect = self.scene.itemsBoundingRect().adjusted(-10, -10, 10, 10)
+        self.gview.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.fit()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.fit()
+
+    def _draw(self, it: Item) -> None:
+        x, y = it.x, it.y
+        if it.kind == "valve" and it.name in self.actuators:
+            sym: _Valve | _Box = _Valve(self, it.name, x, y)
+        elif it.kind == "sensor":
+            bubble = QGraphicsEllipseItem(QRectF(x - 13, y - 13, 26, 26))
+            bubble.setPen(QPen(QColor("#212121"), 1.2))
+            bubble.setBrush(QBrush(QColor("white")))
+            tag = QGraphicsSimpleTextItem("PT", bubble)
+            tag.setFont(QFont("sans", 7, QFont.Weight.Bold))
+            tag.setPos(x - 7, y - 6)
+            text = QGraphicsSimpleTextItem(it.channel, bubble)
+            text.setFont(QFont("sans", 8))
+            text.setPos(x + 16, y - 7)
+            self.scene.addItem(bubble)
+            self.bubbles[it.channel] = (bubble, text)
+            return
+        elif it.kind == "node":
+            dot = QGraphicsEllipseItem(QRectF(x - 3, y - 3, 6, 6))
+            dot.setBrush(QBrush(QColor(FLUID_COLOURS.get(it.fluid, "#424242"))))
+            self.scene.addItem(dot)
+            return
+        else:
+            w, h = {"tank": (64, 44), "chamber": (60, 40), "injector": (80, 12), "gg": (70, 30),
+                    "source": (40, 30), "igniter": (60, 24)}.get(it.kind, (60, 30))
+            sym = _Box(self, it.name, QRectF(x - w / 2, y - h / 2, w, h), it.label or it.name)
+            fill = {"tank": QColor(FLUID_COLOURS.get(it.fluid, "#e0e0e0")).lighter(170), "source": QColor("#eeeeee"),
+                    "injector": QColor("#bdbdbd"), "gg": QColor("#ffe0b2")}.get(it.kind, QColor("#eeeeee"))
+            sym.setBrush(QBrush(fill))
+            if it.kind == "tank":
+                sym.setRect(QRectF(x - w / 2, y - h / 2, w, h))
+            if it.kind == "chamber":  # and its nozzle below
+                nozzle = QGraphicsPolygonItem(QPolygonF([QPointF(x - 12, y + h / 2), QPointF(x + 12, y + h / 2),
+                                                         QPointF(x + 26, y + h / 2 + 30), QPointF(x - 26, y + h / 2 + 30)]),
+                                              sym)
+                nozzle.setPen(QPen(QColor("#212121"), 1.5))
+                nozzle.setBrush(QBrush(QColor("#e0e0e0")))
+        self.scene.addItem(sym)
+        self.symbols[it.name] = sym
 
     def update_values(self, latest: dict[str, float], state: str, pc_channel: str = "pc") -> None:
         self.state = state
         self.values = latest
+        pc = latest.get(pc_channel, math.nan)
+        chamber = self.symbols.get("chamber")
+        if chamber is not None:
+            chamber.value.setText(f"Pc {pc:.2f} MPa" if math.isfinite(pc) else "Pc -")
+            chamber.setBrush(QBrush(HOT if pc > 0.5 else QColor("#eeeeee")))
         for name, sym in self.symbols.items():
-            if name == "chamber":
-                pc = latest.get(pc_channel, math.nan)
-                sym.value.setText(f"Pc {pc:.2f} MPa" if math.isfinite(pc) else "Pc -")
-                sym.setBrush(QBrush(HOT if pc > 0.5 else QColor("#eeeeee")))
+            a = self.actuators.get(name)
+            if a is None:
                 continue
-            a = self.actuators[name]
             v = latest.get(f"cmd.{name}", math.nan)
             fb = latest.get(a.get("feedback") or "", math.nan)
+            lo, hi = a["range"]
+            frac = (v - lo) / (hi - lo) if hi > lo and math.isfinite(v) else 0.0
             if a["kind"] == "igniter":
                 colour, text = (HOT, "ON") if v > 0 else (CLOSED, "off")
             elif a["kind"] == "purge":
-                colour, text = (GAS, "ON") if v > 0 else (CLOSED, "off")
-            elif a["kind"] == "valve":
-                colour, text = (OPEN, "OPEN") if v > 0 else (CLOSED, "closed")
+                colour, text = (GAS, "OPEN") if v > 0 else (CLOSED, "closed")
             else:
-                lo, hi = a["range"]
-                frac = (v - lo) / (hi - lo) if hi > lo and math.isfinite(v) else 0.0
                 colour = CLOSED if frac <= 0 else OPEN if frac >= 0.99 else PART
-                text = f"cmd {v:.0f}%" + (f" pos {fb:.0f}%" if math.isfinite(fb) else "")
+                text = ("OPEN" if frac >= 0.99 else "closed" if frac <= 0 else f"{v:.0f} {a.get('units') or '%'}")
+                if math.isfinite(fb):
+                    text += f" (at {fb:.0f} %)"
+            disagree = math.isfinite(fb) and abs(100.0 * frac - fb) > DISAGREE_PCT
             sym.setBrush(QBrush(colour))
-            sym.value.setText(text)
+            sym.setPen(QPen(QColor("#c62828"), 3) if disagree else QPen(QColor("#212121"), 1.5))
+            sym.value.setText(("! " if disagree else "") + text)
+            sym.value.setBrush(QBrush(QColor("#c62828") if disagree else QColor("#212121")))
+        for ch, (_, bubble_text) in self.bubbles.items():
+            val = latest.get(ch, math.nan)
+            units = self.channels.get(ch, {}).get("units", "")
+            bubble_text.setText(f"{ch} {val:.3g} {units}" if math.isfinite(val) else f"{ch} -")
+        for ch, t in self.loose.items():
+            val = latest.get(ch, math.nan)
+            units = self.channels.get(ch, {}).get("units", "")
+            t.setText(f"{ch:<14} {val:9.3g} {units}" if math.isfinite(val) else f"{ch:<14}         - {units}")
         enabled = self.manual.isChecked() and state == "SAFE"
         for sym in self.symbols.values():
             sym.setCursor(Qt.CursorShape.PointingHandCursor if enabled else Qt.CursorShape.ArrowCursor)

@@ -10,12 +10,15 @@ before it reaches pyqtgraph (kept from frame to frame: gui/decimate.py), clip-to
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from hil.gui.decimate import PeakCache, peak_decimate
 from hil.gui.model import ConsoleModel
@@ -36,6 +39,53 @@ def classify(meta: dict[str, Any]) -> dict[str, list[str]]:
             out[c["plot"]].append(c["name"])
     out["valves"] = [f"cmd.{a['name']}" for a in meta.get("actuators", []) if a["kind"] == "proportional"] \
         + sorted(out["valves"])
+    return out
+
+
+DEFAULT_TITLES = {"thrust": "Thrust [kN]", "pressures": "Feed / injector [MPa]",
+                  "valves": "Valves: command vs position [%]"}
+
+
+def default_specs(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plots below chamber pressure as the stand file declares them (``plot`` per channel)."""
+    groups = classify(meta) if meta else {}
+    return [{"key": k, "title": t, "channels": groups.get(k, [])} for k, t in DEFAULT_TITLES.items()]
+
+
+def layout_path(stand: str) -> Path:
+    """Where an operator's plot layout for a stand is kept (``HIL_CONFIG_DIR``, else the XDG
+    config directory)."""
+    base = os.environ.get("HIL_CONFIG_DIR") or os.path.join(
+        os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "hil-stand")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stand)
+    return Path(base) / "plots" / f"{safe}.json"
+
+
+def save_layout(stand: str, specs: list[dict[str, Any]]) -> Path:
+    path = layout_path(stand)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"stand": stand, "plots": specs}, indent=2))
+    return path
+
+
+def load_layout(stand: str) -> list[dict[str, Any]] | None:
+    """The saved layout, or None (none saved, or unreadable: the stand file's plots then)."""
+    try:
+        data = json.loads(layout_path(stand).read_text())
+        return _keyed([{"key": sp.get("key"), "title": str(sp["title"]), "channels": [str(c) for c in sp["channels"]]}
+                       for sp in data["plots"]])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _keyed(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Plots with unique keys ("pc" is the chamber-pressure plot's)."""
+    out: list[dict[str, Any]] = []
+    for i, sp in enumerate(specs):
+        key = str(sp.get("key") or "")
+        if not key or key == "pc" or any(o["key"] == key for o in out):
+            key = f"plot{i}"
+        out.append({"key": key, "title": str(sp["title"]), "channels": list(sp["channels"])})
     return out
 
 
@@ -67,38 +117,23 @@ class PlotPanel(QWidget):
         self.readout = QLabel("")
         self.readout.setObjectName("cursorReadout")
         top.addWidget(self.pause_box)
+        self.layout_btn = QPushButton("Plots…")
+        self.layout_btn.setToolTip("add, remove and fill the plots; kept for this stand")
+        self.layout_btn.clicked.connect(self.arrange)
+        top.addWidget(self.layout_btn)
         top.addStretch(1)
         top.addWidget(self.readout)
         lay.addLayout(top)
         self.glw = pg.GraphicsLayoutWidget()
         lay.addWidget(self.glw, 1)
         self.plots: dict[str, pg.PlotItem] = {}
-        titles = {"pc": "Chamber pressure [MPa]", "thrust": "Thrust [kN]", "pressures": "Feed / injector [MPa]",
-                  "valves": "Valves: command vs position [%]"}
-        prev = None
-        for i, key in enumerate(("pc", "thrust", "pressures", "valves")):
-            p = self.glw.addPlot(row=i, col=0)
-            p.setLabel("left", titles[key])
-            # no grid: pyqtgraph draws it through the axis items, which costs ~17 ms per axis per
-            # frame in software raster (measured: it took the frame rate from 60 to 2 fps)
-            p.setClipToView(True)  # and peak_decimate() below: ~2 points per pixel column reach Qt
-            for side in ("left", "bottom"):
-                p.getAxis(side).enableAutoSIPrefix(False)  # 0.6 MPa reads 0.6, not "600 (x0.001)"
-            p.addLegend(offset=(8, 4), labelTextSize="8pt")  # top left: the newest data is on the right
-            if prev is not None:
-                p.setXLink(prev)
-            prev = p
-            self.plots[key] = p
-        self.plots["valves"].setLabel("bottom", "time [s]")
-        for key in ("pc", "thrust", "pressures"):
-            self.plots[key].hideAxis("bottom")  # linked x: one time axis is enough, and ticks cost per frame
+        self.specs: list[dict[str, Any]] = default_specs({})
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.band_hi: pg.PlotDataItem | None = None
         self.band_lo: pg.PlotDataItem | None = None
         self.limit_lines: list[pg.InfiniteLine] = []
-        self.time_cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", style=pg.QtCore.Qt.PenStyle.DashLine))
-        self.plots["pc"].addItem(self.time_cursor, ignoreBounds=True)
-        self._proxy = pg.SignalProxy(self.plots["pc"].scene().sigMouseMoved, rateLimit=30, slot=self._mouse)
+        self.time_cursor: pg.InfiniteLine | None = None
+        self._proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=30, slot=self._mouse)
         self.groups: dict[str, list[str]] = {}
         self._cache: PeakCache | None = None
         self._rows_drawn = -1
@@ -106,18 +141,62 @@ class PlotPanel(QWidget):
         self._plot_of: dict[pg.PlotCurveItem, str] = {}
         self._xrange = (0.0, -1.0)  # the time span shown (empty until the first frame)
         self._yrange: dict[str, tuple[float, float]] = {}
-        for p in self.plots.values():
+        self._series: list[tuple[pg.PlotCurveItem, str]] = []  # (curve, the column it draws)
+        self._build(self.specs)
+
+    def _build(self, specs: list[dict[str, Any]]) -> None:
+        """The plots, top to bottom: chamber pressure (always first: command line, redline band)
+        and the operator's (or the stand file's) plots, sharing the time axis."""
+        self.glw.clear()
+        self.plots = {}
+        rows = [("pc", "Chamber pressure [MPa]")] + [(sp["key"], sp["title"]) for sp in specs]
+        prev = None
+        for i, (key, title) in enumerate(rows):
+            p = self.glw.addPlot(row=i, col=0)
+            p.setLabel("left", title)
+            # no grid: pyqtgraph draws it through the axis items, which costs ~17 ms per axis per
+            # frame in software raster (measured: it took the frame rate from 60 to 2 fps)
+            for side in ("left", "bottom"):
+                p.getAxis(side).enableAutoSIPrefix(False)  # 0.6 MPa reads 0.6, not "600 (x0.001)"
+            p.addLegend(offset=(8, 4), labelTextSize="8pt")  # top left: the newest data is on the right
             p.disableAutoRange()  # ranges are set from the decimated data (_fit_y) and the window
+            if prev is not None:
+                p.setXLink(prev)
+            prev = p
+            self.plots[key] = p
+        last = rows[-1][0]
+        self.plots[last].setLabel("bottom", "time [s]")
+        for key, _ in rows[:-1]:
+            self.plots[key].hideAxis("bottom")  # linked x: one time axis is enough, and ticks cost per frame
+        # a new cursor each time: clearing the layout deleted the old one with its plot
+        self.time_cursor = pg.InfiniteLine(angle=90, movable=False,
+                                           pen=pg.mkPen("#888", style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.plots["pc"].addItem(self.time_cursor, ignoreBounds=True)
+
+    def arrange(self) -> None:
+        """The operator's layout dialog (gui/plot_dialog.py)."""
+        from hil.gui.plot_dialog import PlotLayoutDialog
+
+        columns = [c for c in self.model.columns if c not in ("time", "state", "step")]
+        dialog = PlotLayoutDialog(self.specs, columns, self)
+        if dialog.exec():
+            self.set_layout(dialog.specs)
+
+    def set_layout(self, specs: list[dict[str, Any]]) -> None:
+        """The operator's plots (title and channels each; chamber pressure stays first), kept
+        for this stand and used from now on (live and replay)."""
+        self.specs = _keyed(specs)
+        stand = self.model.meta.get("stand")
+        if stand:
+            save_layout(stand, self.specs)
+        self.configure()
 
     def configure(self) -> None:
-        """Build the curves for the model's columns (a new controller or run)."""
-        for p in self.plots.values():
-            for item in list(p.listDataItems()):
-                p.removeItem(item)
-            for line in self.limit_lines:
-                p.removeItem(line)
+        """Build the plots and curves for the model's columns (a new controller or run): the
+        layout saved for this stand if there is one, else the stand file's plot declarations."""
         self.limit_lines = []
         self.curves.clear()
+        self._series = []
         self._plot_of.clear()
         self._yrange.clear()
         self._xrange = (0.0, -1.0)
@@ -125,15 +204,22 @@ class PlotPanel(QWidget):
         self._rows_drawn = -1
         meta = self.model.meta
         self.groups = classify(meta)
-        for key, names in self.groups.items():
+        saved = load_layout(meta.get("stand", "")) if meta.get("stand") else None
+        self.specs = saved if saved is not None else default_specs(meta)
+        self._build(self.specs)
+        wanted = [("pc", self.groups.get("pc", []))] + [(sp["key"], sp["channels"]) for sp in self.specs]
+        for key, names in wanted:
             for i, name in enumerate(names):
                 if name not in self.model.columns:
                     continue
                 style = pg.QtCore.Qt.PenStyle.DashLine if name.startswith("cmd.") else pg.QtCore.Qt.PenStyle.SolidLine
                 pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=1, style=style)
-                self.curves[name] = self._curve(key, name, pen)
+                curve = self._curve(key, name, pen)
+                self.curves.setdefault(name, curve)
+                self._series.append((curve, name))
         if "pc_setpoint" in self.model.columns:
             self.curves["pc_setpoint"] = self._curve("pc", "commanded Pc", pg.mkPen("#000", width=1))
+            self._series.append((self.curves["pc_setpoint"], "pc_setpoint"))
             band = pg.mkPen("#d62728", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
             self.band_hi = self._curve("pc", "redline band", band)
             self.band_lo = self._curve("pc", None, band)
@@ -174,7 +260,7 @@ class PlotPanel(QWidget):
         step = SCROLL_STEP * self.window_s
         left = t0 if t1 - t0 < self.window_s - step else t1 + step - self.window_s
         self._xrange = (left, left + self.window_s)
-        self.plots["valves"].setXRange(*self._xrange, padding=0.0)
+        self.plots["pc"].setXRange(*self._xrange, padding=0.0)  # the others are linked to it
 
     def _fit_y(self) -> None:
         """Each plot's y range from its curves' decimated data, moved only when the data leave
@@ -227,20 +313,19 @@ class PlotPanel(QWidget):
         if len(data) == 0:
             return
         cols = self.model.columns
-        names = [n for n in self.curves if n in cols]
-        if "pc_setpoint" in cols and self.band_hi is not None:
-            names.append("pc_setpoint")
+        names = list(dict.fromkeys(n for _, n in self._series if n in cols))  # each column decimated once
         idx = [cols.index(n) for n in names]
+        pos = {n: j for j, n in enumerate(names)}
         bins = self._bins()
         cache = self._cache
         if cache is None or cache.bins != bins or cache.columns.tolist() != idx or cache.window_s != self.window_s:
             cache = self._cache = PeakCache(idx, self.window_s, bins)
         x, y = cache.update(data)
-        for j, name in enumerate(names):
-            if name in self.curves:
-                _set(self.curves[name], x, y[:, j])
-        if "pc_setpoint" in names:
-            self._band(x, y[:, names.index("pc_setpoint")])
+        for curve, name in self._series:
+            if name in pos:
+                _set(curve, x, y[:, pos[name]])
+        if "pc_setpoint" in pos:
+            self._band(x, y[:, pos["pc_setpoint"]])
         self._scroll(float(data[0, 0]), float(data[-1, 0]))
         self._fit_y()
 
@@ -255,8 +340,9 @@ class PlotPanel(QWidget):
             data, t_all = data[lo:], t_all[lo:]
         bins = self._bins()
         t = peak_decimate(t_all, bins, time_axis=True)
-        for name, curve in self.curves.items():
-            curve.setData(t, peak_decimate(data[:, cols.index(name)], bins), connect="finite")
+        for curve, name in self._series:
+            if name in cols:
+                curve.setData(t, peak_decimate(data[:, cols.index(name)], bins), connect="finite")
         if self.band_hi is not None and "pc_setpoint" in cols:
             self._band(t, peak_decimate(data[:, cols.index("pc_setpoint")], bins))
         if not self.paused:
@@ -280,7 +366,8 @@ class PlotPanel(QWidget):
         if not self.plots["pc"].sceneBoundingRect().contains(pos) or self.model.buffer is None:
             return
         x = vb.mapSceneToView(pos).x()
-        self.time_cursor.setPos(x)
+        if self.time_cursor is not None:
+            self.time_cursor.setPos(x)
         data = self.model.buffer.view()
         if len(data) == 0:
             return

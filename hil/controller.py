@@ -9,6 +9,7 @@ and listed in cycle order here — the only place the order is written (hil/cycl
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -314,7 +315,12 @@ def stand_meta(stand: StandConfig, redlines: tuple[Redline, ...], rate_hz: float
             "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description,
                           "role": c.role, "plot": stand.plot_of(c)} for c in stand.channels],
             "actuators": [{"name": a.name, "kind": a.kind, "range": list(a.range), "units": a.units,
-                           "propellant": a.propellant, "feedback": a.feedback} for a in stand.actuators],
+                           "propellant": a.propellant, "feedback": a.feedback, "feeds": a.feeds}
+                          for a in stand.actuators],
+            "pid": None if stand.pid is None else {
+                "components": [dataclasses.asdict(c) for c in stand.pid.components],
+                "lines": [{"fluid": ln.fluid, "path": list(ln.path)} for ln in stand.pid.lines]},
+            "pc_channels": list(stand.limits.pc_channels or (stand.limits.pc_channel,)),
             "redlines": [{"name": r.name, "channels": list(r.channels), "min": r.min, "max": r.max,
                           "min_frac": r.min_frac, "max_frac": r.max_frac} for r in redlines],
             "pc_rated": stand.limits.pc_rated, "pc_channel": stand.limits.pc_channel, "rate_hz": rate_hz}

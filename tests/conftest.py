@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 from hil.children import Child, PtyPair, start_sim
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# operator settings (saved plot layouts) go to a directory of the test session's own, never the user's
+os.environ.setdefault("HIL_CONFIG_DIR", tempfile.mkdtemp(prefix="hil-test-config-"))
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDS = ROOT / "configs" / "stands"

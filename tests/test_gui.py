@@ -419,3 +419,65 @@ def test_the_cursor_readout_gives_units(window, qtbot) -> None:
     qtbot.waitUntil(lambda: pc.vb.sceneBoundingRect().width() > 100, timeout=5000)
     window.plots._mouse((pc.vb.sceneBoundingRect().center(),))  # noqa: SLF001 (the mouse, without a mouse)
     assert "pc=9.870 MPa" in window.plots.readout.text() and "pc_setpoint=" in window.plots.readout.text()
+
+
+def test_the_p_and_id_fills_valves_by_state_marks_disagreement_and_shows_sensor_values(window) -> None:
+    from hil.controller import stand_meta
+    from hil.stand import load_stand
+
+    pid = window.pid
+    pid.configure(stand_meta(load_stand(TQ12), (), 1000.0))
+    pid.update_values({"cmd.ox_main": 100.0, "ox_main_pos": 100.0, "cmd.fuel_main": 100.0, "fuel_main_pos": 40.0,
+                       "cmd.ox_iso": 0.0, "ox_iso_pos": 0.0, "pc": 9.98, "pc_b": 10.02, "p_inj_ox": 12.1}, "RUNNING")
+    ox, fuel, iso = pid.symbols["ox_main"], pid.symbols["fuel_main"], pid.symbols["ox_iso"]
+    assert ox.brush().color().name() == "#2e7d32" and iso.brush().color().name() == "#9e9e9e"  # open / closed
+    assert fuel.value.text().startswith("! OPEN (at 40 %)") and fuel.pen().color().name() == "#c62828"
+    assert not ox.value.text().startswith("!") and ox.pen().color().name() != "#c62828"
+    assert pid.bubbles["pc"][1].text() == "pc 9.98 MPa" and "12.1" in pid.loose["p_inj_ox"].text()
+    assert pid.symbols["chamber"].value.text() == "Pc 9.98 MPa"
+
+
+def test_the_operator_arranges_plots_kept_per_stand_and_used_in_replay(window, qtbot, tmp_path, monkeypatch) -> None:
+    """Add and remove plots, choose their channels, get them back next time (a new console) and
+    in replay; chamber pressure stays first with its command line and redline band."""
+    from hil.controller import stand_meta
+    from hil.gui.plot_dialog import PlotLayoutDialog
+    from hil.stand import load_stand
+
+    monkeypatch.setenv("HIL_CONFIG_DIR", str(tmp_path / "cfg"))
+    meta = stand_meta(load_stand(TQ12), load_stand(TQ12).redlines, 1000.0)
+    window.model.configure(meta)
+    window.plots.configure()
+    assert [sp["key"] for sp in window.plots.specs] == ["thrust", "pressures", "valves"]  # the stand file's
+    # the dialog, driven as an operator would: remove one, add one, tick channels, rename
+    cols = [c for c in window.model.columns if c not in ("time", "state", "step")]
+    dialog = PlotLayoutDialog(window.plots.specs, cols)
+    dialog.plot_list.setCurrentRow(1)
+    dialog.remove_plot()  # "pressures" gone
+    dialog.add_plot()
+    dialog.title.setText("Turbopump")
+    dialog.title.textEdited.emit("Turbopump")
+    dialog.check("pump_speed")
+    dialog.check("cmd.gg")
+    window.plots.set_layout(dialog.specs)
+    titles = [window.plots.plots[k].getAxis("left").labelText for k in window.plots.plots]
+    assert titles == ["Chamber pressure [MPa]", "Thrust [kN]", "Valves: command vs position [%]", "Turbopump"]
+    turbo = next(sp for sp in window.plots.specs if sp["title"] == "Turbopump")
+    assert turbo["channels"] == ["pump_speed", "cmd.gg"]
+    pc_items = {c.name() for c in window.plots.plots["pc"].listDataItems() if c.name()}
+    assert {"pc", "commanded Pc", "redline band"} <= pc_items
+    # a new console for the same stand gets the layout back
+    from hil.gui.main_window import MainWindow
+
+    other = MainWindow()
+    qtbot.addWidget(other)
+    other.model.configure(meta)
+    other.plots.configure()
+    assert [sp["title"] for sp in other.plots.specs] == ["Thrust [kN]", "Valves: command vs position [%]", "Turbopump"]
+    # and so does a replay of a run on that stand
+    res = run(RunOptions(sequence=str(SEQ / "tq12_hotfire_100.toml"), stand=str(TQ12), sim="lockstep",
+                         out=str(tmp_path / "run"), progress=False))
+    other.open_replay(str(tmp_path / "run"))
+    assert "Turbopump" in [sp["title"] for sp in other.plots.specs]
+    x, y = other.plots.curves["pump_speed"].getData()
+    assert res.exit_code == 0 and len(x) > 100 and max(y) > 1000  # the pump spun up in the burn

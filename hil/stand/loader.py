@@ -37,6 +37,7 @@ from hil.stand.model import (
     StandConfig,
     WatchdogEngage,
 )
+from hil.stand.pid_table import pid_table
 from hil.stand.registers import WIDTH, WORD_ORDERS, raw_range
 from hil.stand.toml_table import MISSING, TableReader, read_toml
 
@@ -276,10 +277,11 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
         raise ctx.error(("redlines",), "redline names must be unique")
     throttle = throttle_table(top.sub("throttle"), by_act)
     ignition = ignition_table(top.sub("ignition"), by_ch)
+    pid = pid_table(top.sub("pid"), by_ch, by_act)
     top.done()
     index: dict[Any, Any] = {("c", c.name): c for c in channels}
     index.update({("a", a.name): a for a in actuators})
     return StandConfig(path=path, sha256=sha256, name=name, description=description, devices=tuple(devices),
                        loop=loop, firmware=firmware, channels=tuple(channels), actuators=tuple(actuators),
                        safing=safing, limits=limits, sim=sim, redlines=redlines, throttle=throttle,
-                       ignition=ignition, _by_name=index)
+                       ignition=ignition, pid=pid, _by_name=index)
