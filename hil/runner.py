@@ -62,6 +62,20 @@ class RunResult:
     summary: dict[str, Any]
 
 
+def _realtime(priority: int, link: Any, who: str, out: TextIO) -> bool:
+    """SCHED_FIFO for this thread (hil/rt.py), said on ``out``; False (link closed, the reason
+    printed) where the machine refuses it."""
+    from hil.rt import set_realtime
+
+    try:
+        print(f"{who}: {set_realtime(priority)}", file=out, flush=True)
+    except HilError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        link.close()
+        return False
+    return True
+
+
 def _run_dir(opts: RunOptions, seq_name: str) -> Path:
     if opts.out:
         return Path(opts.out)
@@ -114,15 +128,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
     if link.child is not None:
         print(f"hil run: simulator serving {link.child.ready}", file=out, flush=True)
 
-    if opts.rt_priority:
-        from hil.rt import set_realtime
-
-        try:
-            print(f"hil run: {set_realtime(opts.rt_priority)}", file=out, flush=True)
-        except HilError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            link.close()
-            return RunResult(EXIT_INVALID, None, {})
+    if opts.rt_priority and not _realtime(opts.rt_priority, link, "hil run", out):
+        return RunResult(EXIT_INVALID, None, {})
     recorder = new_recorder(run_dir, stand)
     inputs = {"stand": recorder.copy_input(stand_path), "sequence": recorder.copy_input(seq_path)}
     if stand.zero:  # the offsets this run used (hil checkout zero), beside the stand they belong to
@@ -343,18 +350,10 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
     except HilError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAULT
-    if opts.rt_priority:
-        from hil.rt import set_realtime
-
-        try:
-            # before the recorder, the line threads and the service's sockets start: each helper
-            # thread puts itself back at normal priority, zmq's I/O threads are started after
-            # this thread's policy is set and are mostly asleep
-            print(f"hil serve: {set_realtime(opts.rt_priority)}", file=out, flush=True)
-        except HilError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            link.close()
-            return EXIT_INVALID
+    # before the recorder, the line threads and the service's sockets start: each helper thread
+    # puts itself back at normal priority; zmq's I/O threads are mostly asleep
+    if opts.rt_priority and not _realtime(opts.rt_priority, link, "hil serve", out):
+        return EXIT_INVALID
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run_dir = Path(opts.out) if opts.out else Path("runs") / f"{stamp}_serve_{stand.name}"
     session = new_recorder(run_dir, stand)
