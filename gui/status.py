@@ -21,12 +21,15 @@ def loop_health(st: dict[str, Any]) -> tuple[str, str]:
         return "red", f"communication lost ({st.get('last_error') or 'no answer'})"
     if st.get("loop_degraded"):
         return "red", "loop degraded" + (f": {st['last_error']}" if st.get("last_error") else "")
-    share, due = st.get("deadlines_met_share"), st.get("deadlines_due", 0)
+    # judged on the last seconds (a bad start-up must not leave the strip red all day), on the
+    # whole run when the controller gives no recent figure
+    share, due = st.get("recent_met_share", st.get("deadlines_met_share")), st.get("deadlines_due", 0)
+    window = f" over the last {st['recent_s']:g} s" if "recent_met_share" in st else ""
     if isinstance(share, (int, float)) and due >= 1000:
         if share < DEGRADED_SHARE:
-            return "red", f"missing deadlines (below {100 * DEGRADED_SHARE:g} %)"
+            return "red", f"missing deadlines: {100 * share:.1f} %{window} (below {100 * DEGRADED_SHARE:g} %)"
         if share < HEALTHY_SHARE:
-            return "amber", f"missing deadlines (below {100 * HEALTHY_SHARE:g} %)"
+            return "amber", f"missing deadlines: {100 * share:.2f} %{window} (below {100 * HEALTHY_SHARE:g} %)"
     return "ok", ""
 
 
@@ -51,6 +54,9 @@ class StatusStrip(QFrame):
             lay.addWidget(w)
         lay.insertStretch(4, 1)
         self.clock.setStyleSheet("font: bold 16pt monospace;")
+        # a long reason wraps instead of widening the window past a 1280-pixel screen
+        self.health.setWordWrap(True)
+        self.health.setMaximumWidth(560)
         self.set_state("—")
 
     def set_state(self, state: str, reason: str = "") -> None:

@@ -199,6 +199,7 @@ class Controller:
             "recording": loop.recorder is not None and not loop.recorder.closed,
             "cycles": st.cycles, "overruns": st.overruns, "failed_cycles": st.failed_cycles,
             "deadlines_due": st.deadlines_due, "deadlines_met_share": st.met_share,
+            "recent_met_share": st.recent_met_share(int(RECENT_S * loop.rate_hz))[0], "recent_s": RECENT_S,
             "loop_degraded": loop.degraded, "last_error": loop.last_error or None,
             "abort_reason": sup.abort_reason, "fault_reason": sup.fault_reason,
             "disqualified": self.sensors.names(),
@@ -291,6 +292,9 @@ class Controller:
         else:
             return {"ok": False, "refused": f"unknown command {cmd!r}"}
         return {"ok": True, "state": self.supervisor.state.name}
+
+
+RECENT_S = 10.0  # the status's "now" figure for the loop: deadlines met over the last 10 s
 
 
 def _who(request: dict[str, Any]) -> str:

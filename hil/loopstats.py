@@ -111,6 +111,18 @@ class LoopStats:
             self._buf = np.empty(CHUNK)
         self._n = 0
 
+    def recent_met_share(self, n: int) -> tuple[float, int]:
+        """Deadlines met over deadlines due over the last ``n`` cycles (and the skips after
+        them), and that number due; cheap enough for every status message (a slice of the
+        current chunk, the previous one's tail when the chunk is young)."""
+        lat, skips = self._buf[max(0, self._n - n) : self._n], self._skip_buf[max(0, self._n - n) : self._n]
+        if len(lat) < n and self._chunks:
+            k = n - len(lat)
+            lat = np.concatenate([self._chunks[-1][-k:], lat])
+            skips = np.concatenate([self._skips[-1][-k:], skips])
+        due = len(lat) + int(skips.sum())
+        return (int(np.count_nonzero(lat <= self._period)) / due if due else 0.0), due
+
     @property
     def chunks_held(self) -> int:
         """Full chunks of per-cycle lateness still held raw (the rest is in the histogram)."""

@@ -285,9 +285,19 @@ def test_the_loop_figure_turns_amber_then_red_with_the_reason(window) -> None:
     strip.update_status({**base, "deadlines_met_share": 0.9995})
     assert strip.health.styleSheet() == "" and "—" not in strip.health.text()
     strip.update_status({**base, "deadlines_met_share": 0.995})
-    assert "ffb300" in strip.health.styleSheet() and "missing deadlines (below 99.9 %)" in strip.health.text()
+    assert "ffb300" in strip.health.styleSheet() and "missing deadlines: 99.50 % (below 99.9 %)" in strip.health.text()
     strip.update_status({**base, "deadlines_met_share": 0.95})
     assert "c62828" in strip.health.styleSheet() and "below 99 %" in strip.health.text()
+    # judged on the last seconds when the controller says: a bad start-up does not stay red
+    strip.update_status({**base, "deadlines_met_share": 0.95, "recent_met_share": 1.0, "recent_s": 10.0})
+    assert strip.health.styleSheet() == "" and "95.00 % of 10000 deadlines met" in strip.health.text()
+    strip.update_status({**base, "deadlines_met_share": 1.0, "recent_met_share": 0.996, "recent_s": 10.0})
+    assert "missing deadlines: 99.60 % over the last 10 s" in strip.health.text()
+    strip.update_status({**base, "deadlines_met_share": 0.95, "comm_ok": False,
+                         "last_error": "daq: read: no answer from 10.0.0.21:502 unit 1 within 20 ms (3 retries), "
+                                       "connection dropped and reopened"})
+    assert "communication lost" in strip.health.text()
+    assert strip.minimumSizeHint().width() < 1280 - 200  # the reason wraps: the window still fits 1280 px
     strip.update_status({**base, "deadlines_met_share": 0.9995, "loop_degraded": True,
                          "last_error": "read: no answer within 20 ms"})
     assert "c62828" in strip.health.styleSheet() and "loop degraded: read: no answer within 20 ms" in strip.health.text()

@@ -351,3 +351,24 @@ def test_the_loop_reports_its_own_work_without_the_time_spent_in_transport_calls
     s = loop.stats.summary()
     assert per_cycle_us > 1000
     assert 0 < s["work_p50_us"] < 0.5 * per_cycle_us and s["work_p50_us"] <= s["work_p99_us"]
+
+
+def test_the_recent_deadline_share_counts_the_last_cycles_and_their_skips() -> None:
+    """The status strip judges the loop on its last seconds: late cycles and skipped deadlines
+    at the end count, a bad start does not (also across the chunk boundary)."""
+    from hil.loopstats import CHUNK, LoopStats
+
+    st = LoopStats(1000.0)
+    for _ in range(CHUNK - 5):  # a chunk of good cycles ...
+        st.add(0.0001)
+    for _ in range(10):  # ... then 10 late ones, straddling the chunk boundary, and 5 skipped deadlines
+        st.add(0.005)
+    st.skipped(5)
+    share, due = st.recent_met_share(20)
+    assert due == 25 and share == pytest.approx(10 / 25)
+    bad_start = LoopStats(1000.0)
+    for _ in range(100):
+        bad_start.add(0.005)
+    for _ in range(1000):
+        bad_start.add(0.0001)
+    assert bad_start.recent_met_share(1000) == (1.0, 1000) and bad_start.met_share < 0.95
