@@ -93,3 +93,16 @@ def test_valves_are_not_moved_with_an_isolation_valve_open_or_without_confirmati
     assert "the isolation valves must be closed" in res.lines[0] and "ox_iso" in res.lines[0]
     res = valves(str(stand), "lockstep", lambda text: False, out=str(tmp_path / "n"))
     assert not res.ok and res.lines == ["not confirmed: nothing moved"] and "valves" not in res.data
+
+
+def test_valves_need_yes_without_a_terminal(stand, monkeypatch, capsys) -> None:
+    import argparse
+    import io
+
+    from hil.checkout import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal: nobody to ask
+    args = argparse.Namespace(what="valves", stand=str(stand), sim="lockstep", yes=False, out=None, seed=None,
+                              fault=[], seconds=1.0, operator="")
+    assert main(args) == 1
+    assert "confirm with --yes" in capsys.readouterr().err

@@ -284,3 +284,26 @@ def test_one_client_commands_the_others_watch_and_any_may_abort(served) -> None:
     assert ("authority_requested", "test conductor", "") in kinds
     assert ("authority", "propulsion lead", "handed over by test conductor") in kinds
     assert any(e["kind"] == "refused" and "held by test conductor" in e["reason"] for e in events)
+
+
+def test_authority_can_be_taken_only_from_a_silent_holder_and_is_released_explicitly() -> None:
+    """hil/authority.py's rules on its own clock: a live holder keeps it; one silent for 10 s
+    can be taken over (logged as such); only the holder releases or hands over."""
+    from hil.authority import SILENT_S, Authority
+    from hil.errors import Refused
+
+    events: list[tuple] = []
+    auth = Authority(lambda t, kind, **f: events.append((t, kind, f)))
+    auth.check(0.0, "a", "conductor", "arm")  # the first to command gets it
+    auth.check(0.0, "b", "viewer", "status")  # watching needs nothing
+    with pytest.raises(Refused, match="held by conductor"):
+        auth.check(1.0, "b", "viewer", "start")
+    auth.check(0.0, "b", "viewer", "abort")  # ABORT is not gated
+    with pytest.raises(Refused, match="heard from"):
+        auth.handle(SILENT_S - 1.0, "b", "viewer", "take_authority", {})
+    with pytest.raises(Refused, match="only the holder"):
+        auth.handle(2.0, "b", "viewer", "release_authority", {})
+    auth.handle(SILENT_S + 0.5, "b", "viewer", "take_authority", {})  # conductor silent since t=0
+    assert auth.status()["holder"] == "viewer" and "taken over from conductor" in events[-1][2]["how"]
+    auth.handle(SILENT_S + 1.0, "b", "viewer", "release_authority", {})
+    assert auth.status()["holder"] is None and events[-1][1] == "authority_released"
