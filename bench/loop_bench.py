@@ -127,7 +127,7 @@ def recorder_cost(rows: int, channels: int = 64) -> dict:
         vals, cmds = np.random.default_rng(1).normal(size=channels), np.zeros(8)
         c0, w0 = _cpu(), time.perf_counter()
         for i in range(rows):
-            rec.append(i * 1e-3, i, 0.01, 2, 3, vals, cmds, (1.0, 2.0))
+            rec.append(i * 1e-3, i, 0.01, 2, 3, vals, cmds, (1.0, 2.0, 3.0))
         append_s = time.perf_counter() - w0
         rec.close()
         cpu = _cpu() - c0

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from hil.gui.seqclock import SeqClock
+
 
 class RingBuffer:
     """Fixed-capacity rows × columns float64 buffer; ``view()`` returns the rows in time order
@@ -53,6 +55,7 @@ class ConsoleModel:
     buffer: RingBuffer | None = None
     connected: bool = False
     rows_received: int = 0
+    clock: SeqClock = field(default_factory=SeqClock)  # T-0 and the count's stops, from the rows
 
     def configure(self, meta: dict[str, Any], seconds: float = 60.0) -> None:
         """New controller or new run: take its column layout; keep ``seconds`` of rows."""
@@ -61,6 +64,7 @@ class ConsoleModel:
         rate = float(meta.get("rate_hz", 1000.0))
         self.buffer = RingBuffer(int(seconds * rate) + 1, len(self.columns))
         self.rows_received = 0
+        self.clock.reset()
 
     def col(self, name: str) -> int:
         """Index of a column (KeyError names it)."""
@@ -70,6 +74,12 @@ class ConsoleModel:
         if self.buffer is not None and rows.shape[1] == len(self.columns):
             self.buffer.extend(rows)
             self.rows_received += len(rows)
+            self.follow_clock(rows)
+
+    def follow_clock(self, rows: np.ndarray) -> None:
+        """T-0 and the count's stops from rows (a live batch, or a whole recorded run)."""
+        if "t_seq" in self.columns:
+            self.clock.add(rows[:, 0], rows[:, self.columns.index("t_seq")])
 
     def latest(self) -> dict[str, float]:
         """The newest row by column name (empty before any data)."""

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from hil.gui.decimate import PeakCache, peak_decimate
 from hil.gui.model import ConsoleModel
+from hil.gui.taxis import TAxis, TMarks
 
 SCROLL_STEP = 1 / 30  # of the window: the live time axis moves in 2 s steps on a 60 s window
 
@@ -142,6 +143,7 @@ class PlotPanel(QWidget):
         self._xrange = (0.0, -1.0)  # the time span shown (empty until the first frame)
         self._yrange: dict[str, tuple[float, float]] = {}
         self._series: list[tuple[pg.PlotCurveItem, str]] = []  # (curve, the column it draws)
+        self._shown: np.ndarray | None = None  # a replay's window (live: the model's buffer)
         self._build(self.specs)
 
     def _build(self, specs: list[dict[str, Any]]) -> None:
@@ -151,8 +153,9 @@ class PlotPanel(QWidget):
         self.plots = {}
         rows = [("pc", "Chamber pressure [MPa]")] + [(sp["key"], sp["title"]) for sp in specs]
         prev = None
+        axis = TAxis("bottom")  # the one time axis shown, under the last plot: T-time
         for i, (key, title) in enumerate(rows):
-            p = self.glw.addPlot(row=i, col=0)
+            p = self.glw.addPlot(row=i, col=0, axisItems={"bottom": axis} if i == len(rows) - 1 else None)
             p.setLabel("left", title)
             # no grid: pyqtgraph draws it through the axis items, which costs ~17 ms per axis per
             # frame in software raster (measured: it took the frame rate from 60 to 2 fps)
@@ -172,6 +175,7 @@ class PlotPanel(QWidget):
         self.time_cursor = pg.InfiniteLine(angle=90, movable=False,
                                            pen=pg.mkPen("#888", style=pg.QtCore.Qt.PenStyle.DashLine))
         self.plots["pc"].addItem(self.time_cursor, ignoreBounds=True)
+        self.marks = TMarks(self.plots, axis)
 
     def arrange(self) -> None:
         """The operator's layout dialog (gui/plot_dialog.py)."""
@@ -202,6 +206,7 @@ class PlotPanel(QWidget):
         self._xrange = (0.0, -1.0)
         self._cache = None
         self._rows_drawn = -1
+        self._shown = None
         meta = self.model.meta
         self.groups = classify(meta)
         saved = load_layout(meta.get("stand", "")) if meta.get("stand") else None
@@ -297,9 +302,13 @@ class PlotPanel(QWidget):
             if self.model.rows_received == self._rows_drawn:
                 return  # nothing new: what is on screen is still right
             self._rows_drawn = self.model.rows_received
-            self._refresh_live(self.model.buffer.view())
+            data = self.model.buffer.view()
+            self._refresh_live(data)
         else:
+            self._shown = data
             self._refresh_all(data)
+        if len(data):
+            self.marks.update(self.model.clock, float(data[-1, 0]))
         self.frames += 1
 
     def _bins(self) -> int:
@@ -347,7 +356,7 @@ class PlotPanel(QWidget):
             self._band(t, peak_decimate(data[:, cols.index("pc_setpoint")], bins))
         if not self.paused:
             t1 = t_all[-1]
-            self.plots["valves"].setXRange(max(t_all[0], t1 - self.window_s), t1, padding=0.0)
+            self.plots["pc"].setXRange(max(t_all[0], t1 - self.window_s), t1, padding=0.0)  # the others are linked
             self._fit_y()
 
     def _band(self, t: np.ndarray, sp: np.ndarray) -> None:
@@ -368,14 +377,15 @@ class PlotPanel(QWidget):
         x = vb.mapSceneToView(pos).x()
         if self.time_cursor is not None:
             self.time_cursor.setPos(x)
-        data = self.model.buffer.view()
+        data = self._shown if self._shown is not None else self.model.buffer.view()  # a replay's window, or live
         if len(data) == 0:
             return
         i = int(np.clip(np.searchsorted(data[:, 0], x), 0, len(data) - 1))
         cols = self.model.columns
+        t_seq = data[i, cols.index("t_seq")] if "t_seq" in cols else np.nan
         units = {c["name"]: c.get("units", "") for c in self.model.meta.get("channels", [])}
         units["pc_setpoint"] = units.get(self.model.meta.get("pc_channel", ""), "")
-        parts = [f"t={data[i, 0]:.3f} s"]
+        parts = [self.model.clock.label(float(data[i, 0]), float(t_seq))]
         for name in self.groups.get("pc", [])[:2] + ["pc_setpoint"] + self.groups.get("thrust", [])[:1]:
             if name in cols:
                 parts.append(f"{name}={data[i, cols.index(name)]:.3f} {units.get(name, '')}".rstrip())

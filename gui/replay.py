@@ -1,5 +1,5 @@
 """Load a recorded run directory into the console's column layout (the same as live
-telemetry: time, state, step, pc_setpoint, channels, commands)."""
+telemetry: time, state, step, pc_setpoint, t_seq, channels, commands)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from hil.controller import stand_meta
-from hil.frames import FrameLayout
+from hil.frames import HEAD, FrameLayout
 from hil.record.recorder import read_events, read_run, read_summary, stand_of_run
 from hil.safety import STATE_NAMES
 
@@ -28,15 +28,22 @@ def load_replay(run_dir: str | Path) -> dict[str, Any]:
     s = read_summary(d)
     if s:
         outcome = f"outcome: {s.get('outcome')}" + (f" — {s.get('abort_reason')}" if s.get("abort_reason") else "")
-    # sequence time at each step, to show the T-clock while scrubbing (between two steps it
-    # runs with the loop; a hold or a wait after the last step is not seen)
+    if "t_seq" not in table.column_names:
+        rows[:, HEAD.index("t_seq")] = t_seq_from_steps(events, rows[:, 0])
+    return {"rows": rows, "meta": meta, "events": events, "outcome": outcome, "loop": (s or {}).get("loop", {})}
+
+
+def t_seq_from_steps(events: list[dict[str, Any]], t: np.ndarray) -> np.ndarray:
+    """The sequence clock of a recording made before rows carried it: each step's scheduled
+    ``t_seq`` at the step, running with the loop between steps (a hold, a prompt or a wait
+    between two steps is not seen), NaN before the first step and after the run ends."""
     steps = np.array([(e["t"], e["t_seq"]) for e in events if e.get("kind") == "step"
                       and isinstance(e.get("t_seq"), (int, float))]).reshape(-1, 2)
-    return {"rows": rows, "meta": meta, "events": events, "outcome": outcome, "loop": (s or {}).get("loop", {}),
-            "steps": steps}
-
-
-def t_seq_at(steps: np.ndarray, t: float) -> float | None:
-    """The T-clock at loop time ``t`` of a recorded run (None before its first step)."""
-    k = int(np.searchsorted(steps[:, 0], t, side="right")) - 1 if len(steps) else -1
-    return None if k < 0 else float(steps[k, 1] + (t - steps[k, 0]))
+    out = np.full(len(t), np.nan)
+    if not len(steps):
+        return out
+    k = np.searchsorted(steps[:, 0], t + 1e-6, side="right") - 1  # events keep their time to 1 µs
+    end = min((e["t"] for e in events if e.get("kind") in ("sequence_done", "sequence_stopped")), default=np.inf)
+    ok = (k >= 0) & (t <= end + 1e-6)
+    out[ok] = steps[k[ok], 1] + (t[ok] - steps[k[ok], 0])
+    return out

@@ -1,12 +1,16 @@
 """The frame layout: how one cycle becomes a row, written once for everything that carries rows.
 
 Two shapes of the same cycle, both derived from the stand here and nowhere else:
-- the **telemetry row** (float64): ``time, state, step, pc_setpoint``, every channel, every
-  command as ``cmd.<actuator>``. The loop fills it, the service ships batches of it, the client
+- the **telemetry row** (float64): ``time, state, step, pc_setpoint, t_seq``, every channel,
+  every command as ``cmd.<actuator>``. The loop fills it, the service ships batches of it, the client
   and the console decode it, and the replay rebuilds it from a recording, so a recorded run and
   a live one plot through the same code.
 - the **recording's columns** (Arrow, ``data.arrow``): ``time, cycle, lateness_ms, state`` (name),
-  ``step``, every channel, every ``cmd.<actuator>``, ``pc_setpoint, throttle_output``.
+  ``step``, every channel, every ``cmd.<actuator>``, ``pc_setpoint, throttle_output, t_seq``.
+
+``t_seq`` is the sequence clock (T-time, seconds; NaN when no sequence runs) of the same cycle:
+it stands still through a hold or a prompt while ``time`` runs on, so a row places itself both
+in the run and in the sequence file. Recordings made before it existed lack the column.
 
 The wire format of a telemetry batch is ``[b"tlm", header-json, rows.tobytes()]`` with
 ``{"rows": n, "cols": m, ...}`` in the header; :func:`decode_batch` checks the payload's size.
@@ -22,9 +26,9 @@ import numpy as np
 
 from hil.errors import ProtocolError
 
-HEAD = ("time", "state", "step", "pc_setpoint")
+HEAD = ("time", "state", "step", "pc_setpoint", "t_seq")
 RECORD_HEAD = ("time", "cycle", "lateness_ms", "state", "step")
-RECORD_TAIL = ("pc_setpoint", "throttle_output")
+RECORD_TAIL = ("pc_setpoint", "throttle_output", "t_seq")
 
 
 @dataclass(frozen=True)
@@ -61,10 +65,10 @@ class FrameLayout:
     def command_slice(self) -> slice:
         return slice(len(HEAD) + len(self.channels), self.width)
 
-    def fill(self, row: np.ndarray, t: float, state: int, step: int, pc_setpoint: float,
+    def fill(self, row: np.ndarray, t: float, state: int, step: int, pc_setpoint: float, t_seq: float,
              values: np.ndarray, commands: np.ndarray) -> None:
         """Write one cycle into a preallocated telemetry row."""
-        row[0], row[1], row[2], row[3] = t, state, step, pc_setpoint
+        row[0], row[1], row[2], row[3], row[4] = t, state, step, pc_setpoint, t_seq
         row[self.channel_slice] = values
         row[self.command_slice] = commands
 
@@ -80,8 +84,9 @@ class FrameLayout:
         state = table.column("state").to_pylist()
         rows[:, 1] = [states.index(s) if s in states else np.nan for s in state]
         rows[:, 2] = table.column("step").to_numpy()
-        if "pc_setpoint" in table.column_names:
-            rows[:, 3] = table.column("pc_setpoint").to_numpy()
+        for k, name in ((3, "pc_setpoint"), (4, "t_seq")):
+            if name in table.column_names:
+                rows[:, k] = table.column(name).to_numpy()
         for j, c in enumerate((*self.channels, *self.commands)):
             rows[:, len(HEAD) + j] = table.column(c).to_numpy()
         return rows

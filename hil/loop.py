@@ -219,11 +219,12 @@ class ControlLoop:
         if self.link is not None:
             self.link.serve(cs)
         state = int(self.supervisor.state)
+        t_seq = cs.seq_t if cs.seq_t is not None else math.nan
         if self.recorder is not None:
             self.recorder.append(cs.t, cs.cycle, cs.lateness * 1e3, state, cs.step_index, cs.values,
-                                 self.commands.eng, (cs.pc_setpoint, cs.throttle_output))
+                                 self.commands.eng, (cs.pc_setpoint, cs.throttle_output, t_seq))
         if self.link is not None:
-            self.layout.fill(self._pub[self._pub_n], cs.t, state, cs.step_index, cs.pc_setpoint, cs.values,
+            self.layout.fill(self._pub[self._pub_n], cs.t, state, cs.step_index, cs.pc_setpoint, t_seq, cs.values,
                              self.commands.eng)
             self._pub_n += 1
             if self._pub_n == self.publish_every:

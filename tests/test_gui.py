@@ -175,8 +175,44 @@ def test_replay_opens_a_recorded_run(window, qtbot, tmp_path) -> None:
     loop = res.summary["loop"]
     assert f"of {loop['deadlines_due']} deadlines met" in win.status.health.text()
     assert win.status.clock.text().startswith("T") and "+" in win.status.clock.text()  # scrubbed mid-run: T+
+    # the recorded rows carry the sequence clock: the plots read T-time around the run's T-0
+    clock = win.model.clock
+    assert clock.fixed and win.plots.marks.axis.t0 == clock.t0
+    i = win.scrub.value()
+    row = dict(zip(win.model.columns, win.replay["rows"][i]))
+    assert win.status.clock.text() == f"T{row['t_seq']:+8.2f}"  # the row's own clock
+    assert clock.label(row["time"], row["t_seq"]).startswith(f"T{row['time'] - clock.t0:+.3f} s")
     win.send("arm")
     assert "replay" in win.message.text()  # nothing is commanded from a replay
+    _older_recordings_get_the_clock_from_their_steps(tmp_path / "run", win.replay["rows"], win.model.columns)
+
+
+def _older_recordings_get_the_clock_from_their_steps(run_dir, rows, columns) -> None:
+    """A recording from before rows carried ``t_seq``: the replay rebuilds the clock from the
+    step events (each step's scheduled time, running with the loop between steps), absent
+    before the first step; the column read from a recording is the one recorded."""
+    import json
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    from hil.gui.replay import load_replay
+    from hil.record.recorder import read_run
+
+    table = read_run(run_dir).table
+    old = table.drop_columns(["t_seq"])
+    with pa.OSFile(str(run_dir / "data.arrow"), "wb") as sink, ipc.new_stream(sink, old.schema) as writer:
+        writer.write_table(old)
+    again = load_replay(run_dir)["rows"]
+    k = columns.index("t_seq")
+    steps = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    steps = [e for e in steps if e["kind"] == "step"]
+    assert np.isnan(again[0, k]) and len(steps) > 3
+    for e in steps:
+        i = int(np.searchsorted(rows[:, 0], e["t"] - 1e-9))
+        assert again[i, k] == pytest.approx(e["t_seq"], abs=1.5e-3)
+    assert np.isfinite(rows[:, k]).sum() > 1000 and not np.array_equal(rows[:, k], again[:, k], equal_nan=True)
 
 
 @pytest.mark.slow
@@ -229,6 +265,7 @@ def test_console_go_no_go_prompts_and_the_hold(window, qtbot, controller) -> Non
     qtbot.waitUntil(lambda: not win.prompt_bar.isVisible(), timeout=5000)
     qtbot.waitUntil(lambda: (win.model.status.get("t_seq") or -9) > 0.5, timeout=10000)
     assert not win.hold_btn.isEnabled()  # committed: no hold after T-0
+    _plots_read_t_time(win, qtbot)
     qtbot.waitUntil(lambda: win.prompt_bar.isVisible() and "burn 2" in win.prompt_bar.text.text(), timeout=30000)
     win.prompt_bar.nogo_btn.click()  # NO-GO for burn 2
     qtbot.waitUntil(lambda: win.model.status.get("state") == "SAFE", timeout=20000)
@@ -238,6 +275,21 @@ def test_console_go_no_go_prompts_and_the_hold(window, qtbot, controller) -> Non
     events = [json.loads(line) for line in (controller.out / "events.jsonl").read_text().splitlines()]
     answers = [(e["answer"], e["client"]) for e in events if e["kind"] == "prompt_answered"]
     assert [a for a, _ in answers] == ["proceed", "abort"] and all(c.startswith("console ") for _, c in answers)
+
+
+def _plots_read_t_time(win, qtbot) -> None:
+    """Past T-0 the time axis reads T-time around a fixed T-0 marked on every plot, and the
+    prompt's wait (held and resumed meanwhile) is shaded where the count stood at T-2."""
+    marks, clock = win.plots.marks, win.model.clock
+    qtbot.waitUntil(lambda: clock.fixed and marks.axis.t0 == clock.t0, timeout=5000)
+    t0 = clock.t0
+    assert marks.axis.tickStrings([t0 - 10, t0, t0 + 5], 1.0, 5.0) == ["T-10", "T0", "T+5"]
+    assert marks.axis.labelText == "T-time [s]"
+    assert all(line.isVisible() and line.value() == t0 for line in marks.lines)
+    for sp, values in marks.axis.tickValues(t0 - 7.3, t0 + 20.1, 600):  # ticks on round T-times
+        assert values and all(abs((v - t0) / sp - round((v - t0) / sp)) < 1e-6 for v in values)
+    shown = [lab.textItem.toPlainText() for region, lab in marks.regions if region.isVisible()]
+    assert "count stopped at T-2.00" in shown
 
 
 def test_propellant_confirmations_name_the_valve_and_default_to_cancel(window, qtbot) -> None:

@@ -69,6 +69,47 @@ def test_a_prompt_holds_the_count_until_the_operator_types_proceed(tmp_path) -> 
     first = prompts[0]
     start = next(e for e in ev if e["kind"] == "step" and e.get("label") == "chamber down (relight_below)")
     assert start["t"] - first["t"] == pytest.approx(1.0 + answered[0]["waited_s"], abs=0.003)
+    _rows_carry_the_sequence_clock(res.run_dir, ev)
+
+
+def _rows_carry_the_sequence_clock(run_dir, ev) -> None:
+    """Every recorded row carries T-time: it stands still through each prompt and runs with the
+    loop otherwise; the console's clock finds T-0 and the prompts' stops from the rows alone."""
+    import numpy as np
+
+    from hil.gui.seqclock import SeqClock
+    from hil.record.recorder import read_run
+
+    table = read_run(run_dir).table
+    t, s = table.column("time").to_numpy(), table.column("t_seq").to_numpy()
+    run = np.isfinite(s)
+    assert run.any() and np.isnan(s[0])  # no sequence before START
+    first = int(np.flatnonzero(run)[0])
+    start = next(e for e in ev if e["kind"] == "sequence_start")
+    assert s[first] == pytest.approx(start["t_seq"], abs=2e-3)
+    prompts = [e for e in ev if e["kind"] == "prompt"]
+    answers = [e for e in ev if e["kind"] == "prompt_answered"]
+    for p, a in zip(prompts, answers):
+        inside = (t >= p["t"]) & (t < a["t"])
+        held = s[inside]
+        assert inside.sum() >= 1 and np.all(held == held[0])  # the clock stood still ...
+        assert held[0] == pytest.approx(p["t_seq"], abs=1e-4)  # ... where the prompt stopped it
+    steps = np.diff(s[run]) - np.diff(t[run])
+    ran = np.diff(s[run]) > 0
+    assert np.abs(steps[ran]).max() < 1e-9  # ... and otherwise ran with the loop
+    for chunk in (37, len(t)):  # live batches or a whole recording: the same answer
+        clock = SeqClock()
+        for k in range(0, len(t), chunk):
+            clock.add(t[k:k + chunk], s[k:k + chunk])
+        zero = int(np.flatnonzero(run & (s >= 0))[0])
+        assert clock.fixed and clock.t0 == pytest.approx(t[zero] - s[zero], abs=1e-9)
+        stops = clock.shown_stops(t[-1])  # those long enough to shade (not the prompts answered at once)
+        for p, ans in zip(prompts, answers):
+            if ans["waited_s"] >= 0.1:
+                assert any(ts == pytest.approx(p["t_seq"], abs=1e-4) and b - a == pytest.approx(ans["waited_s"], abs=2e-3)
+                           for a, b, ts in stops)
+        waits = [e["t_seq"] for e in ev if e["kind"] == "step" and e["what"].startswith(("prompt", "wait", "hold"))]
+        assert len(stops) >= 2 and all(any(ts == pytest.approx(w, abs=1e-4) for w in waits) for _, _, ts in stops)
 
 
 def test_no_go_aborts_the_run_with_who_said_so(tmp_path) -> None:

@@ -1,7 +1,7 @@
 """Telemetry and command service of the controller process (pyzmq).
 
 - PUB ``tcp://127.0.0.1:<pub>``: multipart messages ``[b"tlm", header-json, rows]`` every
-  ``publish_every`` cycles (rows: float64 array, columns time, state, step, pc_setpoint, every
+  ``publish_every`` cycles (rows: float64 array, columns time, state, step, pc_setpoint, t_seq, every
   channel, every command: the ``meta`` command names them), ``[b"evt", json]`` for every event, ``[b"status", json]`` at 10 Hz.
 - REP ``tcp://127.0.0.1:<rep>``: JSON requests ``{"cmd": ...}`` answered with an explicit ack
   ``{"ok": true, ...}`` or refusal ``{"ok": false, "refused": reason}``.
