@@ -120,6 +120,9 @@ class ControlLoop:
         self._pub_n = 0
         self.last_error = ""
         self.stop_requested = False
+        # automated operator actions (a checkout in progress), where clients' commands are
+        # served: they act through the same manual commands, accepted only in SAFE
+        self.operator: Callable[[CycleState], None] | None = None
         self._recent: collections.deque[float] = collections.deque()
         self._window = stand.loop.rate_window_s
         self._min_cycles = stand.loop.min_rate_pct / 100.0 * self.rate_hz * self._window
@@ -216,6 +219,8 @@ class ControlLoop:
 
     def _publish(self, cs: CycleState) -> None:
         """The ``publish`` stage: serve clients, record the row, publish a batch."""
+        if self.operator is not None:
+            self.operator(cs)
         if self.link is not None:
             self.link.serve(cs)
         state = int(self.supervisor.state)

@@ -361,7 +361,7 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
     recorder = RunRecorder(session, opts.runs or run_dir.parent, stand, stand_path)
     try:
         ctl = Controller(stand, link.transports, link.clock, recorder=recorder, rate_hz=opts.rate_hz,
-                         link=lambda c: Service(c, rep=opts.rep, pub=opts.pub, keys=keys))
+                         link=lambda c: Service(c, rep=opts.rep, pub=opts.pub, keys=keys), stand_path=stand_path)
         recorder.attach(ctl)
     except (HilError, zmq.ZMQError) as exc:  # address in use
         print(f"error: cannot bind the service: {exc}", file=sys.stderr)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ROOT
 
@@ -106,3 +108,128 @@ def test_valves_need_yes_without_a_terminal(stand, monkeypatch, capsys) -> None:
                               fault=[], seconds=1.0, operator="")
     assert main(args) == 1
     assert "confirm with --yes" in capsys.readouterr().err
+
+
+def _until(client, check, timeout=30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = client.status()
+        if check(st):
+            return st
+    raise AssertionError(f"timed out; last status {st}")
+
+
+def _accepted(client) -> dict:
+    import time
+
+    refusals = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        res = client.checkout("valves")
+        if res["ok"]:
+            return {**res, "refusals": refusals}
+        refusals.append(res["refused"])
+    raise AssertionError(refusals[-1])
+
+
+@pytest.fixture
+def served(stand, tmp_path):
+    """`hil serve` on the stand copy, the simulator on TCP, pc_b reading 0.03 MPa high (inside its
+    ±0.05 zero limit: a transducer a zero should correct)."""
+    from hil.children import spawn
+    from hil.service.client import ControllerClient
+
+    child = spawn(["serve", "--stand", str(stand), "--sim", "tcp", "--rep", "tcp://127.0.0.1:0",
+                   "--pub", "tcp://127.0.0.1:0", "--out", str(tmp_path / "session"),
+                   "--fault", "sensor_offset:channel=pc_b,offset=0.03@0"], cwd=ROOT)
+    client = ControllerClient(child.ready["rep"], child.ready["pub"], timeout_s=5)
+    yield client
+    client.close()
+    child.proc.terminate()
+    child.proc.wait(timeout=30)
+
+
+def test_a_service_zeroes_the_stand_it_holds_and_reads_zeroed_at_once(served, stand, tmp_path) -> None:
+    """Zero through the controller service (what the console's Checkout tab sends): while it
+    reads, commands that would move anything are refused; the offsets are written, applied to
+    the running controller (pc_b reads ambient from then on, not 0.03 MPa above) and recorded by the next run."""
+    client = served
+    _until(client, lambda st: st["state"] == "SAFE" and st["comm_ok"])
+    res = client.checkout("zero", seconds=1.0)
+    assert res["ok"] and res["kind"] == "zero" and res["record"]
+    busy = client.arm()
+    assert not busy["ok"] and "a checkout is running (zero" in busy["refused"]
+    assert not client.checkout("valves")["ok"]  # one at a time
+    _until(client, lambda st: st["checkout"] is None)
+    record = Path(res["record"])
+    summary = json.loads((record / "checkout.json").read_text())
+    assert summary["outcome"] == "checkout passed"
+    offsets = {r["channel"]: r["offset"] for r in summary["channels"]}
+    assert offsets["pc_b"] == pytest.approx(0.03, abs=0.01) and abs(offsets["pc"]) < 0.01
+    assert zero_path(stand).is_file() and "pc_b" in (record / "checkout.md").read_text()
+    k = client.request("meta")["columns"].index("pc_b")
+    client.subscribe()
+    values: list[float] = []
+    while len(values) < 200:
+        msg = client.receive(2.0)
+        if msg and msg[0] == "tlm":
+            values += list(msg[1].rows[:, k])
+    vented = load_stand(stand).channel("pc_b").zero_expect  # absolute: ambient pressure
+    assert float(np.median(values)) == pytest.approx(vented, abs=0.01)  # zeroed now (was +0.03), no restart
+    # the next run says which zero it used
+    seq = ROOT / "configs" / "sequences" / "tq12_abort_demo.toml"
+    assert _until(client, lambda st: client.load(str(seq))["ok"])
+    assert client.arm()["ok"]
+    run_dir = Path(client.status()["run_dir"])
+    assert client.start()["ok"]
+    _until(client, lambda st: st["state"] == "SAFE", timeout=60)
+    _until(client, lambda st: (run_dir / "summary.json").is_file())
+    run = json.loads((run_dir / "summary.json").read_text())
+    assert run["stand"]["zero"]["sha256"] == summary["zero_file"]["sha256"]
+
+
+def test_a_service_times_the_valves_and_an_abort_stops_the_checkout(served, tmp_path) -> None:
+    """Valve timing through the service: an ABORT stops it at once (the record says why), a
+    second run times all three valves; manual commands wait meanwhile."""
+    client = served
+    _until(client, lambda st: st["state"] == "SAFE" and st["comm_ok"])
+    first = _accepted(client)  # refused while the isolation valves still move after start-up
+    assert "isolation valves must be closed" in first.pop("refusals")[0]
+    _until(client, lambda st: (st["checkout"] or {}).get("phase", "").startswith("valves: ox_main"))
+    assert "a checkout is running (valves" in client.set_output("purge", 1)["refused"]
+    assert client.abort("stop the checkout")["ok"]
+    _until(client, lambda st: st["checkout"] is None)
+    stopped = json.loads((Path(first["record"]) / "checkout.json").read_text())
+    assert stopped["outcome"] == "checkout failed" and stopped["stopped"] == "ABORT from client: stop the checkout"
+    _until(client, lambda st: st["state"] == "SAFE")
+    _accepted(client)
+    _until(client, lambda st: st["checkout"] is None, timeout=60)
+    records = sorted(p for p in tmp_path.iterdir() if "_checkout_valves" in p.name)
+    assert len(records) == 2
+    report = (records[-1] / "checkout.md").read_text()
+    assert report.count("| ok |") == 3
+    assert json.loads((records[-1] / "summary.json").read_text())["outcome"] == "checkout passed"
+
+
+def test_a_checkout_that_fails_ends_and_the_loop_goes_on(stand, tmp_path) -> None:
+    """A procedure that raises is ended with the reason; the controller keeps cycling SAFE."""
+    from hil.checkout.cli import _Session
+    from hil.safety import State
+
+    session = _Session(stand, load_stand(stand), "lockstep", tmp_path / "r", None, ())
+    ctl = session.ctl
+    job = ctl.begin_checkout("zero", operator="x", seconds=1.0)
+
+    def broken():
+        yield "zero: reading"
+        raise RuntimeError("transducer table missing")
+
+    job._steps = broken()  # noqa: SLF001
+    cycles = ctl.loop.cycle
+    session.run_for(0.5)
+    assert ctl.job is None and ctl.loop.cycle > cycles + 400 and ctl.supervisor.state == State.SAFE
+    assert ctl.last_checkout.data["stopped"] == "the checkout failed: RuntimeError: transducer table missing"
+    assert not zero_path(stand).exists()
+    session.close(ctl.last_checkout)

@@ -98,10 +98,24 @@ class RunRecorder:
 
     # ------------------------------------------------------------------ runs
 
-    def _open(self) -> None:
+    def open_record(self, stem: str) -> Path | None:
+        """A directory of its own for work that is not a sequence run (a checkout), laid out
+        like a run's; open until :meth:`close_record`. None while a run is open."""
+        if self.run is not None:
+            return None
+        self._open(stem)
+        return self.current
+
+    def close_record(self, facts: dict[str, Any]) -> None:
+        """Close what :meth:`open_record` opened; ``facts`` (the outcome) go in its summary."""
+        if self.run is not None:
+            self._close(self.ctl.loop.cycle if self.ctl is not None else None, facts=facts)
+
+    def _open(self, stem: str | None = None) -> None:
         ctl = self.ctl
-        seq = ctl.sequence if ctl is not None else None
-        stem = Path(seq.path).stem if seq is not None else "run"
+        seq = ctl.sequence if ctl is not None and stem is None else None
+        stem = stem or (Path(seq.path).stem if seq is not None else "run")
+        stand = ctl.stand if ctl is not None else self.stand  # a checkout may have zeroed it since
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         path = self.runs_dir / f"{stamp}_{stem}"
         k = 2
@@ -112,10 +126,10 @@ class RunRecorder:
         self.run_dirs.append(path)
         self._ending, self._first_cycle = False, None
         self._started = time.time()
-        self._inputs = {"stand": {"name": self.stand.name, **self.run.copy_input(self.stand_path)}}
-        if self.stand.zero:
-            self.run.copy_input(self.stand.zero["path"])
-            self._inputs["stand"]["zero"] = {k: v for k, v in self.stand.zero.items() if k != "offsets"}
+        self._inputs = {"stand": {"name": stand.name, **self.run.copy_input(self.stand_path)}}
+        if stand.zero:
+            self.run.copy_input(stand.zero["path"])
+            self._inputs["stand"]["zero"] = {k: v for k, v in stand.zero.items() if k != "offsets"}
         if seq is not None:
             copy = self.run.copy_input(seq.path)
             self._inputs["sequence"] = {"name": seq.name, **copy, "sha256_loaded": seq.sha256}
@@ -123,12 +137,12 @@ class RunRecorder:
                 self._inputs["sequence"]["changed_since_load"] = True  # the file on disk is not what ran
         self.session.event(ctl.loop.t if ctl is not None else 0.0, "run_dir", path=str(path))
 
-    def _close(self, cycle: int | None, note: str = "") -> None:
+    def _close(self, cycle: int | None, note: str = "", facts: dict[str, Any] | None = None) -> None:
         """Capture what the controller says about the run now, then finish on a helper thread."""
         run, self.run, self._ending = self.run, None, False
         assert run is not None
         ctl = self.ctl
-        facts: dict[str, Any] = {"note": note} if note else {}
+        given, facts = facts or {}, {"note": note} if note else {}
         if ctl is not None:
             sup = ctl.supervisor
             n = cycle - self._first_cycle + 1 if cycle is not None and self._first_cycle is not None else None
@@ -143,7 +157,7 @@ class RunRecorder:
             })
             if note:
                 facts["outcome"] = "interrupted"
-        summary = {**facts, **self._inputs, "software": {"hil-stand": __version__},
+        summary = {**facts, **given, **self._inputs, "software": {"hil-stand": __version__},
                    "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._started)),
                    "wall_s": round(time.time() - self._started, 3), "recorded_by": "hil serve (one run of a session)"}
         th = threading.Thread(target=self._finish, args=(run, summary), name="run-close", daemon=True)

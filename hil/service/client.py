@@ -126,6 +126,14 @@ class ControllerClient:
         return self.request("set", name=name, value=value)
 
     # telemetry ----------------------------------------------------------------------
+    def checkout(self, kind: str, seconds: float | None = None) -> dict[str, Any]:
+        """Start a checkout ("zero" or "valves") on the stand the controller holds (SAFE only;
+        the valves move: confirm with the operator first)."""
+        return self.request("checkout", kind=kind, **({"seconds": seconds} if seconds is not None else {}))
+
+    def cancel_checkout(self) -> dict[str, Any]:
+        return self.request("cancel_checkout")
+
     def subscribe(self) -> None:
         """Connect the SUB socket (messages published before this are not seen)."""
         if self._sub is None:

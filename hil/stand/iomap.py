@@ -77,17 +77,25 @@ class Decoder:
         self.masks = {d: np.array([ch.device == d for ch in stand.channels], dtype=bool) for d in self.device_names}
         self.gain = np.ones(n)
         self.offset = np.zeros(n)
-        self.nonlinear = []
-        for i, ch in enumerate(stand.channels):
-            if isinstance(ch.calibration, Linear):
-                self.gain[i], self.offset[i] = ch.calibration.gain, ch.calibration.offset
-            else:
-                self.nonlinear.append((i, ch.calibration))
+        self.recalibrate(stand)
         self.valid_lo = np.array([ch.valid[0] for ch in stand.channels])
         self.valid_hi = np.array([ch.valid[1] for ch in stand.channels])
         self.raw = np.zeros(n)
         self._unbounded = not (np.isfinite(self.valid_lo).all() and np.isfinite(self.valid_hi).all())
         self.has_firmware = self.fw_device is not None
+
+    def recalibrate(self, stand: StandConfig) -> None:
+        """Take the calibrations of ``stand`` — the same channels, in the same places (a new
+        zero from a checkout moves linear offsets; nothing else may differ)."""
+        if [ch.name for ch in stand.channels] != self.names:
+            raise ValueError("recalibrate: a stand with other channels needs a new decoder")
+        self.nonlinear = []
+        for i, ch in enumerate(stand.channels):
+            if isinstance(ch.calibration, Linear):
+                self.gain[i], self.offset[i] = ch.calibration.gain, ch.calibration.offset
+            else:
+                self.gain[i], self.offset[i] = 1.0, 0.0
+                self.nonlinear.append((i, ch.calibration))
 
     def store(self, block: ReadBlock, values: list[int]) -> None:
         """Keep one block's registers (or bits) as they arrived."""

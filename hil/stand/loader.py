@@ -165,8 +165,11 @@ def _firmware(t: TableReader | None, channels: set[str]) -> FirmwareConfig | Non
     return cfg
 
 
-def load_stand(path: str | Path) -> StandConfig:
-    """Read and validate a stand file. Raises ConfigError naming file, key and line."""
+def load_stand(path: str | Path, *, zero: bool = True) -> StandConfig:
+    """Read and validate a stand file. Raises ConfigError naming file, key and line. With
+    ``zero`` (the default) the zero file beside it, if any, is applied; without, the bare
+    calibrations (what ``hil checkout zero`` measures against, even when the zero file has gone
+    stale)."""
     p = Path(path)
     try:
         blob = p.read_bytes()
@@ -179,7 +182,7 @@ def load_stand(path: str | Path) -> StandConfig:
     stand = parse_stand(text, str(p), hashlib.sha256(blob).hexdigest())
     from hil.stand.zero import apply_zero, zero_path  # the zero file taken at the last checkout
 
-    return apply_zero(stand, zero_path(p)) if zero_path(p).is_file() else stand
+    return apply_zero(stand, zero_path(p)) if zero and zero_path(p).is_file() else stand
 
 
 def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandConfig:
