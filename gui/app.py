@@ -23,7 +23,8 @@ class EmbeddedController:
     """``hil serve --sim tcp`` as a child: its own process, ephemeral loopback ports. Records
     under the working directory's ``runs/``."""
 
-    def __init__(self, stand: str | Path, out: Path | None = None, rt_priority: int | None = None) -> None:
+    def __init__(self, stand: str | Path, out: Path | None = None, rt_priority: int | None = None,
+                 faults: tuple[str, ...] = ()) -> None:
         from hil.children import spawn
 
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -33,7 +34,8 @@ class EmbeddedController:
         try:
             self.child = spawn(["serve", "--stand", str(stand), "--sim", "tcp", "--rep", "tcp://127.0.0.1:0",
                                 "--pub", "tcp://127.0.0.1:0", "--out", str(self.out),
-                                *(["--rt-priority", str(rt_priority)] if rt_priority else [])],
+                                *(["--rt-priority", str(rt_priority)] if rt_priority else []),
+                                *(a for f in faults for a in ("--fault", f))],
                                timeout=60, stderr=self.log)
         except BaseException:
             self.log.close()
@@ -69,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the embedded controller's loop under SCHED_FIFO (needs root or CAP_SYS_NICE)")
     p.add_argument("--report-frames", type=float, metavar="S", default=0.0,
                    help="print every S seconds the frames drawn and the console's CPU share (benchmarks, logs)")
+    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="inject a simulator fault into the embedded stand, as hil run --fault (training, demos)")
     p.add_argument("--close-policy", choices=("abort", "keep"), default="abort",
                    help="closing the console during a run: abort it (default) or leave it running")
     return p
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         win.connect_controller(rep, pub, keys=keys)
     else:
         print("hil gui: starting the embedded simulated stand and controller …", flush=True)
-        embedded = EmbeddedController(args.stand, rt_priority=args.rt_priority)
+        embedded = EmbeddedController(args.stand, rt_priority=args.rt_priority, faults=tuple(args.fault))
         win.on_quit.append(embedded.stop)
         win.connect_controller(embedded.rep, embedded.pub)
         print(f"hil gui: controller {embedded.rep}, recording to {embedded.out}", flush=True)

@@ -13,6 +13,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
 if TYPE_CHECKING:
+    from hil.gui.checkout_panel import CheckoutPanel
     from hil.gui.client import CommandLink
     from hil.gui.model import ConsoleModel
     from hil.gui.sequence_panel import SequencePanel
@@ -25,6 +26,7 @@ class OperatorControls:
     link: CommandLink | None
     replay: dict[str, Any] | None
     sequence: SequencePanel
+    checkout: CheckoutPanel
     confirm_fn: Any
 
     def send(self, cmd: str, **args: Any) -> None: ...  # the window's
@@ -138,4 +140,5 @@ class OperatorControls:
         self.resume_btn.setEnabled(live and bool(held))
         self.resume_btn.setToolTip(f"the count is held by {held}" if held else "")
         self.abort_btn.setEnabled(True)
+        self.checkout.update_status(self.model.status, live, mine)
 

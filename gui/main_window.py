@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hil.gui.checkout_panel import CheckoutPanel
 from hil.gui.client import CommandLink, TelemetrySource
 from hil.gui.controls import OperatorControls
 from hil.gui.event_log import EventLog
@@ -78,9 +79,11 @@ class MainWindow(OperatorControls, QMainWindow):
         self.pid = PidView(self.send, lambda text: self.confirm_fn(text))
         self.sequence = SequencePanel(self.send)
         self.events = EventLog()
+        self.checkout = CheckoutPanel(self.send, lambda text: self.confirm_fn(text))
         self.tabs.addTab(self.sequence, "Sequence")
         self.tabs.addTab(self.channels, "Channels")
         self.tabs.addTab(self.pid, "P&&ID")
+        self.tabs.addTab(self.checkout, "Checkout")
         self.tabs.addTab(self.events, "Events")
         split.addWidget(self.tabs)
         split.setSizes([1000, 500])
@@ -169,6 +172,7 @@ class MainWindow(OperatorControls, QMainWindow):
             self.plots.configure()
             self.channels.configure(reply)
             self.pid.configure(reply)
+            self.checkout.configure(reply)
             self.model.connected = True
             self.status.set_connected(True, self.where)
             self.show_message(f"connected to {reply.get('stand')}")
@@ -204,6 +208,8 @@ class MainWindow(OperatorControls, QMainWindow):
                     self.touch()
                     self.events.add(payload)
                     self.model.events.append(payload)
+                    if payload.get("kind") == "checkout_done":
+                        self.checkout.show_result(payload)
                 elif kind == "status":
                     if not self.model.connected and self.link:
                         self.link.send("meta")  # the controller (re)appeared

@@ -16,7 +16,8 @@ from typing import Any
 
 from hil.errors import Refused
 
-NEEDS_AUTHORITY = frozenset({"load", "arm", "start", "reset", "set", "answer", "hold", "resume", "stop"})
+NEEDS_AUTHORITY = frozenset({"load", "arm", "start", "reset", "set", "answer", "hold", "resume", "stop", "checkout",
+                             "cancel_checkout"})
 SILENT_S = 10.0  # a holder not heard from for this long may be taken over from
 
 

@@ -397,7 +397,9 @@ class Deferred:
 
 def stand_meta(stand: StandConfig, redlines: tuple[Redline, ...], rate_hz: float) -> dict[str, Any]:
     """What a client needs to show a stand's data: the row layout of telemetry (and of a replay),
-    channels, actuators, redlines."""
+    channels, actuators, redlines, and what a checkout would zero and time."""
+    from hil.checkout.jobs import timed_valves
+
     return {"stand": stand.name, "states": list(STATE_NAMES),
             "columns": list(FrameLayout.of(stand).columns),
             "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description,
@@ -411,7 +413,9 @@ def stand_meta(stand: StandConfig, redlines: tuple[Redline, ...], rate_hz: float
             "pc_channels": list(stand.limits.pc_channels or (stand.limits.pc_channel,)),
             "redlines": [{"name": r.name, "channels": list(r.channels), "min": r.min, "max": r.max,
                           "min_frac": r.min_frac, "max_frac": r.max_frac} for r in redlines],
-            "pc_rated": stand.limits.pc_rated, "pc_channel": stand.limits.pc_channel, "rate_hz": rate_hz}
+            "pc_rated": stand.limits.pc_rated, "pc_channel": stand.limits.pc_channel, "rate_hz": rate_hz,
+            "checkout": {"zero": [c.name for c in stand.channels if c.zero_limit > 0],
+                         "valves": [a.name for a in timed_valves(stand)]}}
 
 
 def new_recorder(run_dir: str | Path, stand: StandConfig) -> Recorder:

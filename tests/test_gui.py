@@ -31,7 +31,8 @@ def test_window_builds_with_abort_always_enabled(window) -> None:
     window._update_buttons()  # noqa: SLF001
     assert window.start_btn.toolTip() == "START: ARM first (the stand is SAFE)"
     assert window.arm_btn.toolTip() == "ARM: no sequence loaded"
-    assert {window.tabs.tabText(i) for i in range(window.tabs.count())} == {"Sequence", "Channels", "P&&ID", "Events"}
+    assert {window.tabs.tabText(i) for i in range(window.tabs.count())} == {"Sequence", "Channels", "P&&ID", "Checkout",
+                                                                            "Events"}
     assert set(window.plots.plots) == {"pc", "thrust", "pressures", "valves"}
 
 
@@ -543,3 +544,67 @@ def test_the_operator_arranges_plots_kept_per_stand_and_used_in_replay(window, q
     assert "Turbopump" in [sp["title"] for sp in other.plots.specs]
     x, y = other.plots.curves["pump_speed"].getData()
     assert res.exit_code == 0 and len(x) > 100 and max(y) > 1000  # the pump spun up in the burn
+
+
+def test_checkout_from_the_console_refuses_a_mis_zeroed_transducer_and_flags_a_slow_valve(window, qtbot,
+                                                                                         tmp_path) -> None:
+    """The Checkout tab against a real controller whose simulated stand has pc_b reading 0.3 MPa
+    high and ox_main stroking 1.5x slow: each button asks first (nothing is sent when the
+    operator cancels), the zero is refused with pc_b named and no zero file written, the valve
+    timing flags ox_main SLOW and passes the others; the report and the record are shown."""
+    import os
+    import shutil
+
+    from hil.gui.app import EmbeddedController
+    from hil.stand.zero import zero_path
+
+    stands = tmp_path / "stands"
+    shutil.copytree(ROOT / "configs" / "stands", stands)
+    stand = stands / "sim_tq12.toml"
+    ctl = EmbeddedController(stand, out=tmp_path / "session", faults=(
+        "sensor_offset:channel=pc_b,offset=0.3@0", "valve_slow:valve=ox_main,factor=1.5@0"))
+    try:
+        win, panel = window, window.checkout
+        win.connect_controller(ctl.rep, ctl.pub)
+        qtbot.waitUntil(lambda: win.model.connected and panel.zero_btn.isEnabled(), timeout=30000)
+        assert panel.valve_names == ["ox_main", "fuel_main", "gg"] and "pc_b" in panel.zero_names
+        asked: list[str] = []
+        win.confirm_fn = lambda text: asked.append(text) or False  # the operator cancels: nothing is sent
+        panel.zero_btn.click()
+        assert "VENTED" in asked[-1] and "pc_b" in asked[-1] and panel.running is None
+        win.confirm_fn = lambda text: asked.append(text) or True
+        panel.seconds.setValue(1.0)
+        panel.zero_btn.click()
+        qtbot.waitUntil(lambda: "FAILED" in panel.outcome.text(), timeout=30000)
+        import re
+
+        assert re.search(r"pc_b: offset \+0\.(29|30)\d* MPa is beyond its zero limit", panel.report.toPlainText())
+        assert not zero_path(stand).exists() and "1 s vented" in "\n".join(panel.lines)
+        # valve timing: refused while the isolation valves are still moving after start-up, then runs
+        while True:
+            panel.valves_btn.click()
+            assert "Cycle ox_main, fuel_main, gg open and closed" in asked[-1]
+            qtbot.waitUntil(lambda: panel.running is not None or "REFUSED checkout" in win.message.text(),
+                            timeout=10000)
+            if panel.running is not None:
+                break
+            assert "isolation valves must be closed" in win.message.text()
+            win.message.setText("")
+        qtbot.waitUntil(lambda: not panel.zero_btn.isEnabled() and panel.cancel_btn.isEnabled(), timeout=5000)
+        assert "a checkout is running (valves)" in panel.zero_btn.toolTip() and "valves:" in panel.phase.text()
+        qtbot.waitUntil(lambda: "valves:" in panel.outcome.text(), timeout=60000)
+        report = "\n".join(panel.lines)
+        assert "FAILED" in panel.outcome.text() and "| ox_main |" in report and "SLOW" in report
+        assert "ox_main\n" in panel.report.toPlainText()  # shown as a table, not as Markdown source
+        assert report.count("| ok |") == 2
+        qtbot.waitUntil(lambda: panel.zero_btn.isEnabled(), timeout=5000)  # the next status: nothing running
+        record = panel.outcome.text().split("record ")[-1]
+        assert panel.outcome.toolTip() == str(tmp_path / record) and (tmp_path / record / "checkout.md").is_file()
+        win.tabs.setCurrentWidget(panel)
+        shot = win.grab()
+        assert shot.save(str(tmp_path / "checkout.png"))
+        if os.environ.get("HIL_DOCS_SHOTS"):  # HIL_DOCS_SHOTS=1 pytest tests/test_gui.py -k checkout
+            shot.save(str(ROOT / "docs" / "checkout.png"))
+    finally:
+        win.disconnect_controller()
+        ctl.stop()

@@ -263,6 +263,8 @@ def test_one_client_commands_the_others_watch_and_any_may_abort(served) -> None:
         assert st["authority"]["holder"] == "test conductor"
         r = viewer.arm()
         assert not r["ok"] and r["refused"].startswith("command authority is held by test conductor")
+        r = viewer.checkout("valves")  # a checkout moves valves: the holder's alone
+        assert not r["ok"] and r["refused"].startswith("command authority is held by test conductor")
         assert not viewer.take_authority()["ok"]  # the holder is alive: no take-over
         assert viewer.request_authority()["ok"]
         assert lead.status()["authority"]["requested_by"] == "propulsion lead"
