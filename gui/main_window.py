@@ -223,6 +223,7 @@ class MainWindow(OperatorControls, QMainWindow):
         st = self.model.status
         step = int(st.get("step", -1) or -1)
         self.status.update_status(st, self.sequence.step_text(step))
+        self.status.next.setText(self.sequence.next_prompt(step, st.get("t_seq")))
         self.sequence.highlight(step)
         self.prompt_bar.update_prompt(st.get("prompt"), st.get("t"))
         self.alarm_bar.update_reason(st)

@@ -82,6 +82,17 @@ class SequencePanel(QWidget):
         item.setBackground(QBrush(QColor("#bbdefb")))
         self.timeline.scrollToItem(item)
 
+    def next_prompt(self, index: int, t_seq: float | None) -> str:
+        """The next GO/NO-GO poll after step ``index`` of the running sequence, and how far
+        ahead it is on the sequence clock ("" when there is none or nothing runs)."""
+        if not isinstance(t_seq, (int, float)):
+            return ""
+        for s in self.steps[max(index + 1, 0):]:
+            if s["what"].startswith("prompt"):
+                text = s.get("label") or s["what"].split('"')[1]
+                return f"next poll T{s['at']:+.1f} (in {max(0.0, s['at'] - t_seq):.0f} s): {text}"
+        return ""
+
     def step_text(self, index: int) -> str:
         if 0 <= index < len(self.steps):
             s = self.steps[index]

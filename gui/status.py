@@ -47,12 +47,14 @@ class StatusStrip(QFrame):
         self.state.setMinimumWidth(170)
         self.clock = QLabel("T  --")
         self.step = QLabel("step: -")
+        self.next = QLabel("")  # the next GO/NO-GO poll of the running sequence
+        self.next.setStyleSheet("color: #e65100; font-weight: bold;")
         self.health = QLabel("loop: -")
         self.devices = QLabel("")
         self.rec = QLabel("rec: -")
-        for w in (self.conn, self.state, self.clock, self.step, self.health, self.devices, self.rec):
+        for w in (self.conn, self.state, self.clock, self.step, self.next, self.health, self.devices, self.rec):
             lay.addWidget(w)
-        lay.insertStretch(4, 1)
+        lay.insertStretch(5, 1)
         self.clock.setStyleSheet("font: bold 16pt monospace;")
         # a long reason wraps instead of widening the window past a 1280-pixel screen
         self.health.setWordWrap(True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -44,9 +44,6 @@ from hil.stand.iomap import Commands
 from hil.throttle import ThrottleController
 from hil.transport.base import Transport
 
-if TYPE_CHECKING:
-    from hil.checkout.jobs import CheckoutResult, Job
-
 
 class Controller:
     """Owns a ControlLoop and answers operator commands between its cycles."""
@@ -56,8 +53,6 @@ class Controller:
                  link: Callable[[Controller], ClientLink] | None = None, stand_path: str | Path | None = None) -> None:
         self.stand = stand
         self.stand_path = Path(stand_path) if stand_path is not None else None  # where a zero file goes
-        self.job: Job | None = None  # a checkout in progress (hil/checkout/jobs.py)
-        self.last_checkout: CheckoutResult | None = None
         self.events = EventBus(recorder)
         emit = self.events.emit
         self.commands = Commands(stand)
@@ -70,6 +65,9 @@ class Controller:
         self.valve_watch = ValveWatch(stand, self.supervisor, self.commands, emit)
         self.client_watch = ClientWatch(self.supervisor)
         self.authority = Authority(emit)
+        from hil.checkout.desk import CheckoutDesk  # here: hil.checkout's command line imports this module
+
+        self.checkout = CheckoutDesk(self)
         stages: list[Stage] = [self.sensors, self.ignition, self.sequencer]
         if self.throttle is not None:
             stages.append(self.throttle)
@@ -171,9 +169,7 @@ class Controller:
     def abort(self, reason: str = "operator abort", source: str = "operator") -> None:
         """Never refused. A checkout in progress ends with it (the safing sequence owns the outputs)."""
         self.supervisor.abort(self.loop.t, reason, source=source)
-        if self.job is not None:
-            self.job.stop(f"ABORT from {source}: {reason}")
-            self._checkout_done()
+        self.checkout.abort(f"ABORT from {source}: {reason}")
 
     def answer(self, index: int, answer: str, client: str) -> None:
         """PROCEED or ABORT to the prompt pending (an ABORT answer aborts the run)."""
@@ -194,63 +190,6 @@ class Controller:
     def set_output(self, name: str, value: float) -> float:
         """Manual output in SAFE."""
         return self.supervisor.manual_set(self.loop.t, name, value)
-
-    # ------------------------------------------------------------------ checkout
-
-    def begin_checkout(self, kind: str, operator: str = "", seconds: float = 3.0) -> Job:
-        """Start a checkout (SAFE only; valve timing with the isolation valves closed). It runs
-        where clients' commands are served, one cycle at a time, until it ends, fails, is
-        cancelled or the stand leaves SAFE. Its record: a run directory of its own when the
-        recorder makes them (a service), else the recorder's."""
-        from hil.checkout.jobs import Job, refusal, valve_steps, zero_steps
-
-        why = refusal(self, kind)
-        if why:
-            raise Refused(why)
-        rec = self.loop.recorder
-        opener = getattr(rec, "open_record", None)
-        record = opener(f"checkout_{kind}") if callable(opener) else getattr(rec, "dir", None)
-        steps = zero_steps(self, seconds, operator, record) if kind == "zero" else valve_steps(self, record)
-        self.job = Job(kind, steps, record, operator)
-        self.loop.operator = self._operate
-        return self.job
-
-    def cancel_checkout(self, who: str) -> None:
-        if self.job is None:
-            raise Refused("no checkout is running")
-        self.job.stop(f"cancelled by {who}")
-        self._checkout_done()
-
-    def _operate(self, cs: Any) -> None:
-        """The checkout's work for this cycle (the loop calls it while one runs)."""
-        job, sup = self.job, self.supervisor
-        assert job is not None
-        if sup.state != State.SAFE or sup.safing.active:  # a fault, or safing started another way
-            job.stop(f"the stand left SAFE ({sup.state.name}: {sup.reason})" if sup.state != State.SAFE
-                     else "the safing sequence started")
-            self._checkout_done()
-            return
-        try:
-            finished = job.advance()
-        except Exception as exc:  # a procedure that fails ends; the loop it runs in must not
-            job.stop(f"the checkout failed: {type(exc).__name__}: {exc}")
-            finished = True
-        if finished:
-            self._checkout_done()
-
-    def _checkout_done(self) -> None:
-        job, self.job, self.loop.operator = self.job, None, None
-        assert job is not None and job.result is not None
-        res = self.last_checkout = job.result
-        try:
-            res.write()
-        except OSError as exc:  # the checkout's end is not refused for a full disk; the events still say it
-            self.loop.event(self.loop.t, "record_error", what="checkout record", error=str(exc))
-        self.loop.event(self.loop.t, "checkout_done", what=res.kind, ok=res.ok,
-                        record=str(res.record) if res.record else None, report=res.lines)
-        closer = getattr(self.loop.recorder, "close_record", None)
-        if callable(closer):
-            closer(res.summary())
 
     def recalibrate(self, stand: StandConfig) -> None:
         """A new zero taken by a checkout: the same stand with other linear calibrations, read
@@ -280,7 +219,7 @@ class Controller:
             "run_dir": str(getattr(loop.recorder, "current", None) or "") or None,
             "authority": self.authority.status(),
             "held_by": seq.held_by,
-            "checkout": self.job.status() if self.job is not None else None,
+            "checkout": self.checkout.status(),
         }
 
     def meta(self) -> dict[str, Any]:
@@ -300,8 +239,8 @@ class Controller:
             self.authority.check(self.loop.t, client, who, str(cmd))
         except Refused as exc:
             return self._refusal(cmd, exc)
-        if self.job is not None and cmd in BUSY_DURING_CHECKOUT:
-            return self._refusal(cmd, Refused(f"a checkout is running ({self.job.kind}: {self.job.phase}); "
+        if (job := self.checkout.job) is not None and cmd in BUSY_DURING_CHECKOUT:
+            return self._refusal(cmd, Refused(f"a checkout is running ({job.kind}: {job.phase}); "
                                               "wait for it or cancel it"))
         if cmd == "load":
             try:
@@ -364,10 +303,10 @@ class Controller:
             v = self.set_output(str(request["name"]), float(request["value"]))
             return {"ok": True, "value": v}
         elif cmd == "checkout":
-            job = self.begin_checkout(str(request["kind"]), _who(request), float(request.get("seconds", 3.0)))
+            job = self.checkout.begin(str(request["kind"]), _who(request), float(request.get("seconds", 3.0)))
             return {"ok": True, **job.status()}
         elif cmd == "cancel_checkout":
-            self.cancel_checkout(_who(request))
+            self.checkout.cancel(_who(request))
         elif cmd == "stop":
             self.loop.stop_requested = True
         else:

@@ -210,7 +210,9 @@ def test_a_service_times_the_valves_and_an_abort_stops_the_checkout(served, tmp_
     assert len(records) == 2
     report = (records[-1] / "checkout.md").read_text()
     assert report.count("| ok |") == 3
-    assert json.loads((records[-1] / "summary.json").read_text())["outcome"] == "checkout passed"
+    summary = records[-1] / "summary.json"  # written by the run directory's closing thread
+    _until(client, lambda st: summary.is_file())
+    assert json.loads(summary.read_text())["outcome"] == "checkout passed"
 
 
 def test_a_checkout_that_fails_ends_and_the_loop_goes_on(stand, tmp_path) -> None:
@@ -220,7 +222,7 @@ def test_a_checkout_that_fails_ends_and_the_loop_goes_on(stand, tmp_path) -> Non
 
     session = _Session(stand, load_stand(stand), "lockstep", tmp_path / "r", None, ())
     ctl = session.ctl
-    job = ctl.begin_checkout("zero", operator="x", seconds=1.0)
+    job = ctl.checkout.begin("zero", operator="x", seconds=1.0)
 
     def broken():
         yield "zero: reading"
@@ -229,7 +231,7 @@ def test_a_checkout_that_fails_ends_and_the_loop_goes_on(stand, tmp_path) -> Non
     job._steps = broken()  # noqa: SLF001
     cycles = ctl.loop.cycle
     session.run_for(0.5)
-    assert ctl.job is None and ctl.loop.cycle > cycles + 400 and ctl.supervisor.state == State.SAFE
-    assert ctl.last_checkout.data["stopped"] == "the checkout failed: RuntimeError: transducer table missing"
+    assert ctl.checkout.job is None and ctl.loop.cycle > cycles + 400 and ctl.supervisor.state == State.SAFE
+    assert ctl.checkout.last.data["stopped"] == "the checkout failed: RuntimeError: transducer table missing"
     assert not zero_path(stand).exists()
-    session.close(ctl.last_checkout)
+    session.close(ctl.checkout.last)

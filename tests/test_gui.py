@@ -254,6 +254,9 @@ def test_console_go_no_go_prompts_and_the_hold(window, qtbot, controller) -> Non
     qtbot.waitUntil(lambda: win.prompt_bar.isVisible(), timeout=15000)
     assert "GO/NO-GO for burn 1" in win.prompt_bar.text.text() and win.prompt_bar.proceed_btn.isEnabled()
     assert "s left, then ABORT" in win.prompt_bar.left.text()
+    # the countdown shows the poll after this one, where it is on the sequence clock
+    qtbot.waitUntil(lambda: "next poll T+" in win.status.next.text(), timeout=5000)
+    assert "burn 2" in win.status.next.text()
     # before T-0 the count can be held, and resumed
     qtbot.waitUntil(lambda: win.hold_btn.isEnabled(), timeout=5000)
     win.hold_btn.click()
@@ -582,6 +585,7 @@ def test_checkout_from_the_console_refuses_a_mis_zeroed_transducer_and_flags_a_s
         assert not zero_path(stand).exists() and "1 s vented" in "\n".join(panel.lines)
         # valve timing: refused while the isolation valves are still moving after start-up, then runs
         while True:
+            qtbot.waitUntil(lambda: panel.valves_btn.isEnabled(), timeout=5000)  # the status after the zero
             panel.valves_btn.click()
             assert "Cycle ox_main, fuel_main, gg open and closed" in asked[-1]
             qtbot.waitUntil(lambda: panel.running is not None or "REFUSED checkout" in win.message.text(),

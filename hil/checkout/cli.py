@@ -49,11 +49,11 @@ class _Session:
 
     def checkout(self, kind: str, **kw: Any) -> CheckoutResult:
         """Run one checkout to its end on this session's controller."""
-        self.ctl.begin_checkout(kind, **kw)
-        while self.ctl.job is not None:
+        self.ctl.checkout.begin(kind, **kw)
+        while self.ctl.checkout.job is not None:
             self.loop.step()
-        assert self.ctl.last_checkout is not None
-        return self.ctl.last_checkout
+        assert self.ctl.checkout.last is not None
+        return self.ctl.checkout.last
 
     def close(self, result: CheckoutResult) -> None:
         self.loop.shutdown("checkout done")

@@ -90,8 +90,8 @@ def refusal(ctl: Controller, kind: str) -> str:
     """Every reason this checkout cannot start now, most telling first ("" when it can)."""
     if kind not in KINDS:
         return f"unknown checkout {kind!r} (zero or valves)"
-    if ctl.job is not None:
-        return f"a checkout is already running ({ctl.job.kind})"
+    if ctl.checkout.job is not None:
+        return f"a checkout is already running ({ctl.checkout.job.kind})"
     out = []
     if kind == "zero":
         if not zeroable(ctl.stand):
