@@ -13,6 +13,8 @@ import pyqtgraph as pg
 
 from hil.gui.seqclock import SeqClock
 
+LABEL_STOP_S = 2.0
+
 
 class TAxis(pg.AxisItem):
     """A time axis labelled T-10, T0, T+5 around ``t0`` (plain seconds while there is none),
@@ -88,4 +90,6 @@ class TMarks:
             if k < len(stops):
                 a, b, ts = stops[k]
                 region.setRegion((a, b))
-                label.setText(f"count stopped at T{ts:+.2f}")
+                # named when long enough to be someone's doing (a hold, a poll); a wait for Pc is
+                # shaded only, or the labels of a relight pile up over the legend
+                label.setText(f"count stopped at T{ts:+.2f}" if b - a >= LABEL_STOP_S else "")
