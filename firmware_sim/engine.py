@@ -1,7 +1,7 @@
 """Lumped transient model of a LOX/methane engine on a test stand.
 
 Follows shared/reference/engine-model.md: chamber pressure by the exact exponential step,
-c*(O/F) from firmware_sim.thermo, valve and injector orifices in series, rate-limited valve
+c*(O/F, Pc) from firmware_sim.thermo, valve and injector orifices in series, rate-limited valve
 strokes, a turbopump lag for the pump-fed preset, unburned-propellant accumulation before
 ignition (late ignition -> hard start), GN2 purge, thrust from Cf, a load-cell stand mode and
 a chamber wall that heats with burn time.
@@ -14,9 +14,9 @@ Python floats; numpy's per-call overhead would dominate a scalar model this smal
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from firmware_sim.thermo import CSTAR_2MPA, CSTAR_10MPA, CstarTable
+from firmware_sim.thermo import CSTAR, CstarGrid
 
 PA = 101_325.0  # ambient pressure, Pa
 GAMMA2 = 0.40  # Γ² for methalox, sets τc = L*/(Γ² c*) (reference [C])
@@ -52,7 +52,7 @@ class EngineParams:
     pump_rated_rpm: float
     lstar: float  # m
     ignition_delay_s: float
-    tau_drain_s: float
+    tau_drain_s: float  # residence of unburned spray and vapour (drains through the throat as gas)
     tau_burn_s: float
     presence_frac: float  # a propellant is "present" above this fraction of its design flow
     purge_mdot: float  # kg/s GN2
@@ -64,18 +64,23 @@ class EngineParams:
     loadcell_hz: float
     loadcell_zeta: float
     flameout_s: float = 0.02  # burning survives this long without one propellant
+    # unburned liquid that pools in a cold chamber (injector face, walls) instead of leaving as
+    # spray: this fraction of the inflow, draining as liquid over tau_pool_s. It is what makes a
+    # later ignition a harder start (the reference model: lab engine 100 ms late ≈ 4.7x rated Pc,
+    # 250 ms late ≈ 6.9x), where the spray alone would saturate within a few tau_drain_s. [E]
+    pool_frac: float = 0.1
+    tau_pool_s: float = 0.5
     instability_hz: float = 180.0
-    cstar_rows: tuple[tuple[float, float], ...] = field(default=CSTAR_10MPA, repr=False)
 
     @property
-    def cstar_table(self) -> CstarTable:
-        """c*(O/F) lookup for this engine's chamber pressure."""
-        return CstarTable(self.cstar_rows)
+    def cstar_table(self) -> CstarGrid:
+        """Ideal c*(O/F, Pc) of LOX/LCH4 (firmware_sim.thermo); this engine's η goes on top."""
+        return CSTAR
 
     @property
     def cstar_design(self) -> float:
-        """Effective c* at the design mixture ratio (η·c*_th)."""
-        return self.eta_cstar * self.cstar_table(self.of_design)
+        """Effective c* at the design point (η·c*_th at the design O/F and Pc)."""
+        return self.eta_cstar * CSTAR(self.of_design, self.pc_design)
 
     @property
     def mdot_design(self) -> float:
@@ -102,7 +107,7 @@ TQ12 = EngineParams(
     lstar=1.0, ignition_delay_s=0.03, tau_drain_s=0.02, tau_burn_s=0.002, presence_frac=0.02,
     purge_mdot=1.0, purge_supply_pressure=1.5e6, tank_droop_frac=0.0,
     wall_dt_design=500.0, tau_wall_heat_s=20.0, tau_wall_cool_s=60.0,
-    loadcell_hz=40.0, loadcell_zeta=0.05, cstar_rows=CSTAR_10MPA,
+    loadcell_hz=40.0, loadcell_zeta=0.05,
 )
 
 LAB = EngineParams(
@@ -114,7 +119,7 @@ LAB = EngineParams(
     lstar=1.0, ignition_delay_s=0.02, tau_drain_s=0.01, tau_burn_s=0.004, presence_frac=0.02,
     purge_mdot=0.01, purge_supply_pressure=1.0e6, tank_droop_frac=0.02,
     wall_dt_design=900.0, tau_wall_heat_s=40.0, tau_wall_cool_s=120.0,
-    loadcell_hz=80.0, loadcell_zeta=0.05, cstar_rows=CSTAR_2MPA,
+    loadcell_hz=80.0, loadcell_zeta=0.05,
 )
 
 PRESETS: dict[str, EngineParams] = {"tq12": TQ12, "lab": LAB}
@@ -154,6 +159,7 @@ class Engine:
         self.speed = 0.0  # turbopump speed, fraction of rated
         self.pc_state = PA
         self.mu_ox = self.mu_fuel = 0.0  # unburned propellant in the chamber, kg
+        self.pool_ox = self.pool_fuel = 0.0  # ... of it pooled as liquid, kg
         self.burning = False
         self.ign_timer = 0.0
         self.ignitions = 0
@@ -194,6 +200,8 @@ class Engine:
         self.k_tp = math.exp(-dt / p.tau_turbopump_s)
         self.k_drain = math.exp(-dt / p.tau_drain_s)
         self.k_drain_purge = math.exp(-dt / (p.tau_drain_s * 0.25))
+        self.k_pool = math.exp(-dt / p.tau_pool_s)
+        self.k_pool_purge = math.exp(-dt / (p.tau_pool_s * 0.25))
         self.k_burn = math.exp(-dt / p.tau_burn_s)
         self.k_wall_heat = math.exp(-dt / p.tau_wall_heat_s)
         self.k_wall_cool = math.exp(-dt / p.tau_wall_cool_s)
@@ -210,7 +218,8 @@ class Engine:
             p.gg_design_opening, p.spin_start_frac, self.k_tp, p.pump_inlet_pressure, self.pump_rise,
             p.supply_pressure, p.tank_droop_frac / m_ox, m_ox, self.k_wall_heat, self.k_wall_cool,
             2.0 * math.pi * p.instability_hz, p.eta_cf * p.cf_vac * at, PA * at * p.expansion_ratio,
-            wn * wn, 2.0 * p.loadcell_zeta * wn, p.flameout_s,
+            wn * wn, 2.0 * p.loadcell_zeta * wn, p.flameout_s, p.pool_frac, p.pool_frac * p.tau_pool_s,
+            (1.0 - p.pool_frac) * p.tau_drain_s,
         )
 
     def run(self, n: int, stop_pc: float = math.inf, stop_count: int = 1) -> int:
@@ -219,7 +228,8 @@ class Engine:
         interlock must act at that step, not at the end of a batch)."""
         (dt, rate, pump_fed, at, cstar_of, eta, a, ka, rho2_ox, rho2_f, inv_inj_ox, inv_inj_f, cv_ox, cv_f,
          thr_ox, thr_f, k_cold, pc_purge, tdrain, kb, wall_dt, t_amb, pcd, gg_open, spin, k_tp, p_in, rise,
-         p_tank, droop, md_ox_d, k_wh, k_wc, w_inst, cf_at, pa_ae, wn2, c_lc, flameout_s) = self._consts
+         p_tank, droop, md_ox_d, k_wh, k_wc, w_inst, cf_at, pa_ae, wn2, c_lc, flameout_s, fpool, tpool,
+         tspray) = self._consts
         delay = self.p.ignition_delay_s + self.extra_ignition_delay_s
         healthy = self.igniter_healthy
         cmd_ox = self.cmd_ox if self.stuck_ox is None else self.stuck_ox
@@ -231,11 +241,13 @@ class Engine:
         rate_o, rate_f, rate_g = rate / self.slow_ox, rate / self.slow_fuel, rate / self.slow_gg
         ign, purge = self.igniter, self.purge
         kd = self.k_drain_purge if purge else self.k_drain
+        kp = self.k_pool_purge if purge else self.k_pool
         inst = self.instability_amp
 
         t, pos_o, pos_f, pos_g, w = self.t, self.pos_ox, self.pos_fuel, self.pos_gg, self.speed
         pos_oi, pos_fi = self.pos_ox_iso, self.pos_fuel_iso
         pc, mu_o, mu_f, burning, ign_timer = self.pc_state, self.mu_ox, self.mu_fuel, self.burning, self.ign_timer
+        pl_o, pl_f = self.pool_ox, self.pool_fuel
         tw, lc_y, lc_v, peak = self.wall_temp, self.lc_y, self.lc_v, self.peak_pc
         ignitions, starve = self.ignitions, self.starve
         mo, mf, pup = self.mdot_ox, self.mdot_fuel, self.p_sup_ox
@@ -300,7 +312,7 @@ class Engine:
             # same supply pressure), so it stays stable when the feed ΔP is tiny.
             base = pc_purge if purge else 0.0
             if burning:
-                g = eta * cstar_of(co / cfu if cfu > 0.0 else 50.0) / at
+                g = eta * cstar_of(co / cfu if cfu > 0.0 else 50.0, pc) / at
                 aa = a * pc + ka * (burn * g + base)
                 if aa >= pup or ctot == 0.0:
                     pc, v = (aa if aa > PA else PA), 0.0  # choked outflow empties toward ambient
@@ -315,14 +327,19 @@ class Engine:
             mo = co * v
             mf = cfu * v
             if not burning:
-                mu_o = mo * tdrain + (mu_o - mo * tdrain) * kd
-                mu_f = mf * tdrain + (mu_f - mf * tdrain) * kd
+                # unburned: spray and vapour drain fast, pooled liquid slowly (both burn at ignition)
+                mu_o = mo * tspray + (mu_o - mo * tspray) * kd
+                mu_f = mf * tspray + (mu_f - mf * tspray) * kd
+                if fpool or pl_o or pl_f:
+                    pl_o = mo * tpool + (pl_o - mo * tpool) * kp
+                    pl_f = mf * tpool + (pl_f - mf * tpool) * kp
                 if ign and healthy and mo > thr_ox and mf > thr_f:
                     ign_timer += dt
                     if ign_timer >= delay:
                         burning = True
                         ignitions += 1
                         ign_timer = 0.0
+                        mu_o, mu_f, pl_o, pl_f = mu_o + pl_o, mu_f + pl_f, 0.0, 0.0
                 else:
                     ign_timer = 0.0
             pc_out = pc * (1.0 + inst * math.sin(w_inst * t)) if (inst and burning) else pc
@@ -350,6 +367,7 @@ class Engine:
         self.t, self.pos_ox, self.pos_fuel, self.pos_gg, self.speed = t, pos_o, pos_f, pos_g, w
         self.pos_ox_iso, self.pos_fuel_iso = pos_oi, pos_fi
         self.pc_state, self.mu_ox, self.mu_fuel, self.burning, self.ign_timer = pc, mu_o, mu_f, burning, ign_timer
+        self.pool_ox, self.pool_fuel = pl_o, pl_f
         self.wall_temp, self.lc_y, self.lc_v, self.peak_pc = tw, lc_y, lc_v, peak
         self.ignitions, self.starve = ignitions, starve
         self.pc = pc_out

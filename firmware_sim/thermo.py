@@ -1,74 +1,77 @@
-"""LOX/LCH4 thermochemistry tables: characteristic velocity versus mixture ratio.
+"""LOX/LCH4 thermochemistry: characteristic velocity versus mixture ratio and chamber pressure.
 
-Provenance. The O/F 2.5-4.0 rows are ideal shifting-equilibrium values computed with
-Cantera 3.2 (LOX at 90.17 K, LCH4 at 111.64 K, NASA gas species), cross-checked against a
-published NASA CEA case to 0.02 % on c*; they are copied from the project's engine reference
-(shared/reference/engine-model.md, labelled [C] there). The rows outside 2.5-4.0 (O/F 0.2-2.0
-and 5.0-50) are engineering estimates [E] that only shape start and shutdown
-transients, where the mixture sweeps far from nominal; no steady operating point uses them.
+Provenance. ``data/cstar_lox_ch4.csv`` is the project's equilibrium grid (shared/reference,
+labelled [C] there): ideal c* of LOX (90.17 K) / liquid CH4 (111.64 K), Cantera 3.2 with
+NASA-Glenn species, HP equilibrium in the chamber, shifting equilibrium to the throat, O/F 1.5-5
+by chamber pressure 0.5-14 MPa. c* depends on Pc as well as O/F (dissociation): at O/F 3.4 the
+4 MPa value is ~0.9 % below the 10 MPa one, so a table fixed at design Pc would read high by up
+to ~1.3 % at 30 % throttle; and the peak between O/F 2.5 and 3.0 needs the 2.75 row the grid has.
+
+Outside O/F 1.5-5 the rows are engineering estimates [E] that only shape start and shutdown
+transients, where the mixture sweeps far from nominal (no steady operating point uses them);
+at each pressure they are scaled by the grid's edge value there, so the surface stays continuous.
 """
 
 from __future__ import annotations
 
 import bisect
+import csv
+from pathlib import Path
 
-# O/F, c* [m/s] at Pc = 10 MPa
-CSTAR_10MPA: tuple[tuple[float, float], ...] = (
-    (0.2, 600.0),  # [E] fuel-rich start transient
-    (1.0, 1250.0),  # [E]
-    (1.5, 1520.0),  # [E]
-    (2.0, 1740.0),  # [E]
-    (2.5, 1857.0),
-    (3.0, 1871.0),
-    (3.2, 1861.0),
-    (3.4, 1846.0),
-    (3.5, 1838.0),
-    (3.8, 1811.0),
-    (4.0, 1793.0),
-    (5.0, 1690.0),  # [E]
-    (6.0, 1560.0),  # [E]
-    (8.0, 1330.0),  # [E]
-    (12.0, 1080.0),  # [E]
-    (20.0, 820.0),  # [E]
-    (50.0, 520.0),  # [E] oxygen-rich start transient: mostly warm gaseous O2
-)
+GRID_CSV = Path(__file__).with_name("data") / "cstar_lox_ch4.csv"
 
-# O/F, c* [m/s] at Pc = 2 MPa (lower pressure, less dissociation recovery)
-CSTAR_2MPA: tuple[tuple[float, float], ...] = (
-    (0.2, 590.0),  # [E] fuel-rich start transient
-    (1.0, 1240.0),  # [E]
-    (1.5, 1500.0),  # [E]
-    (2.0, 1725.0),  # [E]
-    (2.5, 1845.0),
-    (3.0, 1845.0),
-    (3.5, 1807.0),
-    (4.0, 1762.0),
-    (5.0, 1660.0),  # [E]
-    (6.0, 1540.0),  # [E]
-    (8.0, 1310.0),  # [E]
-    (12.0, 1060.0),  # [E]
-    (20.0, 810.0),  # [E]
-    (50.0, 510.0),  # [E] oxygen-rich start transient: mostly warm gaseous O2
-)
+# [E] O/F, c* [m/s] at 10 MPa beyond the grid: fuel-rich and oxygen-rich start transients
+LOW_ROWS: tuple[tuple[float, float], ...] = ((0.2, 600.0), (1.0, 1250.0))
+HIGH_ROWS: tuple[tuple[float, float], ...] = ((6.0, 1560.0), (8.0, 1330.0), (12.0, 1080.0), (20.0, 820.0),
+                                             (50.0, 520.0))  # 50: mostly warm gaseous O2
+REFERENCE_PC = 10.0e6  # the pressure the [E] rows were estimated at
 
 
-class CstarTable:
-    """Piecewise-linear c*(O/F), clamped at the table ends.
+def read_grid(path: Path = GRID_CSV) -> tuple[list[float], list[float], list[list[float]]]:
+    """O/F rows, chamber pressures (Pa) and c* [m/s] from the grid file (``#`` lines are comments)."""
+    with open(path, encoding="utf-8") as f:
+        rows = [r for r in csv.reader(line for line in f if not line.startswith("#"))]
+    head, body = rows[0], rows[1:]
+    pcs = [float(h.removeprefix("pc_").removesuffix("_mpa")) * 1e6 for h in head[1:]]
+    return [float(r[0]) for r in body], pcs, [[float(v) for v in r[1:]] for r in body]
+
+
+class CstarGrid:
+    """c*(O/F, Pc) [m/s], bilinear, clamped at the edges (Pc below 0.5 MPa reads the 0.5 MPa column).
 
     A scalar lookup in pure Python: called once per plant step, where numpy's per-call
     overhead would cost more than the arithmetic.
     """
 
-    def __init__(self, rows: tuple[tuple[float, float], ...]) -> None:
-        self.of = [r[0] for r in rows]
-        self.cstar = [r[1] for r in rows]
+    def __init__(self, path: Path = GRID_CSV) -> None:
+        ofs, pcs, table = read_grid(path)
+        ref = min(range(len(pcs)), key=lambda j: abs(pcs[j] - REFERENCE_PC))
+        lo = [[v * table[0][j] / table[0][ref] for j in range(len(pcs))] for _, v in LOW_ROWS]
+        hi = [[v * table[-1][j] / table[-1][ref] for j in range(len(pcs))] for _, v in HIGH_ROWS]
+        self.of = [o for o, _ in LOW_ROWS] + ofs + [o for o, _ in HIGH_ROWS]
+        self.pc = pcs
+        self.table = lo + table + hi
 
-    def __call__(self, of: float) -> float:
-        xs, ys = self.of, self.cstar
+    def __call__(self, of: float, pc: float) -> float:
+        xs, ps, tab = self.of, self.pc, self.table
         if of <= xs[0]:
-            return ys[0]
-        if of >= xs[-1]:
-            return ys[-1]
-        i = bisect.bisect_right(xs, of)
-        x0, x1 = xs[i - 1], xs[i]
-        return ys[i - 1] + (ys[i] - ys[i - 1]) * (of - x0) / (x1 - x0)
+            i, u = 1, 0.0
+        elif of >= xs[-1]:
+            i, u = len(xs) - 1, 1.0
+        else:
+            i = bisect.bisect_right(xs, of)
+            u = (of - xs[i - 1]) / (xs[i] - xs[i - 1])
+        if pc <= ps[0]:
+            j, v = 1, 0.0
+        elif pc >= ps[-1]:
+            j, v = len(ps) - 1, 1.0
+        else:
+            j = bisect.bisect_right(ps, pc)
+            v = (pc - ps[j - 1]) / (ps[j] - ps[j - 1])
+        r0, r1 = tab[i - 1], tab[i]
+        a = r0[j - 1] + (r0[j] - r0[j - 1]) * v
+        b = r1[j - 1] + (r1[j] - r1[j - 1]) * v
+        return a + (b - a) * u
+
+
+CSTAR = CstarGrid()  # LOX/LCH4, shared by every engine preset (η on top is per engine)

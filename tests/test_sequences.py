@@ -294,9 +294,10 @@ FAULTS = [
     # a late light-up is caught by the short confirmation window: the abort switches the igniter
     # off before the propellant that piled up can light (it used to be a 30 MPa hard start)
     ("late_ignition:delay=0.35@0", EXIT_ABORTED, "timeout after 0.25 s waiting for"),
-    # the stuck GG valve trips a Pc redline; after the abort it is still open though commanded shut,
-    # which the valve watch latches as FAULT (propellant may be flowing): exit code 3, not 2
-    ("valve_stuck:valve=gg,at=here@9", EXIT_FAULT, "redline pc_"),
+    # the GG valve stuck during the throttle-down: the valve watch (commanded vs position for 0.5 s)
+    # or a Pc redline catches it first, depending on how far Pc stays above its command; still
+    # open though commanded shut after the abort, it is latched as FAULT: exit code 3, not 2
+    ("valve_stuck:valve=gg,at=here@9", EXIT_FAULT, ("redline pc_", "valve gg is not following its command")),
     ("instability:amp=0.25,hz=180@6", EXIT_ABORTED, "redline pc_rate"),
     ("stop_answering@6", EXIT_FAULT, "communication lost"),
 ]
@@ -307,7 +308,8 @@ def test_faults_end_safe_with_the_right_reason(tmp_path, fault, code, reason) ->
     res = run_seq("tq12_throttle.toml", TQ12, tmp_path, faults=[fault])
     s = res.summary
     assert res.exit_code == code, s["abort_reason"]
-    assert reason in (s["abort_reason"] or ""), s["abort_reason"]
+    assert any(r in (s["abort_reason"] or "") for r in ((reason,) if isinstance(reason, str) else reason)), \
+        s["abort_reason"]
     assert s["firmware"]["peak_pc_mpa"] < load_stand(TQ12).firmware.overpressure_limit  # no hard start
     # safe at the end: no propellant commanded, the plant's valves shut, no flame
     data = read_run(res.run_dir).table
