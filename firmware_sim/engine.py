@@ -14,7 +14,8 @@ Python floats; numpy's per-call overhead would dominate a scalar model this smal
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from firmware_sim.thermo import CSTAR, CstarGrid
 
@@ -70,6 +71,13 @@ class EngineParams:
     # 250 ms late ≈ 6.9x), where the spray alone would saturate within a few tau_drain_s. [E]
     pool_frac: float = 0.1
     tau_pool_s: float = 0.5
+    # one engine is not the design: its orifices and pump differ from what the design point
+    # derives (a campaign disperses these; 1.0 is the design)
+    cda_valve_ox_scale: float = 1.0
+    cda_valve_fuel_scale: float = 1.0
+    cda_inj_ox_scale: float = 1.0
+    cda_inj_fuel_scale: float = 1.0
+    pump_head_scale: float = 1.0  # turbopump pressure rise at a given speed (a weak pump < 1)
     instability_hz: float = 180.0
 
     @property
@@ -123,6 +131,31 @@ LAB = EngineParams(
 )
 
 PRESETS: dict[str, EngineParams] = {"tq12": TQ12, "lab": LAB}
+
+# the parameters a campaign may disperse or ``hil run --engine`` replace: every number of the
+# plant (valve strokes, flow coefficients through the design point, pump lag, ignition delay,
+# c* efficiency, ...), not its name or kind
+TUNABLE: tuple[str, ...] = tuple(f.name for f in fields(EngineParams) if f.type in (float, "float"))
+
+
+def engine_params(preset: str, overrides: tuple[tuple[str, float], ...] | dict[str, float] = ()) -> EngineParams:
+    """A preset with some parameters replaced; ValueError naming the parameter when one is not
+    tunable or the result is not an engine (a supply pressure below Pc + injector ΔP, a zero time)."""
+    items = dict(overrides)
+    bad = [k for k in items if k not in TUNABLE]
+    if bad:
+        raise ValueError(f"unknown engine parameter(s) {', '.join(bad)}; tunable: {', '.join(TUNABLE)}")
+    for k, v in items.items():
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"engine parameter {k} = {v!r} must be a number ≥ 0")
+    changes: dict[str, Any] = {k: float(v) for k, v in items.items()}
+    p = replace(PRESETS[preset], **changes)
+    try:
+        Engine(p)  # derives the orifices: refuses a design point that cannot flow
+    except (ValueError, ZeroDivisionError) as exc:
+        raise ValueError(f"{', '.join(f'{k} = {v:g}' for k, v in items.items())} does not make an engine: {exc}") \
+            from None
+    return p
 
 
 class Engine:
@@ -188,14 +221,15 @@ class Engine:
         mdot = p.mdot_design
         m_ox, m_f = mdot * ofd / (1 + ofd), mdot / (1 + ofd)
         self.mdot_ox_design, self.mdot_fuel_design = m_ox, m_f
-        self.cda_inj_ox = m_ox / math.sqrt(2 * p.rho_ox * p.dp_inj_design)
-        self.cda_inj_fuel = m_f / math.sqrt(2 * p.rho_fuel * p.dp_inj_design)
+        self.cda_inj_ox = m_ox / math.sqrt(2 * p.rho_ox * p.dp_inj_design) * p.cda_inj_ox_scale
+        self.cda_inj_fuel = m_f / math.sqrt(2 * p.rho_fuel * p.dp_inj_design) * p.cda_inj_fuel_scale
         dp_valve = p.supply_pressure - p.pc_design - p.dp_inj_design
         if dp_valve <= 0:
             raise ValueError(f"{p.name}: supply pressure leaves no ΔP across the valves")
-        self.cda_valve_ox = m_ox / math.sqrt(2 * p.rho_ox * dp_valve) / p.valve_design_opening
-        self.cda_valve_fuel = m_f / math.sqrt(2 * p.rho_fuel * dp_valve) / p.valve_design_opening
-        self.pump_rise = p.supply_pressure - p.pump_inlet_pressure
+        self.cda_valve_ox = m_ox / math.sqrt(2 * p.rho_ox * dp_valve) / p.valve_design_opening * p.cda_valve_ox_scale
+        self.cda_valve_fuel = m_f / math.sqrt(2 * p.rho_fuel * dp_valve) / p.valve_design_opening \
+            * p.cda_valve_fuel_scale
+        self.pump_rise = (p.supply_pressure - p.pump_inlet_pressure) * p.pump_head_scale
         self.k_chamber = math.exp(-dt / p.tau_chamber_s)
         self.k_tp = math.exp(-dt / p.tau_turbopump_s)
         self.k_drain = math.exp(-dt / p.tau_drain_s)

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from firmware_sim.engine import PRESETS, Engine
+from firmware_sim.engine import Engine, engine_params
 from firmware_sim.faces import Face, build_faces, sample, system_block
 from firmware_sim.faults import Fault, set_fault
 from firmware_sim.sensors import Sensor, noise_source
@@ -40,11 +40,11 @@ class Firmware:
         self.stand = stand
         self.cfg: FirmwareConfig = stand.firmware or FirmwareConfig(watchdog_engage=WatchdogEngage.NEVER)
         self.dt = 1.0 / self.cfg.scan_hz
-        self.engine = Engine(PRESETS[stand.sim.engine], dt=self.dt)
+        self.engine = Engine(engine_params(stand.sim.engine, stand.sim.overrides), dt=self.dt)
         self.seed = stand.sim.seed if seed is None else seed
         noise = noise_source(self.seed)
         self.lock = threading.RLock()
-        self.sensors = [Sensor(ch, noise) for ch in stand.channels]
+        self.sensors = [Sensor(ch, noise, stand.sim.noise_scale) for ch in stand.channels]
         self.by_name = {s.ch.name: s for s in self.sensors}
         self.faces: dict[str, Face] = build_faces(stand, self.sensors)
         self.first = stand.devices[0].name

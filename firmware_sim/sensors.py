@@ -49,7 +49,7 @@ ROUGHNESS = 0.01  # combustion roughness on Pc while burning, rms fraction of Pc
 class Sensor:
     """One channel's transducer and ADC."""
 
-    def __init__(self, ch: Channel, noise: Iterator[float]) -> None:
+    def __init__(self, ch: Channel, noise: Iterator[float], noise_scale: float = 1.0) -> None:
         if ch.source not in SIGNALS:
             raise ValueError(f"channel {ch.name!r}: unknown simulator source {ch.source!r}; known: {', '.join(SIGNALS)}")
         self.ch = ch
@@ -66,7 +66,7 @@ class Sensor:
             span = abs(float(ch.calibration.to_eng(hi_raw)) - float(ch.calibration.to_eng(lo_raw)))
         else:
             span = 0.0
-        self.sigma = noise_frac * span
+        self.sigma = noise_frac * span * noise_scale
         self.rough = ROUGHNESS if ch.source == "pc" else 0.0
         self.noise = noise
         self.y: float | None = None

@@ -29,12 +29,21 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return run_sim(args)
 
 
+def _engine_value(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected PARAM=NUMBER, got {text!r}") from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from hil.runner import RunOptions, run
 
     res = run(RunOptions(sequence=args.sequence, stand=args.stand, sim=args.sim, out=args.out, seed=args.seed,
                          faults=tuple(args.fault), progress=not args.quiet, rate_hz=args.rate,
-                         rt_priority=args.rt_priority, auto_proceed=args.auto_proceed))
+                         rt_priority=args.rt_priority, auto_proceed=args.auto_proceed,
+                         engine=tuple(args.engine), noise_scale=args.noise_scale))
     if args.report and res.run_dir is not None:
         from hil.record.report import report
 
@@ -149,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="run directory (default runs/<utc>_<sequence>)")
     r.add_argument("--seed", type=int, help="simulator noise seed")
     r.add_argument("--fault", action="append", default=[], help="inject a simulator fault (see hil sim --help)")
+    r.add_argument("--engine", action="append", default=[], type=_engine_value, metavar="PARAM=VALUE",
+                   help="replace a simulated engine parameter (lockstep; e.g. valve_stroke_s=0.33): one engine of a "
+                        "campaign, as its row gives it")
+    r.add_argument("--noise-scale", type=float, help="the simulated sensors' noise, times this (lockstep)")
     r.add_argument("--rate", type=float, help="loop rate in Hz (default: the stand's)")
     r.add_argument("--quiet", action="store_true", help="no live progress lines")
     r.add_argument("--rt-priority", type=int, metavar="1-99",
@@ -228,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hil.faultmatrix import main as faults_main
 
         return faults_main(argv[1:])
+    if argv[:1] == ["campaign"]:
+        from hil.campaign.cli import main as campaign_main
+
+        return campaign_main(argv[1:])
     if argv[:1] == ["bench"]:  # the benchmark suite parses its own options
         from hil.bench.suite import main as bench_main
 

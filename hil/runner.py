@@ -51,6 +51,8 @@ class RunOptions:
     auto_proceed: bool = False  # answer every prompt PROCEED (CI; logged as such)
     answers: TextIO | None = None  # where operator answers come from (default: the terminal, if any)
     extra_summary: dict[str, Any] = field(default_factory=dict)
+    engine: tuple[tuple[str, float], ...] = ()  # simulated engine parameters replaced (lockstep only)
+    noise_scale: float | None = None  # the simulated sensors' noise, times this
 
 
 @dataclass
@@ -83,13 +85,33 @@ def _run_dir(opts: RunOptions, seq_name: str) -> Path:
     return Path("runs") / f"{stamp}_{Path(seq_name).stem}"
 
 
+def _dispersed(stand: StandConfig, opts: RunOptions) -> StandConfig:
+    """The stand with this run's engine (``--engine``, ``--noise-scale``: one engine of a
+    campaign); ConfigError when the stand is not simulated in this process or a value is wrong."""
+    if not opts.engine and opts.noise_scale is None:
+        return stand
+    if stand.sim is None or opts.sim != "lockstep":
+        raise ConfigError("--engine and --noise-scale change the simulated engine: they need --sim lockstep "
+                          "and a simulated stand", path=stand.path)
+    from firmware_sim.engine import engine_params
+
+    try:
+        engine_params(stand.sim.engine, opts.engine)
+    except ValueError as exc:
+        raise ConfigError(str(exc), path=stand.path) from None
+    scale = stand.sim.noise_scale if opts.noise_scale is None else opts.noise_scale
+    if not scale >= 0:
+        raise ConfigError(f"--noise-scale {scale!r} must be ≥ 0")
+    return stand.replaced(sim=dataclasses.replace(stand.sim, overrides=tuple(opts.engine), noise_scale=scale))
+
+
 def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
     """Run a sequence headless. Never raises for bad input or a bad day at the stand: it
     returns the exit code, and the stand ends safe whatever happened."""
     try:
         seq_path = find_sequence(opts.sequence)
         stand_path = find_stand(opts.stand) if opts.stand else stand_for(seq_path)
-        stand = load_stand(stand_path)
+        stand = _dispersed(load_stand(stand_path), opts)
         seq = load_sequence(seq_path, stand)
         from firmware_sim.faults import parse_fault  # validates specs before anything starts
 
@@ -203,7 +225,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             "abort_reason": sup.abort_reason or sup.fault_reason or outcome_note or None,
             "fault_reason": sup.fault_reason or None,
             "final_state": sup.state.name,
-            "redlines_tripped": ctl.redlines.tripped,
+            "redlines_tripped": ctl.redlines.tripped, "redline_margins": ctl.redlines.margins(),
             "disqualified_sensors": ctl.sensors.names(),
             "burns": burns,
             "loop": stats,
@@ -216,6 +238,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             "stand": {"name": stand.name, **inputs["stand"],
                       **({"zero": {k: v for k, v in stand.zero.items() if k != "offsets"}} if stand.zero else {})},
             "sim": opts.sim, "seed": opts.seed, "faults": [f.spec() for f in faults],
+            **({"engine": dict(stand.sim.overrides), "noise_scale": stand.sim.noise_scale}
+               if stand.sim is not None and (stand.sim.overrides or stand.sim.noise_scale != 1.0) else {}),
             "software": {"hil-stand": __version__},
             "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
             "wall_s": round(time.time() - started_wall, 3),

@@ -151,7 +151,7 @@ class RunRecorder:
                 "abort_reason": sup.abort_reason or sup.fault_reason or None,
                 "fault_reason": sup.fault_reason or None,
                 "final_state": sup.state.name,
-                "redlines_tripped": list(ctl.redlines.tripped),
+                "redlines_tripped": list(ctl.redlines.tripped), "redline_margins": ctl.redlines.margins(),
                 "disqualified_sensors": ctl.sensors.names(),
                 "loop": ctl.loop.stats.summary(last=n) if n else ctl.loop.stats.summary(),
             })

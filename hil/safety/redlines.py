@@ -21,6 +21,9 @@ from hil.stand import Redline, StandConfig
 _RUNNING, _BURNING = "running", "burning"
 
 
+_FAR = (float("inf"), 0.0, 0.0)
+
+
 class RedlineMonitor:
     """The ``redlines`` stage."""
 
@@ -43,6 +46,9 @@ class RedlineMonitor:
         self.enabled = {r.name for r in self.redlines if r.enabled}
         self.always_on = {r.name for r in self.stand.redlines if r.enabled}
         self.counts = {r.name: 0 for r in self.redlines}
+        # each redline's closest approach while it was watched: (margin in the channel's units,
+        # loop time, value); a campaign compares engines by it
+        self.closest: dict[str, tuple[float, float, float]] = {}
         self.first_violation: dict[str, float] = {}
         self.channels = {r.name: [self.index[c] for c in r.channels] for r in self.redlines}
         self._prev_value = {r.name: float("nan") for r in self.redlines}
@@ -87,6 +93,9 @@ class RedlineMonitor:
             v = vlist[ok[0]] if len(ok) == 1 else median([vlist[i] for i in ok])
             prev_t = prev_sample[name]
             why = self._violation(rl, v, t, t - prev_t if isfinite(prev_t) else 0.0, cs)
+            m = self._margin(rl, v, t, cs)
+            if m < self.closest.get(name, _FAR)[0]:
+                self.closest[name] = (m, t, v)
             prev_value[name] = v
             prev_sample[name] = t
             if not why:
@@ -115,6 +124,22 @@ class RedlineMonitor:
             if isfinite(prev) and abs(v - prev) / dt > rl.max_rate:
                 return f"rate {abs(v - prev) / dt:.4g}/s > {rl.max_rate:g}/s"
         return ""
+
+    @staticmethod
+    def _margin(rl: Redline, v: float, t: float, cs: CycleState) -> float:
+        """How far ``v`` is from the nearest limit this redline applies now (negative: beyond
+        it); rate limits are left out (a noisy derivative says little about margin)."""
+        m = min(rl.max - v, v - rl.min)
+        if rl.relative:
+            sp = cs.pc_setpoint
+            if isfinite(sp) and sp > 0 and t - cs.pc_setpoint_moved_at >= rl.settle_s:
+                m = min(m, rl.max_frac * sp - v, v - rl.min_frac * sp)
+        return m
+
+    def margins(self) -> dict[str, dict[str, float]]:
+        """summary.json's ``redline_margins``: each watched redline's closest approach."""
+        return {n: {"margin": round(m, 6), "t": round(t, 4), "value": round(v, 6)}
+                for n, (m, t, v) in self.closest.items() if isfinite(m)}
 
     def _trip(self, t: float, rl: Redline, why: str) -> None:
         sup = self.supervisor

@@ -290,10 +290,13 @@ class IgnitionConfig:
 
 @dataclass(frozen=True)
 class SimConfig:
-    """Only for simulated stands: which engine preset the firmware simulator runs."""
+    """Only for simulated stands: which engine preset the firmware simulator runs, and how this
+    engine differs from the preset (a campaign's dispersed engine, ``hil run --engine``)."""
 
     engine: str = "tq12"
     seed: int = 0
+    overrides: tuple[tuple[str, float], ...] = ()  # EngineParams fields replaced
+    noise_scale: float = 1.0  # every sensor's white noise, times this
 
 
 @dataclass(frozen=True)
