@@ -1,5 +1,6 @@
 """The fault matrix: every injectable fault of the simulated stand in every phase of a burn,
-run in lockstep, each cell judged on what matters after a bad day at the stand.
+run in lockstep, each cell judged on what matters after a bad day at the stand. It is a
+campaign without dispersion (hil/campaign): one run per cell, run by the same code.
 
 A cell passes only if the stand ends safe (propellant valves shut in the plant, no flame),
 there was no hard start beyond the firmware's overpressure limit, and the recording covers
@@ -10,10 +11,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from hil.campaign.execute import run_dask, run_local
+from hil.campaign.runs import RunSpec, run_one
+from hil.campaign.spec import FaultCase, fault_at
 from hil.record.recorder import read_events
 from hil.runner import RunOptions, run
 from hil.stand import load_stand
@@ -91,28 +95,24 @@ class Cell:
     why_failed: str = ""
 
 
-def run_cell(fault: str, phase: str, t: float) -> Cell:
-    spec = FAULTS[fault].format(t=t)
-    cell = Cell(fault, phase, spec)
+def spec_of(index: int, fault: str, phase: str, t: float) -> RunSpec:
+    """The cell as a campaign run: one fault in one phase, the nominal engine, the stand's seed."""
     stand = DEVICES if fault in DEVICE_FAULTS else STAND
+    sim = load_stand(stand).sim
+    assert sim is not None
+    return RunSpec("fault_matrix", index, str(SEQUENCE), str(stand), FaultCase(FAULTS[fault].replace("@{t}", ""), phase),
+                   t, sim.seed)
+
+
+def cell_of(fault: str, phase: str, spec: RunSpec, row: dict[str, Any]) -> Cell:
+    """The cell's verdict from its run's row."""
     fw_cfg = load_stand(STAND).firmware
     assert fw_cfg is not None, "the fault matrix runs on a simulated stand with firmware"
     limit = fw_cfg.overpressure_limit
-    with tempfile.TemporaryDirectory() as d:
-        res = run(RunOptions(sequence=str(SEQUENCE), stand=str(stand), sim="lockstep", out=str(Path(d) / "r"),
-                             progress=False, faults=(spec,)))
-        s = res.summary
-        events = read_events(Path(d) / "r")
-    first = next((e["t"] for e in events if e["kind"] in ("abort", "fault", "sensor_disqualified")
-                  and e["t"] >= t - 1e-6), None)
-    plant = s["firmware"]
-    cell.outcome = s["outcome"]
-    cell.reason = s.get("abort_reason") or ""
-    cell.reaction_s = round(first - t, 4) if first is not None else None
-    cell.valves_closed = bool(plant["valves_closed"])
-    cell.burning = bool(plant["burning"])
-    cell.peak_pc_mpa = float(plant["peak_pc_mpa"])
-    cell.recording_complete = s["samples"] == s["loop"]["cycles"] and not s["recording_truncated"]
+    cell = Cell(fault, phase, fault_at(spec.case.fault, spec.fault_start_s or 0.0))
+    cell.outcome, cell.reason, cell.reaction_s = row["outcome"], row["abort_reason"], row["reaction_s"]
+    cell.valves_closed, cell.burning = row["valves_closed"], row["burning_at_end"]
+    cell.peak_pc_mpa, cell.recording_complete = row["peak_pc_mpa"], row["recording_complete"]
     problems = []
     if not cell.valves_closed or cell.burning:
         problems.append("stand not safe at the end")
@@ -125,11 +125,21 @@ def run_cell(fault: str, phase: str, t: float) -> Cell:
     return cell
 
 
-def run_matrix(workers: int = 2, faults: list[str] | None = None, phases: list[str] | None = None) -> list[Cell]:
+def run_cell(fault: str, phase: str, t: float) -> Cell:
+    """One cell, here."""
+    spec = spec_of(0, fault, phase, t)
+    return cell_of(fault, phase, spec, run_one(spec)[0])
+
+
+def run_matrix(workers: int = 2, faults: list[str] | None = None, phases: list[str] | None = None,
+               scheduler: str | None = None) -> list[Cell]:
+    """Every fault in every phase: a campaign without dispersion, one run per cell, on a process
+    pool (or a Dask cluster), the same runs ``hil campaign`` makes."""
     times = phase_times()
     jobs = [(f, p, times[p]) for f in (faults or list(FAULTS)) for p in (phases or list(times))]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run_cell, *zip(*jobs)))
+    specs = [spec_of(i, f, p, t) for i, (f, p, t) in enumerate(jobs)]
+    results = run_dask(specs, scheduler) if scheduler else run_local(specs, workers)
+    return [cell_of(f, p, spec, row) for (f, p, _), spec, (row, _) in zip(jobs, specs, results)]
 
 
 def markdown(cells: list[Cell]) -> str:
@@ -181,9 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="write the markdown table here (e.g. docs/fault-matrix.md)")
     ap.add_argument("--json", help="write every cell as JSON here")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--scheduler", metavar="ADDRESS", help="run the cells on a Dask distributed cluster")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
-    cells = run_matrix(args.workers)
+    cells = run_matrix(args.workers, scheduler=args.scheduler)
     text = markdown(cells)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")

@@ -161,7 +161,8 @@ def _row(spec: RunSpec, code: int, s: dict[str, Any], events: list[dict[str, Any
         "final_state": s.get("final_state", ""),
         "reaction_s": round(first - start, 4) if first is not None and start is not None else None,
         "peak_pc_mpa": float(plant.get("peak_pc_mpa", float("nan"))),
-        "safe_at_end": safe, "hard_start": hard, "burns": len(s.get("burns", [])),
+        "safe_at_end": safe, "valves_closed": bool(plant.get("valves_closed")),
+        "burning_at_end": bool(plant.get("burning", True)), "hard_start": hard, "burns": len(s.get("burns", [])),
         "recording_complete": s.get("samples") == (s.get("loop") or {}).get("cycles") and not s.get("recording_truncated"),
         "as_expected": bool(expected), "run_dir": "", "replay": spec.command(),
     }
