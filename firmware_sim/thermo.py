@@ -53,25 +53,22 @@ class CstarGrid:
         self.table = lo + table + hi
 
     def __call__(self, of: float, pc: float) -> float:
-        xs, ps, tab = self.of, self.pc, self.table
-        if of <= xs[0]:
-            i, u = 1, 0.0
-        elif of >= xs[-1]:
-            i, u = len(xs) - 1, 1.0
-        else:
-            i = bisect.bisect_right(xs, of)
-            u = (of - xs[i - 1]) / (xs[i] - xs[i - 1])
-        if pc <= ps[0]:
-            j, v = 1, 0.0
-        elif pc >= ps[-1]:
-            j, v = len(ps) - 1, 1.0
-        else:
-            j = bisect.bisect_right(ps, pc)
-            v = (pc - ps[j - 1]) / (ps[j] - ps[j - 1])
-        r0, r1 = tab[i - 1], tab[i]
+        i, u = _bracket(self.of, of)
+        j, v = _bracket(self.pc, pc)
+        r0, r1 = self.table[i - 1], self.table[i]
         a = r0[j - 1] + (r0[j] - r0[j - 1]) * v
         b = r1[j - 1] + (r1[j] - r1[j - 1]) * v
         return a + (b - a) * u
+
+
+def _bracket(xs: list[float], x: float) -> tuple[int, float]:
+    """The grid interval holding ``x`` (its upper index) and where in it, clamped at the ends."""
+    if x <= xs[0]:
+        return 1, 0.0
+    if x >= xs[-1]:
+        return len(xs) - 1, 1.0
+    i = bisect.bisect_right(xs, x)
+    return i, (x - xs[i - 1]) / (xs[i] - xs[i - 1])
 
 
 CSTAR = CstarGrid()  # LOX/LCH4, shared by every engine preset (η on top is per engine)

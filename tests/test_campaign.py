@@ -148,3 +148,73 @@ def test_pool_and_dask_give_the_same_rows_as_parquet_with_a_report(tmp_path) -> 
     assert "Outcomes by fault and phase" in page and "data:image/png;base64" in page
     assert target["replay"].split()[0] == "hil" and "late_ignition" in page
     assert json.loads((tmp_path / "pool" / "campaign.json").read_text())["total_runs"] == 4
+
+
+def _nominal_specs(n: int, keep_dir=None):
+    import dataclasses
+
+    from hil.campaign.runs import plan
+    from hil.campaign.spec import FaultCase
+
+    c = dataclasses.replace(load_campaign(SMOKE), cases=(FaultCase(),), runs_per_case=n, keep="all")
+    return plan(c, {}, keep_dir)
+
+
+def test_an_interrupted_campaign_cancels_the_runs_not_started(tmp_path) -> None:
+    """Ctrl-C during a pool campaign: the runs in progress finish, the rest never start (the pool
+    has handed at most its workers + 1 more to its call queue, which cannot be taken back)."""
+    from hil.campaign.execute import Progress, run_local
+
+    class Interrupt(Progress):
+        def tick(self, row) -> None:
+            raise KeyboardInterrupt
+
+    specs = _nominal_specs(12, str(tmp_path / "kept"))
+    with pytest.raises(KeyboardInterrupt):
+        run_local(specs, 2, Interrupt(len(specs), None))
+    ran = list((tmp_path / "kept").iterdir())
+    assert 1 <= len(ran) <= 1 + 2 + 3  # the first, the two beside it, the three queued: not the other six
+
+
+DASK_RETRY = """
+import json, os, sys
+from pathlib import Path
+from distributed import LocalCluster
+from hil.campaign.execute import run_dask
+from hil.campaign.runs import run_one
+import test_campaign
+
+marker = Path(sys.argv[1])
+
+def flaky(spec):
+    if spec.index == 1 and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os._exit(1)  # the worker process dies in the middle of this run
+    return run_one(spec)
+
+if __name__ == "__main__":
+    specs = test_campaign._nominal_specs(3)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        rows = [r for r, _ in run_dask(specs, cluster.scheduler_address, fn=flaky)]
+    print(json.dumps([[r["run"], r["outcome"], r["peak_pc_mpa"]] for r in rows]))
+"""
+
+
+def test_dask_reruns_a_run_whose_worker_died(tmp_path) -> None:
+    """A worker killed in the middle of a run: Dask starts another and runs it again there; the
+    campaign gets every row (the retry is Dask's, not ours)."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "retry.py"
+    script.write_text(DASK_RETRY)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, str(script), str(tmp_path / "died")], capture_output=True, text=True,
+                       timeout=240, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "died").is_file()  # a worker did die mid-run
+    from hil.campaign.execute import run_local
+
+    here = [[row["run"], row["outcome"], row["peak_pc_mpa"]] for row, _ in run_local(_nominal_specs(3), 2)]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == here  # every run, the one rerun included

@@ -44,32 +44,36 @@ class Progress:
         self.out.flush()
 
 
-def run_local(specs: list[RunSpec], workers: int, progress: Progress | None = None) -> list[Result]:
+def run_local(specs: list[RunSpec], workers: int, progress: Progress | None = None,
+              fn: Callable[[RunSpec], Result] = run_one) -> list[Result]:
     """A process pool of ``workers`` on this machine."""
     results: dict[int, Result] = {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_one, s): s.index for s in specs}
+        futures = {pool.submit(fn, s): s.index for s in specs}
         try:
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()
                 if progress:
                     progress.tick(results[futures[fut]][0])
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)  # interrupted: what has not started never will
+            # interrupted: what has not started never will; the runs in progress end (seconds) so no
+            # worker process is left behind
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
     return [results[s.index] for s in specs]
 
 
 def run_dask(specs: list[RunSpec], scheduler: str | Any, progress: Progress | None = None,
-             retries: int = 2) -> list[Result]:
+             retries: int = 2, fn: Callable[[RunSpec], Result] = run_one) -> list[Result]:
     """The runs on a Dask distributed cluster (a scheduler address, or a ``Client``). Each run
-    is one task, retried up to ``retries`` times when the worker running it dies."""
+    is one task; a task whose worker dies is rescheduled by Dask (up to its
+    ``distributed.scheduler.allowed-failures``), one that raises is retried ``retries`` times."""
     from distributed import Client
     from distributed import as_completed as dask_completed
 
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     try:
-        futures = client.map(run_one, specs, pure=False, retries=retries, key=[f"run-{s.campaign}-{s.index}"
+        futures = client.map(fn, specs, pure=False, retries=retries, key=[f"run-{s.campaign}-{s.index}"
                                                                               for s in specs])
         index = {f.key: s.index for f, s in zip(futures, specs)}
         results: dict[int, Result] = {}
@@ -119,5 +123,3 @@ def read_results(where: Path, campaign: str | None = None) -> Any:
     order = [("run", "ascending")] + ([("burn", "ascending")] if "burn" in table.column_names else [])
     return table.sort_by(order)
 
-
-Runner = Callable[[list[RunSpec]], list[Result]]
