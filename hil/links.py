@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from hil.children import Child, start_sim
 from hil.clock import Clock, MonotonicClock, VirtualClock
-from hil.errors import ProtocolError
+from hil.errors import ConfigError, ProtocolError
 from hil.stand import StandConfig, TransportConfig
 from hil.stand.model import LinkKind
 from hil.transport import open_transports
@@ -122,3 +122,25 @@ def sim_transport(cfg: TransportConfig, child: Child) -> TransportConfig:
         return dataclasses.replace(cfg, kind=LinkKind.TCP, host="127.0.0.1", port=child.port)
     return dataclasses.replace(cfg, kind=LinkKind.RTU, device=child.pty.b, baud=SIM_RTU_BAUD, parity="N",
                                timeout_s=max(cfg.timeout_s, SIM_RTU_MIN_TIMEOUT_S))
+
+
+def with_engine(stand: StandConfig, sim: str | None, engine: tuple[tuple[str, float], ...] = (),
+                noise_scale: float | None = None) -> StandConfig:
+    """The stand with another simulated engine (``hil run --engine``, ``--noise-scale``: one
+    engine of a campaign); ConfigError when the stand is not simulated in this process (a child
+    simulator reads its stand file) or a value is wrong."""
+    if not engine and noise_scale is None:
+        return stand
+    if stand.sim is None or sim != "lockstep":
+        raise ConfigError("--engine and --noise-scale change the simulated engine: they need --sim lockstep "
+                          "and a simulated stand", path=stand.path)
+    from firmware_sim.engine import engine_params
+
+    try:
+        engine_params(stand.sim.engine, engine)
+    except ValueError as exc:
+        raise ConfigError(str(exc), path=stand.path) from None
+    scale = stand.sim.noise_scale if noise_scale is None else noise_scale
+    if not scale >= 0:
+        raise ConfigError(f"--noise-scale {scale!r} must be ≥ 0", path=stand.path)
+    return stand.replaced(sim=dataclasses.replace(stand.sim, overrides=tuple(engine), noise_scale=scale))

@@ -20,7 +20,7 @@ from hil.catalog import find_sequence, find_stand, stand_for
 from hil.children import announce
 from hil.controller import Controller, new_recorder
 from hil.errors import ConfigError, HilError, Refused, SequenceInvalid
-from hil.links import open_link
+from hil.links import open_link, with_engine
 from hil.operator import OperatorDesk
 from hil.record.metrics import burn_metrics
 from hil.record.recorder import read_run
@@ -85,33 +85,13 @@ def _run_dir(opts: RunOptions, seq_name: str) -> Path:
     return Path("runs") / f"{stamp}_{Path(seq_name).stem}"
 
 
-def _dispersed(stand: StandConfig, opts: RunOptions) -> StandConfig:
-    """The stand with this run's engine (``--engine``, ``--noise-scale``: one engine of a
-    campaign); ConfigError when the stand is not simulated in this process or a value is wrong."""
-    if not opts.engine and opts.noise_scale is None:
-        return stand
-    if stand.sim is None or opts.sim != "lockstep":
-        raise ConfigError("--engine and --noise-scale change the simulated engine: they need --sim lockstep "
-                          "and a simulated stand", path=stand.path)
-    from firmware_sim.engine import engine_params
-
-    try:
-        engine_params(stand.sim.engine, opts.engine)
-    except ValueError as exc:
-        raise ConfigError(str(exc), path=stand.path) from None
-    scale = stand.sim.noise_scale if opts.noise_scale is None else opts.noise_scale
-    if not scale >= 0:
-        raise ConfigError(f"--noise-scale {scale!r} must be ≥ 0")
-    return stand.replaced(sim=dataclasses.replace(stand.sim, overrides=tuple(opts.engine), noise_scale=scale))
-
-
 def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
     """Run a sequence headless. Never raises for bad input or a bad day at the stand: it
     returns the exit code, and the stand ends safe whatever happened."""
     try:
         seq_path = find_sequence(opts.sequence)
         stand_path = find_stand(opts.stand) if opts.stand else stand_for(seq_path)
-        stand = _dispersed(load_stand(stand_path), opts)
+        stand = with_engine(load_stand(stand_path), opts.sim, opts.engine, opts.noise_scale)
         seq = load_sequence(seq_path, stand)
         from firmware_sim.faults import parse_fault  # validates specs before anything starts
 

@@ -69,7 +69,10 @@ def test_three_burns_over_tcp_and_a_paced_rs485_line_match_the_single_device_sta
     assert code_one == res.exit_code == EXIT_OK, dev.get("abort_reason")
     for a, b in zip(one["burns"], dev["burns"], strict=True):
         assert b["ignition_delay_s"] == pytest.approx(a["ignition_delay_s"], abs=0.01)
-        assert b["duration_s"] == pytest.approx(a["duration_s"], abs=0.05)
+        # the simulator runs real time in its own process: when CI starves it of CPU its plant
+        # falls behind the controller's clock, and the mainstage wait (sequence clock stopped)
+        # lasts longer — 52 ms once on a loaded 2-core runner; 0.1 s is 1 % of a burn
+        assert b["duration_s"] == pytest.approx(a["duration_s"], abs=0.1)
         assert b["pc_mean_mpa"] == pytest.approx(a["pc_mean_mpa"], rel=0.02)
         assert b["of_mean"] == pytest.approx(a["of_mean"], rel=0.02)
     rtu = dev["devices"]["flow"]["transactions"] / dev["wall_s"]
