@@ -136,7 +136,7 @@ class Engine:
             2.0 * p.rho_ox, 2.0 * p.rho_fuel, 1.0 / self.cda_inj_ox**2, 1.0 / self.cda_inj_fuel**2,
             self.cda_valve_ox, self.cda_valve_fuel, p.presence_frac * m_ox, p.presence_frac * m_f,
             1.0 / (2.0 * 800.0 * at * at),  # liquid through the throat as an orifice (cold flow)
-            p.purge_mdot * CSTAR_N2 / at, p.tau_drain_s, self.k_burn, p.wall_dt_design, 293.0, p.pc_design,
+            p.purge_mdot * CSTAR_N2 / at, self.k_burn, p.wall_dt_design, 293.0, p.pc_design,
             p.gg_design_opening, p.spin_start_frac, self.k_tp, p.pump_inlet_pressure, self.pump_rise,
             p.supply_pressure, p.tank_droop_frac / m_ox, m_ox, self.k_wall_heat, self.k_wall_cool,
             2.0 * math.pi * p.instability_hz, p.eta_cf * p.cf_vac * at, PA * at * p.expansion_ratio,
@@ -149,7 +149,7 @@ class Engine:
         exceeded ``stop_pc`` for ``stop_count`` consecutive steps (the firmware's overpressure
         interlock must act at that step, not at the end of a batch)."""
         (dt, rate, pump_fed, at, cstar_of, eta, a, ka, rho2_ox, rho2_f, inv_inj_ox, inv_inj_f, cv_ox, cv_f,
-         thr_ox, thr_f, k_cold, pc_purge, tdrain, kb, wall_dt, t_amb, pcd, gg_open, spin, k_tp, p_in, rise,
+         thr_ox, thr_f, k_cold, pc_purge, kb, wall_dt, t_amb, pcd, gg_open, spin, k_tp, p_in, rise,
          p_tank, droop, md_ox_d, k_wh, k_wc, w_inst, cf_at, pa_ae, wn2, c_lc, flameout_s, fpool, tpool,
          tspray) = self._consts
         delay = self.p.ignition_delay_s + self.extra_ignition_delay_s
