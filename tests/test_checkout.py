@@ -235,3 +235,24 @@ def test_a_checkout_that_fails_ends_and_the_loop_goes_on(stand, tmp_path) -> Non
     assert ctl.checkout.last.data["stopped"] == "the checkout failed: RuntimeError: transducer table missing"
     assert not zero_path(stand).exists()
     session.close(ctl.checkout.last)
+
+
+def test_cancel_ends_a_valve_timing_and_closes_the_valve_it_opened(stand, tmp_path) -> None:
+    """cancel_checkout (the console's Cancel): the checkout ends with who cancelled it, and the
+    valve it was stroking is commanded closed again in SAFE."""
+    from hil.checkout.cli import _Session
+
+    session = _Session(stand, load_stand(stand), "lockstep", tmp_path / "r", None, ())
+    ctl = session.ctl
+    session.run_for(1.0)  # the isolation valves close after start-up
+    ctl.checkout.begin("valves")
+    while "opening" not in ctl.checkout.job.phase:
+        session.loop.step()
+    session.run_for(0.1)
+    assert ctl.commands.get("ox_main") > 0  # mid-stroke
+    reply = ctl.handle({"cmd": "cancel_checkout", "client": "c1", "name": "test conductor"})
+    assert reply["ok"] and ctl.checkout.job is None
+    assert ctl.checkout.last.data["stopped"] == "cancelled by test conductor"
+    assert ctl.commands.get("ox_main") == 0  # closed by the procedure on its way out
+    assert not ctl.handle({"cmd": "cancel_checkout", "client": "c1"})["ok"]  # nothing left to cancel
+    session.close(ctl.checkout.last)
