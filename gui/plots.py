@@ -20,6 +20,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from hil.files import write_json_atomic
 from hil.gui.decimate import PeakCache, peak_decimate
 from hil.gui.model import ConsoleModel
 from hil.gui.taxis import TAxis, TMarks
@@ -65,7 +66,7 @@ def layout_path(stand: str) -> Path:
 def save_layout(stand: str, specs: list[dict[str, Any]]) -> Path:
     path = layout_path(stand)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"stand": stand, "plots": specs}, indent=2))
+    write_json_atomic(path, {"stand": stand, "plots": specs})
     return path
 
 

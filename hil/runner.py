@@ -20,6 +20,7 @@ from hil.catalog import find_sequence, find_stand, stand_for
 from hil.children import announce
 from hil.controller import Controller, new_recorder
 from hil.errors import ConfigError, HilError, Refused, SequenceInvalid
+from hil.files import write_json_atomic
 from hil.links import open_link, with_engine
 from hil.operator import OperatorDesk
 from hil.record.metrics import burn_metrics
@@ -228,9 +229,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         }
         if sim_out:
             summary["sim_log"] = sim_out.strip().splitlines()[-1:]
-        import json
-
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        write_json_atomic(run_dir / "summary.json", summary)
     if opts.progress:
         print(f"hil run: {outcome}" + (f" ({summary['abort_reason']})" if summary["abort_reason"] else "")
               + f"; {len(burns)} burn(s); data in {run_dir}", file=out, flush=True)

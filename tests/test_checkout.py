@@ -186,8 +186,9 @@ def test_a_service_zeroes_the_stand_it_holds_and_reads_zeroed_at_once(served, st
     assert client.start()["ok"]
     _until(client, lambda st: st["state"] == "SAFE", timeout=60)
     _until(client, lambda st: (run_dir / "summary.json").is_file())
-    run = json.loads((run_dir / "summary.json").read_text())
+    run = json.loads((run_dir / "summary.json").read_text())  # the first summary seen is the whole one
     assert run["stand"]["zero"]["sha256"] == summary["zero_file"]["sha256"]
+    assert run["samples"] > 0 and len(run["burns"]) == 1 and run["data_sha256"]
 
 
 def test_a_service_times_the_valves_and_an_abort_stops_the_checkout(served, tmp_path) -> None:

@@ -10,7 +10,6 @@ did not (the report says which), 1 for a campaign file that does not check.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -20,6 +19,7 @@ from hil.campaign.execute import Progress, run_dask, run_local, write_results
 from hil.campaign.runs import phase_times, plan
 from hil.campaign.spec import Campaign, as_dict, describe, load_campaign
 from hil.errors import HilError
+from hil.files import write_json_atomic
 
 
 def run_campaign(c: Campaign, out: Path, workers: int | None = None, scheduler: object = None,
@@ -46,7 +46,7 @@ def run_campaign(c: Campaign, out: Path, workers: int | None = None, scheduler: 
                "runs_s": round(runs_s, 2), "runs_per_s": round(len(rows) / runs_s, 3) if runs_s > 0 else None,
                "wall_s": round(time.monotonic() - t0, 2), "unexpected": sum(not r["as_expected"] for r in rows),
                "out": str(out)}
-    (out / "campaign.json").write_text(json.dumps(summary, indent=2))
+    write_json_atomic(out / "campaign.json", summary)
     from hil.campaign.report import campaign_report
 
     campaign_report(out, c.name)

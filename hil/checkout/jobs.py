@@ -11,7 +11,6 @@ the generator is closed: the valve under test is commanded closed and the record
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hil.errors import Refused
+from hil.files import write_json_atomic, write_text_atomic
 from hil.safety import State
 from hil.stand import Actuator, Channel, StandConfig
 from hil.stand.model import Feeds
@@ -53,8 +53,8 @@ class CheckoutResult:
         if self.record is None:
             return
         self.record.mkdir(parents=True, exist_ok=True)
-        (self.record / "checkout.json").write_text(json.dumps(self.summary(), indent=2, default=str))
-        (self.record / "checkout.md").write_text("\n".join(self.lines) + "\n")
+        write_json_atomic(self.record / "checkout.json", self.summary())
+        write_text_atomic(self.record / "checkout.md", "\n".join(self.lines) + "\n")
 
 
 def zeroable(stand: StandConfig) -> list[tuple[int, Channel]]:

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from hil.files import write_json_atomic
 from hil.frames import RECORD_TAIL, FrameLayout
 
 DATA, EVENTS, SUMMARY, INPUTS = "data.arrow", "events.jsonl", "summary.json", "inputs"
@@ -145,7 +146,7 @@ class Recorder:
         self._sink.close()
         self._events.close()
         if summary is not None:
-            (self.dir / SUMMARY).write_text(json.dumps(summary, indent=2, default=str))
+            write_json_atomic(self.dir / SUMMARY, summary)
         if self._error is not None:
             raise RuntimeError(f"recording failed: {self._error}") from self._error
 

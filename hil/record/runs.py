@@ -14,7 +14,6 @@ helper thread, so the cycle that ends a run is not late for it.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 
 from hil import __version__
 from hil.controller import new_recorder
+from hil.files import write_json_atomic
 from hil.record.metrics import burn_metrics
 from hil.record.recorder import SUMMARY, Recorder, read_run, sha256_file
 
@@ -168,10 +168,21 @@ class RunRecorder:
         from hil.rt import background_thread
 
         background_thread()
-        run.close(summary)
-        data = read_run(run.dir)
-        summary["samples"] = data.table.num_rows
-        summary["recording_truncated"] = data.truncated
-        summary["burns"] = burn_metrics(data.table, self.stand)
-        summary["data_sha256"] = sha256_file(run.dir / "data.arrow")
-        (run.dir / SUMMARY).write_text(json.dumps(summary, indent=2, default=str))
+        # summary.json is written once, whole, after the burns are measured: a reader waiting
+        # for it (the console, a script) must never see a summary without its burns
+        failed: RuntimeError | None = None
+        try:
+            run.close()
+        except RuntimeError as exc:  # the data written so far stays readable; say what broke
+            failed, summary["recording_error"] = exc, str(exc)
+        try:
+            data = read_run(run.dir)
+            summary["samples"] = data.table.num_rows
+            summary["recording_truncated"] = data.truncated
+            summary["burns"] = burn_metrics(data.table, self.stand)
+            summary["data_sha256"] = sha256_file(run.dir / "data.arrow")
+        except Exception as exc:
+            summary["burns_error"] = f"{type(exc).__name__}: {exc}"
+        write_json_atomic(run.dir / SUMMARY, summary)
+        if failed is not None:
+            raise failed

@@ -18,6 +18,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from hil.files import write_text_atomic
 from hil.stand.calibration import Linear
 from hil.stand.model import StandConfig
 from hil.stand.toml_table import read_toml
@@ -80,7 +81,7 @@ def write_zero(path: Path, stand: StandConfig, offsets: dict[str, float], operat
         lines += [f'[offsets."{name}"]', f"offset = {float(off)!r}", f"gain = {float(cal.gain)!r}",
                   f"calibration_offset = {float(cal.offset)!r}", ""]
     text = "\n".join(lines)
-    path.write_text(text, encoding="utf-8")
+    write_text_atomic(path, text)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

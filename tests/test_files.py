@@ -1,0 +1,51 @@
+"""Files read while they are written: each reader sees the old file or the whole new one."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from hil.files import write_json_atomic, write_text_atomic
+
+
+def test_while_a_file_is_being_replaced_readers_still_see_the_old_one(tmp_path, monkeypatch) -> None:
+    """At the moment the new text is on disk but not yet in place (the fsync), the target still
+    holds the old text whole; afterwards it holds the new text whole and no temporary is left."""
+    target = tmp_path / "summary.json"
+    write_json_atomic(target, {"outcome": "old"})
+    seen: list[str] = []
+    real_fsync = os.fsync
+
+    def look(fd: int) -> None:
+        seen.append(target.read_text())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", look)
+    write_json_atomic(target, {"outcome": "new", "burns": [{"n": 1}] * 1000})
+    assert seen and json.loads(seen[0]) == {"outcome": "old"}
+    assert json.loads(target.read_text())["outcome"] == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch) -> None:
+    target = tmp_path / "stand.zero.toml"
+    write_text_atomic(target, "[zero]\n")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        write_text_atomic(target, "[zero]\nhalf")
+    assert target.read_text() == "[zero]\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["stand.zero.toml"]
+
+
+def test_the_replaced_file_is_readable_by_others(tmp_path: Path) -> None:
+    """mkstemp makes 0600 files; a summary or zero file must stay readable like any other file."""
+    target = tmp_path / "layout.json"
+    write_json_atomic(target, {"plots": []})
+    assert target.stat().st_mode & 0o777 == 0o644
