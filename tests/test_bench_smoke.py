@@ -29,3 +29,18 @@ def test_hil_bench_quick_writes_json(tmp_path) -> None:
     assert data["machine"]["cpus"] >= 1 and res["tcp"]["cycles"] > 0
     assert "1. loop over Modbus TCP" in r.stdout and "baselines" in r.stdout and "lean floor" in r.stdout
     assert res["burning"]["work_p50_us"] > 0 and res["console_cpu"]["running"]["fps"] > 0
+
+
+@pytest.mark.slow
+def test_campaign_bench_measures_both_engines_and_the_runs_cpu(tmp_path) -> None:
+    """The campaign benchmark on two runs of the smoke campaign: every engine measured, the
+    runs' own CPU reported beside the rates (figures, not targets, are what a smoke test checks)."""
+    out = tmp_path / "campaign.json"
+    r = subprocess.run([sys.executable, "-m", "hil.bench.campaign_bench", "--campaign",
+                        str(ROOT / "configs" / "campaigns" / "lab_relight_smoke.toml"), "--runs", "2", "--rounds", "1",
+                        "--json", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["runs"] == 2 and set(data["runs_per_s"]) == {"pool_1", "pool_2", "dask_2"}
+    assert all(v > 0 for v in data["runs_per_s"].values()) and all(v > 0 for v in data["cpu_s_of_the_runs"].values())
+    assert "Dask overhead vs the pool" in r.stdout and "CPU of the runs themselves" in r.stdout

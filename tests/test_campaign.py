@@ -179,8 +179,8 @@ def test_an_interrupted_campaign_cancels_the_runs_not_started(tmp_path) -> None:
 DASK_RETRY = """
 import json, os, sys
 from pathlib import Path
-from distributed import LocalCluster
-from hil.campaign.execute import run_dask
+from distributed import Client
+from hil.campaign.execute import local_cluster, run_dask
 from hil.campaign.runs import run_one
 import test_campaign
 
@@ -194,15 +194,19 @@ def flaky(spec):
 
 if __name__ == "__main__":
     specs = test_campaign._nominal_specs(3)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        rows = [r for r, _ in run_dask(specs, cluster.scheduler_address, fn=flaky)]
+    with local_cluster(2) as cluster, Client(cluster) as client:
+        rows = [r for r, _ in run_dask(specs, client, fn=flaky)]
+        profiling = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+    print(json.dumps(sorted(profiling.values())))
     print(json.dumps([[r["run"], r["outcome"], r["peak_pc_mpa"]] for r in rows]))
 """
 
 
 def test_dask_reruns_a_run_whose_worker_died(tmp_path) -> None:
     """A worker killed in the middle of a run: Dask starts another and runs it again there; the
-    campaign gets every row (the retry is Dask's, not ours)."""
+    campaign gets every row (the retry is Dask's, not ours). The cluster is the one `hil campaign
+    --local-cluster` starts: its workers, the restarted one too, run without Dask's stack-sampling
+    profiler (it cost lockstep runs ~10 % of their CPU)."""
     import os
     import subprocess
     import sys
@@ -218,3 +222,4 @@ def test_dask_reruns_a_run_whose_worker_died(tmp_path) -> None:
 
     here = [[row["run"], row["outcome"], row["peak_pc_mpa"]] for row, _ in run_local(_nominal_specs(3), 2)]
     assert json.loads(r.stdout.strip().splitlines()[-1]) == here  # every run, the one rerun included
+    assert json.loads(r.stdout.strip().splitlines()[-2]) == [False, False]  # no worker samples stacks

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from hil.campaign.execute import Progress, run_dask, run_local, write_results
+from hil.campaign.execute import Progress, local_cluster, run_dask, run_local, write_results
 from hil.campaign.runs import phase_times, plan
 from hil.campaign.spec import Campaign, as_dict, describe, load_campaign
 from hil.errors import HilError
@@ -79,10 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         if args.local_cluster:
-            from distributed import LocalCluster
-
-            with LocalCluster(n_workers=args.local_cluster, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster:
+            with local_cluster(args.local_cluster) as cluster:
                 s = run_campaign(c, out, scheduler=cluster.scheduler_address, progress=not args.quiet)
             s["engine"] = f"dask LocalCluster ({args.local_cluster} workers)"
         else:
