@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from hil.files import write_json_atomic, write_text_atomic
 
@@ -49,3 +50,34 @@ def test_the_replaced_file_is_readable_by_others(tmp_path: Path) -> None:
     target = tmp_path / "layout.json"
     write_json_atomic(target, {"plots": []})
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_service_run_whose_burns_cannot_be_measured_still_gets_its_whole_summary(tmp_path, monkeypatch) -> None:
+    """docs/report.md: the summary is written once, whole, and says what failed when measuring
+    the burns did — the outcome and the rows recorded are not lost to a metrics bug."""
+    import numpy as np
+
+    import hil.record.runs as runs
+    from hil.controller import new_recorder
+    from hil.record.recorder import read_run, read_summary
+    from hil.stand import load_stand
+
+    stand_path = ROOT / "configs" / "stands" / "sim_lab.toml"
+    stand = load_stand(stand_path)
+    rec = runs.RunRecorder(new_recorder(tmp_path / "session", stand), tmp_path, stand, stand_path)
+
+    def broken(table: object, stand: object) -> list:  # stands in for burn_metrics
+        raise ValueError("no such channel: pc")
+
+    monkeypatch.setattr(runs, "burn_metrics", broken)
+    record = rec.open_record("checkout_zero")
+    assert record is not None
+    n_ch, n_cmd = len(stand.channels), len(stand.actuators)
+    for i in range(50):
+        rec.append(i / 1000, i, 0.0, 0, -1, np.zeros(n_ch), np.zeros(n_cmd), (0.0, 0.0, float("nan")))
+    rec.close_record({"outcome": "checkout passed"})
+    rec.close()
+    summary = read_summary(record)
+    assert summary["outcome"] == "checkout passed" and summary["samples"] == 50
+    assert summary["burns_error"] == "ValueError: no such channel: pc" and "burns" not in summary
+    assert read_run(record).table.num_rows == 50
