@@ -6,6 +6,11 @@ that looks at the wrong moment sees an empty or half-written file (CI caught a t
 empty summary.json between the writer's open and its write). Writing a temporary file beside the
 target and renaming it over the target makes each reader see the old file or the whole new one:
 rename is atomic within one file system on POSIX and Windows.
+
+No fsync: some of these files are written on the control loop's thread (a checkout's record and
+zero file, in SAFE), where a flush to disk that stalls for tens of milliseconds would cost
+cycles and could let the firmware's heartbeat watchdog trip. What is asked of them is that no
+reader ever sees a part; the recording's durability is the recorder's business.
 """
 
 from __future__ import annotations
@@ -24,8 +29,6 @@ def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> N
     try:
         with os.fdopen(fd, "w", encoding=encoding) as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:

@@ -13,34 +13,33 @@ from hil.files import write_json_atomic, write_text_atomic
 
 
 def test_while_a_file_is_being_replaced_readers_still_see_the_old_one(tmp_path, monkeypatch) -> None:
-    """At the moment the new text is on disk but not yet in place (the fsync), the target still
-    holds the old text whole; afterwards it holds the new text whole and no temporary is left."""
+    """At the last moment before the new file takes the old one's place (the rename), the new text
+    is whole on disk and the target still holds the old text whole; afterwards the target holds
+    the new text and no temporary is left."""
     target = tmp_path / "summary.json"
     write_json_atomic(target, {"outcome": "old"})
-    seen: list[str] = []
-    real_fsync = os.fsync
+    seen: list[tuple[str, str]] = []
+    real_replace = os.replace
 
-    def look(fd: int) -> None:
-        seen.append(target.read_text())
-        real_fsync(fd)
+    def look(src: str, dst: str) -> None:
+        seen.append((Path(dst).read_text(), Path(src).read_text()))
+        real_replace(src, dst)
 
-    monkeypatch.setattr(os, "fsync", look)
+    monkeypatch.setattr(os, "replace", look)
     write_json_atomic(target, {"outcome": "new", "burns": [{"n": 1}] * 1000})
-    assert seen and json.loads(seen[0]) == {"outcome": "old"}
+    assert len(seen) == 1 and json.loads(seen[0][0]) == {"outcome": "old"}
+    assert json.loads(seen[0][1])["outcome"] == "new"
     assert json.loads(target.read_text())["outcome"] == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 
 
-def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch) -> None:
+def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path) -> None:
+    """The text cannot be written (here: not encodable; on a stand PC more likely a full disk):
+    the old file stays as it was and no temporary is left beside it."""
     target = tmp_path / "stand.zero.toml"
     write_text_atomic(target, "[zero]\n")
-
-    def full_disk(fd: int) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", full_disk)
-    with pytest.raises(OSError, match="No space"):
-        write_text_atomic(target, "[zero]\nhalf")
+    with pytest.raises(UnicodeEncodeError):
+        write_text_atomic(target, "[zero]\noperator = \"Zoë\"\n" * 1000, encoding="ascii")
     assert target.read_text() == "[zero]\n"
     assert [p.name for p in tmp_path.iterdir()] == ["stand.zero.toml"]
 
