@@ -24,9 +24,12 @@ class TAxis(pg.AxisItem):
         super().__init__(orientation, **kw)
         self.t0: float | None = None
 
-    def set_t0(self, t0: float | None) -> bool:
-        """Move T-0; True when the axis had to be laid out again."""
-        if t0 == self.t0 or (t0 is not None and self.t0 is not None and abs(t0 - self.t0) < 1e-3):
+    def set_t0(self, t0: float | None, exact: bool = False) -> bool:
+        """Move T-0; True when the axis had to be laid out again. A projected T-0 that moved by
+        less than a millisecond (float rounding from row to row) is not worth a new layout;
+        ``exact`` (T-0 reached, fixed for the run) is always taken, or the T0 tick and line
+        would stay up to a millisecond off and the tick read "T-0" instead of "T0"."""
+        if t0 == self.t0 or (not exact and t0 is not None and self.t0 is not None and abs(t0 - self.t0) < 1e-3):
             return False
         self.t0 = t0
         self.picture = None
@@ -69,7 +72,7 @@ class TMarks:
 
     def update(self, clock: SeqClock, now: float) -> None:
         """Follow the clock: T-0 (the axis and the lines) and the stops up to ``now``."""
-        if self.axis.set_t0(clock.t0):
+        if self.axis.set_t0(clock.t0, exact=clock.fixed):
             self.axis.setLabel("T-time [s]" if clock.t0 is not None else "time [s]")
             for line in self.lines:
                 line.setVisible(clock.t0 is not None)

@@ -618,3 +618,29 @@ def test_checkout_from_the_console_refuses_a_mis_zeroed_transducer_and_flags_a_s
     finally:
         win.disconnect_controller()
         ctl.stop()
+
+
+def test_t0_on_the_axis_is_exact_once_reached(qtbot) -> None:
+    """While the count runs, the projected T-0 jitters by float rounding (< 1 ms) and the axis
+    does not follow; once T-0 is reached the axis and the lines take it exactly, so the tick
+    there reads "T0" (CI once saw the axis keep an older projection: the GO/NO-GO test timed out)."""
+    import numpy as np
+    import pyqtgraph as pg
+
+    from hil.gui.seqclock import SeqClock
+    from hil.gui.taxis import TAxis, TMarks
+
+    axis = TAxis()
+    plot = pg.PlotItem(axisItems={"bottom": axis})
+    marks, clock = TMarks({"pc": plot}, axis), SeqClock()
+    t = np.arange(0.0, 3.0, 0.001)
+    s = t - 2.0  # T-0 reached at t = 2 s on the loop's clock ...
+    s[:1500] += 0.0004  # ... after a projection 0.4 ms earlier (any sub-millisecond move will do)
+    clock.add(t[:1500], s[:1500])  # counting: T-0 projected at 1.9996 s
+    marks.update(clock, float(t[1499]))
+    assert not clock.fixed and axis.t0 == pytest.approx(1.9996, abs=1e-9)
+    clock.add(t[1500:], s[1500:])  # T-0 reached: 2.0 s, 0.4 ms from the projection
+    marks.update(clock, float(t[-1]))
+    assert clock.fixed and axis.t0 == clock.t0 == pytest.approx(2.0, abs=1e-9)
+    assert all(line.value() == clock.t0 for line in marks.lines)
+    assert axis.tickStrings([clock.t0 - 1.0, clock.t0, clock.t0 + 1.0], 1.0, 1.0) == ["T-1", "T0", "T+1"]
