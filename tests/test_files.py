@@ -51,32 +51,64 @@ def test_the_replaced_file_is_readable_by_others(tmp_path: Path) -> None:
     assert target.stat().st_mode & 0o777 == 0o644
 
 
-def test_a_service_run_whose_burns_cannot_be_measured_still_gets_its_whole_summary(tmp_path, monkeypatch) -> None:
-    """docs/report.md: the summary is written once, whole, and says what failed when measuring
-    the burns did — the outcome and the rows recorded are not lost to a metrics bug."""
+def _service_record(tmp_path: Path, rows: int = 50) -> tuple[Path, dict]:
+    """A record of ``rows`` cycles made the way a service makes one (RunRecorder on the lab stand),
+    closed; its directory and its summary."""
     import numpy as np
 
     import hil.record.runs as runs
     from hil.controller import new_recorder
-    from hil.record.recorder import read_run, read_summary
+    from hil.record.recorder import read_summary
     from hil.stand import load_stand
 
     stand_path = ROOT / "configs" / "stands" / "sim_lab.toml"
     stand = load_stand(stand_path)
     rec = runs.RunRecorder(new_recorder(tmp_path / "session", stand), tmp_path, stand, stand_path)
+    record = rec.open_record("checkout_zero")
+    assert record is not None
+    for i in range(rows):
+        rec.append(i / 1000, i, 0.0, 0, -1, np.zeros(len(stand.channels)), np.zeros(len(stand.actuators)),
+                   (0.0, 0.0, float("nan")))
+    rec.close_record({"outcome": "checkout passed"})
+    rec.close()
+    return record, read_summary(record)
+
+
+def test_a_service_run_whose_burns_cannot_be_measured_still_gets_its_whole_summary(tmp_path, monkeypatch) -> None:
+    """docs/report.md: the summary is written once, whole, and says what failed when measuring
+    the burns did — the outcome and the rows recorded are not lost to a metrics bug."""
+    import hil.record.runs as runs
+    from hil.record.recorder import read_run
 
     def broken(table: object, stand: object) -> list:  # stands in for burn_metrics
         raise ValueError("no such channel: pc")
 
     monkeypatch.setattr(runs, "burn_metrics", broken)
-    record = rec.open_record("checkout_zero")
-    assert record is not None
-    n_ch, n_cmd = len(stand.channels), len(stand.actuators)
-    for i in range(50):
-        rec.append(i / 1000, i, 0.0, 0, -1, np.zeros(n_ch), np.zeros(n_cmd), (0.0, 0.0, float("nan")))
-    rec.close_record({"outcome": "checkout passed"})
-    rec.close()
-    summary = read_summary(record)
+    record, summary = _service_record(tmp_path)
     assert summary["outcome"] == "checkout passed" and summary["samples"] == 50
     assert summary["burns_error"] == "ValueError: no such channel: pc" and "burns" not in summary
     assert read_run(record).table.num_rows == 50
+
+
+def test_a_service_run_whose_recording_failed_says_so_in_its_summary(tmp_path, monkeypatch) -> None:
+    """docs/report.md: when closing the stream reports an error, the summary is still written,
+    with ``recording_error``, the rows that were written and their burns; the error is raised on
+    the closing thread too (the service's log shows it)."""
+    import threading
+
+    from hil.record.recorder import Recorder
+
+    real_close = Recorder.close
+
+    def failing_close(self: Recorder, summary: dict | None = None) -> None:
+        real_close(self, summary)
+        if self.dir.name.endswith("checkout_zero"):  # the run's stream, not the session log
+            raise RuntimeError("recording failed: No space left on device")
+
+    raised: list[BaseException | None] = []
+    monkeypatch.setattr(Recorder, "close", failing_close)
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    _, summary = _service_record(tmp_path)
+    assert summary["recording_error"] == "recording failed: No space left on device"
+    assert summary["outcome"] == "checkout passed" and summary["samples"] == 50 and summary["burns"] == []
+    assert [str(e) for e in raised] == ["recording failed: No space left on device"]
