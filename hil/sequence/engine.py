@@ -242,6 +242,10 @@ class Sequencer:
                           f"ABORT is the way out")
         if self.held_by is not None:
             raise Refused(f"the count is already held (by {self.held_by} at T{self.seq_t:+.2f} s)")
+        flowing = [n for n in self.ignition.ox + self.ignition.fuel if self.commands.get(n) > 0]
+        if flowing:  # a LOX lead before T-0: holding it would let propellant flow unbounded
+            raise Refused(f"a hold is refused while a chamber propellant valve is commanded open "
+                          f"({', '.join(flowing)} at T{self.seq_t:+.2f} s): ABORT is the way out")
         self.held_by, self.held_at = client, t
         self.events(t, "hold", client=client, t_seq=round(self.seq_t, 4))
 

@@ -291,7 +291,7 @@ def parse_sequence(text: str, stand: StandConfig, path: str = "<string>", sha256
                     block_steps = b.step(bst, start + off, origin=f"{block} #{k + 1} (step at line {ctx.line_of(st.kp)})")
                     if isinstance(block_steps, list):
                         steps.extend(block_steps)
-                    elif isinstance(sub, tuple):
+                    elif isinstance(block_steps, tuple) and k == 0:  # once, not once per repeat
                         b.err(bst, "run", "blocks cannot run other blocks")
         elif made:
             steps.extend(made)
