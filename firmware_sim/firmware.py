@@ -22,6 +22,7 @@ from firmware_sim.engine import Engine, engine_params
 from firmware_sim.faces import Face, build_faces, sample, system_block
 from firmware_sim.faults import Fault, set_fault
 from firmware_sim.sensors import Sensor, noise_source
+from hil.errors import FaultSpecError
 from hil.stand import Actuator, FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.model import WatchdogEngage
@@ -71,8 +72,12 @@ class Firmware:
             if ch.source != "pc":
                 raise ValueError("the firmware's overpressure interlock reads the chamber-pressure transducer (source 'pc')")
             self._op_limit = self.cfg.overpressure_limit * 1e6  # MPa -> Pa
+        if stand.abort_switch is not None:  # the hardware ABORT button, released
+            self.engine.abort_switch = float(1 - stand.abort_switch.active)
         # faults
         self.faults: list[Fault] = sorted(faults, key=lambda f: f.start_s)
+        if stand.abort_switch is None and any(f.name == "abort_switch" for f in self.faults):
+            raise FaultSpecError(f"fault abort_switch: stand {stand.name!r} declares no [abort_switch] to press")
         self._active: set[int] = set()
         self._ended: set[int] = set()
         self.response_delay_s = 0.0
