@@ -181,3 +181,36 @@ def test_hil_run_over_tcp_the_simulator_presses_the_switch_mid_burn(tmp_path) ->
     ev = [e for e in read_events(tmp_path / "run") if e["kind"] == "abort"]
     assert [(e["source"], e["state"]) for e in ev[:1]] == [("hardware abort switch", "RUNNING")]
     assert s["final_state"] == "SAFE" and s["transport"]["kind"] == "tcp"
+
+
+def test_an_input_that_cannot_be_read_neither_presses_nor_releases() -> None:
+    """docs/safety.md: an unreadable input (NaN, invalid) changes nothing; losing its device is
+    a fault of its own."""
+    import math
+
+    from hil.cycle import CycleState
+    from hil.safety.abort_switch import AbortSwitchWatch
+
+    stand = load_stand(DEVICES, zero=False)
+    calls: list[tuple] = []
+    watch = AbortSwitchWatch(stand, lambda reason, source: calls.append((reason, source)),
+                             lambda t, kind, **f: calls.append((kind, f)))
+    cs = CycleState(len(stand.channels))
+    i = watch.index
+
+    def cycle(value: float, valid: bool = True) -> None:
+        cs.values[:] = 0.0
+        cs.valid[:] = True
+        cs.values[i], cs.valid[i] = value, valid
+        watch.on_cycle(cs)
+
+    cycle(math.nan, valid=False)
+    cycle(1.0, valid=False)  # out of range or stale: not trusted
+    assert calls == [] and not watch.pressed
+    cycle(1.0)
+    assert calls == [(f"hardware abort switch pressed ({WHERE})", "hardware abort switch")] and watch.pressed
+    cycle(math.nan, valid=False)
+    cycle(1.0)  # still held: no second abort
+    assert len(calls) == 1 and watch.pressed and watch.arm_checks()
+    cycle(0.0)
+    assert calls[-1] == ("abort_switch_released", {"channel": "abort_button"}) and not watch.arm_checks()
