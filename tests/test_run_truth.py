@@ -170,7 +170,7 @@ def test_the_outcome_is_a_function_of_the_runs_own_events() -> None:
 
 
 @pytest.mark.slow
-def test_hil_serve_records_a_completed_run_after_an_abort_as_completed_and_report_says_so(tmp_path) -> None:
+def test_hil_serve_records_a_completed_run_after_an_abort_as_completed_and_report_and_replay_say_so(tmp_path) -> None:
     from hil.children import spawn
     from hil.record.report import report
     from hil.service.client import ControllerClient
@@ -205,3 +205,7 @@ def test_hil_serve_records_a_completed_run_after_an_abort_as_completed_and_repor
     assert s["outcome"] == "completed" and s["abort_reason"] is None, s
     html = report(Path(second)).read_text()
     assert "Outcome: <span class='ok'>completed</span>;" in html and "operator abort" not in html
+    from hil.gui.replay import load_replay  # the console's replay of it (no Qt needed to load)
+
+    shown = load_replay(second)["outcome"]
+    assert "completed" in shown and "abort" not in shown
