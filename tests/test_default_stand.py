@@ -55,8 +55,9 @@ def test_the_default_stand_zeroes_and_times_its_valves_with_limits(stand, tmp_pa
 
 @pytest.mark.slow
 def test_the_console_zeroes_the_default_stand_and_shows_its_limits(qtbot, stand, tmp_path) -> None:
-    """The Checkout tab on the default stand: Zero transducers… is enabled, passes, and its
-    table shows each channel's limit. HIL_DOCS_SHOTS=1 writes docs/zero-result.png."""
+    """The Checkout tab on the default stand (docs/console.md, test day step 2): Zero
+    transducers… is enabled, passes, and its table shows each channel's limit; Time valves…
+    passes with the valves' limits. HIL_DOCS_SHOTS=1 writes docs/zero-result.png."""
     from hil.gui.app import EmbeddedController
     from hil.gui.main_window import MainWindow
 
@@ -71,7 +72,7 @@ def test_the_console_zeroes_the_default_stand_and_shows_its_limits(qtbot, stand,
         win.connect_controller(ctl.rep, ctl.pub)
         qtbot.waitUntil(lambda: win.model.connected and panel.zero_btn.isEnabled(), timeout=60000)
         assert panel.zero_names == ["pc", "pc_b", "p_inj_ox", "p_inj_fuel", "p_purge"]
-        assert panel.valves_btn.isEnabled() or "isolation" in panel.valves_btn.toolTip() or panel.valve_names
+        assert panel.valve_names == ["ox_main", "fuel_main", "gg"]
         panel.seconds.setValue(2.0)
         panel.zero_btn.click()
         qtbot.waitUntil(lambda: "zero:" in panel.outcome.text(), timeout=60000)
@@ -85,6 +86,12 @@ def test_the_console_zeroes_the_default_stand_and_shows_its_limits(qtbot, stand,
         assert shot.save(str(tmp_path / "zero-result.png"))
         if os.environ.get("HIL_DOCS_SHOTS"):  # HIL_DOCS_SHOTS=1 pytest tests/test_default_stand.py
             shot.save(str(ROOT / "docs" / "zero-result.png"))
+        # then Time valves…: all three pass against their 300 ms limit
+        panel.valves_btn.click()
+        qtbot.waitUntil(lambda: "valves:" in panel.outcome.text(), timeout=60000)
+        rows = [ln for ln in panel.lines if ln.startswith(("| ox_main", "| fuel_main", "| gg"))]
+        assert "PASSED" in panel.outcome.text() and len(rows) == 3, panel.lines
+        assert all("| 300 ms | ok |" in r for r in rows), rows
     finally:
         win.disconnect_controller()
         ctl.stop()
