@@ -23,8 +23,11 @@ from typing import TYPE_CHECKING
 from hil.errors import FaultSpecError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from firmware_sim.firmware import Firmware
     from firmware_sim.sensors import Sensor
+    from hil.stand import StandConfig
 
 # name -> {parameter: default}; a default of None means the parameter is required.
 FAULTS: dict[str, dict[str, str | None]] = {
@@ -124,6 +127,13 @@ def parse_fault(spec: str) -> Fault:
     start = _num(m.group("start"), "start time", spec)
     dur = _num(m.group("dur"), "duration", spec) if m.group("dur") else math.inf
     return Fault(name=name, start_s=start, duration_s=dur, params=params)
+
+
+def check_for_stand(faults: Iterable[Fault], stand: StandConfig) -> None:
+    """Refuse, before anything starts, a fault this stand cannot have (pressing an abort switch
+    it does not declare)."""
+    if stand.abort_switch is None and any(f.name == "abort_switch" for f in faults):
+        raise FaultSpecError(f"fault abort_switch: stand {stand.name!r} declares no [abort_switch] to press")
 
 
 def _sensor_for(fw: Firmware, f: Fault) -> Sensor:

@@ -20,9 +20,8 @@ from collections.abc import Iterable
 
 from firmware_sim.engine import Engine, engine_params
 from firmware_sim.faces import Face, build_faces, sample, system_block
-from firmware_sim.faults import Fault, set_fault
+from firmware_sim.faults import Fault, check_for_stand, set_fault
 from firmware_sim.sensors import Sensor, noise_source
-from hil.errors import FaultSpecError
 from hil.stand import Actuator, FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.model import WatchdogEngage
@@ -76,8 +75,7 @@ class Firmware:
             self.engine.abort_switch = float(1 - stand.abort_switch.active)
         # faults
         self.faults: list[Fault] = sorted(faults, key=lambda f: f.start_s)
-        if stand.abort_switch is None and any(f.name == "abort_switch" for f in self.faults):
-            raise FaultSpecError(f"fault abort_switch: stand {stand.name!r} declares no [abort_switch] to press")
+        check_for_stand(self.faults, stand)
         self._active: set[int] = set()
         self._ended: set[int] = set()
         self.response_delay_s = 0.0

@@ -92,9 +92,10 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         stand_path = find_stand(opts.stand) if opts.stand else stand_for(seq_path)
         stand = with_engine(load_stand(stand_path), opts.sim, opts.engine, opts.noise_scale)
         seq = load_sequence(seq_path, stand)
-        from firmware_sim.faults import parse_fault  # validates specs before anything starts
+        from firmware_sim.faults import check_for_stand, parse_fault  # validates specs before anything starts
 
         faults = [parse_fault(f) for f in opts.faults]
+        check_for_stand(faults, stand)
     except SequenceInvalid as exc:
         for e in exc.errors:
             print(f"error: {e}", file=sys.stderr)
@@ -321,9 +322,10 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
     try:
         stand_path = find_stand(opts.stand)
         stand = load_stand(stand_path)
-        from firmware_sim.faults import parse_fault
+        from firmware_sim.faults import check_for_stand, parse_fault
 
         faults = tuple(parse_fault(f) for f in opts.faults)
+        check_for_stand(faults, stand)
         keys = load_server_keys(opts.keys) if opts.keys else None
         check_bind(opts.rep, keys)  # before anything starts: a refused bind must not leave a simulator behind
         check_bind(opts.pub, keys)

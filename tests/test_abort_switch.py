@@ -139,11 +139,16 @@ def test_the_loader_checks_the_abort_switch_with_file_and_line(change, key, mess
     assert err.value.line == line and message in str(err.value) and "stand.toml" in str(err.value)
 
 
-def test_pressing_needs_a_stand_with_an_abort_switch() -> None:
+def test_pressing_needs_a_stand_with_an_abort_switch(tmp_path, capsys) -> None:
     from firmware_sim.firmware import Firmware
+    from hil.runner import EXIT_INVALID
 
     with pytest.raises(FaultSpecError, match="declares no \\[abort_switch\\]"):
         Firmware(load_stand(STANDS / "sim_tq12.toml"), faults=[parse_fault("abort_switch@3")])
+    res = run(RunOptions(sequence=str(SEQ / "tq12_hotfire_100.toml"), stand=str(STANDS / "sim_tq12.toml"),
+                         sim="lockstep", out=str(tmp_path / "run"), faults=("abort_switch@3",), progress=False))
+    assert res.exit_code == EXIT_INVALID and res.run_dir is None  # refused before anything started
+    assert "stand 'sim-tq12' declares no [abort_switch] to press" in capsys.readouterr().err
 
 
 SWITCH = """
