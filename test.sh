@@ -5,20 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the tests use: socat (pty pairs for Modbus RTU), mbpoll (an independent
-# Modbus master), the libraries Qt needs to start at all, and Xvfb with the xcb libraries for
-# the end-to-end test of the console in a real X window (reference/toolchain.md).
-debs=(socat mbpoll libgl1 libegl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libx11-6 libxkbcommon0
-      xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
-      libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1)
-missing=()
-for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "test.sh: installing Debian packages: ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# Debian packages the tests use (.ci/debs.sh, shared with run.sh): the stand's (a venv, socat for
+# pty pairs), the console's (Qt and the xcb libraries, for the end-to-end test in a real X window)
+# and the tests' own (an independent Modbus master, a virtual X server).
+. .ci/debs.sh
+need_debs test.sh "${DEBS_STAND[@]}" "${DEBS_CONSOLE[@]}" "${DEBS_TEST[@]}"
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

@@ -65,6 +65,7 @@ class Engine:
         self.purge = False
         # injected plant faults
         self.igniter_healthy = True
+        self.abort_switch = 0.0  # the level on the stand's hardware ABORT input (the firmware sets it released)
         self.extra_ignition_delay_s = 0.0
         self.slow_ox = self.slow_fuel = self.slow_gg = 1.0  # stroke-time factors (valve_slow fault)
         self.stuck_ox: float | None = None
@@ -334,4 +335,6 @@ SIGNALS = {
     "fuel_iso_open": lambda e: float(e.pos_fuel_iso > 0.95),
     "ox_iso_closed": lambda e: float(e.pos_ox_iso < 0.05),
     "fuel_iso_closed": lambda e: float(e.pos_fuel_iso < 0.05),
+    # the test conductor's hardware ABORT button, as wired to its discrete input
+    "abort_switch": lambda e: e.abort_switch,
 }

@@ -8,7 +8,8 @@ START and DURATION are seconds on the simulator's clock; without ``+DURATION`` t
 for good. Examples: ``ignition_failure@0``, ``late_ignition:delay=0.1@0``,
 ``valve_stuck:valve=fuel_main,at=closed@3``, ``pc_drift:rate=0.5@4``, ``stop_answering@3+0.5``,
 ``slow_response:delay=0.02@2``, ``instability:amp=0.2,hz=180@5``, ``crc_error:rate=0.3@2+1``,
-``garbage:rate=0.3,bytes=6@2+1``.
+``garbage:rate=0.3,bytes=6@2+1``, ``abort_switch@12+2`` (the hardware ABORT button pressed at
+12 s and released 2 s later).
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from typing import TYPE_CHECKING
 from hil.errors import FaultSpecError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from firmware_sim.firmware import Firmware
     from firmware_sim.sensors import Sensor
+    from hil.stand import StandConfig
 
 # name -> {parameter: default}; a default of None means the parameter is required.
 FAULTS: dict[str, dict[str, str | None]] = {
@@ -36,6 +40,8 @@ FAULTS: dict[str, dict[str, str | None]] = {
     "instability": {"amp": "0.2", "hz": "180"},
     "sensor_offset": {"channel": None, "offset": "0.2"},  # a transducer off by a constant (mis-zeroed)
     "valve_slow": {"valve": None, "factor": "3"},  # a valve stroking this many times slower
+    # an action, not a failure: the stand's hardware ABORT button ([abort_switch]) pressed, held for DURATION
+    "abort_switch": {},
     # device="" (the default) is every device; a name, that device only (the others keep answering)
     "stop_answering": {"device": ""},
     "slow_response": {"delay": "0.02", "device": ""},
@@ -123,6 +129,13 @@ def parse_fault(spec: str) -> Fault:
     return Fault(name=name, start_s=start, duration_s=dur, params=params)
 
 
+def check_for_stand(faults: Iterable[Fault], stand: StandConfig) -> None:
+    """Refuse, before anything starts, a fault this stand cannot have (pressing an abort switch
+    it does not declare)."""
+    if stand.abort_switch is None and any(f.name == "abort_switch" for f in faults):
+        raise FaultSpecError(f"fault abort_switch: stand {stand.name!r} declares no [abort_switch] to press")
+
+
 def _sensor_for(fw: Firmware, f: Fault) -> Sensor:
     name = f.params.get("channel") or fw.stand.limits.pc_channel
     return fw.by_name[fw.stand.channel(name).name]
@@ -158,6 +171,11 @@ def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
         if slow is None:
             raise FaultSpecError(f"valve_slow: {f.params['valve']!r} is not a main or GG valve of the plant")
         setattr(eng, f"slow_{slow}", max(1.0, f.number("factor")) if on else 1.0)
+    elif f.name == "abort_switch":
+        sw = fw.stand.abort_switch
+        if sw is None:
+            raise FaultSpecError(f"abort_switch: stand {fw.stand.name!r} declares no [abort_switch]")
+        eng.abort_switch = float(sw.active if on else 1 - sw.active)
     elif f.name == "instability":
         eng.instability_amp = f.number("amp") if on else 0.0
         if on:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from firmware_sim.engine import Engine, engine_params
 from firmware_sim.faces import Face, build_faces, sample, system_block
-from firmware_sim.faults import Fault, set_fault
+from firmware_sim.faults import Fault, check_for_stand, set_fault
 from firmware_sim.sensors import Sensor, noise_source
 from hil.stand import Actuator, FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
@@ -71,8 +71,11 @@ class Firmware:
             if ch.source != "pc":
                 raise ValueError("the firmware's overpressure interlock reads the chamber-pressure transducer (source 'pc')")
             self._op_limit = self.cfg.overpressure_limit * 1e6  # MPa -> Pa
+        if stand.abort_switch is not None:  # the hardware ABORT button, released
+            self.engine.abort_switch = float(1 - stand.abort_switch.active)
         # faults
         self.faults: list[Fault] = sorted(faults, key=lambda f: f.start_s)
+        check_for_stand(self.faults, stand)
         self._active: set[int] = set()
         self._ended: set[int] = set()
         self.response_delay_s = 0.0

@@ -42,6 +42,7 @@ SENSOR_MODEL: dict[str, tuple[float, float]] = {
     "fuel_iso_open": (0.0, 0.0),
     "ox_iso_closed": (0.0, 0.0),
     "fuel_iso_closed": (0.0, 0.0),
+    "abort_switch": (0.0, 0.0),
 }
 ROUGHNESS = 0.01  # combustion roughness on Pc while burning, rms fraction of Pc [E]
 

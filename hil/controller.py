@@ -36,6 +36,7 @@ from hil.safety import (
     Supervisor,
     ValveWatch,
 )
+from hil.safety.abort_switch import AbortSwitchWatch
 from hil.sequence import Sequence, load_sequence
 from hil.sequence.engine import RunState, Sequencer
 from hil.stand import Redline, StandConfig
@@ -64,11 +65,13 @@ class Controller:
         self.sequencer = Sequencer(self.supervisor, self.commands, emit, self.redlines, self.ignition, self.throttle)
         self.valve_watch = ValveWatch(stand, self.supervisor, self.commands, emit)
         self.client_watch = ClientWatch(self.supervisor)
+        self.abort_switch = AbortSwitchWatch(stand, self.abort, emit) if stand.abort_switch else None
         self.authority = Authority(emit)
         from hil.checkout.desk import CheckoutDesk  # here: hil.checkout's command line imports this module
 
         self.checkout = CheckoutDesk(self)
-        stages: list[Stage] = [self.sensors, self.ignition, self.sequencer]
+        stages: list[Stage] = [*([self.abort_switch] if self.abort_switch else []), self.sensors, self.ignition,
+                               self.sequencer]
         if self.throttle is not None:
             stages.append(self.throttle)
         stages += [self.redlines, self.valve_watch, self.client_watch]
@@ -148,7 +151,7 @@ class Controller:
             out.append("the safing sequence is still running")
         for name in self.valve_watch.disagreeing():
             out.append(f"valve {name} is not following its command (position feedback disagrees)")
-        return out
+        return out + (self.abort_switch.arm_checks() if self.abort_switch else [])
 
     def warming_up(self) -> bool:
         """True until the link is up and every sensor has delivered a valid reading."""

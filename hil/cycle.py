@@ -12,17 +12,18 @@ The stage order, written once (:data:`STAGE_ORDER`):
 1. ``read``       the loop reads every register block and decodes it (``values``, ``valid``,
                   ``comm_ok``, ``system``)
 2. ``supervisor`` link and firmware state into the state machine; safing steps that are due
-3. ``sensors``    sensor qualification: out of range or frozen → disqualified; trusted Pc
-4. ``ignition``   ignition confirmed from the stand's channel, flame-out, shutdown, relight
+3. ``abort_switch`` the stand's hardware ABORT input, when it has one (aborts on the press)
+4. ``sensors``    sensor qualification: out of range or frozen → disqualified; trusted Pc
+5. ``ignition``   ignition confirmed from the stand's channel, flame-out, shutdown, relight
                   interlocks (``burning``)
-5. ``sequence``   the sequence interpreter (``step_index``, ``seq_t``; commands)
-6. ``throttle``   closed-loop Pc control (``pc_setpoint``, ``throttle_output``; commands)
-7. ``redlines``   redlines, always-on and phase-gated (aborts)
-8. ``valves``     valve position against command (aborts, faults)
-9. ``clients``    lost-client watch (aborts)
-10. ``safing``    the safing routine has the last word on the outputs
-11. ``write``     changed commands and the heartbeat go out
-12. ``publish``   client requests served, the row recorded and published
+6. ``sequence``   the sequence interpreter (``step_index``, ``seq_t``; commands)
+7. ``throttle``   closed-loop Pc control (``pc_setpoint``, ``throttle_output``; commands)
+8. ``redlines``   redlines, always-on and phase-gated (aborts)
+9. ``valves``     valve position against command (aborts, faults)
+10. ``clients``   lost-client watch (aborts)
+11. ``safing``    the safing routine has the last word on the outputs
+12. ``write``     changed commands and the heartbeat go out
+13. ``publish``   client requests served, the row recorded and published
 
 The command image (``Commands``) is the one shared output: the sequence writes it, the throttle
 overrides its throttle valves, and safing overrides everything — arbitration by stage order.
@@ -35,12 +36,12 @@ from typing import Protocol
 
 import numpy as np
 
-STAGE_ORDER = ("read", "supervisor", "sensors", "ignition", "sequence", "throttle", "redlines", "valves",
-               "clients", "safing", "write", "publish")
+STAGE_ORDER = ("read", "supervisor", "abort_switch", "sensors", "ignition", "sequence", "throttle", "redlines",
+               "valves", "clients", "safing", "write", "publish")
 
 # The stages a controller plugs into the loop, between the loop's own ``supervisor`` and
 # ``safing`` stages.
-CONTROL_STAGES = STAGE_ORDER[2:9]
+CONTROL_STAGES = STAGE_ORDER[STAGE_ORDER.index("supervisor") + 1: STAGE_ORDER.index("safing")]
 
 PRODUCERS: dict[str, str] = {
     "t": "loop", "cycle": "loop", "lateness": "loop",

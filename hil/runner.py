@@ -20,12 +20,10 @@ from hil.catalog import find_sequence, find_stand, stand_for
 from hil.children import announce
 from hil.controller import Controller, new_recorder
 from hil.errors import ConfigError, HilError, Refused, SequenceInvalid
-from hil.files import write_json_atomic
 from hil.links import open_link, with_engine
 from hil.operator import OperatorDesk
-from hil.record.metrics import burn_metrics
-from hil.record.recorder import read_run
 from hil.record.runs import RunRecorder
+from hil.record.summary import RunEvents, common_facts, controller_facts, stand_record, write_summary
 from hil.safety import State
 from hil.sequence import load_sequence
 from hil.sequence.engine import RunState
@@ -94,9 +92,10 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         stand_path = find_stand(opts.stand) if opts.stand else stand_for(seq_path)
         stand = with_engine(load_stand(stand_path), opts.sim, opts.engine, opts.noise_scale)
         seq = load_sequence(seq_path, stand)
-        from firmware_sim.faults import parse_fault  # validates specs before anything starts
+        from firmware_sim.faults import check_for_stand, parse_fault  # validates specs before anything starts
 
         faults = [parse_fault(f) for f in opts.faults]
+        check_for_stand(faults, stand)
     except SequenceInvalid as exc:
         for e in exc.errors:
             print(f"error: {e}", file=sys.stderr)
@@ -138,6 +137,8 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
     if stand.zero:  # the offsets this run used (hil checkout zero), beside the stand they belong to
         recorder.copy_input(stand.zero["path"])
     ctl = Controller(stand, transports, clock, recorder=recorder, rate_hz=opts.rate_hz)
+    events = RunEvents()  # the outcome comes from the run's own events (hil/record/summary.py)
+    ctl.events.add_listener(events)
     loop = ctl.loop
     started_wall = time.time()
     interrupted = False
@@ -189,50 +190,35 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
     finally:
         if operator is not None:
             operator.close()
-        sup = loop.supervisor
-        stats = loop.stats.summary()
-        recorder.close()
         sim_out = link.close()
-        data = read_run(run_dir)
-        burns = burn_metrics(data.table, stand)
-        if sup.fault_reason:
-            code, outcome = EXIT_FAULT, "fault"
-        elif sup.abort_reason or interrupted or outcome_note:
-            code, outcome = EXIT_ABORTED, "aborted"
-        else:
-            code, outcome = EXIT_OK, "completed"
+        facts = controller_facts(ctl, events.events)
+        if interrupted and facts["outcome"] == "completed" or outcome_note and facts["outcome"] != "fault":
+            facts["outcome"] = "aborted"
+            facts["abort_reason"] = facts["abort_reason"] or outcome_note or "operator interrupt (Ctrl-C)"
         summary = {
-            "outcome": outcome,
-            "abort_reason": sup.abort_reason or sup.fault_reason or outcome_note or None,
-            "fault_reason": sup.fault_reason or None,
-            "final_state": sup.state.name,
-            "redlines_tripped": ctl.redlines.tripped, "redline_margins": ctl.redlines.margins(),
-            "disqualified_sensors": ctl.sensors.names(),
-            "burns": burns,
-            "loop": stats,
-            "samples": data.table.num_rows,
-            "recording_truncated": data.truncated,
+            **facts,
             "transport": {"kind": transport.name, **dataclasses.asdict(transport.stats)},
             **({"devices": {n: {"kind": t.name, **dataclasses.asdict(t.stats)} for n, t in transports.items()}}
                if len(transports) > 1 else {}),
             "sequence": {"name": seq.name, **inputs["sequence"]},
-            "stand": {"name": stand.name, **inputs["stand"],
-                      **({"zero": {k: v for k, v in stand.zero.items() if k != "offsets"}} if stand.zero else {})},
+            "stand": stand_record(stand, inputs["stand"]),
             "sim": opts.sim, "seed": opts.seed, "faults": [f.spec() for f in faults],
             **({"engine": dict(stand.sim.overrides), "noise_scale": stand.sim.noise_scale}
                if stand.sim is not None and (stand.sim.overrides or stand.sim.noise_scale != 1.0) else {}),
-            "software": {"hil-stand": __version__},
-            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_wall)),
-            "wall_s": round(time.time() - started_wall, 3),
+            **common_facts(started_wall),
             **({"firmware": _plant_truth(firmware)} if firmware else {}),
             **opts.extra_summary,
         }
         if sim_out:
             summary["sim_log"] = sim_out.strip().splitlines()[-1:]
-        write_json_atomic(run_dir / "summary.json", summary)
+        failed = write_summary(recorder, stand, summary)
+        if failed is not None:
+            print(f"error: the recording did not close cleanly: {failed} (said in summary.json)", file=sys.stderr)
+    outcome = summary["outcome"]
+    code = {"completed": EXIT_OK, "aborted": EXIT_ABORTED}.get(outcome, EXIT_FAULT)
     if opts.progress:
         print(f"hil run: {outcome}" + (f" ({summary['abort_reason']})" if summary["abort_reason"] else "")
-              + f"; {len(burns)} burn(s); data in {run_dir}", file=out, flush=True)
+              + f"; {len(summary.get('burns', []))} burn(s); data in {run_dir}", file=out, flush=True)
     return RunResult(code, run_dir, summary)
 
 
@@ -336,9 +322,10 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
     try:
         stand_path = find_stand(opts.stand)
         stand = load_stand(stand_path)
-        from firmware_sim.faults import parse_fault
+        from firmware_sim.faults import check_for_stand, parse_fault
 
         faults = tuple(parse_fault(f) for f in opts.faults)
+        check_for_stand(faults, stand)
         keys = load_server_keys(opts.keys) if opts.keys else None
         check_bind(opts.rep, keys)  # before anything starts: a refused bind must not leave a simulator behind
         check_bind(opts.pub, keys)

@@ -77,13 +77,13 @@ def _service_record(tmp_path: Path, rows: int = 50) -> tuple[Path, dict]:
 def test_a_service_run_whose_burns_cannot_be_measured_still_gets_its_whole_summary(tmp_path, monkeypatch) -> None:
     """docs/report.md: the summary is written once, whole, and says what failed when measuring
     the burns did — the outcome and the rows recorded are not lost to a metrics bug."""
-    import hil.record.runs as runs
+    import hil.record.summary as summary_mod
     from hil.record.recorder import read_run
 
     def broken(table: object, stand: object) -> list:  # stands in for burn_metrics
         raise ValueError("no such channel: pc")
 
-    monkeypatch.setattr(runs, "burn_metrics", broken)
+    monkeypatch.setattr(summary_mod, "burn_metrics", broken)
     record, summary = _service_record(tmp_path)
     assert summary["outcome"] == "checkout passed" and summary["samples"] == 50
     assert summary["burns_error"] == "ValueError: no such channel: pc" and "burns" not in summary

@@ -309,3 +309,106 @@ def test_missing_data_never_satisfies_any_condition(src) -> None:
                                         ("not (pc > 1 and t < 0)", True)])
 def test_a_known_side_still_decides_and_or(src, holds) -> None:
     assert compile_expr(src).holds({"pc": math.nan, "t": 1.0}) is holds
+
+
+# ------------------------------------------------------------------------------ reset, authority, checkout
+
+@pytest.mark.parametrize("hazard", ["ox_main", "fuel_main", "igniter"])
+def test_a_fault_is_not_reset_while_a_propellant_valve_or_the_igniter_is_commanded_open(hazard) -> None:
+    """Supervisor.reset's open_hazards() refusal: leaving FAULT with propellant commanded to flow
+    (or the igniter on) would hand a live engine back to the operator."""
+    from hil.errors import Refused
+
+    events: list = []
+    commands = Commands(LAB_STAND)
+    sup = Supervisor(LAB_STAND, commands, lambda t, kind, **f: events.append(kind))
+    sup.fault(0.0, "communication lost")
+    sup.safing.apply(10.0, commands)  # the safing sequence has run to its end
+    assert not sup.safing.active and not sup.open_hazards()
+    commands.set(hazard, LAB_STAND.actuator(hazard).range[1])  # a write after safing (e.g. a manual command)
+    with pytest.raises(Refused, match=f"cannot reset: {hazard} is still commanded open"):
+        sup.reset(11.0)
+    assert sup.state == State.FAULT and "reset" not in events
+    commands.set(hazard, 0)
+    sup.reset(12.0)
+    assert sup.state == State.SAFE
+
+
+def test_reset_through_the_controller_is_refused_with_a_valve_opened_by_hand() -> None:
+    link = open_link(LAB_STAND, str(LAB), "lockstep")
+    ctl = Controller(LAB_STAND, link.transport, link.clock)
+    ctl.loop.start()
+    run_until(ctl, 0.3)
+    assert ctl.handle({"cmd": "set", "name": "ox_main", "value": 20, "client": "c"})["ok"]  # SAFE: manual outputs
+    reply = ctl.handle({"cmd": "reset", "client": "c"})
+    assert not reply["ok"] and reply["refused"] == "cannot reset: ox_main is still commanded open"
+    link.close()
+
+
+def test_command_authority_is_taken_over_only_after_ten_seconds_of_silence() -> None:
+    """docs/safety.md: the holder silent for 10 s may be taken over from. The literal 10 s, not the
+    constant: a holder quiet for 9.5 s keeps it, one quiet for 10 s loses it."""
+    from hil.authority import Authority
+    from hil.errors import Refused
+
+    auth = Authority(lambda t, kind, **f: None)
+    auth.check(100.0, "lead", "test conductor", "arm")
+    with pytest.raises(Refused, match="heard from 9.5 s ago"):
+        auth.handle(109.5, "other", "propulsion", "take_authority", {})
+    assert auth.status()["holder"] == "test conductor"
+    auth.handle(110.0, "other", "propulsion", "take_authority", {})
+    assert auth.status()["holder"] == "propulsion"
+
+
+def test_a_console_that_pings_as_the_console_does_keeps_authority_through_a_long_count() -> None:
+    """The console pings when it has sent nothing for 0.5 s, looking every 0.1 s (gui/client.py):
+    its holder is heard every 0.6 s at worst. Through a 20-minute count another console trying
+    to take over every 0.1 s is refused every time."""
+    from hil.authority import Authority
+    from hil.errors import Refused
+
+    auth = Authority(lambda t, kind, **f: None)
+    auth.check(0.0, "lead", "test conductor", "start")
+    t, next_ping, taken = 0.0, 0.6, 0
+    while t < 1200.0:
+        t = round(t + 0.1, 1)
+        try:  # the other console tries every 0.1 s, the moment before each ping too
+            auth.handle(t, "other", "propulsion", "take_authority", {})
+            taken += 1
+        except Refused:
+            pass
+        if t >= next_ping:
+            auth.check(t, "lead", "test conductor", "ping")
+            next_ping = round(t + 0.6, 1)
+    assert taken == 0 and auth.status()["holder"] == "test conductor"
+
+
+def test_valve_timing_is_refused_with_an_isolation_valve_merely_commanded_open(tmp_path) -> None:
+    """Not stuck, not yet moving: an isolation valve commanded open in SAFE refuses the valve
+    timing (cycling the mains with the run valve opening would flow propellant), both the cycle
+    it is commanded and once it has opened."""
+    import shutil
+
+    from hil.checkout.cli import _Session
+    from hil.errors import Refused
+
+    d = tmp_path / "stands"
+    shutil.copytree(ROOT / "configs" / "stands", d)
+    stand = d / "sim_tq12.toml"
+    session = _Session(stand, load_stand(stand), "lockstep", tmp_path / "r", None, ())
+    ctl = session.ctl
+    try:
+        session.run_for(1.0)  # the isolation valves close after start-up
+        ctl.set_output("ox_iso", 1)
+        assert ctl.loop.value("ox_iso_pos") < 5.0  # commanded, not moved yet
+        with pytest.raises(Refused, match=r"isolation valves must be closed .*ox_iso \(command 1"):
+            ctl.checkout.begin("valves")
+        session.run_for(1.0)
+        assert ctl.loop.value("ox_iso_pos") > 95.0  # a healthy valve, open as commanded
+        with pytest.raises(Refused, match="isolation valves must be closed"):
+            ctl.checkout.begin("valves")
+        assert ctl.checkout.job is None and ctl.commands.get("ox_main") == 0  # nothing moved
+    finally:
+        session.loop.shutdown("test done")
+        session.recorder.close()
+        session.link.close()

@@ -229,7 +229,9 @@ def test_each_run_gets_its_own_directory_beside_the_session_log(served) -> None:
     for rd in runs:
         data = read_run(rd).table
         states = data.column("state").to_pylist()
-        assert states[0] == "ARMED" and states[-1] == "SAFE" and "RUNNING" in states
+        # the run opens on ARM; its first row may already be RUNNING when ARM and START were served
+        # in the same cycle (the service answers up to 8 waiting requests per cycle)
+        assert states[0] in ("ARMED", "RUNNING") and states[-1] == "SAFE" and "RUNNING" in states
         cycles = data.column("cycle").to_pylist()
         assert cycles == list(range(cycles[0], cycles[0] + len(cycles)))  # every cycle of the run, no gap
         ev = read_events(rd)

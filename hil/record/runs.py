@@ -21,11 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hil import __version__
 from hil.controller import new_recorder
-from hil.files import write_json_atomic
-from hil.record.metrics import burn_metrics
-from hil.record.recorder import SUMMARY, Recorder, read_run, sha256_file
+from hil.record.recorder import Recorder
+from hil.record.summary import RunEvents, common_facts, controller_facts, stand_record, write_summary
 
 if TYPE_CHECKING:
     from hil.controller import Controller
@@ -49,6 +47,7 @@ class RunRecorder:
         self._first_cycle: int | None = None  # the open run's first cycle
         self._started = 0.0
         self._inputs: dict[str, dict[str, Any]] = {}
+        self._events = RunEvents()  # the open run's own: its outcome comes from them alone
         self._closers: list[threading.Thread] = []
 
     def attach(self, ctl: Controller) -> None:
@@ -72,6 +71,7 @@ class RunRecorder:
         self.session.event(t, kind, **fields)
         if self.run is not None:
             self.run.event(t, kind, **fields)
+            self._events(t, kind, fields)
             if kind == "state" and fields.get("to") in RUN_ENDS:
                 self._ending = True  # closed after this cycle's row: the run ends on its SAFE row
 
@@ -124,12 +124,11 @@ class RunRecorder:
             k += 1
         self.run = new_recorder(path, self.stand)
         self.run_dirs.append(path)
-        self._ending, self._first_cycle = False, None
+        self._ending, self._first_cycle, self._events = False, None, RunEvents()
         self._started = time.time()
-        self._inputs = {"stand": {"name": stand.name, **self.run.copy_input(self.stand_path)}}
+        self._inputs = {"stand": stand_record(stand, self.run.copy_input(self.stand_path))}
         if stand.zero:
             self.run.copy_input(stand.zero["path"])
-            self._inputs["stand"]["zero"] = {k: v for k, v in stand.zero.items() if k != "offsets"}
         if seq is not None:
             copy = self.run.copy_input(seq.path)
             self._inputs["sequence"] = {"name": seq.name, **copy, "sha256_loaded": seq.sha256}
@@ -144,22 +143,12 @@ class RunRecorder:
         ctl = self.ctl
         given, facts = facts or {}, {"note": note} if note else {}
         if ctl is not None:
-            sup = ctl.supervisor
             n = cycle - self._first_cycle + 1 if cycle is not None and self._first_cycle is not None else None
-            facts.update({
-                "outcome": "fault" if sup.fault_reason else "aborted" if sup.abort_reason else "completed",
-                "abort_reason": sup.abort_reason or sup.fault_reason or None,
-                "fault_reason": sup.fault_reason or None,
-                "final_state": sup.state.name,
-                "redlines_tripped": list(ctl.redlines.tripped), "redline_margins": ctl.redlines.margins(),
-                "disqualified_sensors": ctl.sensors.names(),
-                "loop": ctl.loop.stats.summary(last=n) if n else ctl.loop.stats.summary(),
-            })
+            facts.update(controller_facts(ctl, self._events.events, last_cycles=n))
             if note:
                 facts["outcome"] = "interrupted"
-        summary = {**facts, **given, **self._inputs, "software": {"hil-stand": __version__},
-                   "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._started)),
-                   "wall_s": round(time.time() - self._started, 3), "recorded_by": "hil serve (one run of a session)"}
+        summary = {**facts, **given, **self._inputs, **common_facts(self._started),
+                   "recorded_by": "hil serve (one run of a session)"}
         th = threading.Thread(target=self._finish, args=(run, summary), name="run-close", daemon=True)
         th.start()
         self._closers = [c for c in self._closers if c.is_alive()] + [th]
@@ -168,21 +157,6 @@ class RunRecorder:
         from hil.rt import background_thread
 
         background_thread()
-        # summary.json is written once, whole, after the burns are measured: a reader waiting
-        # for it (the console, a script) must never see a summary without its burns
-        failed: RuntimeError | None = None
-        try:
-            run.close()
-        except RuntimeError as exc:  # the data written so far stays readable; say what broke
-            failed, summary["recording_error"] = exc, str(exc)
-        try:
-            data = read_run(run.dir)
-            summary["samples"] = data.table.num_rows
-            summary["recording_truncated"] = data.truncated
-            summary["burns"] = burn_metrics(data.table, self.stand)
-            summary["data_sha256"] = sha256_file(run.dir / "data.arrow")
-        except Exception as exc:
-            summary["burns_error"] = f"{type(exc).__name__}: {exc}"
-        write_json_atomic(run.dir / SUMMARY, summary)
-        if failed is not None:
+        failed = write_summary(run, self.stand, summary)
+        if failed is not None:  # on the closing thread too: the service's log shows it
             raise failed

@@ -167,6 +167,8 @@ class Supervisor:
             checks = [*checks, "the safing sequence is still running"]
         if checks:
             raise Refused("cannot arm: " + "; ".join(checks))
+        # a new run: its reasons are its own (hil/record/summary.py computes its outcome from its events)
+        self.abort_reason = self.fault_reason = ""
         self._to(State.ARMED, t, "armed by operator")
 
     def start(self, t: float) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import math
 
 from hil.stand.model import (
+    AbortSwitch,
     Actuator,
     Channel,
     IgnitionConfig,
     Redline,
     RedlineWhen,
+    RegisterTable,
     SafingStep,
     ThrottleConfig,
 )
@@ -135,3 +137,19 @@ def ignition_table(t: TableReader | None, channels: dict[str, Channel]) -> Ignit
         raise t.error("channel", f"names no channel: {cfg.channel!r}")
     t.done()
     return cfg
+
+
+def abort_switch_table(t: TableReader | None, channels: dict[str, Channel]) -> AbortSwitch | None:
+    """``[abort_switch] channel = "NAME"  active = 1``: a discrete-input channel that aborts the
+    stand when it reads ``active`` (docs/safety.md, "Hardware ABORT")."""
+    if t is None:
+        return None
+    sw = AbortSwitch(channel=t.get("channel", str), active=t.integer("active", 1, lo=0, hi=1))
+    ch = channels.get(sw.channel)
+    if ch is None:
+        raise t.error("channel", f"names no channel: {sw.channel!r}")
+    if ch.table != RegisterTable.DISCRETE:
+        raise t.error("channel", f"{sw.channel!r} is read from the {ch.table.value} table; an abort switch is a "
+                                 f"discrete input (table = \"discrete\")")
+    t.done()
+    return sw

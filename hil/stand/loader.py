@@ -16,7 +16,13 @@ import numpy as np
 from hil.errors import ConfigError
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Calibration, Linear, Polynomial, Table, is_monotonic
-from hil.stand.control_tables import ignition_table, redline_from_table, safing_table, throttle_table
+from hil.stand.control_tables import (
+    abort_switch_table,
+    ignition_table,
+    redline_from_table,
+    safing_table,
+    throttle_table,
+)
 from hil.stand.device_tables import assign_device, check_layout, check_lines, check_watchdogs, devices_table
 from hil.stand.devices import Device
 from hil.stand.model import (
@@ -281,10 +287,11 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
     throttle = throttle_table(top.sub("throttle"), by_act)
     ignition = ignition_table(top.sub("ignition"), by_ch)
     pid = pid_table(top.sub("pid"), by_ch, by_act)
+    abort_switch = abort_switch_table(top.sub("abort_switch"), by_ch)
     top.done()
     index: dict[Any, Any] = {("c", c.name): c for c in channels}
     index.update({("a", a.name): a for a in actuators})
     return StandConfig(path=path, sha256=sha256, name=name, description=description, devices=tuple(devices),
                        loop=loop, firmware=firmware, channels=tuple(channels), actuators=tuple(actuators),
                        safing=safing, limits=limits, sim=sim, redlines=redlines, throttle=throttle,
-                       ignition=ignition, pid=pid, _by_name=index)
+                       ignition=ignition, pid=pid, abort_switch=abort_switch, _by_name=index)
