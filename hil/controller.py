@@ -161,6 +161,7 @@ class Controller:
     def arm(self) -> None:
         """SAFE → ARMED, or Refused with every failing check."""
         self.supervisor.arm(self.loop.t, self.arm_checks())
+        self.redlines.new_run()
 
     def start(self) -> None:
         """ARMED → RUNNING: the sequence begins at its first step."""

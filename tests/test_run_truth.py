@@ -209,3 +209,18 @@ def test_hil_serve_records_a_completed_run_after_an_abort_as_completed_and_repor
 
     shown = load_replay(second)["outcome"]
     assert "completed" in shown and "abort" not in shown
+
+
+def test_each_runs_redline_margins_are_measured_in_that_run_alone(rig, tmp_path) -> None:
+    """Two runs of one loaded sequence in one service: the second run's closest approaches are
+    its own (they used to carry on from the first, whose Pc was noisier or closer)."""
+    rig.ctl.load(short_sequence(tmp_path))
+    starts = []
+    for _ in range(2):
+        rig.arm_and_start()
+        starts.append(rig.ctl.loop.t)
+        rig.step_until(lambda: rig.ctl.sequencer.state != RunState.RUNNING and rig.run_ended())
+    first, second = rig.summaries()
+    assert first["redline_margins"] and second["redline_margins"]
+    assert all(m["t"] < starts[1] for m in first["redline_margins"].values())
+    assert all(m["t"] >= starts[1] - 0.01 for m in second["redline_margins"].values()), second["redline_margins"]

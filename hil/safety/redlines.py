@@ -56,6 +56,13 @@ class RedlineMonitor:
         # what each cycle needs per redline, looked up once per load (the loop runs at 1 kHz)
         self._plan = [(r, r.name, str(r.when), self.channels[r.name]) for r in self.redlines]
 
+    def new_run(self) -> None:
+        """A run is armed: its margins and trips are its own, not those of an earlier run of the
+        same loaded sequence (a service runs many)."""
+        self.closest.clear()
+        self.first_violation.clear()
+        self.tripped = []
+
     def enable(self, names: tuple[str, ...]) -> None:
         """Switch on phase-gated redlines (a sequence step)."""
         self.enabled.update(names)
