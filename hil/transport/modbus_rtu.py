@@ -13,25 +13,10 @@ from pymodbus.framer import FramerRTU
 
 from hil.errors import TransportError, TransportTimeout
 from hil.stand import TransportConfig
+from hil.stand.devices import frame_gap, quiet_after_timeout
 from hil.transport.answers import Request
 from hil.transport.base import TransportStats
 from hil.transport.framed import FramedTransport
-
-
-def char_time(baud: int, parity: str = "N", stopbits: float = 1) -> float:
-    """Seconds one character occupies the line: 11 bits (start, 8 data, parity or a second stop
-    bit, stop) with parity or 2 stop bits, else 10 (8N1)."""
-    return (11 if parity.upper() != "N" or stopbits == 2 else 10) / baud
-
-
-def quiet_after_timeout(cfg: TransportConfig, answer_len: int, line: TransportConfig | None = None) -> float:
-    """How long a serial line stays held after a request to the device of ``cfg`` timed out: its
-    timeout again (the answer may be that late), the longest frame it would send (``answer_len``
-    bytes) and the 3.5-character gap that ends a frame. Nothing is sent on the line meanwhile;
-    whatever arrives is read and dropped as a late answer (docs/stand-config.md, serial lines)."""
-    ln = line or cfg
-    ct = char_time(ln.baud, ln.parity, ln.stopbits)
-    return cfg.timeout_s + answer_len * ct + 3.5 * ct
 
 
 class SerialLine:
@@ -40,7 +25,7 @@ class SerialLine:
 
     After a timeout the line is *held*: :meth:`wait_quiet`, called before every send, reads and
     drops what arrives until the hold has passed and the line has been silent for 3.5
-    characters. ``reset_input_buffer()`` before a send is not enough: a late answer may still be
+    characters (hil/stand/devices.py: quiet_after_timeout). ``reset_input_buffer()`` before a send is not enough: a late answer may still be
     on its way, and it would then be taken for the answer to the next request."""
 
     def __init__(self, cfg: TransportConfig) -> None:
@@ -49,7 +34,7 @@ class SerialLine:
         self.users = 0
         self.quiet_until = 0.0
         self._held_for: TransportStats | None = None  # the device whose late answer may come
-        self.gap_s = 3.5 * char_time(cfg.baud, cfg.parity, cfg.stopbits)
+        self.gap_s = frame_gap(cfg.baud)
 
     def open(self) -> serial.Serial:
         if self.port is None:
@@ -135,7 +120,9 @@ class RtuTransport(FramedTransport):
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                self.line.hold(self.stats, quiet_after_timeout(self.cfg, req.answer_rtu_len, self.line.cfg))
+                ln = self.line.cfg
+                self.line.hold(self.stats, quiet_after_timeout(self.timeout_s, req.answer_rtu_len, ln.baud,
+                                                               ln.parity, ln.stopbits))
                 raise TransportTimeout(f"no answer from unit {self.unit} on {self.cfg.device} "
                                        f"within {self.timeout_s * 1000:.0f} ms")
             self.port.timeout = left
