@@ -50,13 +50,14 @@ class ModbusLogCapture(logging.Handler):
 
     def drain(self, now: float | None = None) -> list[dict[str, object]]:
         """Events due now: per kind with lines pending whose last event is at least
-        :data:`EVENT_INTERVAL_S` old, ``{"kind", "count" (since the last event), "total", "sample"}``."""
+        :data:`EVENT_INTERVAL_S` old, ``{"line" (the kind: the message with numbers blanked), "count"
+        (since the last event), "total", "sample" (the last such line)}``."""
         now = time.monotonic() if now is None else now
         out: list[dict[str, object]] = []
         with self._guard:
             for kind, k in self.kinds.items():
                 if k.pending and now - k.last_event >= EVENT_INTERVAL_S:
-                    out.append({"kind": kind, "count": k.pending, "total": k.total, "sample": k.sample})
+                    out.append({"line": kind, "count": k.pending, "total": k.total, "sample": k.sample})
                     k.pending, k.last_event = 0, now
         return out
 
