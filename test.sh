@@ -5,10 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the tests use: socat (pty pairs for Modbus RTU), mbpoll (an independent
-# Modbus master), the libraries Qt needs to start at all, and Xvfb with the xcb libraries for
+# Debian packages the tests use: mbpoll (an independent Modbus master; the pty pairs for
+# Modbus RTU are made in Python, hil/ptypair.py, no socat), the libraries Qt needs to start at all, and Xvfb with the xcb libraries for
 # the end-to-end test of the console in a real X window (reference/toolchain.md).
-debs=(socat mbpoll libgl1 libegl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libx11-6 libxkbcommon0
+debs=(mbpoll libgl1 libegl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libx11-6 libxkbcommon0
       xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
       libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1)
 missing=()
