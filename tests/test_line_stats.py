@@ -65,9 +65,13 @@ def test_the_status_the_console_polls_has_every_devices_line_stats() -> None:
         ctl.loop.shutdown("test over")
 
 
-def test_the_devices_tooltip_names_the_counters_that_are_not_zero() -> None:
-    from gui.status import line_counts
+def test_the_console_devices_tooltip_shows_the_counters_that_are_not_zero(qtbot) -> None:
+    from gui.status import StatusStrip
 
-    assert line_counts({"retries": 2, "timeouts": 0, "late_answers": 1, "transactions": 50}) == \
-        " (retries 2, late answers 1)"
-    assert line_counts({"retries": 0}) == "" and line_counts(None) == ""
+    strip = StatusStrip()
+    qtbot.addWidget(strip)
+    strip.update_status({"state": "SAFE", "devices": {"daq": "ok", "tc": "stale"},
+                         "line_stats": {"daq": {"retries": 0, "timeouts": 0, "transactions": 900},
+                                        "tc": {"retries": 2, "timeouts": 2, "late_answers": 1, "wrong_unit": 0,
+                                               "transactions": 40}}})
+    assert strip.devices.toolTip() == "daq: ok\ntc: stale (retries 2, timeouts 2, late answers 1)"
