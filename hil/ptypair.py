@@ -2,11 +2,13 @@
 the other reads, and each end is a real serial device path for pyserial.
 
 Why not socat: the product's default stand (a simulated RS-485 line) then needed a Debian
-package to run at all, and socat's pair showed no more than two os.openpty() pairs bridged by a
-thread do: each master's bytes are copied to the other master. The pair keeps both slave ends
-open itself, so an end may be closed and reopened (a controller reconnecting) without the
-bridge seeing end-of-file; bytes written while nobody reads the far end are dropped when the
-terminal's buffer is full, as a wire with nobody listening would drop them.
+package to run at all. Here two os.openpty() pairs are bridged — each master's bytes copied to
+the other master — by a small process of our own (``python -m hil.ptypair DIR``), not a thread
+of the caller's: every byte of the line would otherwise wait for the controller's GIL twice, on
+the busy machine where late answers matter most. The bridge keeps both slave ends open itself,
+so an end may be closed and reopened (a controller reconnecting) without end-of-file; bytes
+written while nobody reads the far end are dropped once that terminal's buffer is full, as a
+wire with nobody listening would drop them. It dies with its parent and is stopped by PID.
 """
 
 from __future__ import annotations
@@ -14,93 +16,87 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import subprocess
+import sys
 import tempfile
-import threading
 import tty
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hil.errors import ChildStartError
+
+READY = "pty-pair-ready"
 
 
 @dataclass
 class PtyPair:
     """``a`` is the simulator's end, ``b`` the controller's (symlinks to /dev/pts/N in a private
-    directory); bytes cross in both directions through a bridge thread."""
+    directory); ``proc`` is the bridge."""
 
     a: str
     b: str
+    proc: subprocess.Popen[bytes]
     tmpdir: str
-    _fds: list[int] = field(default_factory=list, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
-    _stop_w: int = -1
-    bytes_bridged: int = 0
 
     @classmethod
     def open(cls, timeout: float = 10.0) -> PtyPair:
-        """Make the pair and start its bridge (``timeout`` is kept for the callers of socat's pair)."""
+        """Make the pair and wait until its bridge runs."""
+        from hil.children import die_with_parent, read_until
+
         d = tempfile.mkdtemp(prefix="hil-pty-")
-        fds: list[int] = []
+        proc = subprocess.Popen([sys.executable, "-m", "hil.ptypair", d], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=die_with_parent)
+        pair = cls(os.path.join(d, "sim"), os.path.join(d, "ctl"), proc, d)
         try:
-            ma, sa = os.openpty()
-            fds += [ma, sa]
-            mb, sb = os.openpty()
-            fds += [mb, sb]
-            for fd in (sa, sb):
-                tty.setraw(fd)  # no echo, no line discipline: bytes pass as they are
-            a, b = os.path.join(d, "sim"), os.path.join(d, "ctl")
-            os.symlink(os.ttyname(sa), a)
-            os.symlink(os.ttyname(sb), b)
-            stop_r, stop_w = os.pipe()
-            fds += [stop_r, stop_w]
-        except OSError as exc:
-            for fd in fds:
-                os.close(fd)
-            shutil.rmtree(d, ignore_errors=True)
-            raise ChildStartError(f"cannot make a pty pair: {exc}") from exc
-        for fd in (ma, mb):
-            os.set_blocking(fd, False)
-        pair = cls(a, b, d, fds, None, stop_w)
-        pair._thread = threading.Thread(target=pair._bridge, args=(ma, mb, stop_r), name=f"pty pair {d}",
-                                        daemon=True)
-        pair._thread.start()
+            assert proc.stdout is not None
+            read_until(proc.stdout.fileno(), READY, timeout)
+        except ChildStartError as exc:
+            err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None and proc.stderr else ""
+            pair.close()
+            raise ChildStartError(f"the pty pair did not start: {exc} {err}".strip()) from None
         return pair
 
-    def _bridge(self, ma: int, mb: int, stop: int) -> None:
-        other = {ma: mb, mb: ma}
-        while True:
-            try:
-                ready, _, _ = select.select([ma, mb, stop], [], [])
-            except (OSError, ValueError):
-                return
-            if stop in ready:
-                return
-            for fd in ready:
-                try:
-                    data = os.read(fd, 4096)
-                except BlockingIOError:
-                    continue
-                except OSError:  # EIO: cannot happen while we hold the slave ends; stop cleanly
-                    return
-                while data:
-                    try:
-                        n = os.write(other[fd], data)
-                    except BlockingIOError:
-                        break  # the far end's buffer is full: nobody is listening, the bytes are lost
-                    except OSError:
-                        return
-                    self.bytes_bridged += n
-                    data = data[n:]
-
     def close(self) -> None:
-        """Stop the bridge and release both terminals; safe to call twice."""
-        if self._thread is not None:
-            os.write(self._stop_w, b"x")
-            self._thread.join(timeout=5.0)
-            self._thread = None
-        for fd in self._fds:
+        """Stop the bridge and remove the paths; safe to call twice."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
             try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._fds = []
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def bridge(directory: str) -> None:
+    """The bridge process: make the pair, link ``DIR/sim`` and ``DIR/ctl`` to it, say so on stdout,
+    copy bytes both ways until terminated."""
+    ma, sa = os.openpty()
+    mb, sb = os.openpty()
+    for fd in (sa, sb):
+        tty.setraw(fd)  # no echo, no line discipline: bytes pass as they are
+    os.symlink(os.ttyname(sa), os.path.join(directory, "sim"))
+    os.symlink(os.ttyname(sb), os.path.join(directory, "ctl"))
+    for fd in (ma, mb):
+        os.set_blocking(fd, False)
+    print(READY, flush=True)
+    other = {ma: mb, mb: ma}
+    while True:
+        ready, _, _ = select.select([ma, mb], [], [])
+        for fd in ready:
+            try:
+                data = os.read(fd, 4096)
+            except BlockingIOError:
+                continue
+            while data:
+                try:
+                    n = os.write(other[fd], data)
+                except BlockingIOError:
+                    break  # the far end's buffer is full: nobody is listening, the bytes are lost
+                data = data[n:]
+
+
+if __name__ == "__main__":
+    bridge(sys.argv[1])

@@ -79,7 +79,8 @@ class Rs485Line:
         self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
         tty.setraw(self.fd)
         self._stop_r, self._stop_w = os.pipe()
-        self._due: list[tuple[float, int, bytes]] = []  # (send at, seq, bytes)
+        self._due: list[tuple[float, int, bytes, float]] = []  # (send at, seq, bytes, request received at)
+        self.answer_delays: list[float] = []  # from each request's arrival to its answer's write, as it happened
         self._seq = 0
         self.bad_requests = 0
         self._thread = threading.Thread(target=self._run, name="rs485 responder", daemon=True)
@@ -102,8 +103,9 @@ class Rs485Line:
                 buf += os.read(self.fd, 4096)
                 buf = self._requests(buf)
             while self._due and self._due[0][0] <= time.monotonic():
-                _, _, out = heapq.heappop(self._due)
+                _, _, out, received = heapq.heappop(self._due)
                 os.write(self.fd, out)
+                self.answer_delays.append(time.monotonic() - received)
 
     def _requests(self, buf: bytes) -> bytes:
         while len(buf) >= 8:
@@ -128,5 +130,6 @@ class Rs485Line:
             if delay > unit.late_after:
                 unit.late += 1
             self._seq += 1
-            heapq.heappush(self._due, (time.monotonic() + delay, self._seq, unit.answer(req)))
+            now = time.monotonic()
+            heapq.heappush(self._due, (now + delay, self._seq, unit.answer(req), now))
         return buf

@@ -1,7 +1,7 @@
 """The pty pair made in Python (hil/ptypair.py) behaves as a serial line between two programs,
 with no socat anywhere: bytes cross both ways through pyserial on both ends, an end can be closed
-and reopened (a controller reconnecting), and closing the pair stops its thread and removes
-its paths."""
+and reopened (a controller reconnecting), and closing the pair stops its bridge process and
+removes its paths."""
 
 from __future__ import annotations
 
@@ -40,5 +40,6 @@ def test_bytes_cross_both_ways_without_socat(monkeypatch, tmp_path) -> None:
                 assert _read(ctl, 5) == b"again"
     finally:
         pair.close()
-    assert not os.path.exists(pair.a) and not os.path.exists(pair.b)  # (conftest fails a leaked thread)
+    assert not os.path.exists(pair.a) and not os.path.exists(pair.b)
+    assert pair.proc.poll() is not None
     pair.close()  # twice is fine

@@ -7,6 +7,9 @@ and records. Property (hypothesis over the lateness timings): every recorded val
 is its own block's value, or unknown (NaN, or the value a never-read channel records on a branch
 where the value side's NaN has not landed yet: it is computed from a fresh decoder, not assumed)
 — never the other block's value, which is what the transport recorded before the quiet rule.
+The rule's promise covers answers up to twice the timeout plus the frame after their request
+(docs/stand-config.md); an example where the machine stalled the responder beyond that is
+discarded (hypothesis ``assume``), not passed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rs485 import Req, Rs485Line, Unit
 
@@ -27,12 +30,16 @@ from hil.controller import Controller, new_recorder
 from hil.ptypair import PtyPair
 from hil.record.recorder import read_run
 from hil.stand import load_stand
+from hil.stand.devices import quiet_after_timeout
 from hil.stand.iomap import Decoder
 from hil.transport import open_transports
 
 pytestmark = pytest.mark.timeout(300)
 
-TIMEOUT = 0.03
+TIMEOUT = 0.06  # margin for a loaded machine: an answer later than 2 x this is beyond the quiet rule
+# the quiet rule's promise: an answer up to this long after its request is dropped (the tc answer is 9 bytes)
+BOUND_S = TIMEOUT + quiet_after_timeout(TIMEOUT, 9, 115200)
+PTY_ALLOWANCE_S = 0.01  # the pty bridge's delivery of the request and of the answer, not measured
 VALUES = {"t_a": 301.7, "t_b": 90.2, "q": 12.5}  # one constant per block
 STAND = """
 [stand]
@@ -147,13 +154,17 @@ def run_shared_line(tmp_path: Path, *, seed: int, late_share: float, on_time_s: 
         return {"columns": {n: np.asarray(table.column(n).to_numpy(zero_copy_only=False), dtype=np.float64)
                             for n in VALUES},
                 "placeholder": {n: float(placeholder[names.index(n)]) for n in VALUES},
-                "stats": {n: t.stats for n, t in transports.items()}, "late": tc.late, "tc_requests": tc.requests}
+                "stats": {n: t.stats for n, t in transports.items()}, "late": tc.late, "tc_requests": tc.requests,
+                "slowest_answer_s": max(line.answer_delays, default=0.0)}
     finally:
         line.close()
         pair.close()
 
 
 def _check(result: dict[str, object]) -> None:
+    # A responder the machine stalled beyond the rule's bound (250 ms was seen beside CPU hogs) is
+    # beyond what any RTU master can tell apart: that example tests nothing, it is not a pass.
+    assume(float(result["slowest_answer_s"]) < BOUND_S - PTY_ALLOWANCE_S)  # type: ignore[arg-type]
     cols: dict[str, np.ndarray] = result["columns"]  # type: ignore[assignment]
     placeholder: dict[str, float] = result["placeholder"]  # type: ignore[assignment]
     for name, col in cols.items():
@@ -161,7 +172,8 @@ def _check(result: dict[str, object]) -> None:
         unknown = np.isnan(col) | (col == placeholder[name]) if not math.isnan(placeholder[name]) else np.isnan(col)
         wrong = ~(unknown | (col == own))
         assert not wrong.any(), (f"{name} recorded {sorted(set(col[wrong].tolist()))[:5]} "
-                                 f"({int(wrong.sum())} rows), its block only ever held {own}")
+                                 f"({int(wrong.sum())} rows), its block only ever held {own}; "
+                                 f"slowest answer {result['slowest_answer_s'] * 1e3:.1f} ms; {result['stats']}")
         assert (col == own).any(), f"{name} was never read at all"
         # the placeholder is "not read yet": once the channel was read it never comes back
         first = int(np.argmax(col == own))
@@ -173,7 +185,7 @@ timings = dict(seed=st.integers(0, 2**31), late_share=st.sampled_from([0.2, 0.35
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                HealthCheck.too_slow])
+                                                                HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(**timings)
 def test_late_answers_on_a_shared_line_never_land_in_another_blocks_channel(tmp_path, seed: int, late_share: float,
                                                                              on_time_s: float, late_s: float) -> None:
@@ -187,7 +199,7 @@ def test_late_answers_on_a_shared_line_never_land_in_another_blocks_channel(tmp_
 
 @pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+                                                                 HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(**timings)
 def test_late_answers_on_a_shared_line_many_timings(tmp_path, seed: int, late_share: float, on_time_s: float,
                                                      late_s: float) -> None:
