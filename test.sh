@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the tests use (.ci/debs.sh, shared with run.sh): the stand's (a venv, socat for
-# pty pairs), the console's (Qt and the xcb libraries, for the end-to-end test in a real X window)
+# Debian packages the tests use (.ci/debs.sh, shared with run.sh): the stand's (a venv; the pty
+# pairs for Modbus RTU are made in Python, hil/ptypair.py, no socat), the console's (Qt and the xcb libraries, for the end-to-end test in a real X window)
 # and the tests' own (an independent Modbus master, a virtual X server).
 . .ci/debs.sh
 need_debs test.sh "${DEBS_STAND[@]}" "${DEBS_CONSOLE[@]}" "${DEBS_TEST[@]}"

@@ -1,7 +1,7 @@
 # Debian packages the project needs, in one place; sourced by run.sh and test.sh (bash).
 #
-#   DEBS_STAND    what the default stand needs to run at all (also headless): a venv, and socat for
-#                 the pty pair of its simulated RS-485 line
+#   DEBS_STAND    what the default stand needs to run at all (also headless): a venv (the pty pair
+#                 of its simulated RS-485 line is made in Python, hil/ptypair.py: no socat)
 #   DEBS_CONSOLE  what the console (PySide6) needs to open a window: Qt's own libraries and the xcb
 #                 ones. Qt blames libxcb-cursor0 even when libxcb-icccm4 or libxcb-keysyms1 is the
 #                 one missing (QT_DEBUG_PLUGINS=1 shows the real one), so all are listed and checked
@@ -10,7 +10,7 @@
 # need_debs WHO PACKAGE...  installs the missing ones (as root, or with sudo when it can), or
 # prints them with the exact apt-get command and returns 1.
 
-DEBS_STAND=(python3-venv socat)
+DEBS_STAND=(python3-venv)
 DEBS_CONSOLE=(libgl1 libegl1 libglib2.0-0 libfontconfig1 libfreetype6 libdbus-1-3 libx11-6 libxkbcommon0
               libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0
               libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1)

@@ -90,7 +90,7 @@ def loop_tcp(seconds: float, rate: float = 1000.0, rt_priority: int | None = Non
 
 
 def rtu_cost(n: int) -> dict:
-    """One 32-register read per transaction over a socat pty with the simulator's wire pacing off
+    """One 32-register read per transaction over a pty pair with the simulator's wire pacing off
     (``--no-pace``): pure software cost, set beside the physical wire time of the same frames."""
     stand = load_stand(TQ12)
     child = start_sim(TQ12, "rtu", extra=("--no-pace",))

@@ -93,9 +93,18 @@ class StatusStrip(QFrame):
         if len(devs) > 1 or bad:
             self.devices.setText("devices: " + (" · ".join(f"{n} {h.upper()}" for n, h in bad.items()) if bad
                                                 else f"{len(devs)} ok"))
-            self.devices.setToolTip("\n".join(f"{n}: {h}" for n, h in devs.items()))
+            lines = st.get("line_stats") or {}
+            self.devices.setToolTip("\n".join(f"{n}: {h}" + line_counts(lines.get(n)) for n, h in devs.items()))
         else:
             self.devices.setText("")  # a stand of one device: the loop figures say it all
         self.devices.setStyleSheet("color: #c62828; font-weight: bold;" if bad else "")
         self.rec.setText("● REC" if st.get("recording") else "rec off")
         self.rec.setStyleSheet("color: #c62828; font-weight: bold;" if st.get("recording") else "")
+
+
+def line_counts(stats: dict[str, int] | None) -> str:
+    """A device's link counters that are not zero (retries, timeouts, dropped frames), for its tooltip."""
+    keys = ("retries", "timeouts", "late_answers", "wrong_unit", "wrong_function", "wrong_count", "wrong_echo",
+            "wrong_tid", "crc_errors", "bad_mbap")
+    shown = [f"{k.replace('_', ' ')} {stats[k]}" for k in keys if stats and stats.get(k)]
+    return f" ({', '.join(shown)})" if shown else ""

@@ -13,17 +13,16 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from hil.errors import ChildStartError, ProtocolError
+from hil.ptypair import PtyPair
 
 READY = "hil-ready "
 
@@ -126,42 +125,6 @@ class Child:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=5)
-
-
-@dataclass
-class PtyPair:
-    """Two linked pseudo-terminals from socat, the stand-in for a serial line: what one end
-    writes the other reads. ``a`` is the simulator's end, ``b`` the controller's."""
-
-    a: str
-    b: str
-    proc: subprocess.Popen[bytes]
-    tmpdir: str
-
-    @classmethod
-    def open(cls, timeout: float = 10.0) -> PtyPair:
-        if shutil.which("socat") is None:
-            raise ChildStartError("a pty pair needs socat (Debian package socat)")
-        d = tempfile.mkdtemp(prefix="hil-pty-")
-        a, b = os.path.join(d, "sim"), os.path.join(d, "ctl")
-        proc = subprocess.Popen(["socat", "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent)
-        pair = cls(a, b, proc, d)
-        try:
-            assert proc.stderr is not None
-            read_until(proc.stderr.fileno(), "starting data transfer loop", timeout)
-        except ChildStartError:
-            pair.close()
-            raise
-        return pair
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=5)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 def spawn(args: list[str], *, timeout: float = 30.0, stderr: int | IO[str] = subprocess.PIPE,

@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stand", required=True, help="stand file or shipped name (sim_tq12, sim_lab)")
     s.add_argument("--tcp", type=_host_port, metavar="HOST:PORT",
                    help="serve Modbus TCP here (default: the stand's transport address, else 127.0.0.1:5020; port 0 picks a free one)")
-    s.add_argument("--rtu", metavar="DEVICE", help="serve Modbus RTU on this serial device (e.g. one end of a socat pty pair)")
+    s.add_argument("--rtu", metavar="DEVICE", help="serve Modbus RTU on this serial device (e.g. one end of a pty pair)")
     s.add_argument("--baud", type=int, default=115200, help="RTU baud rate (default 115200)")
     s.add_argument("--line", action="append", default=[], metavar="SERIAL=PATH",
                    help="serve the stand's serial line SERIAL (its devices' serial = ...) on PATH, e.g. a pty; "

@@ -219,6 +219,7 @@ class Controller:
             "abort_reason": sup.abort_reason, "fault_reason": sup.fault_reason,
             "disqualified": self.sensors.names(),
             "devices": loop.io.health(),
+            "line_stats": loop.io.line_stats(),
             "prompt": seq.pending(),
             "run_dir": str(getattr(loop.recorder, "current", None) or "") or None,
             "authority": self.authority.status(),

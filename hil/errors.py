@@ -76,7 +76,7 @@ class ProtocolError(HilError):
 
 
 class ChildStartError(HilError):
-    """A child process (simulator, controller, socat) did not come up or did not say where it is."""
+    """A child process (simulator, controller) did not come up or did not say where it is."""
 
 
 class ControllerTimeout(HilError):

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from firmware_sim.firmware import Firmware
 
 SIM_RTU_BAUD = 115200
-SIM_RTU_MIN_TIMEOUT_S = 0.03  # a pty through socat answers a request in 0.3-3 ms, with tails
+SIM_RTU_MIN_TIMEOUT_S = 0.03  # a pty pair answers a request in 0.3-3 ms, with tails
 
 
 class SimMode(StrEnum):

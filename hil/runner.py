@@ -276,7 +276,7 @@ def check(sequence: str, stand_ref: str | None, out: TextIO = sys.stdout) -> int
     print(f"{len(burns)} burn(s): " + ", ".join(f"T{a.at:+g}→" + (f"T{b.at:+g}" if b else "end") for a, b in burns),
           file=out)
     if len(stand.devices) > 1:
-        from hil.stand.device_tables import line_plan
+        from hil.stand.device_tables import line_plan, line_quiet_plan
 
         rates = ", ".join(f"{d.name} ({d.link.kind}, {f'{d.rate_hz:g} Hz' if d.rate_hz else 'every cycle'}"
                           f"{'' if d.critical else ', non-critical'})" for d in stand.devices)
@@ -284,6 +284,9 @@ def check(sequence: str, stand_ref: str | None, out: TextIO = sys.stdout) -> int
         for serial, (share, terms) in line_plan(list(stand.devices), list(stand.channels), list(stand.actuators),
                                                 stand.loop).items():
             print(f"serial line {serial}: {100 * share:.0f} % of its wire time ({'; '.join(terms)})", file=out)
+        for serial, rules in line_quiet_plan(list(stand.devices), list(stand.channels)).items():
+            print(f"serial line {serial}: after a timeout nothing is sent until it has been quiet for "
+                  f"{'; '.join(rules)}; answers that do not match their request are dropped and counted", file=out)
     print("OK (dry run: nothing was commanded)", file=out)
     return EXIT_OK
 

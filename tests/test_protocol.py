@@ -1,5 +1,5 @@
 """The simulated stand over real Modbus: `hil sim` child processes on loopback TCP and on a
-socat pty pair, driven by pymodbus clients and by Debian's mbpoll (a master written by others).
+pty pair (hil/ptypair.py), driven by pymodbus clients and by Debian's mbpoll (a master written by others).
 """
 
 from __future__ import annotations

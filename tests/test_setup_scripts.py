@@ -75,7 +75,7 @@ def machine(tmp_path):
 
 def test_one_package_list_is_shared_by_run_sh_and_test_sh() -> None:
     stand, console, tests = debs("DEBS_STAND"), debs("DEBS_CONSOLE"), debs("DEBS_TEST")
-    assert "socat" in stand and "python3-venv" in stand and set(QT_XCB) <= set(console) and "mbpoll" in tests
+    assert stand == ["python3-venv"] and set(QT_XCB) <= set(console) and "mbpoll" in tests
     for script in ("run.sh", "test.sh"):
         text = (ROOT / script).read_text()
         assert ". .ci/debs.sh" in text and "need_debs" in text
@@ -84,29 +84,29 @@ def test_one_package_list_is_shared_by_run_sh_and_test_sh() -> None:
 
 def test_run_sh_without_root_names_every_missing_package_and_the_command(machine) -> None:
     """The fresh machine of issue 22: libxcb-cursor0 installed, libxcb-icccm4 and -keysyms1 and
-    socat not; no root, no sudo. run.sh stops before anything else, naming them all."""
+    python3-venv not; no root, no sudo. run.sh stops before anything else, naming them all."""
     rc, err, log = machine("run.sh", installed=("libxcb-cursor0",))
     missing = [d for d in debs("DEBS_STAND") + debs("DEBS_CONSOLE") if d != "libxcb-cursor0"]
     assert rc == 1
     assert f"run.sh: these Debian packages are missing: {' '.join(missing)}" in err
     assert f"    sudo apt-get install -y {' '.join(missing)}" in err.splitlines()
-    assert "libxcb-icccm4" in missing and "libxcb-keysyms1" in missing and "socat" in missing
+    assert "libxcb-icccm4" in missing and "libxcb-keysyms1" in missing and "python3-venv" in missing
     assert not any(line.startswith(("apt-get", "hil")) for line in log)  # nothing installed, nothing started
 
 
 def test_run_sh_as_root_installs_what_is_missing_then_opens_the_console(machine) -> None:
-    rc, err, log = machine("run.sh", installed=("libxcb-cursor0", "socat"), uid=0)
+    rc, err, log = machine("run.sh", installed=("libxcb-cursor0", "python3-venv"), uid=0)
     assert rc == 0, err
     installs = [line for line in log if line.startswith("apt-get install")]
     assert len(installs) == 1 and "libxcb-icccm4" in installs[0] and "libxcb-keysyms1" in installs[0]
-    assert "libxcb-cursor0" not in installs[0] and " socat" not in installs[0]
+    assert "libxcb-cursor0" not in installs[0] and "python3-venv" not in installs[0]
     assert log[-1] == "hil gui --sequence configs/sequences/tq12_three_burn.toml"
 
 
 def test_run_sh_uses_sudo_when_it_may(machine) -> None:
     rc, err, log = machine("run.sh", uid=1000, sudo=0)
     assert rc == 0, err
-    assert any(line.startswith("sudo apt-get install -y -qq python3-venv socat libgl1") for line in log), log
+    assert any(line.startswith("sudo apt-get install -y -qq python3-venv libgl1") for line in log), log
 
 
 def test_run_sh_headless_needs_no_qt_libraries(machine) -> None:
@@ -122,7 +122,7 @@ def test_test_sh_installs_the_console_and_test_packages_too(machine) -> None:
     rc, err, log = machine("test.sh", uid=0)
     assert rc == 0, err
     install = next(line for line in log if line.startswith("apt-get install"))
-    for d in ("socat", "mbpoll", "xvfb", *QT_XCB):
+    for d in ("python3-venv", "mbpoll", "xvfb", *QT_XCB):
         assert f" {d}" in install
     rc, err, _ = machine("test.sh", uid=1000)
     assert rc == 1 and "test.sh: these Debian packages are missing" in err

@@ -32,6 +32,7 @@ from hil.stand import StandConfig
 from hil.stand.devices import Device
 from hil.stand.iomap import Commands, Decoder, ReadBlock
 from hil.transport.base import Transport
+from hil.transport.modbus_log import CAPTURE as MODBUS_LOG
 
 EventSink = Callable[..., None]
 SWITCH_INTERVAL_S = 0.0002
@@ -150,6 +151,11 @@ class StandIO:
         return {lk.name: "lost" if lk.lost else "stale" if (lk.stale and not lk.every_cycle) else "ok"
                 for lk in self.links}
 
+    def line_stats(self) -> dict[str, dict[str, int]]:
+        """Each device's link counters (TransportStats: retries, timeouts, and every frame dropped
+        because it did not answer its request) for the console's status."""
+        return {lk.name: dataclasses.asdict(lk.transport.stats) for lk in self.links}
+
     @property
     def transport(self) -> Transport:
         """The first device's transport (single-device stands, summaries)."""
@@ -206,6 +212,8 @@ class StandIO:
         worst = max((lk.failures for lk in self.links if lk.dev.critical), default=0)
         self.critical_failures = worst
         cs.comm_ok = not any(lk.lost and lk.dev.critical for lk in self.links)
+        for ev in MODBUS_LOG.drain():  # pymodbus's own log lines, rate limited (hil/transport/modbus_log.py)
+            self.events(cs.t, "modbus_log", **ev)
 
     def _poll_concurrently(self, due: list[DeviceLink], now: float) -> None:
         """Send each device its next block, then collect every answer; repeat while any device

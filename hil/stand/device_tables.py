@@ -10,7 +10,17 @@ from typing import Any
 
 from hil.errors import ConfigError
 from hil.stand import firmware_map as fw
-from hil.stand.devices import Device, DeviceProtocol, Heartbeat, read_bytes, wire_time, write_bytes
+from hil.stand.devices import (
+    Device,
+    DeviceProtocol,
+    Heartbeat,
+    frame_gap,
+    quiet_after_timeout,
+    read_bytes,
+    serial_char_time,
+    wire_time,
+    write_bytes,
+)
 from hil.stand.model import Actuator, Channel, FirmwareConfig, LinkKind, LoopConfig, RegisterTable, TransportConfig
 from hil.stand.registers import MAX_READ, coalesce
 from hil.stand.toml_table import SourceIndex, TableReader
@@ -209,6 +219,23 @@ def line_plan(devices: list[Device], channels: list[Channel], actuators: list[Ac
         share, all_terms = plans.get(d.serial, (0.0, []))
         plans[d.serial] = (share + load, all_terms + terms)
     return plans
+
+
+def line_quiet_plan(devices: list[Device], channels: list[Channel]) -> dict[str, list[str]]:
+    """Per serial line, each device's quiet rule as ``hil check --stand`` prints it: how long the
+    line stays held after a request to it timed out, and the terms of the sum."""
+    out: dict[str, list[str]] = {}
+    for d in devices:
+        if not d.serial:
+            continue
+        c = d.link
+        answer = max((read_bytes(table, count)[1] for table, _, count in device_reads(d.name, channels)), default=8)
+        ct = serial_char_time(c.baud, c.parity, c.stopbits)
+        q = quiet_after_timeout(c.timeout_s, answer, c.baud, c.parity, c.stopbits)
+        out.setdefault(d.serial, []).append(
+            f"{d.name}: {c.timeout_s * 1e3:g} ms timeout + {answer} B × {ct * 1e6:.1f} µs + "
+            f"{frame_gap(c.baud) * 1e3:.2f} ms gap = {q * 1e3:.1f} ms")
+    return out
 
 
 def check_lines(devices: list[Device], dts: list[TableReader], channels: list[Channel],

@@ -97,6 +97,20 @@ def wire_time(baud: int, request_bytes: int, response_bytes: int, parity: str = 
     return (request_bytes + response_bytes) * char_time(baud, bits) + 2 * frame_gap(baud)
 
 
+def serial_char_time(baud: int, parity: str = "N", stopbits: float = 1) -> float:
+    """Seconds one character occupies the line for the quiet rule: 11 bits (start, 8 data, parity
+    or a second stop bit, stop) with parity or 2 stop bits, else 10 (8N1)."""
+    return (11 if parity.upper() != "N" or stopbits == 2 else 10) / baud
+
+
+def quiet_after_timeout(timeout_s: float, answer_bytes: int, baud: int, parity: str = "N",
+                        stopbits: float = 1) -> float:
+    """How long a serial line stays held after a request timed out (docs/stand-config.md, serial
+    lines): the device's timeout again (its answer may be that late), the longest frame it would
+    send, and the 3.5-character gap that ends a frame (fixed at 1.75 ms above 19200 baud)."""
+    return timeout_s + answer_bytes * serial_char_time(baud, parity, stopbits) + frame_gap(baud)
+
+
 def read_bytes(table: str, count: int) -> tuple[int, int]:
     """Request and response sizes of an RTU read (address, function, ..., CRC)."""
     data = (count + 7) // 8 if table in ("coil", "discrete") else 2 * count

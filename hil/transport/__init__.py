@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from hil.stand import StandConfig, TransportConfig
 from hil.stand.model import LinkKind
+from hil.transport import modbus_log
 from hil.transport.base import Transport
+
+modbus_log.install()  # pymodbus's log lines become counted events, never terminal output
 
 
 def open_transport(stand: StandConfig, override: TransportConfig | None = None) -> Transport:

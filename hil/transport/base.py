@@ -19,13 +19,27 @@ MAX_READ_BITS, MAX_WRITE_BITS = 2000, 1968  # Modbus limits on bits per read (FC
 
 @dataclass
 class TransportStats:
-    """Counters a run reports: how hard the link had to work."""
+    """Counters a run reports: how hard the link had to work, and every frame it threw away
+    (a dropped frame is never decoded into values; docs/stand-config.md, "Answers")."""
 
     transactions: int = 0
     retries: int = 0
     timeouts: int = 0
     exceptions: int = 0
     reconnects: int = 0
+    late_answers: int = 0  # bytes that arrived on a serial line held quiet after this device's timeout
+    wrong_unit: int = 0  # a frame from another unit
+    wrong_function: int = 0  # a frame answering another function
+    wrong_count: int = 0  # a read answer of another byte count (or a malformed length)
+    wrong_echo: int = 0  # a write acknowledged with another start address or quantity
+    wrong_tid: int = 0  # Modbus TCP: an answer to another transaction
+    crc_errors: int = 0  # RTU: a frame failing its CRC (or noise no answer starts with)
+    bad_mbap: int = 0  # Modbus TCP: a header no frame has (the connection is dropped)
+
+    def dropped(self) -> int:
+        """Frames thrown away because they did not answer their request."""
+        return (self.late_answers + self.wrong_unit + self.wrong_function + self.wrong_count + self.wrong_echo
+                + self.wrong_tid + self.crc_errors + self.bad_mbap)
 
 
 class Transport(ABC):

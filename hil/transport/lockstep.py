@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from pymodbus.framer import FramerRTU
-from pymodbus.pdu import ModbusPDU
 
 from hil.errors import DeviceException, TransportTimeout
+from hil.transport.answers import Request
 from hil.transport.base import HOLDING, Transport
 from hil.transport.framed import FramedTransport
 
@@ -135,14 +135,14 @@ class LockstepRtuTransport(FramedTransport):
     def _send(self, frame: bytes) -> None:
         self._rx, self._delay = self.line.exchange(frame)
 
-    def _receive(self, req: ModbusPDU) -> ModbusPDU:
+    def _receive(self, req: Request) -> list[int]:
         fw = self.line.fw
         wait = fw.advance if self.costs_time else (lambda s: None)
         if self._rx and self._delay < self.timeout_s:
             wait(self._delay)
-            used, pdu = self._decode(self._rx, req)
-            if pdu is not None:
-                return pdu
+            _, values = self._scan_rtu(self._rx, req)
+            if values is not None:
+                return values
             wait(self.timeout_s - self._delay)  # nothing valid arrived: wait out the timeout
             raise TransportTimeout(f"no valid answer from unit {self.unit} within {self.timeout_s * 1000:.0f} ms "
                                    f"({len(self._rx)} bytes failed the RTU frame check)")

@@ -10,21 +10,31 @@ import time
 
 import serial
 from pymodbus.framer import FramerRTU
-from pymodbus.pdu import ModbusPDU
 
 from hil.errors import TransportError, TransportTimeout
 from hil.stand import TransportConfig
+from hil.stand.devices import frame_gap, quiet_after_timeout
+from hil.transport.answers import Request
+from hil.transport.base import TransportStats
 from hil.transport.framed import FramedTransport
 
 
 class SerialLine:
     """One serial port shared by every unit on it (an RS-485 line): opened by the first device
-    that connects, closed when the last one lets go. One thread uses a line at a time."""
+    that connects, closed when the last one lets go. One thread uses a line at a time.
+
+    After a timeout the line is *held*: :meth:`wait_quiet`, called before every send, reads and
+    drops what arrives until the hold has passed and the line has been silent for 3.5
+    characters (hil/stand/devices.py: quiet_after_timeout). ``reset_input_buffer()`` before a send is not enough: a late answer may still be
+    on its way, and it would then be taken for the answer to the next request."""
 
     def __init__(self, cfg: TransportConfig) -> None:
         self.cfg = cfg
         self.port: serial.Serial | None = None
         self.users = 0
+        self.quiet_until = 0.0
+        self._held_for: TransportStats | None = None  # the device whose late answer may come
+        self.gap_s = frame_gap(cfg.baud)
 
     def open(self) -> serial.Serial:
         if self.port is None:
@@ -45,7 +55,35 @@ class SerialLine:
             finally:
                 self.port = None
 
+    def hold(self, stats: TransportStats, seconds: float) -> None:
+        """A request of the device counting into ``stats`` timed out: keep the line quiet for
+        ``seconds`` from now."""
+        self.quiet_until = max(self.quiet_until, time.monotonic() + seconds)
+        self._held_for = stats
 
+    def wait_quiet(self, sender: TransportStats) -> None:
+        """Return when the line may carry a request: the hold has passed, the line has been silent
+        for the inter-frame gap, and every byte that came meanwhile was dropped (counted once
+        per hold as a late answer of the device that timed out; stray bytes outside a hold count
+        against ``sender``)."""
+        port = self.port
+        assert port is not None
+        late = False
+        while True:
+            left = self.quiet_until - time.monotonic()
+            if left <= 0:
+                break
+            port.timeout = left
+            chunk = port.read(max(1, port.in_waiting))
+            if chunk:
+                late = True
+                self.quiet_until = max(self.quiet_until, time.monotonic() + self.gap_s)
+        if port.in_waiting:  # bytes that came after the hold (or with none): never a next answer
+            port.reset_input_buffer()
+            late = True
+        if late:
+            (self._held_for or sender).late_answers += 1
+        self._held_for = None
 class RtuTransport(FramedTransport):
     """One unit on a serial line (several may share the line's port)."""
 
@@ -70,18 +108,21 @@ class RtuTransport(FramedTransport):
     def _send(self, frame: bytes) -> None:
         assert self.port is not None
         try:
-            self.port.reset_input_buffer()  # stale bytes of a timed-out answer must not pair with this request
+            self.line.wait_quiet(self.stats)
             self.port.write(frame)
         except (serial.SerialException, OSError) as exc:
             raise TransportError(f"write to {self.cfg.device} failed: {exc}") from exc
 
-    def _receive(self, req: ModbusPDU) -> ModbusPDU:
+    def _receive(self, req: Request) -> list[int]:
         assert self.port is not None
         deadline = time.monotonic() + self.timeout_s
         buf = b""
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
+                ln = self.line.cfg
+                self.line.hold(self.stats, quiet_after_timeout(self.timeout_s, req.answer_rtu_len, ln.baud,
+                                                               ln.parity, ln.stopbits))
                 raise TransportTimeout(f"no answer from unit {self.unit} on {self.cfg.device} "
                                        f"within {self.timeout_s * 1000:.0f} ms")
             self.port.timeout = left
@@ -96,10 +137,7 @@ class RtuTransport(FramedTransport):
             if not chunk:
                 continue
             buf += chunk
-            used, pdu = self._decode(buf, req)
-            if pdu is not None:
-                return pdu
-            if used:
-                buf = buf[used:]  # the framer discarded garbage (bad CRC)
-            if len(buf) > 512:
-                raise TransportError(f"garbage on {self.cfg.device}: {len(buf)} bytes with no valid frame")
+            used, values = self._scan_rtu(buf, req)
+            buf = buf[used:]
+            if values is not None:
+                return values

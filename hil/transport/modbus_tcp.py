@@ -6,11 +6,11 @@ import socket
 import time
 
 from pymodbus.framer import FramerSocket
-from pymodbus.pdu import ModbusPDU
 
 from hil.errors import TransportError, TransportTimeout
 from hil.stand import TransportConfig
-from hil.transport.framed import FramedTransport
+from hil.transport.answers import Request
+from hil.transport.framed import BadStream, FramedTransport
 
 
 class TcpTransport(FramedTransport):
@@ -23,6 +23,7 @@ class TcpTransport(FramedTransport):
         self.host, self.port = cfg.host, cfg.port
         self.link = cfg
         self.sock: socket.socket | None = None
+        self.tcp = True
 
     def _open(self) -> None:
         try:
@@ -46,7 +47,7 @@ class TcpTransport(FramedTransport):
         except OSError as exc:
             raise TransportError(f"send to {self.host}:{self.port} failed: {exc}") from exc
 
-    def _receive(self, req: ModbusPDU) -> ModbusPDU:
+    def _receive(self, req: Request) -> list[int]:
         assert self.sock is not None
         deadline = time.monotonic() + self.timeout_s
         buf = b""
@@ -69,9 +70,11 @@ class TcpTransport(FramedTransport):
                 self.close()
                 raise TransportError(f"{self.host}:{self.port} closed the connection")
             buf += chunk
-            used, pdu = self._decode(buf, req)
-            if pdu is not None:
-                return pdu
-            if len(buf) > 512:
+            try:
+                used, values = self._scan_mbap(buf, req)
+            except BadStream:
                 self.close()
-                raise TransportError(f"garbage from {self.host}:{self.port}: {len(buf)} bytes with no valid frame")
+                raise
+            buf = buf[used:]
+            if values is not None:
+                return values
