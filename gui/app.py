@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connect", nargs=2, metavar=("REP", "PUB"), help="a running controller's endpoints")
     p.add_argument("--keys", metavar="DIR", help="CURVE keys for --connect to a controller that requires them (hil keys)")
     p.add_argument("--key-name", default="console", help="this client's key name in --keys DIR (default console)")
+    p.add_argument("--station", metavar="NAME",
+                   help="this console's station name, in every event its commands cause "
+                        "(default user@host#pid: differs per console)")
     p.add_argument("--replay", metavar="RUN_DIR", help="open a recorded run instead of a live controller")
     p.add_argument("--sequence", help="load this sequence at start-up")
     p.add_argument("--autopilot", action="store_true", help="arm (no dialog) and start once the sequence is loaded")
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pg.setConfigOptions(antialias=False, background="w", foreground="k")
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    win = MainWindow(close_policy=args.close_policy)
+    win = MainWindow(close_policy=args.close_policy, station=args.station)
     embedded = None
     if args.replay:
         win.open_replay(args.replay)

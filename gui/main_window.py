@@ -21,11 +21,12 @@ from PySide6.QtWidgets import (
 from hil.gui.checkout_panel import CheckoutPanel
 from hil.gui.client import CommandLink, TelemetrySource
 from hil.gui.controls import OperatorControls
+from hil.gui.dialogs import DialogDesk
 from hil.gui.event_log import EventLog
 from hil.gui.model import ConsoleModel
 from hil.gui.pid import PidView
 from hil.gui.plots import PlotPanel
-from hil.gui.prompt_bar import AlarmBar, PromptBar
+from hil.gui.prompt_bar import AlarmBar, BarSlot, PromptBar
 from hil.gui.sequence_panel import SequencePanel
 from hil.gui.status import StatusStrip
 from hil.gui.tables import ChannelTable
@@ -42,8 +43,9 @@ IDLE_AFTER_S = 10.0  # ... this long after the last state change, event, command
 class MainWindow(OperatorControls, QMainWindow):
     """One window; ``connect_controller`` or ``open_replay`` gives it something to show."""
 
-    def __init__(self, close_policy: str = "abort") -> None:
+    def __init__(self, close_policy: str = "abort", station: str | None = None) -> None:
         super().__init__()
+        self.station = station or default_station()
         pg.setConfigOptions(antialias=False, background="w", foreground="k")
         self.setWindowTitle("hil-stand console")
         self.resize(1500, 950)
@@ -54,7 +56,11 @@ class MainWindow(OperatorControls, QMainWindow):
         self.where = ""
         self.last_status_at = 0.0
         self.replay: dict[str, Any] | None = None
-        self.confirm_fn = self._confirm_dialog
+        self.confirm_fn: Any = None  # None: confirmations are (non-modal) dialogs
+        self.desk = DialogDesk(self, self)
+        self._close_ok = False
+        self._seq_asked: str | None = None  # the sequence (sha256) whose timeline was asked for
+        self._msg_state: Any = None
         self.on_quit: list[Any] = []
 
         central = QWidget()
@@ -64,22 +70,23 @@ class MainWindow(OperatorControls, QMainWindow):
         self.status = StatusStrip()
         root.addWidget(self.status)
         self.alarm_bar = AlarmBar()
-        root.addWidget(self.alarm_bar)
         self.prompt_bar = PromptBar(self.answer)
-        root.addWidget(self.prompt_bar)
+        self.bar_slot = BarSlot(self.alarm_bar, self.prompt_bar)  # reserved height: nothing moves
+        root.addWidget(self.bar_slot)
 
         root.addLayout(self._control_bar())
 
         split = QSplitter(Qt.Orientation.Horizontal)
         self.plots = PlotPanel(self.model)
         self.plots.on_mouse = self.touch
+        self.plots.desk = self.desk
         split.addWidget(self.plots)
         self.tabs = QTabWidget()
         self.channels = ChannelTable()
-        self.pid = PidView(self.send, lambda text: self.confirm_fn(text))
-        self.sequence = SequencePanel(self.send)
+        self.pid = PidView(self.send, self.ask, self.desk.number)
+        self.sequence = SequencePanel(self.send, self.desk.open_file)
         self.events = EventLog()
-        self.checkout = CheckoutPanel(self.send, lambda text: self.confirm_fn(text))
+        self.checkout = CheckoutPanel(self.send, self.ask)
         self.tabs.addTab(self.sequence, "Sequence")
         self.tabs.addTab(self.channels, "Channels")
         self.tabs.addTab(self.pid, "P&&ID")
@@ -142,10 +149,11 @@ class MainWindow(OperatorControls, QMainWindow):
         for a controller that requires CURVE authentication."""
         self.disconnect_controller()
         self.where = rep
-        self.link = CommandLink(rep, pub, keys=keys)
+        self.link = CommandLink(rep, pub, keys=keys, name=self.station)
         self.link.reply.connect(self.on_reply)
         self.telemetry = TelemetrySource(pub, keys)
         self.model.connected = False
+        self._seq_asked = None
         self.link.send("meta")
         self.status.set_connected(False, rep)
 
@@ -177,7 +185,7 @@ class MainWindow(OperatorControls, QMainWindow):
             self.status.set_connected(True, self.where)
             self.show_message(f"connected to {reply.get('stand')}")
             return
-        if cmd == "load":
+        if cmd == "load" or (cmd == "sequence" and reply.get("ok")):
             self.sequence.on_reply(reply)
         if not reply.get("ok"):
             if reply.get("timeout") and cmd == "meta":
@@ -188,6 +196,8 @@ class MainWindow(OperatorControls, QMainWindow):
             self.show_message(f"{cmd}: ok" + (f" → {reply['state']}" if "state" in reply else ""))
 
     def show_message(self, text: str, error: bool = False) -> None:
+        """A command's answer; cleared when the stand changes state (it would go stale)."""
+        self._msg_state = self.model.status.get("state")
         self.message.setText(text)
         self.message.setStyleSheet("color: #c62828; font-weight: bold;" if error else "color: #2e7d32;")
 
@@ -208,6 +218,7 @@ class MainWindow(OperatorControls, QMainWindow):
                     self.touch()
                     self.events.add(payload)
                     self.model.events.append(payload)
+                    self.alarm_bar.on_event(payload)
                     if payload.get("kind") == "checkout_done":
                         self.checkout.show_result(payload)
                 elif kind == "status":
@@ -227,6 +238,10 @@ class MainWindow(OperatorControls, QMainWindow):
         self.sequence.highlight(step)
         self.prompt_bar.update_prompt(st.get("prompt"), st.get("t"))
         self.alarm_bar.update_reason(st)
+        self.bar_slot.refresh()
+        self._follow_sequence(st)
+        if self._msg_state is not None and st.get("state") != self._msg_state and self.message.text():
+            self.message.setText("")  # "resume: ok → RUNNING" is not true in FAULT
         if st.get("held_by"):
             self.status.clock.setText(self.status.clock.text() + "  HOLD")
         self._update_buttons()
@@ -291,22 +306,48 @@ class MainWindow(OperatorControls, QMainWindow):
 
     # ------------------------------------------------------------------ closing
 
+    def _follow_sequence(self, st: dict[str, Any]) -> None:
+        """Every station shows the loaded sequence, whoever loaded it: when the status names a
+        sequence (its sha256) this console has no timeline of, it asks for it."""
+        sha = st.get("sequence_sha256")
+        if sha and sha != self.sequence.sha256 and sha != self._seq_asked and self.link is not None:
+            self._seq_asked = sha
+            self.link.send("sequence")
+
     def closeEvent(self, event: Any) -> None:
-        """Closing mid-burn asks first (Cancel by default), then follows the stand policy: by
-        default abort, then leave."""
+        """Closing mid-burn asks first (Cancel by default, a non-modal question), then follows
+        the stand policy: by default abort, then leave."""
         state = self.model.status.get("state")
-        if self.replay is None and state in ("ARMED", "RUNNING", "ABORTING"):
+        if self.replay is None and state in ("ARMED", "RUNNING", "ABORTING") and not self._close_ok:
             then = "the run will be ABORTED" if self.close_policy == "abort" else "the run goes on without this console"
-            if not self.confirm_fn(f"The stand is {state}. Close the console anyway?\n\nIf you do, {then}."):
-                event.ignore()
+            event.ignore()
+            answered_now = self.confirm_fn is not None
+
+            def confirmed() -> None:
+                self._close_ok = True
+                if not answered_now:
+                    self.close()
+
+            self.ask(f"The stand is {state}. Close the console anyway?\n\nIf you do, {then}.", confirmed)
+            if not (answered_now and self._close_ok):
                 return
         if self.replay is None and self.link is not None and state in ("ARMED", "RUNNING") and self.close_policy == "abort":
-            self.link.send("abort", reason="console closed during a run (policy: abort)")
+            self.link.send("abort", reason=f"console closed during a run (policy: abort; station {self.station})")
             deadline = time.monotonic() + 3.0
             while time.monotonic() < deadline and self.link.pending():
                 time.sleep(0.01)
         for cb in self.on_quit:
             cb()
         self.timer.stop()
+        self.desk.close_all()
         self.disconnect_controller()
         event.accept()
+
+
+def default_station() -> str:
+    """``user@host#pid``: two consoles of one user on one host differ by their process."""
+    import getpass
+    import os
+    import socket
+
+    return f"{getpass.getuser()}@{socket.gethostname()}#{os.getpid()}"

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsSimpleTextItem,
     QGraphicsView,
-    QInputDialog,
     QVBoxLayout,
     QWidget,
 )
@@ -85,10 +84,12 @@ def _opening(name: str, a: dict[str, Any], value: float) -> str:
 class PidView(QWidget):
     """Symbols for every actuator, the tanks and the chamber."""
 
-    def __init__(self, send: Callable[..., None], confirm: Callable[[str], bool]) -> None:
+    def __init__(self, send: Callable[..., None], ask: Callable[..., None],
+                 number: Callable[..., Any] | None = None) -> None:
         super().__init__()
         self.send = send
-        self.confirm = confirm
+        self.ask = ask  # ask(text, then, otherwise): a non-modal confirmation (gui/dialogs.py)
+        self.number = number  # number(title, label, value, lo, hi, then): a non-modal value dialog
         self.state = "—"
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -251,13 +252,24 @@ class PidView(QWidget):
         a = self.actuators[name]
         current = self.values.get(f"cmd.{name}", 0.0)
         if a["kind"] == "proportional":
-            value, ok = QInputDialog.getDouble(self, name, f"{name} position [%]", current, a["range"][0], a["range"][1], 1)
-            if not ok:
-                return
-        else:
-            value = 0.0 if current > 0 else a["range"][1]
-        if a["propellant"] != "none" and value > 0 and not self.confirm(_opening(name, a, value)):
-            self.refusal = "not confirmed"
+            if self.number is not None:  # the answer comes later: no dialog ever waits in a nested loop
+                self.number(name, f"{name} position [%]", current, a["range"][0], a["range"][1],
+                            lambda value: self._command(name, value))
             return
-        self.refusal = ""
-        self.send("set", name=name, value=value)
+        self._command(name, 0.0 if current > 0 else a["range"][1])
+
+    def _command(self, name: str, value: float) -> None:
+        """Send a manual value, asking first when it opens a propellant valve (Cancel by default)."""
+        a = self.actuators[name]
+
+        def send() -> None:
+            self.refusal = ""
+            self.send("set", name=name, value=value)
+
+        def refused() -> None:
+            self.refusal = "not confirmed"
+
+        if a["propellant"] != "none" and value > 0:
+            self.ask(_opening(name, a, value), send, refused)
+            return
+        send()

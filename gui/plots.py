@@ -22,7 +22,9 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from hil.files import write_json_atomic
 from hil.gui.decimate import PeakCache, peak_decimate
+from hil.gui.dialogs import DialogDesk
 from hil.gui.model import ConsoleModel
+from hil.gui.plot_dialog import PlotLayoutDialog
 from hil.gui.taxis import TAxis, TMarks
 
 SCROLL_STEP = 1 / 30  # of the window: the live time axis moves in 2 s steps on a 60 s window
@@ -111,6 +113,8 @@ class PlotPanel(QWidget):
         self.window_s = window_s
         self.paused = False
         self.frames = 0
+        self.desk: DialogDesk | None = None  # the window's (gui/dialogs.py): Plots… is never modal
+        self.dialog: PlotLayoutDialog | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         top = QHBoxLayout()
@@ -180,12 +184,13 @@ class PlotPanel(QWidget):
 
     def arrange(self) -> None:
         """The operator's layout dialog (gui/plot_dialog.py)."""
-        from hil.gui.plot_dialog import PlotLayoutDialog
-
         columns = [c for c in self.model.columns if c not in ("time", "state", "step")]
-        dialog = PlotLayoutDialog(self.specs, columns, self)
-        if dialog.exec():
-            self.set_layout(dialog.specs)
+        if self.desk is None:
+            return
+        dialog = PlotLayoutDialog(self.desk.host, self.specs, columns, self.desk.parent)
+        dialog.accepted.connect(lambda: self.set_layout(dialog.specs))  # non-modal: the answer comes later
+        self.desk.show(dialog)
+        self.dialog = dialog
 
     def set_layout(self, specs: list[dict[str, Any]]) -> None:
         """The operator's plots (title and channels each; chamber pressure stays first), kept
@@ -229,9 +234,9 @@ class PlotPanel(QWidget):
             band = pg.mkPen("#d62728", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
             self.band_hi = self._curve("pc", "redline band", band)
             self.band_lo = self._curve("pc", None, band)
-        for p in self.plots.values():  # legends in columns of at most four rows: they fit a 1280x720 window
+        for p in self.plots.values():  # legends in columns of at most three rows: they fit a 1280x720 window
             if p.legend is not None:
-                p.legend.setColumnCount(max(1, -(-len(p.legend.items) // 4)))
+                p.legend.setColumnCount(max(1, -(-len(p.legend.items) // 3)))
         pcs = set(self.groups.get("pc", []))
         for rl in meta.get("redlines", []):
             if set(rl["channels"]) & pcs and rl.get("max") not in (None, float("inf")) and np.isfinite(rl["max"]):
