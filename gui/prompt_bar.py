@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 GO_GUARD_S = 0.8  # GO is greyed this long after its prompt appears
 SLOT_HEIGHT = 80  # px reserved for the bars, always
@@ -154,6 +154,9 @@ class BarSlot(QWidget):
         super().__init__()
         self.setObjectName("barSlot")
         self.setFixedHeight(SLOT_HEIGHT)
+        # nor its width: what a bar needs must not widen the window (which moves the controls)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(1)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.quiet = QLabel("no alarm · no prompt")
