@@ -11,8 +11,11 @@ STATE_COLOURS = {"SAFE": "#2e7d32", "ARMED": "#f9a825", "RUNNING": "#1565c0", "A
                  "FAULT": "#6a1b9a", "REPLAY": "#455a64", "—": "#616161"}
 
 
-HEALTHY_SHARE = 0.999  # deadlines met over deadlines due: below this the loop figure turns amber
-DEGRADED_SHARE = 0.99  # ... and red below this
+# Deadlines met over deadlines due (over the last 10 s when the controller says): green from
+# 99.5 %, amber below, red below 98 %. A loop missing 1 deadline in 250 is doing its job (the
+# firmware watchdog allows far more); amber at 99.6 % taught crews to ignore the box.
+HEALTHY_SHARE = 0.995
+DEGRADED_SHARE = 0.98
 
 
 def loop_health(st: dict[str, Any]) -> tuple[str, str]:

@@ -347,19 +347,23 @@ def test_plot_axes_show_values_without_an_si_factor(window) -> None:
 
 
 def test_the_loop_figure_turns_amber_then_red_with_the_reason(window) -> None:
+    """Green from 99.5 % of deadlines met, amber below, red below 98 % (docs/console.md)."""
     strip = window.status
     base = {"state": "SAFE", "deadlines_due": 10_000, "comm_ok": True}
-    strip.update_status({**base, "deadlines_met_share": 0.9995})
-    assert strip.health.styleSheet() == "" and "—" not in strip.health.text()
-    strip.update_status({**base, "deadlines_met_share": 0.995})
-    assert "ffb300" in strip.health.styleSheet() and "missing deadlines: 99.50 % (below 99.9 %)" in strip.health.text()
+    for share in (0.9995, 0.996, 0.995):  # 99.6 % is a healthy loop on a shared machine: not amber
+        strip.update_status({**base, "deadlines_met_share": share})
+        assert strip.health.styleSheet() == "" and "—" not in strip.health.text(), share
+    strip.update_status({**base, "deadlines_met_share": 0.994})
+    assert "ffb300" in strip.health.styleSheet() and "missing deadlines: 99.40 % (below 99.5 %)" in strip.health.text()
+    strip.update_status({**base, "deadlines_met_share": 0.98})
+    assert "ffb300" in strip.health.styleSheet()
     strip.update_status({**base, "deadlines_met_share": 0.95})
-    assert "c62828" in strip.health.styleSheet() and "below 99 %" in strip.health.text()
+    assert "c62828" in strip.health.styleSheet() and "below 98 %" in strip.health.text()
     # judged on the last seconds when the controller says: a bad start-up does not stay red
     strip.update_status({**base, "deadlines_met_share": 0.95, "recent_met_share": 1.0, "recent_s": 10.0})
     assert strip.health.styleSheet() == "" and "95.00 % of 10000 deadlines met" in strip.health.text()
-    strip.update_status({**base, "deadlines_met_share": 1.0, "recent_met_share": 0.996, "recent_s": 10.0})
-    assert "missing deadlines: 99.60 % over the last 10 s" in strip.health.text()
+    strip.update_status({**base, "deadlines_met_share": 1.0, "recent_met_share": 0.99, "recent_s": 10.0})
+    assert "missing deadlines: 99.00 % over the last 10 s" in strip.health.text()
     strip.update_status({**base, "deadlines_met_share": 0.95, "comm_ok": False,
                          "last_error": "daq: read: no answer from 10.0.0.21:502 unit 1 within 20 ms (3 retries), "
                                        "connection dropped and reopened"})
