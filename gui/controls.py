@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from hil.gui.checkout_panel import CheckoutPanel
     from hil.gui.client import CommandLink
     from hil.gui.model import ConsoleModel
+    from hil.gui.pid import PidView
     from hil.gui.prompt_bar import AlarmBar
     from hil.gui.sequence_panel import SequencePanel
 
@@ -33,6 +34,7 @@ class OperatorControls:
     replay: dict[str, Any] | None
     sequence: SequencePanel
     checkout: CheckoutPanel
+    pid: PidView
     confirm_fn: Callable[[str], bool] | None  # a test's (or the autopilot's) instant answer; None: the dialog
     desk: DialogDesk
     alarm_bar: AlarmBar
@@ -161,6 +163,11 @@ class OperatorControls:
         self.hold_btn.setToolTip("stop the count before T-0 (outputs stay, redlines keep running); refused from T-0 on")
         self.resume_btn.setEnabled(live and bool(held))
         self.resume_btn.setToolTip(f"the count is held by {held}" if held else "")
-        self.abort_btn.setEnabled(True)
+        # live: always enabled; a replay commands nothing, so it offers neither ABORT nor manual mode
+        self.abort_btn.setEnabled(self.replay is None)
+        self.abort_btn.setToolTip("" if self.replay is None else "replay: a recorded run, nothing to abort")
+        self.pid.manual.setVisible(self.replay is None)
+        if self.replay is not None:
+            self.pid.manual.setChecked(False)
         self.checkout.update_status(self.model.status, live, mine)
 

@@ -232,7 +232,7 @@ class MainWindow(OperatorControls, QMainWindow):
         elif self.model.connected:
             self.status.set_connected(True, self.where)
         st = self.model.status
-        step = int(st.get("step", -1) or -1)
+        step = int(st.get("step", -1) if st.get("step") is not None else -1)
         self.status.update_status(st, self.sequence.step_text(step))
         self.status.next.setText(self.sequence.next_prompt(step, st.get("t_seq")))
         self.sequence.highlight(step)
@@ -274,8 +274,11 @@ class MainWindow(OperatorControls, QMainWindow):
         self.events.clear()
         for ev in rp["events"]:
             self.events.add(ev)
-        self.sequence.title.setText(f"replay: {run_dir}")
+        self.sequence.steps, self.sequence.loaded = [], ""
+        self.sequence.on_reply(rp["sequence"])  # the recorded timeline (inputs/ copy)
+        self.sequence.title.setText(f"replay: {run_dir}\n{self.sequence.loaded}")
         self.sequence.check.setText(rp.get("outcome", ""))
+        self.sequence.open_btn.setEnabled(False)
         self.status.set_connected(False, "replay")
         self.scrub.setVisible(True)
         self.scrub.setRange(0, len(rp["rows"]) - 1)
@@ -294,12 +297,14 @@ class MainWindow(OperatorControls, QMainWindow):
         latest = dict(zip(self.model.columns, rows[i].tolist()))
         state = STATE_NAMES[int(rows[i, 1])] if np.isfinite(rows[i, 1]) else "—"
         t_seq = latest.get("t_seq", np.nan)
+        step = int(latest["step"]) if np.isfinite(latest.get("step", np.nan)) else -1
+        self.sequence.highlight(step)
         loop = self.replay.get("loop") or {}  # the run's recorded loop figures, not this console's
         self.status.update_status({"state": state, "t_seq": t_seq if np.isfinite(t_seq) else None,
                                    "recording": False, "comm_ok": True,
                                    **{k: loop[k] for k in ("cycles", "overruns", "failed_cycles", "deadlines_due",
                                                            "deadlines_met_share") if k in loop}},
-                                  f"t = {t:.3f} s")
+                                  self.sequence.step_text(step))
         self.status.set_state(f"REPLAY {state}")
         self.channels.update_values(latest, [])
         self.pid.update_values(latest, "REPLAY", self.model.meta.get("pc_channel", "pc"))

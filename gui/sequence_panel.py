@@ -95,7 +95,8 @@ class SequencePanel(QWidget):
         return ""
 
     def step_text(self, index: int) -> str:
+        """"step N: what it does" (its label when it has one); "" before the first step."""
         if 0 <= index < len(self.steps):
             s = self.steps[index]
-            return s.get("label") or s["what"]
+            return f"step {index}: {s.get('label') or s['what']}"
         return ""

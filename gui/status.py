@@ -79,7 +79,7 @@ class StatusStrip(QFrame):
         self.set_state(st.get("state", "—"), st.get("reason", ""))
         t_seq = st.get("t_seq")
         self.clock.setText(f"T{t_seq:+8.2f}" if isinstance(t_seq, (int, float)) else "T   --")
-        self.step.setText(f"step: {step_text}" if step_text else "step: -")
+        self.step.setText(step_text or "step: -")
         due, share = st.get("deadlines_due", 0), st.get("deadlines_met_share")
         failed = st.get("failed_cycles", 0)
         met = f"{100 * share:.2f} % of {due} deadlines met" if isinstance(share, (int, float)) and due else "no deadlines yet"

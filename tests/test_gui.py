@@ -172,6 +172,15 @@ def test_replay_opens_a_recorded_run(window, qtbot, tmp_path) -> None:
     assert x2[-1] < x[-1]  # scrubbed back in time
     assert "REPLAY" in win.status.state.text()
     assert any("sequence_start" in t for t in win.events.texts())
+    # a replay commands nothing: no ABORT, no manual mode; its Sequence tab shows the recorded timeline
+    assert not win.abort_btn.isEnabled() and not win.pid.manual.isVisible()
+    from hil.record.recorder import stand_of_run
+    from hil.sequence import load_sequence
+
+    recorded = load_sequence(tmp_path / "run" / "inputs" / "lab_relight.toml", stand_of_run(tmp_path / "run"))
+    assert win.sequence.timeline.count() == len(recorded.steps) > 0
+    step = int(dict(zip(win.model.columns, win.replay["rows"][win.scrub.value()]))["step"])
+    assert win.status.step.text().startswith(f"step {step}: ") and win.sequence.current == step
     # the run's own loop figures and T-clock, not "loop: 0 cycles"
     loop = res.summary["loop"]
     assert f"of {loop['deadlines_due']} deadlines met" in win.status.health.text()
