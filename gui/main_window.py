@@ -27,6 +27,7 @@ from hil.gui.model import ConsoleModel
 from hil.gui.pid import PidView
 from hil.gui.plots import PlotPanel
 from hil.gui.prompt_bar import AlarmBar, BarSlot, PromptBar
+from hil.gui.run_notice import RunNotice
 from hil.gui.sequence_panel import SequencePanel
 from hil.gui.status import StatusStrip
 from hil.gui.tables import ChannelTable
@@ -61,6 +62,7 @@ class MainWindow(OperatorControls, QMainWindow):
         self._close_ok = False
         self._seq_asked: str | None = None  # the sequence (sha256) whose timeline was asked for
         self._msg_state: Any = None
+        self.run_notice = RunNotice()
         self.on_quit: list[Any] = []
 
         central = QWidget()
@@ -219,12 +221,14 @@ class MainWindow(OperatorControls, QMainWindow):
                     self.events.add(payload)
                     self.model.events.append(payload)
                     self.alarm_bar.on_event(payload)
+                    self.run_notice.on_event(payload)
                     if payload.get("kind") == "checkout_done":
                         self.checkout.show_result(payload)
                 elif kind == "status":
                     if not self.model.connected and self.link:
                         self.link.send("meta")  # the controller (re)appeared
                     self.model.status = payload
+                    self.run_notice.on_status(payload)
                     self.last_status_at = now
         if self.model.connected and now - self.last_status_at > 2.0 and self.last_status_at:
             self.model.connected = False
@@ -242,6 +246,8 @@ class MainWindow(OperatorControls, QMainWindow):
         self._follow_sequence(st)
         if self._msg_state is not None and st.get("state") != self._msg_state and self.message.text():
             self.message.setText("")  # "resume: ok → RUNNING" is not true in FAULT
+        if (done := self.run_notice.poll(st.get("state"))) is not None:
+            self.show_message(done)
         if st.get("held_by"):
             self.status.clock.setText(self.status.clock.text() + "  HOLD")
         self._update_buttons()
