@@ -48,7 +48,7 @@ class MainWindow(OperatorControls, QMainWindow):
         super().__init__()
         self.station = station or default_station()
         pg.setConfigOptions(antialias=False, background="w", foreground="k")
-        self.setWindowTitle("hil-stand console")
+        self.setWindowTitle(f"hil-stand console — station {self.station}")
         self.resize(1500, 950)
         self.model = ConsoleModel()
         self.close_policy = close_policy
@@ -150,7 +150,7 @@ class MainWindow(OperatorControls, QMainWindow):
         """Talk to the controller at these endpoints (the console is only a client); ``keys``
         for a controller that requires CURVE authentication."""
         self.disconnect_controller()
-        self.where = rep
+        self.where = f"{rep} · station {self.station}"  # the strip says which console this is
         self.link = CommandLink(rep, pub, keys=keys, name=self.station)
         self.link.reply.connect(self.on_reply)
         self.telemetry = TelemetrySource(pub, keys)

@@ -5,6 +5,8 @@ new holder can ARM without reloading; every event a command causes names its sta
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from conftest import ROOT
 
@@ -14,9 +16,22 @@ SEQ = ROOT / "configs" / "sequences" / "tq12_hotfire_100.toml"
 pytestmark = pytest.mark.timeout(300)
 
 
-def test_the_default_station_differs_per_console() -> None:
-    import os
+def _side_by_side(a: MainWindow, b: MainWindow, path) -> None:
+    """Both consoles in one picture (docs/stations.png): A left, B right."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QImage, QPainter
 
+    ga, gb = a.grab().toImage(), b.grab().toImage()
+    img = QImage(ga.width() + gb.width() + 12, max(ga.height(), gb.height()), QImage.Format.Format_RGB32)
+    img.fill(QColor("#37474f"))
+    with_painter = QPainter(img)
+    with_painter.drawImage(0, 0, ga)
+    with_painter.drawImage(ga.width() + 12, 0, gb)
+    with_painter.end()
+    img.scaledToWidth(1800, Qt.TransformationMode.SmoothTransformation).save(str(path))
+
+
+def test_the_default_station_differs_per_console() -> None:
     assert default_station().endswith(f"#{os.getpid()}") and "@" in default_station()
 
 
@@ -25,6 +40,7 @@ def test_two_stations_watch_abort_and_hand_over(qtbot, controller) -> None:
     a, b = MainWindow(station="pad-A"), MainWindow(station="pad-B")
     for w in (a, b):
         qtbot.addWidget(w)
+        w.resize(1280, 760)
         w.confirm_fn = lambda text: True  # the hand-over question, answered yes
         w.show()
         w.connect_controller(controller.rep, controller.pub)
@@ -36,6 +52,7 @@ def test_two_stations_watch_abort_and_hand_over(qtbot, controller) -> None:
         # the watcher shows the timeline A loaded, fetched by itself
         qtbot.waitUntil(lambda: b.sequence.timeline.count() == len(a.sequence.steps), timeout=10000)
         assert b.sequence.title.text() == a.sequence.loaded and b.sequence.sha256 == a.sequence.sha256
+        assert "station pad-B" in b.status.conn.text() and b.windowTitle().endswith("station pad-B")
         assert not b.arm_btn.isEnabled() and "held by pad-A" in b.arm_btn.toolTip()
         qtbot.waitUntil(a.arm_btn.isEnabled, timeout=15000)
         a.arm()
@@ -49,6 +66,9 @@ def test_two_stations_watch_abort_and_hand_over(qtbot, controller) -> None:
         b.abort()
         qtbot.waitUntil(lambda: a.alarm_bar.isVisible() and "station pad-B" in a.alarm_bar.text.text(), timeout=10000)
         qtbot.waitUntil(lambda: b.alarm_bar.isVisible() and "station pad-B" in b.alarm_bar.text.text(), timeout=10000)
+        if os.environ.get("UPDATE_SCREENSHOT"):
+            qtbot.wait(300)  # both laid out after the bar appeared
+            _side_by_side(a, b, ROOT / "docs" / "stations.png")
         ev = next(e for e in a.model.events if e.get("kind") == "abort")
         assert ev["station"] == "pad-B" and ev["reason"] == "operator abort (station pad-B)"
         # A's own commands are A's on the record
