@@ -75,3 +75,16 @@ def test_a_completed_run_is_announced_from_its_summary(win, qtbot, tmp_path) -> 
     n = len(res.summary["burns"])
     assert win.message.text() == f"run complete: {n} burns, outcome {res.summary['outcome']} (run)"
     assert res.summary["outcome"] == "completed" and n >= 1
+
+
+def test_idle_sensor_disqualify_requalify_pairs_fold_but_not_during_a_run(win) -> None:
+    log = win.events
+    for k in range(40):  # an idle stand, a transducer flickering at its valid-range edge
+        log.add({"t": 1.0 + k, "kind": ("sensor_disqualified", "sensor_requalified")[k % 2], "channel": "p_purge",
+                 "reason": "reading -0.01 MPa is outside its valid range", "wall": "2026-12-07T04:00:00"})
+    lines = log.texts()
+    assert len(lines) == 1 and "sensor_disqualified ×20, sensor_requalified ×20" in lines[0]
+    assert "(last: p_purge)" in lines[0]
+    log.add({"t": 50.0, "kind": "sensor_disqualified", "channel": "pc_b", "t_seq": 4.2, "reason": "stale",
+             "wall": "2026-12-07T04:00:50"})  # during a run: its own line
+    assert len(log.texts()) == 2 and "channel=pc_b" in log.texts()[1]

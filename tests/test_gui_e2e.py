@@ -92,7 +92,7 @@ def test_under_xvfb_plots_opened_mid_burn_and_abort_through_it(xvfb, tmp_path) -
     assert "Plots… open (True), pressing F12" in r.stdout, r.stdout + r.stderr
     assert "aborted: ABORTED: operator abort (station pad-A) (Plots… still open: True)" in r.stdout, r.stdout
     runs = sorted((ROOT / "runs").glob("*_console"), key=lambda p: p.stat().st_mtime)
-    events = [line for line in (runs[-1] / "events.jsonl").read_text().splitlines() if '"ABORTING"' in line]
+    events = [line for line in (runs[-1] / "events.jsonl").read_text().splitlines() if '"to": "ABORTING"' in line]
     assert events and "operator abort (station pad-A)" in events[-1] and '"station": "pad-A"' in events[-1]
     if os.environ.get("UPDATE_SCREENSHOT"):
         shutil.copyfile(shot, ROOT / "docs" / "abort-dialog.png")
