@@ -257,7 +257,8 @@ class MainWindow(OperatorControls, QMainWindow):
         if self._slow % 6 == 0:
             latest = self.model.latest()
             self.channels.update_values(latest, st.get("disqualified", []))
-            self.pid.update_values(latest, st.get("state", "—"), self.model.meta.get("pc_channel", "pc"))
+            self.pid.update_values(latest, st.get("state", "—"), self.model.meta.get("pc_channel", "pc"),
+                                   st.get("disqualified", []))
             if self.pid.refusal:
                 self.show_message(f"manual command not sent: {self.pid.refusal}", error=True)
                 self.pid.refusal = ""

@@ -77,3 +77,32 @@ def test_pc_is_drawn_over_its_twin_and_the_redline_label_clear_of_the_legend(qtb
         label = line.label.mapRectToScene(line.label.boundingRect())
         assert p.vb.sceneBoundingRect().contains(label)  # on screen, and ...
         assert not legend.intersects(label), (legend, label)
+
+
+def test_the_p_and_id_zooms_and_marks_disqualified_sensors(qtbot, window) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    stand = load_stand(DEVICES)
+    pid = window.pid
+    pid.configure(stand_meta(stand, stand.redlines, 1000.0))
+    window.tabs.setCurrentWidget(pid)
+    qtbot.waitExposed(pid.gview)
+    fitted = pid.gview.transform().m11()
+    pid.zoom_by(1.25)
+    pid.zoom_by(1.25)
+    assert pid.gview.transform().m11() == pytest.approx(fitted * 1.5625)
+    pid.zoom_by(0)  # Fit
+    assert pid.gview.transform().m11() == pytest.approx(fitted)
+    vp = pid.gview.viewport()  # the wheel over the diagram zooms it
+    centre = QPointF(vp.width() / 2, vp.height() / 2)
+    wheel = QWheelEvent(centre, vp.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(vp, wheel)
+    assert pid.gview.transform().m11() == pytest.approx(fitted * 1.25)
+    loose = next(iter(pid.loose))
+    pid.update_values({loose: 0.5}, "SAFE", "pc", [loose])
+    assert pid.loose[loose].text().endswith("DISQUALIFIED") and pid.loose[loose].brush().color().name() == "#c62828"
+    pid.update_values({loose: 0.5}, "SAFE", "pc", [])
+    assert "DISQUALIFIED" not in pid.loose[loose].text()
