@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from hil.files import write_json_atomic
 from hil.gui.decimate import PeakCache, peak_decimate
@@ -105,6 +105,9 @@ def _set(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
         curve.setData(x, y, connect="finite")
 
 
+MIN_PLOT_PX = 95  # the least height of one plot (four fit a 1280x720 window; a fifth scrolls)
+
+
 class PlotPanel(QWidget):
     """Four stacked plots sharing the time axis."""
 
@@ -132,7 +135,12 @@ class PlotPanel(QWidget):
         top.addWidget(self.readout)
         lay.addLayout(top)
         self.glw = pg.GraphicsLayoutWidget()
-        lay.addWidget(self.glw, 1)
+        # each plot keeps at least MIN_PLOT_PX: a fifth one scrolls instead of squeezing Pc
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll.setWidget(self.glw)
+        lay.addWidget(self.scroll, 1)
         self.plots: dict[str, pg.PlotItem] = {}
         self.specs: list[dict[str, Any]] = default_specs({})
         self.curves: dict[str, pg.PlotDataItem] = {}
@@ -174,6 +182,7 @@ class PlotPanel(QWidget):
                 p.setXLink(prev)
             prev = p
             self.plots[key] = p
+        self.glw.setMinimumHeight(len(rows) * MIN_PLOT_PX + 40)  # + the time axis
         last = rows[-1][0]
         self.plots[last].setLabel("bottom", "time [s]")
         for key, _ in rows[:-1]:

@@ -106,3 +106,17 @@ def test_the_p_and_id_zooms_and_marks_disqualified_sensors(qtbot, window) -> Non
     assert pid.loose[loose].text().endswith("DISQUALIFIED") and pid.loose[loose].brush().color().name() == "#c62828"
     pid.update_values({loose: 0.5}, "SAFE", "pc", [])
     assert "DISQUALIFIED" not in pid.loose[loose].text()
+
+
+def test_a_fifth_plot_scrolls_instead_of_squeezing_chamber_pressure(qtbot, window, monkeypatch, tmp_path) -> None:
+    from hil.gui.plots import MIN_PLOT_PX
+
+    plots = _configured(window, monkeypatch, tmp_path)
+    window.resize(1280, 720)
+    qtbot.waitExposed(window)
+    plots.set_layout(plots.specs + [{"key": "", "title": "Turbopump", "channels": ["pump_speed"]}])
+    qtbot.wait(100)
+    assert len(plots.plots) == 5
+    heights = [p.vb.sceneBoundingRect().height() for p in plots.plots.values()]
+    assert min(heights) >= MIN_PLOT_PX - 30, heights  # (the axes and margins take their share)
+    assert plots.scroll.verticalScrollBar().maximum() > 0  # the fifth is reached by scrolling
