@@ -136,11 +136,11 @@ class PlotPanel(QWidget):
         lay.addLayout(top)
         self.glw = pg.GraphicsLayoutWidget()
         # each plot keeps at least MIN_PLOT_PX: a fifth one scrolls instead of squeezing Pc
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.scroll.setWidget(self.glw)
-        lay.addWidget(self.scroll, 1)
+        self.plot_scroll = QScrollArea()
+        self.plot_scroll.setWidgetResizable(True)
+        self.plot_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.plot_scroll.setWidget(self.glw)
+        lay.addWidget(self.plot_scroll, 1)
         self.plots: dict[str, pg.PlotItem] = {}
         self.specs: list[dict[str, Any]] = default_specs({})
         self.curves: dict[str, pg.PlotDataItem] = {}

@@ -119,4 +119,4 @@ def test_a_fifth_plot_scrolls_instead_of_squeezing_chamber_pressure(qtbot, windo
     assert len(plots.plots) == 5
     heights = [p.vb.sceneBoundingRect().height() for p in plots.plots.values()]
     assert min(heights) >= MIN_PLOT_PX - 30, heights  # (the axes and margins take their share)
-    assert plots.scroll.verticalScrollBar().maximum() > 0  # the fifth is reached by scrolling
+    assert plots.plot_scroll.verticalScrollBar().maximum() > 0  # the fifth is reached by scrolling
