@@ -203,3 +203,18 @@ def test_esc_in_a_dialog_only_closes_it_while_nothing_can_burn(console, qtbot) -
             assert (win.message.text() == "ABORT sent") == aborts, (state, key)
             assert box.isVisible() == (key != "Escape"), (state, key)
             box.reject()
+
+
+def test_closing_mid_run_asks_without_blocking_and_yes_closes(console, qtbot) -> None:
+    """The close question is a non-modal dialog too: the window stays (and ABORT with it)
+    until the operator answers; Cancel keeps the console, Yes closes it."""
+    win = console
+    win.model.status = {"state": "RUNNING"}
+    win.close()
+    box = win.desk.open[-1]
+    assert isinstance(box, ConfirmDialog) and "The stand is RUNNING" in box.text.text() and win.isVisible()
+    box.cancel_btn.click()
+    assert win.isVisible() and not win.desk.open
+    win.close()
+    win.desk.open[-1].yes_btn.click()
+    qtbot.waitUntil(lambda: not win.isVisible(), timeout=5000)
