@@ -61,12 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connect", nargs=2, metavar=("REP", "PUB"), help="a running controller's endpoints")
     p.add_argument("--keys", metavar="DIR", help="CURVE keys for --connect to a controller that requires them (hil keys)")
     p.add_argument("--key-name", default="console", help="this client's key name in --keys DIR (default console)")
+    p.add_argument("--station", metavar="NAME",
+                   help="this console's station name, in every event its commands cause "
+                        "(default user@host#pid: differs per console)")
     p.add_argument("--replay", metavar="RUN_DIR", help="open a recorded run instead of a live controller")
     p.add_argument("--sequence", help="load this sequence at start-up")
     p.add_argument("--autopilot", action="store_true", help="arm (no dialog) and start once the sequence is loaded")
     p.add_argument("--screenshot", help="save a screenshot here ...")
     p.add_argument("--screenshot-at", type=float, default=8.0, help="... when sequence time reaches this (s)")
     p.add_argument("--quit-after-screenshot", action="store_true")
+    p.add_argument("--abort-through-plots-at", type=float, metavar="T",
+                   help="(a drill, and the end-to-end test) at sequence time T open Plots… and, with it open, "
+                        "press F12 in it; quit once the stand is SAFE again")
     p.add_argument("--rt-priority", type=int, metavar="1-99",
                    help="run the embedded controller's loop under SCHED_FIFO (needs root or CAP_SYS_NICE)")
     p.add_argument("--report-frames", type=float, metavar="S", default=0.0,
@@ -114,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pg.setConfigOptions(antialias=False, background="w", foreground="k")
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    win = MainWindow(close_policy=args.close_policy)
+    win = MainWindow(close_policy=args.close_policy, station=args.station)
     embedded = None
     if args.replay:
         win.open_replay(args.replay)
@@ -158,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                 win.close()
 
         _when(win, lambda: (win.model.status.get("t_seq") or -1e9) >= args.screenshot_at, shoot)
+    if args.abort_through_plots_at is not None:
+        _abort_through_plots(win, args.abort_through_plots_at)
     if args.report_frames > 0:
         _report_frames(win, args.report_frames)
     rc = app.exec()
@@ -180,6 +188,34 @@ def _autopilot_answers(win) -> None:  # noqa: ANN001
     timer = QTimer(win)
     timer.timeout.connect(check)
     timer.start(200)
+
+
+def _abort_through_plots(win, at: float) -> None:  # noqa: ANN001
+    """Open Plots… at T ``at``; 1.5 s later press F12 where the keyboard is (inside the dialog),
+    as an operator would; report the abort the controller took and quit once SAFE."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    def press() -> None:
+        dialog = win.plots.dialog
+        target = QApplication.focusWidget() or dialog
+        print(f"hil gui: Plots… open ({dialog is not None and dialog.isVisible()}), pressing F12 in "
+              f"{type(target).__name__} at T{win.model.status.get('t_seq')}", flush=True)
+        QTest.keyClick(target, Qt.Key.Key_F12)
+        _when(win, lambda: win.model.status.get("state") == "SAFE", done)
+
+    def done() -> None:
+        print(f"hil gui: aborted: {win.alarm_bar.text.text()} (Plots… still open: {win.plots.dialog.isVisible()})",
+              flush=True)
+        win.close()
+
+    def open_plots() -> None:
+        win.plots.layout_btn.click()
+        print(f"hil gui: Plots… opened at T{win.model.status.get('t_seq')}", flush=True)
+        QTimer.singleShot(1500, press)
+
+    _when(win, lambda: (win.model.status.get("t_seq") or -1e9) >= at, open_plots)
 
 
 def _report_frames(win, every_s: float) -> None:  # noqa: ANN001

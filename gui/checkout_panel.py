@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
 class CheckoutPanel(QWidget):
     """Zero / valve timing buttons, the running checkout, the last report."""
 
-    def __init__(self, send: Callable[..., None], confirm: Callable[[str], bool]) -> None:
+    def __init__(self, send: Callable[..., None], ask: Callable[..., None]) -> None:
         super().__init__()
-        self.send, self.confirm = send, confirm
+        self.send, self.ask = send, ask  # ask(text, then): a non-modal confirmation (gui/dialogs.py)
         self.zero_names: list[str] = []
         self.valve_names: list[str] = []
         self.running: dict[str, Any] | None = None
@@ -77,16 +77,16 @@ class CheckoutPanel(QWidget):
     def zero(self) -> None:
         names = ", ".join(self.zero_names)
         s = self.seconds.value()
-        if self.confirm(f"Zero {len(self.zero_names)} transducers ({names})?\n\nThe stand must be VENTED: each "
+        self.ask(f"Zero {len(self.zero_names)} transducers ({names})?\n\nThe stand must be VENTED: each "
                         f"is read for {s:g} s and its offset written to the stand's zero file (refused, nothing "
-                        "written, if any is beyond its limit). Nothing moves."):
-            self.send("checkout", kind="zero", seconds=s)
+                        "written, if any is beyond its limit). Nothing moves.",
+                 lambda: self.send("checkout", kind="zero", seconds=s))
 
     def valves(self) -> None:
         names = ", ".join(self.valve_names)
-        if self.confirm(f"Cycle {names} open and closed, one at a time?\n\nThe isolation valves must be closed "
-                        "(the controller checks) and no propellant loaded. ABORT stops it at any time."):
-            self.send("checkout", kind="valves")
+        self.ask(f"Cycle {names} open and closed, one at a time?\n\nThe isolation valves must be closed "
+                        "(the controller checks) and no propellant loaded. ABORT stops it at any time.",
+                 lambda: self.send("checkout", kind="valves"))
 
     def update_status(self, st: dict[str, Any], live: bool, mine: bool) -> None:
         """Buttons from the controller's status: enabled only when a checkout could start, each

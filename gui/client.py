@@ -28,9 +28,11 @@ class CommandLink(QObject):
 
     reply = Signal(str, dict)  # (command, reply dict)
 
-    def __init__(self, rep: str, pub: str, timeout_s: float = 3.0, keys: ClientKeys | None = None) -> None:
+    def __init__(self, rep: str, pub: str, timeout_s: float = 3.0, keys: ClientKeys | None = None,
+                 name: str = "console") -> None:
         super().__init__()
         self.rep, self.pub, self.keys = rep, pub, keys
+        self.name = name  # the station: what the controller's events call this console
         self._q: queue.PriorityQueue[tuple[int, int, str, dict[str, Any]]] = queue.PriorityQueue()
         self._n = 0
         self._stop = threading.Event()
@@ -51,12 +53,9 @@ class CommandLink(QObject):
         self._q.put((0 if cmd == "abort" else 1, self._n, cmd, args))
 
     def _run(self, timeout_s: float) -> None:
-        import getpass
-        import socket
         import time
 
-        client = ControllerClient(self.rep, self.pub, timeout_s=timeout_s, keys=self.keys,
-                                  name=f"console {getpass.getuser()}@{socket.gethostname()}")
+        client = ControllerClient(self.rep, self.pub, timeout_s=timeout_s, keys=self.keys, name=self.name)
         client.client_id = self.client_id
         last = time.monotonic()
         while not self._stop.is_set():

@@ -1,21 +1,28 @@
 """The operator's controls on the console: authority, ARM, START, HOLD/RESUME, RESET and
-ABORT (always enabled, on Esc, Ctrl+Space and F12 wherever focus is), with the reasons a
-disabled button gives. A part of the main window (gui/main_window.py), kept apart because these
-are the rules an operator meets: anything that moves propellant asks first, Cancel by default.
+ABORT (always enabled, on Esc, Ctrl+Space and F12 wherever focus is — in the main window and in
+every dialog, none of which is modal: gui/dialogs.py), with the reasons a disabled button gives.
+A part of the main window (gui/main_window.py), kept apart because these are the rules an
+operator meets: anything that moves propellant asks first, Cancel by default; ARM waits until
+the last abort or fault has been acknowledged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+from hil.gui.dialogs import LIVE_STATES, DialogDesk
 
 if TYPE_CHECKING:
     from hil.gui.checkout_panel import CheckoutPanel
     from hil.gui.client import CommandLink
     from hil.gui.model import ConsoleModel
+    from hil.gui.pid import PidView
+    from hil.gui.prompt_bar import AlarmBar
     from hil.gui.sequence_panel import SequencePanel
 
 
@@ -27,7 +34,11 @@ class OperatorControls:
     replay: dict[str, Any] | None
     sequence: SequencePanel
     checkout: CheckoutPanel
-    confirm_fn: Any
+    pid: PidView
+    confirm_fn: Callable[[str], bool] | None  # a test's (or the autopilot's) instant answer; None: the dialog
+    desk: DialogDesk
+    alarm_bar: AlarmBar
+    station: str
 
     def send(self, cmd: str, **args: Any) -> None: ...  # the window's
 
@@ -63,22 +74,31 @@ class OperatorControls:
         self.resume_btn.clicked.connect(lambda: self.send("resume"))
         self.abort_btn.clicked.connect(self.abort)
         for key in ("Escape", "Ctrl+Space", "F12"):
+            # the main window's own: each dialog carries the same keys for itself (gui/dialogs.py);
+            # an application-wide shortcut here would make the keys ambiguous inside a dialog
             shortcut = QShortcut(QKeySequence(key), cast(QWidget, self))
-            shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(self.abort)
         return bar
 
-    def _confirm_dialog(self, text: str) -> bool:
-        """Anything that moves propellant asks first, and Cancel is the default: a stray
-        Enter does nothing."""
-        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel
-        return QMessageBox.question(cast(QWidget, self), "Confirm", text, buttons,
-                                    QMessageBox.StandardButton.Cancel) == QMessageBox.StandardButton.Yes
+    def stand_live(self) -> bool:
+        """The stand can burn now (ARMED, RUNNING, ABORTING): Esc in a dialog means ABORT."""
+        return self.replay is None and self.model.status.get("state") in LIVE_STATES
+
+    def ask(self, text: str, then: Callable[[], None], otherwise: Callable[[], None] | None = None) -> None:
+        """Anything that moves propellant asks first, Cancel the default (a stray Enter does
+        nothing). The question is a non-modal dialog answered through ``then``/``otherwise``
+        (gui/dialogs.py), so ABORT stays reachable while it is open; ``confirm_fn``, when set,
+        answers at once instead (tests, the autopilot)."""
+        if self.confirm_fn is not None:
+            (then if self.confirm_fn(text) else (otherwise or (lambda: None)))()
+            return
+        self.desk.confirm(text, then, otherwise)
 
     def arm(self) -> None:
         seq = self.sequence.title.text()
-        if self.confirm_fn(f"ARM the stand for:\n\n{seq}\n\nPropellant valves will open when you press START."):
-            self.send("arm")
+        self.ask(f"ARM the stand for:\n\n{seq}\n\nPropellant valves will open when you press START.",
+                 lambda: self.send("arm"))
 
     def start(self) -> None:
         from hil.gui.client import CLIENT_WATCHDOG_S
@@ -95,8 +115,8 @@ class OperatorControls:
         someone asked."""
         auth = self.model.status.get("authority") or {}
         if self.link is not None and auth.get("holder_id") == self.link.client_id:
-            if auth.get("requested_by") and self.confirm_fn(f"Hand command authority to {auth['requested_by']}?"):
-                self.send("hand_over")
+            if auth.get("requested_by"):
+                self.ask(f"Hand command authority to {auth['requested_by']}?", lambda: self.send("hand_over"))
         else:
             self.send("request_authority")
 
@@ -105,8 +125,9 @@ class OperatorControls:
         self.send("answer", index=index, answer=answer)
 
     def abort(self) -> None:
-        """Always enabled, never waits: queued ahead of every other command."""
-        self.send("abort", reason="operator abort (console)")
+        """Always enabled, never waits: queued ahead of every other command. The reason names
+        this console's station, so every console shows who aborted."""
+        self.send("abort", reason=f"operator abort (station {self.station})")
         self.show_message("ABORT sent", error=True)
 
     def _update_buttons(self) -> None:
@@ -114,7 +135,8 @@ class OperatorControls:
         live = self.replay is None and self.model.connected
         mine = self.has_authority()
         auth = self.model.status.get("authority") or {}
-        self.arm_btn.setEnabled(live and mine and state == "SAFE" and bool(self.sequence.steps))
+        unacked = self.alarm_bar.pending()
+        self.arm_btn.setEnabled(live and mine and state == "SAFE" and bool(self.sequence.steps) and not unacked)
         self.start_btn.setEnabled(live and mine and state == "ARMED")
         holder, asked = auth.get("holder"), auth.get("requested_by")
         if self.link is not None and auth.get("holder_id") == self.link.client_id:
@@ -126,7 +148,9 @@ class OperatorControls:
         self.arm_btn.setToolTip("" if self.arm_btn.isEnabled() else "ARM: " + (
             "replay" if self.replay is not None else "not connected to a controller" if not live
             else f"command authority is held by {holder}" if not mine
-            else "no sequence loaded" if not self.sequence.steps else f"only from SAFE (the stand is {state})"))
+            else "no sequence loaded" if not self.sequence.steps
+            else f"only from SAFE (the stand is {state})" if state != "SAFE"
+            else "acknowledge the abort/fault bar first"))
         self.start_btn.setToolTip("" if self.start_btn.isEnabled() else "START: " + (
             "replay" if self.replay is not None else "not connected to a controller" if not live
             else f"command authority is held by {holder}" if not mine
@@ -139,6 +163,11 @@ class OperatorControls:
         self.hold_btn.setToolTip("stop the count before T-0 (outputs stay, redlines keep running); refused from T-0 on")
         self.resume_btn.setEnabled(live and bool(held))
         self.resume_btn.setToolTip(f"the count is held by {held}" if held else "")
-        self.abort_btn.setEnabled(True)
+        # live: always enabled; a replay commands nothing, so it offers neither ABORT nor manual mode
+        self.abort_btn.setEnabled(self.replay is None)
+        self.abort_btn.setToolTip("" if self.replay is None else "replay: a recorded run, nothing to abort")
+        self.pid.manual.setVisible(self.replay is None)
+        if self.replay is not None:
+            self.pid.manual.setChecked(False)
         self.checkout.update_status(self.model.status, live, mine)
 

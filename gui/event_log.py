@@ -15,6 +15,9 @@ WARNING = {"refused", "sensor_disqualified", "comm_error", "warning", "loop_degr
            "prompt_timeout", "throttle_released"}
 # kinds that come in bursts when a link flaps or the machine is busy: consecutive ones fold
 FOLD = {"loop_degraded", "loop_restored", "comm_error", "device_stale", "device_fresh", "device_restored"}
+# a sensor flapping at its valid-range edge on an idle stand: folded too, but only outside a
+# running sequence (events then carry no T-time); during a run each one stands on its own line
+SENSOR_FLAP = {"sensor_disqualified", "sensor_requalified"}
 _RANK = {"info": 0, "warning": 1, "error": 2}
 LEVELS = ("all", "warnings and errors", "errors only")
 COLOURS = {"error": "#c62828", "warning": "#ef6c00", "state": "#1565c0", "prompt": "#ef6c00"}
@@ -48,10 +51,13 @@ class EventLog(QWidget):
 
     def add(self, ev: dict[str, Any]) -> None:
         kind = str(ev.get("kind", "?"))
-        if kind in FOLD and self._fold is not None:
+        folds = kind in FOLD or (kind in SENSOR_FLAP and ev.get("t_seq") is None)
+        if folds and self._fold is not None:
             f = self._fold
             f["counts"][kind] = f["counts"].get(kind, 0) + 1
             f["last"] = ev
+            if ev.get("channel"):
+                f["channels"].add(str(ev["channel"]))
             item = f["item"]
             item.setText(self._fold_text())
             if _RANK[severity(kind)] > _RANK[str(item.data(256))]:  # a fold is as severe as its worst
@@ -62,8 +68,9 @@ class EventLog(QWidget):
         item = QListWidgetItem()
         sev = severity(kind)
         item.setData(256, sev)  # Qt.UserRole: the filter reads it
-        if kind in FOLD:
-            self._fold = {"item": item, "counts": {kind: 1}, "first": ev, "last": ev}
+        if folds:
+            self._fold = {"item": item, "counts": {kind: 1}, "first": ev, "last": ev,
+                          "channels": {str(ev["channel"])} if ev.get("channel") else set()}
             item.setText(self._fold_text())
         else:
             self._fold = None
@@ -99,7 +106,7 @@ class EventLog(QWidget):
         assert f is not None
         counts = ", ".join(f"{k} ×{n}" for k, n in f["counts"].items())
         last = f["last"]
-        detail = last.get("error") or last.get("device") or ""
+        detail = last.get("error") or last.get("device") or ", ".join(sorted(f["channels"]))
         n = sum(f["counts"].values())
         span = f" until {self._when(last).strip()}" if n > 1 else ""
         return f"{self._when(f['first'])}  {counts}{span}" + (f"  (last: {detail})" if detail else "")

@@ -21,11 +21,13 @@ from PySide6.QtWidgets import (
 from hil.gui.checkout_panel import CheckoutPanel
 from hil.gui.client import CommandLink, TelemetrySource
 from hil.gui.controls import OperatorControls
+from hil.gui.dialogs import DialogDesk
 from hil.gui.event_log import EventLog
 from hil.gui.model import ConsoleModel
 from hil.gui.pid import PidView
 from hil.gui.plots import PlotPanel
-from hil.gui.prompt_bar import AlarmBar, PromptBar
+from hil.gui.prompt_bar import AlarmBar, BarSlot, PromptBar
+from hil.gui.run_notice import RunNotice
 from hil.gui.sequence_panel import SequencePanel
 from hil.gui.status import StatusStrip
 from hil.gui.tables import ChannelTable
@@ -42,10 +44,11 @@ IDLE_AFTER_S = 10.0  # ... this long after the last state change, event, command
 class MainWindow(OperatorControls, QMainWindow):
     """One window; ``connect_controller`` or ``open_replay`` gives it something to show."""
 
-    def __init__(self, close_policy: str = "abort") -> None:
+    def __init__(self, close_policy: str = "abort", station: str | None = None) -> None:
         super().__init__()
+        self.station = station or default_station()
         pg.setConfigOptions(antialias=False, background="w", foreground="k")
-        self.setWindowTitle("hil-stand console")
+        self.setWindowTitle(f"hil-stand console — station {self.station}")
         self.resize(1500, 950)
         self.model = ConsoleModel()
         self.close_policy = close_policy
@@ -54,7 +57,12 @@ class MainWindow(OperatorControls, QMainWindow):
         self.where = ""
         self.last_status_at = 0.0
         self.replay: dict[str, Any] | None = None
-        self.confirm_fn = self._confirm_dialog
+        self.confirm_fn: Any = None  # None: confirmations are (non-modal) dialogs
+        self.desk = DialogDesk(self, self)
+        self._close_ok = False
+        self._seq_asked: str | None = None  # the sequence (sha256) whose timeline was asked for
+        self._msg_state: Any = None
+        self.run_notice = RunNotice()
         self.on_quit: list[Any] = []
 
         central = QWidget()
@@ -64,22 +72,23 @@ class MainWindow(OperatorControls, QMainWindow):
         self.status = StatusStrip()
         root.addWidget(self.status)
         self.alarm_bar = AlarmBar()
-        root.addWidget(self.alarm_bar)
         self.prompt_bar = PromptBar(self.answer)
-        root.addWidget(self.prompt_bar)
+        self.bar_slot = BarSlot(self.alarm_bar, self.prompt_bar)  # reserved height: nothing moves
+        root.addWidget(self.bar_slot)
 
         root.addLayout(self._control_bar())
 
         split = QSplitter(Qt.Orientation.Horizontal)
         self.plots = PlotPanel(self.model)
         self.plots.on_mouse = self.touch
+        self.plots.desk = self.desk
         split.addWidget(self.plots)
         self.tabs = QTabWidget()
         self.channels = ChannelTable()
-        self.pid = PidView(self.send, lambda text: self.confirm_fn(text))
-        self.sequence = SequencePanel(self.send)
+        self.pid = PidView(self.send, self.ask, self.desk.number)
+        self.sequence = SequencePanel(self.send, self.desk.open_file)
         self.events = EventLog()
-        self.checkout = CheckoutPanel(self.send, lambda text: self.confirm_fn(text))
+        self.checkout = CheckoutPanel(self.send, self.ask)
         self.tabs.addTab(self.sequence, "Sequence")
         self.tabs.addTab(self.channels, "Channels")
         self.tabs.addTab(self.pid, "P&&ID")
@@ -141,11 +150,12 @@ class MainWindow(OperatorControls, QMainWindow):
         """Talk to the controller at these endpoints (the console is only a client); ``keys``
         for a controller that requires CURVE authentication."""
         self.disconnect_controller()
-        self.where = rep
-        self.link = CommandLink(rep, pub, keys=keys)
+        self.where = f"{rep} · station {self.station}"  # the strip says which console this is
+        self.link = CommandLink(rep, pub, keys=keys, name=self.station)
         self.link.reply.connect(self.on_reply)
         self.telemetry = TelemetrySource(pub, keys)
         self.model.connected = False
+        self._seq_asked = None
         self.link.send("meta")
         self.status.set_connected(False, rep)
 
@@ -177,7 +187,7 @@ class MainWindow(OperatorControls, QMainWindow):
             self.status.set_connected(True, self.where)
             self.show_message(f"connected to {reply.get('stand')}")
             return
-        if cmd == "load":
+        if cmd == "load" or (cmd == "sequence" and reply.get("ok")):
             self.sequence.on_reply(reply)
         if not reply.get("ok"):
             if reply.get("timeout") and cmd == "meta":
@@ -188,6 +198,8 @@ class MainWindow(OperatorControls, QMainWindow):
             self.show_message(f"{cmd}: ok" + (f" → {reply['state']}" if "state" in reply else ""))
 
     def show_message(self, text: str, error: bool = False) -> None:
+        """A command's answer; cleared when the stand changes state (it would go stale)."""
+        self._msg_state = self.model.status.get("state")
         self.message.setText(text)
         self.message.setStyleSheet("color: #c62828; font-weight: bold;" if error else "color: #2e7d32;")
 
@@ -208,12 +220,15 @@ class MainWindow(OperatorControls, QMainWindow):
                     self.touch()
                     self.events.add(payload)
                     self.model.events.append(payload)
+                    self.alarm_bar.on_event(payload)
+                    self.run_notice.on_event(payload)
                     if payload.get("kind") == "checkout_done":
                         self.checkout.show_result(payload)
                 elif kind == "status":
                     if not self.model.connected and self.link:
                         self.link.send("meta")  # the controller (re)appeared
                     self.model.status = payload
+                    self.run_notice.on_status(payload)
                     self.last_status_at = now
         if self.model.connected and now - self.last_status_at > 2.0 and self.last_status_at:
             self.model.connected = False
@@ -221,12 +236,18 @@ class MainWindow(OperatorControls, QMainWindow):
         elif self.model.connected:
             self.status.set_connected(True, self.where)
         st = self.model.status
-        step = int(st.get("step", -1) or -1)
+        step = int(st.get("step", -1) if st.get("step") is not None else -1)
         self.status.update_status(st, self.sequence.step_text(step))
         self.status.next.setText(self.sequence.next_prompt(step, st.get("t_seq")))
         self.sequence.highlight(step)
         self.prompt_bar.update_prompt(st.get("prompt"), st.get("t"))
         self.alarm_bar.update_reason(st)
+        self.bar_slot.refresh()
+        self._follow_sequence(st)
+        if self._msg_state is not None and st.get("state") != self._msg_state and self.message.text():
+            self.message.setText("")  # "resume: ok → RUNNING" is not true in FAULT
+        if (done := self.run_notice.poll(st.get("state"))) is not None:
+            self.show_message(done)
         if st.get("held_by"):
             self.status.clock.setText(self.status.clock.text() + "  HOLD")
         self._update_buttons()
@@ -236,7 +257,8 @@ class MainWindow(OperatorControls, QMainWindow):
         if self._slow % 6 == 0:
             latest = self.model.latest()
             self.channels.update_values(latest, st.get("disqualified", []))
-            self.pid.update_values(latest, st.get("state", "—"), self.model.meta.get("pc_channel", "pc"))
+            self.pid.update_values(latest, st.get("state", "—"), self.model.meta.get("pc_channel", "pc"),
+                                   st.get("disqualified", []))
             if self.pid.refusal:
                 self.show_message(f"manual command not sent: {self.pid.refusal}", error=True)
                 self.pid.refusal = ""
@@ -259,8 +281,11 @@ class MainWindow(OperatorControls, QMainWindow):
         self.events.clear()
         for ev in rp["events"]:
             self.events.add(ev)
-        self.sequence.title.setText(f"replay: {run_dir}")
+        self.sequence.steps, self.sequence.loaded = [], ""
+        self.sequence.on_reply(rp["sequence"])  # the recorded timeline (inputs/ copy)
+        self.sequence.title.setText(f"replay: {run_dir}\n{self.sequence.loaded}")
         self.sequence.check.setText(rp.get("outcome", ""))
+        self.sequence.open_btn.setEnabled(False)
         self.status.set_connected(False, "replay")
         self.scrub.setVisible(True)
         self.scrub.setRange(0, len(rp["rows"]) - 1)
@@ -279,34 +304,62 @@ class MainWindow(OperatorControls, QMainWindow):
         latest = dict(zip(self.model.columns, rows[i].tolist()))
         state = STATE_NAMES[int(rows[i, 1])] if np.isfinite(rows[i, 1]) else "—"
         t_seq = latest.get("t_seq", np.nan)
+        step = int(latest["step"]) if np.isfinite(latest.get("step", np.nan)) else -1
+        self.sequence.highlight(step)
         loop = self.replay.get("loop") or {}  # the run's recorded loop figures, not this console's
         self.status.update_status({"state": state, "t_seq": t_seq if np.isfinite(t_seq) else None,
                                    "recording": False, "comm_ok": True,
                                    **{k: loop[k] for k in ("cycles", "overruns", "failed_cycles", "deadlines_due",
                                                            "deadlines_met_share") if k in loop}},
-                                  f"t = {t:.3f} s")
+                                  self.sequence.step_text(step))
         self.status.set_state(f"REPLAY {state}")
         self.channels.update_values(latest, [])
         self.pid.update_values(latest, "REPLAY", self.model.meta.get("pc_channel", "pc"))
 
     # ------------------------------------------------------------------ closing
 
+    def _follow_sequence(self, st: dict[str, Any]) -> None:
+        """Every station shows the loaded sequence, whoever loaded it: when the status names a
+        sequence (its sha256) this console has no timeline of, it asks for it."""
+        sha = st.get("sequence_sha256")
+        if sha and sha != self.sequence.sha256 and sha != self._seq_asked and self.link is not None:
+            self._seq_asked = sha
+            self.link.send("sequence")
+
     def closeEvent(self, event: Any) -> None:
-        """Closing mid-burn asks first (Cancel by default), then follows the stand policy: by
-        default abort, then leave."""
+        """Closing mid-burn asks first (Cancel by default, a non-modal question), then follows
+        the stand policy: by default abort, then leave."""
         state = self.model.status.get("state")
-        if self.replay is None and state in ("ARMED", "RUNNING", "ABORTING"):
+        if self.replay is None and state in ("ARMED", "RUNNING", "ABORTING") and not self._close_ok:
             then = "the run will be ABORTED" if self.close_policy == "abort" else "the run goes on without this console"
-            if not self.confirm_fn(f"The stand is {state}. Close the console anyway?\n\nIf you do, {then}."):
-                event.ignore()
+            event.ignore()
+            answered_now = self.confirm_fn is not None
+
+            def confirmed() -> None:
+                self._close_ok = True
+                if not answered_now:
+                    self.close()
+
+            self.ask(f"The stand is {state}. Close the console anyway?\n\nIf you do, {then}.", confirmed)
+            if not (answered_now and self._close_ok):
                 return
         if self.replay is None and self.link is not None and state in ("ARMED", "RUNNING") and self.close_policy == "abort":
-            self.link.send("abort", reason="console closed during a run (policy: abort)")
+            self.link.send("abort", reason=f"console closed during a run (policy: abort; station {self.station})")
             deadline = time.monotonic() + 3.0
             while time.monotonic() < deadline and self.link.pending():
                 time.sleep(0.01)
         for cb in self.on_quit:
             cb()
         self.timer.stop()
+        self.desk.close_all()
         self.disconnect_controller()
         event.accept()
+
+
+def default_station() -> str:
+    """``user@host#pid``: two consoles of one user on one host differ by their process."""
+    import getpass
+    import os
+    import socket
+
+    return f"{getpass.getuser()}@{socket.gethostname()}#{os.getpid()}"

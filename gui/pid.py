@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -21,13 +21,16 @@ from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsSimpleTextItem,
     QGraphicsView,
-    QInputDialog,
+    QHBoxLayout,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from hil.gui.pid_layout import FLUID_COLOURS, Item, layout
 
+ZOOM_STEP = 1.25  # per wheel notch or button press
+MAX_ZOOM = 8.0
 DISAGREE_PCT = 10.0  # position this far from the command is marked (the valve watch's own tolerance)
 CLOSED, OPEN, PART, HOT, GAS = QColor("#9e9e9e"), QColor("#2e7d32"), QColor("#f9a825"), QColor("#ef6c00"), QColor("#1e88e5")
 
@@ -85,17 +88,30 @@ def _opening(name: str, a: dict[str, Any], value: float) -> str:
 class PidView(QWidget):
     """Symbols for every actuator, the tanks and the chamber."""
 
-    def __init__(self, send: Callable[..., None], confirm: Callable[[str], bool]) -> None:
+    def __init__(self, send: Callable[..., None], ask: Callable[..., None],
+                 number: Callable[..., Any] | None = None) -> None:
         super().__init__()
         self.send = send
-        self.confirm = confirm
+        self.ask = ask  # ask(text, then, otherwise): a non-modal confirmation (gui/dialogs.py)
+        self.number = number  # number(title, label, value, lo, hi, then): a non-modal value dialog
         self.state = "—"
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         self.manual = QCheckBox("Manual mode (SAFE only; propellant valves ask first)")
-        lay.addWidget(self.manual)
+        top = QHBoxLayout()
+        top.addWidget(self.manual, 1)
+        self.zoom = 1.0  # over the fitted view: the wheel and these buttons change it
+        for text, factor in (("−", 1 / ZOOM_STEP), ("+", ZOOM_STEP), ("Fit", 0.0)):
+            btn = QPushButton(text)
+            btn.setMaximumWidth(40)
+            btn.setToolTip("zoom the diagram (also the mouse wheel over it)" if factor else "the whole diagram")
+            btn.clicked.connect(lambda _=False, f=factor: self.zoom_by(f))
+            top.addWidget(btn)
+        lay.addLayout(top)
         self.scene = QGraphicsScene(self)
         self.gview = QGraphicsView(self.scene)
+        self.gview.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.gview.viewport().installEventFilter(self)
         self.gview.setMinimumHeight(220)
         lay.addWidget(self.gview)
         self.symbols: dict[str, _Valve | _Box] = {}
@@ -143,9 +159,24 @@ class PidView(QWidget):
         self.fit()
 
     def fit(self) -> None:
-        """The whole diagram in view, aspect kept (on configure and when the tab is resized)."""
+        """The whole diagram in view, aspect kept (on configure and when the tab is resized),
+        then the operator's zoom over it."""
         rect = self.scene.itemsBoundingRect().adjusted(-10, -10, 10, 10)
         self.gview.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        if self.zoom != 1.0:
+            self.gview.scale(self.zoom, self.zoom)
+
+    def zoom_by(self, factor: float) -> None:
+        """Zoom in (>1) or out (<1) of the fitted view, within 1x-8x; 0 fits the whole diagram."""
+        self.zoom = 1.0 if factor == 0 else min(MAX_ZOOM, max(1.0, self.zoom * factor))
+        self.fit()
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:
+        """The wheel over the diagram zooms it (there is nothing to scroll at 1x)."""
+        if event.type() == QEvent.Type.Wheel:
+            self.zoom_by(ZOOM_STEP if event.angleDelta().y() > 0 else 1 / ZOOM_STEP)
+            return True
+        return super().eventFilter(obj, event)
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
@@ -195,7 +226,9 @@ class PidView(QWidget):
         self.scene.addItem(sym)
         self.symbols[it.name] = sym
 
-    def update_values(self, latest: dict[str, float], state: str, pc_channel: str = "pc") -> None:
+    def update_values(self, latest: dict[str, float], state: str, pc_channel: str = "pc",
+                      disqualified: list[str] | tuple[str, ...] = ()) -> None:
+        """Fill the symbols from the latest row; a disqualified sensor is marked so, in red."""
         self.state = state
         self.values = latest
         pc = latest.get(pc_channel, math.nan)
@@ -228,11 +261,15 @@ class PidView(QWidget):
         for ch, (_, bubble_text) in self.bubbles.items():
             val = latest.get(ch, math.nan)
             units = self.channels.get(ch, {}).get("units", "")
-            bubble_text.setText(f"{ch} {val:.3g} {units}" if math.isfinite(val) else f"{ch} -")
+            bubble_text.setText((f"{ch} {val:.3g} {units}" if math.isfinite(val) else f"{ch} -")
+                                + (" DISQUALIFIED" if ch in disqualified else ""))
+            bubble_text.setBrush(QBrush(QColor("#c62828") if ch in disqualified else QColor("#212121")))
         for ch, t in self.loose.items():
             val = latest.get(ch, math.nan)
             units = self.channels.get(ch, {}).get("units", "")
-            t.setText(f"{ch:<14} {val:9.3g} {units}" if math.isfinite(val) else f"{ch:<14}         - {units}")
+            t.setText((f"{ch:<14} {val:9.3g} {units}" if math.isfinite(val) else f"{ch:<14}         - {units}")
+                      + ("  DISQUALIFIED" if ch in disqualified else ""))
+            t.setBrush(QBrush(QColor("#c62828") if ch in disqualified else QColor("#212121")))
         enabled = self.manual.isChecked() and state == "SAFE"
         for sym in self.symbols.values():
             sym.setCursor(Qt.CursorShape.PointingHandCursor if enabled else Qt.CursorShape.ArrowCursor)
@@ -251,13 +288,24 @@ class PidView(QWidget):
         a = self.actuators[name]
         current = self.values.get(f"cmd.{name}", 0.0)
         if a["kind"] == "proportional":
-            value, ok = QInputDialog.getDouble(self, name, f"{name} position [%]", current, a["range"][0], a["range"][1], 1)
-            if not ok:
-                return
-        else:
-            value = 0.0 if current > 0 else a["range"][1]
-        if a["propellant"] != "none" and value > 0 and not self.confirm(_opening(name, a, value)):
-            self.refusal = "not confirmed"
+            if self.number is not None:  # the answer comes later: no dialog ever waits in a nested loop
+                self.number(name, f"{name} position [%]", current, a["range"][0], a["range"][1],
+                            lambda value: self._command(name, value))
             return
-        self.refusal = ""
-        self.send("set", name=name, value=value)
+        self._command(name, 0.0 if current > 0 else a["range"][1])
+
+    def _command(self, name: str, value: float) -> None:
+        """Send a manual value, asking first when it opens a propellant valve (Cancel by default)."""
+        a = self.actuators[name]
+
+        def send() -> None:
+            self.refusal = ""
+            self.send("set", name=name, value=value)
+
+        def refused() -> None:
+            self.refusal = "not confirmed"
+
+        if a["propellant"] != "none" and value > 0:
+            self.ask(_opening(name, a, value), send, refused)
+            return
+        send()

@@ -8,7 +8,6 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
@@ -19,16 +18,19 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from hil.gui.dialogs import AbortDialog, AbortHost
 
-class PlotLayoutDialog(QDialog):
-    """Plots on the left, the selected plot's title and channels on the right."""
 
-    def __init__(self, specs: list[dict[str, Any]], columns: list[str], parent: Any = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Plots")
+class PlotLayoutDialog(AbortDialog):
+    """Plots on the left, the selected plot's title and channels on the right; non-modal, with
+    ABORT (gui/dialogs.py): it may stay open through a burn."""
+
+    def __init__(self, host: AbortHost, specs: list[dict[str, Any]], columns: list[str], parent: Any = None) -> None:
+        super().__init__(host, "Plots", parent)
         self.specs = [{"key": sp["key"], "title": sp["title"], "channels": list(sp["channels"])} for sp in specs]
         self.columns = columns
-        lay = QHBoxLayout(self)
+        lay = QHBoxLayout()
+        self.body.addLayout(lay)
         left = QVBoxLayout()
         left.addWidget(QLabel("Plots (chamber pressure stays first)"))
         self.plot_list = QListWidget()

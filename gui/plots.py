@@ -18,11 +18,14 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from hil.files import write_json_atomic
 from hil.gui.decimate import PeakCache, peak_decimate
+from hil.gui.dialogs import DialogDesk
 from hil.gui.model import ConsoleModel
+from hil.gui.plot_dialog import PlotLayoutDialog
+from hil.gui.plot_units import fixed_range, legend_name, pickable, plot_units, units_of
 from hil.gui.taxis import TAxis, TMarks
 
 SCROLL_STEP = 1 / 30  # of the window: the live time axis moves in 2 s steps on a 60 s window
@@ -102,6 +105,9 @@ def _set(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
         curve.setData(x, y, connect="finite")
 
 
+MIN_PLOT_PX = 95  # the least height of one plot (four fit a 1280x720 window; a fifth scrolls)
+
+
 class PlotPanel(QWidget):
     """Four stacked plots sharing the time axis."""
 
@@ -111,6 +117,8 @@ class PlotPanel(QWidget):
         self.window_s = window_s
         self.paused = False
         self.frames = 0
+        self.desk: DialogDesk | None = None  # the window's (gui/dialogs.py): Plots… is never modal
+        self.dialog: PlotLayoutDialog | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         top = QHBoxLayout()
@@ -127,7 +135,12 @@ class PlotPanel(QWidget):
         top.addWidget(self.readout)
         lay.addLayout(top)
         self.glw = pg.GraphicsLayoutWidget()
-        lay.addWidget(self.glw, 1)
+        # each plot keeps at least MIN_PLOT_PX: a fifth one scrolls instead of squeezing Pc
+        self.plot_scroll = QScrollArea()
+        self.plot_scroll.setWidgetResizable(True)
+        self.plot_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.plot_scroll.setWidget(self.glw)
+        lay.addWidget(self.plot_scroll, 1)
         self.plots: dict[str, pg.PlotItem] = {}
         self.specs: list[dict[str, Any]] = default_specs({})
         self.curves: dict[str, pg.PlotDataItem] = {}
@@ -144,6 +157,7 @@ class PlotPanel(QWidget):
         self._xrange = (0.0, -1.0)  # the time span shown (empty until the first frame)
         self._yrange: dict[str, tuple[float, float]] = {}
         self._series: list[tuple[pg.PlotCurveItem, str]] = []  # (curve, the column it draws)
+        self._fixed: dict[str, tuple[float, float]] = {}  # plot key -> the range it always shows
         self._shown: np.ndarray | None = None  # a replay's window (live: the model's buffer)
         self._build(self.specs)
 
@@ -168,6 +182,7 @@ class PlotPanel(QWidget):
                 p.setXLink(prev)
             prev = p
             self.plots[key] = p
+        self.glw.setMinimumHeight(len(rows) * MIN_PLOT_PX + 40)  # + the time axis
         last = rows[-1][0]
         self.plots[last].setLabel("bottom", "time [s]")
         for key, _ in rows[:-1]:
@@ -180,12 +195,13 @@ class PlotPanel(QWidget):
 
     def arrange(self) -> None:
         """The operator's layout dialog (gui/plot_dialog.py)."""
-        from hil.gui.plot_dialog import PlotLayoutDialog
-
-        columns = [c for c in self.model.columns if c not in ("time", "state", "step")]
-        dialog = PlotLayoutDialog(self.specs, columns, self)
-        if dialog.exec():
-            self.set_layout(dialog.specs)
+        columns = pickable(self.model.columns)
+        if self.desk is None:
+            return
+        dialog = PlotLayoutDialog(self.desk.host, self.specs, columns, self.desk.parent)
+        dialog.accepted.connect(lambda: self.set_layout(dialog.specs))  # non-modal: the answer comes later
+        self.desk.show(dialog)
+        self.dialog = dialog
 
     def set_layout(self, specs: list[dict[str, Any]]) -> None:
         """The operator's plots (title and channels each; chamber pressure stays first), kept
@@ -214,13 +230,21 @@ class PlotPanel(QWidget):
         self.specs = saved if saved is not None else default_specs(meta)
         self._build(self.specs)
         wanted = [("pc", self.groups.get("pc", []))] + [(sp["key"], sp["channels"]) for sp in self.specs]
+        units = units_of(meta)
+        self._fixed = {}
         for key, names in wanted:
+            mixed = len(plot_units(names, units)) > 1
+            if (rng := fixed_range(names, units)) is not None:
+                self._fixed[key] = rng
             for i, name in enumerate(names):
                 if name not in self.model.columns:
                     continue
-                style = pg.QtCore.Qt.PenStyle.DashLine if name.startswith("cmd.") else pg.QtCore.Qt.PenStyle.SolidLine
-                pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=1, style=style)
-                curve = self._curve(key, name, pen)
+                # commands dashed; in the Pc plot the redundant transducers dashed too, under the first
+                dashed = name.startswith("cmd.") or (key == "pc" and i > 0)
+                style = pg.QtCore.Qt.PenStyle.DashLine if dashed else pg.QtCore.Qt.PenStyle.SolidLine
+                pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2 if key == "pc" and i == 0 else 1, style=style)
+                curve = self._curve(key, legend_name(name, units, mixed), pen)
+                curve.setZValue(len(names) - i)  # the first channel drawn on top
                 self.curves.setdefault(name, curve)
                 self._series.append((curve, name))
         if "pc_setpoint" in self.model.columns:
@@ -229,14 +253,15 @@ class PlotPanel(QWidget):
             band = pg.mkPen("#d62728", width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
             self.band_hi = self._curve("pc", "redline band", band)
             self.band_lo = self._curve("pc", None, band)
-        for p in self.plots.values():  # legends in columns of at most four rows: they fit a 1280x720 window
+        for p in self.plots.values():  # legends in columns of at most three rows: they fit a 1280x720 window
             if p.legend is not None:
-                p.legend.setColumnCount(max(1, -(-len(p.legend.items) // 4)))
+                p.legend.setColumnCount(max(1, -(-len(p.legend.items) // 3)))
         pcs = set(self.groups.get("pc", []))
         for rl in meta.get("redlines", []):
             if set(rl["channels"]) & pcs and rl.get("max") not in (None, float("inf")) and np.isfinite(rl["max"]):
                 line = pg.InfiniteLine(pos=rl["max"], angle=0, pen=pg.mkPen("#d62728", width=1),
-                                       label=rl["name"], labelOpts={"position": 0.05, "color": "#d62728"})
+                                       label=rl["name"], labelOpts={"position": 0.92, "color": "#d62728"})
+                # (at the right end: the legend sits top left and covered it there)
                 self.plots["pc"].addItem(line)
                 self.limit_lines.append(line)
         self._frac = [(r.get("min_frac"), r.get("max_frac")) for r in meta.get("redlines", []) if set(r["channels"]) & pcs]
@@ -287,6 +312,8 @@ class PlotPanel(QWidget):
             if key == "pc":
                 for line in self.limit_lines:
                     hi = max(hi, float(line.value()))
+            if key in self._fixed:  # percentages: never less than 0-100 %
+                lo, hi = min(lo, self._fixed[key][0]), max(hi, self._fixed[key][1])
             have = self._yrange.get(key)
             span = max(hi - lo, 1e-3 * max(abs(hi), 1.0))
             if have is not None and have[0] <= lo and hi <= have[1] and (have[1] - have[0]) <= 3 * span:

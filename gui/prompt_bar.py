@@ -1,14 +1,22 @@
 """Bars across the top of the console that an operator must see: the sequence's GO/NO-GO
 prompt while the count waits for it (the time left, the two answers; the stand's ABORT stays
 where it always is, this bar's NO-GO answers the prompt, which aborts the run), and why the
-last run was aborted or the stand faulted, until someone acknowledges it."""
+last run was aborted or the stand faulted, until someone acknowledges it.
+
+Both live in one slot whose height is reserved whether or not a bar shows (:class:`BarSlot`):
+a bar appearing never moves a button or a tab. And GO ignores clicks for ``GO_GUARD_S`` after a
+prompt appears (it shows "wait"): a click aimed at what was there before cannot answer GO."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+GO_GUARD_S = 0.8  # GO is greyed this long after its prompt appears
+SLOT_HEIGHT = 80  # px reserved for the bars, always
 
 
 class PromptBar(QFrame):
@@ -26,25 +34,33 @@ class PromptBar(QFrame):
         self.title.setStyleSheet("color: #ef6c00; font: bold 12pt sans-serif;")
         self.text = QLabel("")
         self.text.setWordWrap(True)
-        self.text.setStyleSheet("font: bold 18pt sans-serif;")
+        self.text.setStyleSheet("font: bold 15pt sans-serif;")
         self.left = QLabel("")
         self.left.setStyleSheet("font: 12pt monospace;")
-        for w in (self.title, self.text, self.left):
-            text_col.addWidget(w)
+        head = QHBoxLayout()  # title and time left on one line: the slot stays low
+        head.addWidget(self.title, 1)
+        head.addWidget(self.left)
+        text_col.addLayout(head)
+        text_col.addWidget(self.text)
         lay.addLayout(text_col, 1)
         self.proceed_btn = QPushButton("GO — PROCEED")
-        self.proceed_btn.setStyleSheet("background: #2e7d32; color: white; font: bold 16pt sans-serif; padding: 10px;")
+        self.proceed_btn.setStyleSheet("background: #2e7d32; color: white; font: bold 16pt sans-serif; padding: 6px;")
         self.nogo_btn = QPushButton("NO-GO — ABORT RUN")
-        self.nogo_btn.setStyleSheet("background: #c62828; color: white; font: bold 16pt sans-serif; padding: 10px;")
+        self.nogo_btn.setStyleSheet("background: #c62828; color: white; font: bold 16pt sans-serif; padding: 6px;")
         for b in (self.proceed_btn, self.nogo_btn):
-            b.setMinimumHeight(56)
+            b.setMinimumHeight(48)
             lay.addWidget(b)
         self.proceed_btn.clicked.connect(lambda: self._send("proceed"))
         self.nogo_btn.clicked.connect(lambda: self._send("abort"))
+        self.shown_at = 0.0
+        self.answered = False
         self.setVisible(False)
 
     def _send(self, answer: str) -> None:
-        if self.index >= 0:
+        if answer == "proceed" and (time.monotonic() - self.shown_at < GO_GUARD_S or self.answered):
+            return  # too soon to be a GO meant for this prompt
+        if self.index >= 0 and not self.answered:
+            self.answered = True
             self._answer(self.index, answer)
             self.proceed_btn.setEnabled(False)  # one answer per prompt; the next status says what happened
             self.nogo_btn.setEnabled(False)
@@ -56,10 +72,14 @@ class PromptBar(QFrame):
             self.index = -1
             self.setVisible(False)
             return
+        now = time.monotonic()
         if prompt.get("index") != self.index:
             self.index = int(prompt["index"])
-            self.proceed_btn.setEnabled(True)
+            self.shown_at, self.answered = now, False
             self.nogo_btn.setEnabled(True)
+        guarded = now - self.shown_at < GO_GUARD_S
+        self.proceed_btn.setEnabled(not guarded and not self.answered)
+        self.proceed_btn.setText("GO — wait…" if guarded else "GO — PROCEED")
         self.title.setText(f"PROMPT — the count is holding (sequence line {prompt.get('line')})")
         self.text.setText(str(prompt.get("text", "")))
         if isinstance(t, (int, float)):
@@ -86,18 +106,65 @@ class AlarmBar(QFrame):
         self.ack_btn.clicked.connect(self.acknowledge)
         lay.addWidget(self.ack_btn)
         self.shown = ""
-        self.acknowledged = ""
+        self.alarms = 0  # aborts and faults raised so far ...
+        self.acked = 0  # ... and how many of them are acknowledged: each one is, on its own
+        self.status_seen = ""
         self.setVisible(False)
+
+    def raise_alarm(self, text: str) -> None:
+        """A new abort or fault (from a ``state`` event of the controller): shown even if the
+        same words were acknowledged before."""
+        self.alarms += 1
+        self.shown = text
+        self.text.setText(text)
+        self.setVisible(True)
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        """Each transition into ABORTING or FAULT is an alarm, with that transition's reason,
+        whoever caused it (a station, a NO-GO answer, a redline, a hardware input)."""
+        if ev.get("kind") != "state" or ev.get("to") not in ("ABORTING", "FAULT"):
+            return
+        source = f" [{ev['source']}]" if ev.get("source") else ""
+        self.raise_alarm(f"{'FAULT' if ev['to'] == 'FAULT' else 'ABORTED'}: {ev.get('reason', '?')}{source}")
 
     def update_reason(self, status: dict[str, Any]) -> None:
-        """Show the fault reason, else the abort reason, unless that one was acknowledged."""
+        """The status's reason, for what this console saw no event of (it connected later): a
+        reason that changes and is not on the bar already is a new alarm."""
         fault, abort = status.get("fault_reason"), status.get("abort_reason")
         reason = f"FAULT: {fault}" if fault else f"ABORTED: {abort}" if abort else ""
-        if reason != self.shown:
-            self.shown = reason
-            self.text.setText(reason)
-        self.setVisible(bool(reason) and reason != self.acknowledged)
+        if reason != self.status_seen:
+            self.status_seen = reason
+            if reason and not self.shown.startswith(reason):
+                self.raise_alarm(reason)
+
+    def pending(self) -> bool:
+        """An abort or fault nobody has acknowledged yet (ARM waits for it)."""
+        return self.acked < self.alarms
 
     def acknowledge(self) -> None:
-        self.acknowledged = self.shown
+        self.acked = self.alarms
         self.setVisible(False)
+
+
+class BarSlot(QWidget):
+    """The reserved strip for the alarm and prompt bars: its height never changes, so nothing
+    below it moves when a bar appears or goes."""
+
+    def __init__(self, alarm: AlarmBar, prompt: PromptBar) -> None:
+        super().__init__()
+        self.setObjectName("barSlot")
+        self.setFixedHeight(SLOT_HEIGHT)
+        # nor its width: what a bar needs must not widen the window (which moves the controls)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(1)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.quiet = QLabel("no alarm · no prompt")
+        self.quiet.setStyleSheet("color: #9e9e9e;")
+        lay.addWidget(self.quiet, 1)
+        lay.addWidget(alarm, 1)
+        lay.addWidget(prompt, 2)
+        self.alarm, self.prompt = alarm, prompt
+
+    def refresh(self) -> None:
+        self.quiet.setVisible(not self.alarm.isVisible() and not self.prompt.isVisible())

@@ -30,7 +30,27 @@ def load_replay(run_dir: str | Path) -> dict[str, Any]:
         outcome = f"outcome: {s.get('outcome')}" + (f" — {s.get('abort_reason')}" if s.get("abort_reason") else "")
     if "t_seq" not in table.column_names:
         rows[:, HEAD.index("t_seq")] = t_seq_from_steps(events, rows[:, 0])
-    return {"rows": rows, "meta": meta, "events": events, "outcome": outcome, "loop": (s or {}).get("loop", {})}
+    return {"rows": rows, "meta": meta, "events": events, "outcome": outcome, "loop": (s or {}).get("loop", {}),
+            "sequence": recorded_sequence(d, s or {}, stand)}
+
+
+def recorded_sequence(d: Path, summary: dict[str, Any], stand: Any) -> dict[str, Any]:
+    """The run's timeline from its own copy of the sequence (inputs/), parsed as the controller
+    parsed it, in the shape ``load`` replies with; ``ok`` False with the reason when there is none."""
+    from hil.sequence import load_sequence
+
+    copy = (summary.get("sequence") or {}).get("copy")
+    candidates = [d / copy] if copy else sorted((d / "inputs").glob("*.toml"))
+    why = "no sequence among the recorded inputs"
+    for path in candidates:
+        try:
+            seq = load_sequence(path, stand)
+        except Exception as exc:  # a stand's copy, or a sequence for another stand
+            why = f"{path.name}: {exc}"
+            continue
+        return {"ok": True, "name": seq.name, "sha256": seq.sha256, "steps": [
+            {"at": st.at, "what": st.describe(), "line": st.line, "label": st.label} for st in seq.steps]}
+    return {"ok": False, "refused": why}
 
 
 def t_seq_from_steps(events: list[dict[str, Any]], t: np.ndarray) -> np.ndarray:

@@ -7,7 +7,6 @@ from typing import Any
 
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -20,9 +19,10 @@ from PySide6.QtWidgets import (
 class SequencePanel(QWidget):
     """Shows what the controller said about the loaded sequence."""
 
-    def __init__(self, send) -> None:  # noqa: ANN001 - a callable(cmd, **args)
+    def __init__(self, send, open_file=None) -> None:  # noqa: ANN001 - callables, see below
         super().__init__()
-        self.send = send
+        self.send = send  # send(cmd, **args)
+        self.open_file = open_file  # open_file(title, start_dir, pattern, then): non-modal (gui/dialogs.py)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         self.open_btn = QPushButton("Open sequence…")
@@ -38,13 +38,13 @@ class SequencePanel(QWidget):
         lay.addWidget(self.timeline, 1)
         self.steps: list[dict[str, Any]] = []
         self.loaded = ""  # the name of the sequence the controller has loaded
+        self.sha256 = ""  # ... and its digest (the status names it: a change means a new timeline)
         self.current = -1
         self.start_dir = "configs/sequences"
 
     def choose(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open sequence", self.start_dir, "Sequences (*.toml)")
-        if path:
-            self.load(path)
+        if self.open_file is not None:
+            self.open_file("Open sequence", self.start_dir, "Sequences (*.toml)", self.load)
 
     def load(self, path: str) -> None:
         self.title.setText(f"checking {path} …")
@@ -59,6 +59,7 @@ class SequencePanel(QWidget):
             self.current = -1
             self.steps = reply.get("steps", [])
             self.loaded = reply.get("name", "")
+            self.sha256 = reply.get("sha256", "")
             self.title.setText(self.loaded)
             self.check.setText(f"✔ check passed: {len(self.steps)} steps")
             self.check.setStyleSheet("color: #2e7d32; font-weight: bold;")
@@ -94,7 +95,8 @@ class SequencePanel(QWidget):
         return ""
 
     def step_text(self, index: int) -> str:
+        """"step N: what it does" (its label when it has one); "" before the first step."""
         if 0 <= index < len(self.steps):
             s = self.steps[index]
-            return s.get("label") or s["what"]
+            return f"step {index}: {s.get('label') or s['what']}"
         return ""

@@ -11,8 +11,11 @@ STATE_COLOURS = {"SAFE": "#2e7d32", "ARMED": "#f9a825", "RUNNING": "#1565c0", "A
                  "FAULT": "#6a1b9a", "REPLAY": "#455a64", "—": "#616161"}
 
 
-HEALTHY_SHARE = 0.999  # deadlines met over deadlines due: below this the loop figure turns amber
-DEGRADED_SHARE = 0.99  # ... and red below this
+# Deadlines met over deadlines due (over the last 10 s when the controller says): green from
+# 99.5 %, amber below, red below 98 %. A loop missing 1 deadline in 250 is doing its job (the
+# firmware watchdog allows far more); amber at 99.6 % taught crews to ignore the box.
+HEALTHY_SHARE = 0.995
+DEGRADED_SHARE = 0.98
 
 
 def loop_health(st: dict[str, Any]) -> tuple[str, str]:
@@ -76,7 +79,7 @@ class StatusStrip(QFrame):
         self.set_state(st.get("state", "—"), st.get("reason", ""))
         t_seq = st.get("t_seq")
         self.clock.setText(f"T{t_seq:+8.2f}" if isinstance(t_seq, (int, float)) else "T   --")
-        self.step.setText(f"step: {step_text}" if step_text else "step: -")
+        self.step.setText(step_text or "step: -")
         due, share = st.get("deadlines_due", 0), st.get("deadlines_met_share")
         failed = st.get("failed_cycles", 0)
         met = f"{100 * share:.2f} % of {due} deadlines met" if isinstance(share, (int, float)) and due else "no deadlines yet"

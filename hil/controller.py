@@ -76,15 +76,20 @@ class Controller:
             stages.append(self.throttle)
         stages += [self.redlines, self.valve_watch, self.client_watch]
         self.sequence: Sequence | None = None
+        self.acting = ""  # the station whose command is being handled (stamped on its events)
         self.events.stamp = self._event_context
         self.loop = ControlLoop(stand, transport, clock, commands=self.commands, supervisor=self.supervisor,
                                 events=self.events, stages=stages, recorder=recorder, rate_hz=rate_hz,
                                 link=link(self) if link is not None else None)
 
     def _event_context(self) -> dict[str, Any]:
-        """Every event of a running sequence says when in it it happened (T-time)."""
+        """Every event of a running sequence says when in it it happened (T-time); every event
+        a client's command causes says which station sent it."""
         seq = self.sequencer
-        return {"t_seq": round(seq.seq_t, 4)} if seq.state == RunState.RUNNING else {}
+        ctx: dict[str, Any] = {"t_seq": round(seq.seq_t, 4)} if seq.state == RunState.RUNNING else {}
+        if self.acting:
+            ctx["station"] = self.acting
+        return ctx
 
     # ------------------------------------------------------------------ operator commands
 
@@ -209,6 +214,7 @@ class Controller:
             "state": sup.state.name, "reason": sup.reason, "t": round(loop.t, 4),
             "comm_ok": sup.comm_ok, "firmware_state": sup.fw_state, "firmware_trips": sup.fw_trips,
             "sequence": self.sequence.name if self.sequence else None,
+            "sequence_sha256": self.sequence.sha256 if self.sequence else None,
             "step": seq.step_index,
             "t_seq": round(seq.seq_t, 4) if seq.state == RunState.RUNNING else None,
             "recording": loop.recorder is not None and not loop.recorder.closed,
@@ -234,9 +240,16 @@ class Controller:
     def handle(self, request: dict[str, Any]) -> dict[str, Any] | Deferred:
         """One client request → an explicit ack or a refusal with its reason; for ``load`` a
         :class:`Deferred` whose reply the service sends when the parse is done."""
+        who = _who(request)
+        self.acting = who
+        try:
+            return self._handle(request, who)
+        finally:
+            self.acting = ""
+
+    def _handle(self, request: dict[str, Any], who: str) -> dict[str, Any] | Deferred:
         cmd = request.get("cmd")
         self.client_watch.heard(request.get("client"), self.loop.t)
-        who = _who(request)
         client = str(request.get("client") or who)
         if cmd in ("take_authority", "request_authority", "hand_over", "release_authority"):
             return self._answer(cmd, lambda: self.authority.handle(self.loop.t, client, who, str(cmd), request))
@@ -253,12 +266,22 @@ class Controller:
                 fut = self.begin_load(path)
             except Exception as exc:
                 return self._refusal(cmd, exc)
-            return Deferred(fut, lambda: self._answer(cmd, lambda: self._loaded(self.finish_load(path, fut))))
+            return Deferred(fut, lambda: self._as(who, lambda: self._answer(
+                cmd, lambda: self._loaded(self.finish_load(path, fut)))))
         return self._answer(cmd, lambda: self._dispatch(cmd, request))
+
+    def _as(self, who: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``fn`` (a deferred reply) with its events stamped with ``who``."""
+        self.acting = who
+        try:
+            return fn()
+        finally:
+            self.acting = ""
 
     @staticmethod
     def _loaded(seq: Sequence) -> dict[str, Any]:
-        return {"ok": True, "name": seq.name, "steps": [
+        """What ``load`` and ``sequence`` reply: the timeline a console shows."""
+        return {"ok": True, "name": seq.name, "sha256": seq.sha256, "steps": [
             {"at": s.at, "what": s.describe(), "line": s.line, "label": s.label} for s in seq.steps]}
 
     def _answer(self, cmd: Any, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -285,6 +308,10 @@ class Controller:
             return {"ok": True, **self.status()}
         if cmd == "meta":
             return {"ok": True, **self.meta()}
+        if cmd == "sequence":  # any station, authority or not: the loaded timeline
+            if self.sequence is None:
+                raise Refused("no sequence loaded")
+            return self._loaded(self.sequence)
         if cmd == "loop_stats":
             return {"ok": True, **self.loop.stats.summary(last=int(request.get("last", 10000)))}
         if cmd == "abort":

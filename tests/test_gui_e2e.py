@@ -74,3 +74,25 @@ def test_console_under_xvfb_with_a_screenshot_during_a_burn(xvfb, tmp_path) -> N
     assert "RUNNING" in set(data.column("state").to_pylist())
     if os.environ.get("UPDATE_SCREENSHOT"):
         shutil.copyfile(shot, ROOT / "docs" / "screenshot.png")
+
+
+@pytest.mark.slow
+def test_under_xvfb_plots_opened_mid_burn_and_abort_through_it(xvfb, tmp_path) -> None:
+    """The issue's own case: Plots… opened during a live burn, F12 pressed in it — the run
+    aborts at once in this station's name, the dialog still open. The screenshot (dialog open,
+    its ABORT and the window's in sight) is docs/abort-dialog.png with UPDATE_SCREENSHOT=1."""
+    shot = tmp_path / "abort-dialog.png"
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    env["DISPLAY"] = xvfb
+    r = subprocess.run([sys.executable, "-m", "hil.cli", "gui", "--sequence",
+                        str(ROOT / "configs/sequences/tq12_hotfire_100.toml"), "--autopilot", "--station", "pad-A",
+                        "--abort-through-plots-at", "-2.7", "--screenshot", str(shot), "--screenshot-at", "-1.9"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=200)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Plots… open (True), pressing F12" in r.stdout, r.stdout + r.stderr
+    assert "aborted: ABORTED: operator abort (station pad-A) (Plots… still open: True)" in r.stdout, r.stdout
+    runs = sorted((ROOT / "runs").glob("*_console"), key=lambda p: p.stat().st_mtime)
+    events = [line for line in (runs[-1] / "events.jsonl").read_text().splitlines() if '"to": "ABORTING"' in line]
+    assert events and "operator abort (station pad-A)" in events[-1] and '"station": "pad-A"' in events[-1]
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        shutil.copyfile(shot, ROOT / "docs" / "abort-dialog.png")
