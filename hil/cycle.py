@@ -17,12 +17,14 @@ The stage order, written once (:data:`STAGE_ORDER`):
                   interlocks (``burning``)
 5. ``sequence``   the sequence interpreter (``step_index``, ``seq_t``; commands)
 6. ``throttle``   closed-loop Pc control (``pc_setpoint``, ``throttle_output``; commands)
-7. ``redlines``   redlines, always-on and phase-gated (aborts)
-8. ``valves``     valve position against command (aborts, faults)
-9. ``clients``    lost-client watch (aborts)
-10. ``safing``    the safing routine has the last word on the outputs
-11. ``write``     changed commands and the heartbeat go out
-12. ``publish``   client requests served, the row recorded and published
+7. ``start``      the staged start: an opening of a chamber propellant valve that breaks it is
+                  taken back and the run aborted, whoever commanded it (hil/safety/start.py)
+8. ``redlines``   redlines, always-on and phase-gated (aborts)
+9. ``valves``     valve position against command (aborts, faults)
+10. ``clients``   lost-client watch (aborts)
+11. ``safing``    the safing routine has the last word on the outputs
+12. ``write``     changed commands and the heartbeat go out
+13. ``publish``   client requests served, the row recorded and published
 
 The command image (``Commands``) is the one shared output: the sequence writes it, the throttle
 overrides its throttle valves, and safing overrides everything — arbitration by stage order.
@@ -35,12 +37,12 @@ from typing import Protocol
 
 import numpy as np
 
-STAGE_ORDER = ("read", "supervisor", "sensors", "ignition", "sequence", "throttle", "redlines", "valves",
+STAGE_ORDER = ("read", "supervisor", "sensors", "ignition", "sequence", "throttle", "start", "redlines", "valves",
                "clients", "safing", "write", "publish")
 
 # The stages a controller plugs into the loop, between the loop's own ``supervisor`` and
 # ``safing`` stages.
-CONTROL_STAGES = STAGE_ORDER[2:9]
+CONTROL_STAGES = STAGE_ORDER[2:10]
 
 PRODUCERS: dict[str, str] = {
     "t": "loop", "cycle": "loop", "lateness": "loop",

@@ -1,0 +1,274 @@
+"""The staged start the stand enforces (issue 24; hil/safety/start.py, hil/sequence/burns.py):
+the ``[ignition]`` keys validated with their line; ``hil check`` refusing a start that opens a
+chamber propellant valve beyond the ignition stage or before the igniter is proven, with the
+step's line; the same rules at run time whatever path the command came from (a sequence step,
+a command written by anything else in the loop, a manual setting), taken back before the wire;
+and unlit flow is a burn attempt: both propellants open with no igniter abort within the window."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import LAB, ROOT
+
+from firmware_sim.firmware import Firmware
+from hil.clock import VirtualClock
+from hil.controller import Controller
+from hil.cycle import CycleState
+from hil.errors import ConfigError, Refused, SequenceInvalid
+from hil.record.recorder import read_run
+from hil.runner import EXIT_ABORTED, RunOptions, run
+from hil.safety import IgnitionMonitor, StartInterlock, State, Supervisor
+from hil.sequence import load_sequence
+from hil.sequence.engine import Sequencer
+from hil.stand import load_stand
+from hil.stand.iomap import Commands
+from hil.transport.lockstep import LockstepTransport
+
+SEQ = ROOT / "configs" / "sequences"
+LAB_RELIGHT = SEQ / "lab_relight.toml"
+IGN_TAIL = "min_purge_s = 0.5\n"
+pytestmark = pytest.mark.timeout(180)
+
+
+def staged_stand(tmp_path: Path, extra: str, name: str = "staged_lab.toml") -> Path:
+    """sim_lab.toml with ``extra`` lines added to its [ignition] table."""
+    text = LAB.read_text()
+    assert text.count(IGN_TAIL) == 1
+    path = tmp_path / name
+    path.write_text(text.replace(IGN_TAIL, IGN_TAIL + extra))
+    return path
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i + 1 for i, ln in enumerate(text.splitlines()) if needle in ln)
+
+
+# ------------------------------------------------------------------------------ the stand's keys
+
+@pytest.mark.parametrize("extra, key, why", [
+    ('max_open_before_confirm = { ox_main = 15, purge = 10 }\n', "max_open_before_confirm",
+     "'purge' is not a chamber propellant valve"),
+    ('max_open_before_confirm = { ox_main = 15 }\n', "max_open_before_confirm", "no ignition-stage opening for fuel_main"),
+    ('max_open_before_confirm = 100\n', "max_open_before_confirm", "must be a number in [0, 100)"),
+    ('stage_window_s = -1\n', "stage_window_s", "must be a finite number > 0"),
+    ('igniter_channel = "nope"\nigniter_proven_above = 1\n', "igniter_channel", "names no channel"),
+    ('igniter_channel = "p_purge"\n', "igniter_channel", "needs igniter_proven_above"),
+    ('igniter_proven_above = 0.5\n', "igniter_proven_above", "needs an igniter_channel"),
+])
+def test_the_staged_start_keys_are_checked_with_file_and_line(tmp_path, extra, key, why) -> None:
+    path = staged_stand(tmp_path, extra)
+    with pytest.raises(ConfigError) as info:
+        load_stand(path)
+    msg = str(info.value)
+    assert why in msg and key in msg
+    assert f"{path}:{line_of(path.read_text(), key + ' =')}" in msg or f"line {line_of(path.read_text(), key)}" in msg
+
+
+def test_one_opening_applies_to_every_chamber_propellant_valve(tmp_path) -> None:
+    ign = load_stand(staged_stand(tmp_path, "max_open_before_confirm = 15\nstage_window_s = 0.5\n")).ignition
+    assert ign is not None and ign.stage_limit("ox_main") == 15.0 and ign.stage_limit("fuel_main") == 15.0
+    assert ign.stage_limit("purge") is None and ign.stage_window_s == 0.5
+
+
+# ------------------------------------------------------------------------------ hil check, statically
+
+def test_hil_check_refuses_a_direct_start_beyond_the_ignition_stage_with_its_line(tmp_path) -> None:
+    """The shipped lab relight opens LOX and fuel to 50 % before ignition is confirmed: on a
+    stand that allows 15 % that is refused at the LOX lead's line (once per repeat)."""
+    stand = load_stand(staged_stand(tmp_path, "max_open_before_confirm = 15\n"))
+    with pytest.raises(SequenceInvalid) as info:
+        load_sequence(LAB_RELIGHT, stand)
+    text = LAB_RELIGHT.read_text()
+    msgs = [str(e) for e in info.value.errors]
+    lox = [m for m in msgs if "ox_main opened to 50 % before ignition is confirmed" in m]
+    assert len(lox) == 3 and all(f":{line_of(text, 'LOX lead')}" in m for m in lox), msgs
+    assert sum("fuel_main opened to 50 %" in m for m in msgs) == 3
+    assert all("allows 15 %" in m for m in lox)
+
+
+def test_hil_check_passes_a_start_within_the_ignition_stage(tmp_path) -> None:
+    stand = load_stand(staged_stand(tmp_path, "max_open_before_confirm = 50\nstage_window_s = 0.4\n"))
+    load_sequence(LAB_RELIGHT, stand)  # 50 % until the wait on pc, which ends by 0.35 s after the LOX lead
+
+
+def test_hil_check_refuses_a_confirmation_that_may_outlast_the_stage_window(tmp_path) -> None:
+    stand = load_stand(staged_stand(tmp_path, "stage_window_s = 0.3\n"))
+    with pytest.raises(SequenceInvalid) as info:
+        load_sequence(LAB_RELIGHT, stand)  # LOX at 0.3, the wait may run to 0.65: 0.35 s
+    text = LAB_RELIGHT.read_text()
+    msgs = [str(e) for e in info.value.errors if "beyond stage_window_s 0.3 s" in str(e)]
+    assert len(msgs) == 3 and all(f":{line_of(text, 'ignition confirmed')}" in m for m in msgs)
+
+
+def test_hil_check_refuses_main_propellants_before_the_igniter_is_proven(tmp_path) -> None:
+    stand = load_stand(staged_stand(tmp_path, 'igniter_channel = "p_purge"\nigniter_proven_above = 0.05\n'))
+    with pytest.raises(SequenceInvalid) as info:
+        load_sequence(LAB_RELIGHT, stand)
+    text = LAB_RELIGHT.read_text()
+    msgs = [str(e) for e in info.value.errors if "opened before the igniter is proven" in str(e)]
+    assert any(f":{line_of(text, 'LOX lead')}" in m and "ox_main" in m for m in msgs), msgs
+    # with a wait that proves it (aborting on timeout) before the LOX lead, the start passes
+    proven = text.replace('  { at = 0.3, set = { ox_main = 50 }, label = "LOX lead" },\n',
+                          '  { at = 0.25, wait = "p_purge > 0.05", timeout = 0.05, on_timeout = "abort" },\n'
+                          '  { at = 0.3, set = { ox_main = 50 }, label = "LOX lead" },\n')
+    assert proven != text
+    path = tmp_path / "proven.toml"
+    path.write_text(proven)
+    load_sequence(path, stand)
+    path.write_text(proven.replace('on_timeout = "abort" },\n  { at = 0.3', 'on_timeout = "continue" },\n  { at = 0.3'))
+    with pytest.raises(SequenceInvalid, match="opened before the igniter is proven"):
+        load_sequence(path, stand)  # a wait that lets the count go on unproven proves nothing
+
+
+def test_unlit_flow_is_a_burn_to_hil_check(tmp_path) -> None:
+    """The reproduction of issue 24: both propellants open at the LOX lead with the igniter off,
+    the igniter and the wait on pc 2 s later passed ``hil check`` (the burn began at the igniter)
+    and flowed 2 s unlit. The burn begins when both are open: the wait is too late, refused."""
+    text = LAB_RELIGHT.read_text().replace("repeat = 3", "repeat = 1")
+    repro = text.replace('  { at = 0.0, set = { purge = 0, igniter = 1 }, label = "igniter on" },\n',
+                         '  { at = 0.0, set = { purge = 0 } },\n')
+    repro = repro.replace('{ at = 0.35, wait = "pc > 1.0"', '{ at = 2.35, set = { igniter = 1 } },\n'
+                                                            '  { at = 2.35, wait = "pc > 1.0"')
+    repro = repro.replace('{ at = 0.5, set = { igniter = 0 } }', '{ at = 2.5, set = { igniter = 0 } }')
+    repro = repro.replace('{ at = 0.5, throttle', '{ at = 2.5, throttle').replace('{ at = 1.0, throttle',
+                                                                                '{ at = 3.0, throttle')
+    assert repro.count("2.35") == 2
+    path = tmp_path / "unlit.toml"
+    path.write_text(repro)
+    with pytest.raises(SequenceInvalid) as info:
+        load_sequence(path, load_stand(LAB))
+    msgs = [str(e) for e in info.value.errors]
+    assert any("burn starting at T+0 has no ignition confirmation" in m for m in msgs), msgs
+    assert any(f":{line_of(repro, 'fuel open')}" in m for m in msgs), msgs
+
+
+def test_unlit_flow_aborts_within_the_ignition_window(tmp_path) -> None:
+    """Both chamber propellants opened with the igniter off, from outside the sequence's steps
+    (during the pre-purge, before any wait could cover it): the ignition window starts then and
+    aborts after 0.3 s. Keyed on the igniter as before, it flowed until the sequence's igniter
+    came on at T-0.35 (0.55 s) and only then aborted."""
+    done: dict[str, float] = {}
+
+    def opener(ctl) -> None:
+        seq = ctl.sequencer
+        if not done and seq.state.name == "RUNNING" and seq.seq_t >= -0.9:
+            ctl.commands.set("ox_main", 10.0)
+            ctl.commands.set("fuel_main", 10.0)
+            done["at"] = seq.seq_t
+
+    res = run(RunOptions(sequence=str(LAB_RELIGHT), stand=str(LAB), sim="lockstep", out=str(tmp_path / "r"),
+                         progress=False, on_cycle=opener))
+    assert done and res.exit_code == EXIT_ABORTED, res.summary
+    assert "ignition not confirmed" in res.summary["abort_reason"], res.summary["abort_reason"]
+    table = read_run(res.run_dir).table
+    t = np.asarray(table.column("time"))
+    both = (np.asarray(table.column("cmd.ox_main")) > 0) & (np.asarray(table.column("cmd.fuel_main")) > 0)
+    assert not np.asarray(table.column("cmd.igniter"))[both].any()  # unlit all along
+    open_s = t[both][-1] - t[both][0]
+    assert open_s < 0.3 + 0.01, open_s
+
+
+def _lockstep(stand_path: Path, tmp_path: Path) -> Controller:
+    stand = load_stand(stand_path)
+    firmware = Firmware(stand)
+    return Controller(stand, LockstepTransport(firmware), VirtualClock(firmware))
+
+
+def test_an_opening_from_outside_the_sequence_is_taken_back_before_the_wire(tmp_path) -> None:
+    """Anything in the loop that writes fuel_main to 100 % before ignition is confirmed (a
+    throttle bug, a script): the start stage takes it back to the 50 % it had and aborts with the
+    reason; the firmware never sees more than 50 % (the safing closes the fuel 50 ms after the
+    LOX, so without the take-back 100 % would reach the wire for those 50 ms)."""
+    stand_path = staged_stand(tmp_path, "max_open_before_confirm = 50\n")
+    done: dict[str, bool] = {}
+
+    def rogue(ctl) -> None:
+        if not done and ctl.commands.get("fuel_main") > 0 and not ctl.ignition.burning:
+            ctl.commands.set("fuel_main", 100.0)
+            done["sent"] = True
+
+    res = run(RunOptions(sequence=str(LAB_RELIGHT), stand=str(stand_path), sim="lockstep", out=str(tmp_path / "r"),
+                         progress=False, on_cycle=rogue))
+    assert done and res.exit_code == EXIT_ABORTED
+    reason = res.summary["abort_reason"]
+    assert reason.startswith("start interlock: fuel_main commanded 100 % before ignition is confirmed"), reason
+    assert "allows 50 %" in reason
+    table = read_run(res.run_dir).table
+    assert np.nanmax(np.asarray(table.column("cmd.fuel_main"))) <= 50.0
+    assert np.nanmax(np.asarray(table.column("fuel_main_pos"))) < 52.0  # the valve never went past the stage
+    assert res.summary["firmware"]["ignitions"] == 0
+
+
+def test_the_sequencer_refuses_a_step_beyond_the_stage_with_its_line() -> None:
+    """A step reaching the sequencer that hil check would refuse (the stand changed after the
+    check): not commanded, the run aborted naming the step's line."""
+    stand = load_stand(LAB)
+    strict = stand
+    assert strict.ignition is not None
+    strict = dataclasses.replace(strict, ignition=dataclasses.replace(
+        strict.ignition, max_open_before_confirm=(("ox_main", 15.0), ("fuel_main", 15.0))))
+    commands = Commands(strict)
+    sup = Supervisor(strict, commands, lambda *a, **k: None)
+    sup.on_cycle(0.0, True, None)
+    sup.arm(0.0, [])
+    sup.start(0.0)
+    mon = IgnitionMonitor(strict, sup, commands, lambda *a, **k: None)
+    gate = StartInterlock(strict, sup, commands, mon, lambda *a, **k: None)
+    seq = Sequencer(sup, commands, lambda *a, **k: None, None, mon, None, start=gate)  # type: ignore[arg-type]
+    step = next(s for s in load_sequence(LAB_RELIGHT, stand).steps if s.label == "LOX lead")
+    seq._execute(0.0, step)  # noqa: SLF001 - the unit under test
+    assert commands.get("ox_main") == 0.0
+    assert sup.state == State.ABORTING
+    assert "ox_main commanded 50 % before ignition is confirmed" in sup.abort_reason
+    assert f"(step at line {step.line})" in sup.abort_reason
+
+
+def test_the_igniter_must_be_proven_at_run_time() -> None:
+    """With an igniter channel, opening a chamber propellant valve while it reads at or below
+    its threshold — or not at all (NaN) — is taken back and aborts; proven, it passes."""
+    stand = load_stand(LAB)
+    assert stand.ignition is not None
+    stand = dataclasses.replace(stand, ignition=dataclasses.replace(
+        stand.ignition, igniter_channel="p_purge", igniter_proven_above=0.05))
+    ch = [c.name for c in stand.channels].index("p_purge")
+    for reading, refused in ((0.2, False), (0.05, True), (float("nan"), True)):
+        commands = Commands(stand)
+        sup = Supervisor(stand, commands, lambda *a, **k: None)
+        sup.on_cycle(0.0, True, None)
+        sup.arm(0.0, [])
+        sup.start(0.0)
+        mon = IgnitionMonitor(stand, sup, commands, lambda *a, **k: None)
+        gate = StartInterlock(stand, sup, commands, mon, lambda *a, **k: None)
+        cs = CycleState(len(stand.channels))
+        cs.valid[:] = True
+        cs.values[ch] = reading
+        cs.t = 0.1
+        gate.on_cycle(cs)
+        commands.set("ox_main", 30.0)
+        cs.t = 0.101
+        gate.on_cycle(cs)
+        if refused:
+            assert sup.state == State.ABORTING and "igniter not proven" in sup.abort_reason
+            assert commands.get("ox_main") == 0.0
+        else:
+            assert sup.state == State.RUNNING and commands.get("ox_main") == 30.0
+
+
+def test_a_manual_setting_that_opens_both_propellants_beyond_the_stage_is_refused(tmp_path) -> None:
+    ctl = _lockstep(staged_stand(tmp_path, "max_open_before_confirm = 15\n"), tmp_path)
+    ctl.loop.start()
+    for _ in range(50):
+        ctl.loop.step()
+    ctl.set_output("ox_main", 100.0)  # one valve alone (a valve timing) is no start
+    ctl.set_output("ox_main", 0.0)
+    ctl.set_output("fuel_main", 10.0)
+    with pytest.raises(Refused, match="ox_main commanded 40 % before ignition is confirmed"):
+        ctl.set_output("ox_main", 40.0)
+    assert ctl.set_output("ox_main", 15.0) == 15.0
+    ctl.set_output("ox_main", 0.0)
+    ctl.set_output("fuel_main", 0.0)
+    ctl.loop.shutdown()
