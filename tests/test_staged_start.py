@@ -272,3 +272,21 @@ def test_a_manual_setting_that_opens_both_propellants_beyond_the_stage_is_refuse
     ctl.set_output("ox_main", 0.0)
     ctl.set_output("fuel_main", 0.0)
     ctl.loop.shutdown()
+
+
+@pytest.mark.parametrize("before_wait, why", [
+    ('  { at = 0.35, ramp = { fuel_main = 100 }, over = 0.5 },\n', "fuel_main opened to 100 % before ignition"),
+    ('  { at = 0.35, throttle = { pc = 2.0 } },\n', "closed-loop throttle on fuel_main, ox_main before ignition"),
+])
+def test_hil_check_judges_a_ramp_by_its_target_and_refuses_an_early_closed_loop(tmp_path, before_wait, why) -> None:
+    stand = load_stand(staged_stand(tmp_path, "max_open_before_confirm = 50\n"))
+    text = LAB_RELIGHT.read_text().replace("repeat = 3", "repeat = 1")
+    anchor = '  { at = 0.35, wait = "pc > 1.0"'
+    variant = text.replace(anchor, before_wait + anchor)
+    assert variant != text
+    path = tmp_path / "early.toml"
+    path.write_text(variant)
+    with pytest.raises(SequenceInvalid) as info:
+        load_sequence(path, stand)
+    msgs = [str(e) for e in info.value.errors if why in str(e)]
+    assert len(msgs) == 1 and f":{line_of(variant, before_wait.strip()[:30])}" in msgs[0], info.value.errors
