@@ -13,6 +13,12 @@ The stand's ``[ignition]`` table bounds what can accumulate:
   threshold — unknown (NaN) is not proven.
 - ``stage_window_s``: ignition confirmed within this long of the first chamber propellant valve
   opening (a LOX lead counts), so a lead cannot flow unbounded before the fuel.
+- ``hard_start_rate`` / ``hard_start_above``: a start going hard — the ignition channel rising
+  faster than the rate for ``hard_start_samples`` cycles, or above the level — from the first
+  valve opening until ``start_transient_s`` after ignition is confirmed, shuts every propellant
+  valve (chamber and gas generator) and the igniter in the cycle it is seen, and aborts. The
+  safing routine would close the fuel only after its lag; a hard start is no time for a
+  fuel-rich shutdown.
 
 During a run the stage sees the command image after the sequence and the throttle have written
 it: an opening that breaks a rule is taken back (the valve keeps last cycle's command, so it
@@ -55,6 +61,19 @@ class StartInterlock:
         self._prev = {n: 0.0 for n in self.valves}  # the command image as this stage last let it through
         self.first_open_at: float | None = None  # a chamber propellant valve open since (not yet lit)
         self.lit = False  # ignition was confirmed since the valves opened
+        self.lit_at: float | None = None
+        # what a hard start cuts at once: propellant valves of the chamber and the gas generator, igniters
+        self.cut = [a.name for a in stand.actuators
+                    if (a.propellant in ("ox", "fuel") and a.feeds in ("chamber", "gg")) or a.kind == "igniter"]
+        pcs = stand.limits.pc_channels or (stand.limits.pc_channel,)
+        watched = pcs if self.cfg is not None and self.cfg.channel in pcs else \
+            ((self.cfg.channel,) if self.cfg is not None else ())
+        self._watch = [channels.index(n) for n in watched]
+        self.start_reading = math.nan  # what the hard-start check reads this cycle
+        self._v_prev = math.nan
+        self._t_prev = math.nan
+        self._rising = 0
+        self.hard_start_at: float | None = None  # when a hard start was seen (and cut)
 
     @property
     def active(self) -> bool:
@@ -92,6 +111,11 @@ class StartInterlock:
         return self.refusal(((name, value),))
 
     def on_cycle(self, cs: CycleState) -> None:
+        # a hard start drives the transducers past their valid range at once (disqualified, so the
+        # trusted Pc is NaN): the check reads their decoded values, the lowest of them, so one
+        # transducer failing high cannot fake a hard start that the others do not see
+        seen = [float(cs.values[i]) for i in self._watch if math.isfinite(cs.values[i])]
+        self.start_reading = min(seen) if seen else math.nan
         if self._igniter >= 0:
             i = self._igniter
             self.igniter_reading = float(cs.values[i]) if cs.valid[i] and not cs.disqualified[i] else math.nan
@@ -108,11 +132,19 @@ class StartInterlock:
                 sup.abort(t, why, source="start")
         any_open = any(self.commands.get(n) > 0 for n in self.valves)
         if not any_open:
-            self.first_open_at, self.lit = None, False
+            self.first_open_at, self.lit, self.lit_at, self._rising = None, False, None, 0
         else:
             if self.first_open_at is None:
                 self.first_open_at = t
-            self.lit = self.lit or self.ignition.burning
+            if self.ignition.burning and not self.lit:
+                self.lit, self.lit_at = True, t
+            why = self._hard_start(t) if running else ""
+            if why:
+                for n in self.cut:
+                    self.commands.set(n, 0.0)
+                self.hard_start_at = t
+                self.events(t, "hard_start", reason=why, cut=self.cut)
+                sup.abort(t, why, source="start")
             cfg = self.cfg
             if (running and cfg is not None and cfg.stage_window_s is not None and not self.lit
                     and self.ignition.requires_ignition and t - self.first_open_at > cfg.stage_window_s + 1e-9):
@@ -121,3 +153,26 @@ class StartInterlock:
                           source="start")
         for n in self.valves:
             self._prev[n] = self.commands.get(n)
+        self._v_prev, self._t_prev = self.start_reading, t
+
+    def _hard_start(self, t: float) -> str:
+        """Why this cycle's reading says the start is going hard ('' if it does not)."""
+        cfg = self.cfg
+        if cfg is None or not self.ignition.requires_ignition or \
+                (cfg.hard_start_rate is None and cfg.hard_start_above is None):
+            return ""
+        if self.lit_at is not None and t - self.lit_at > cfg.start_transient_s + 1e-9:
+            return ""  # past the start transient: the redlines watch mainstage
+        v = self.start_reading
+        if cfg.hard_start_above is not None and v > cfg.hard_start_above:
+            return (f"hard start: {cfg.channel} {v:.3g} above hard_start_above {cfg.hard_start_above:g} in the start "
+                    f"transient; propellant valves shut")
+        if cfg.hard_start_rate is None:
+            return ""
+        dt = t - self._t_prev
+        rate = (v - self._v_prev) / dt if dt > 0 else math.nan
+        self._rising = self._rising + 1 if rate > cfg.hard_start_rate else 0  # NaN is no rise
+        if self._rising >= cfg.hard_start_samples:
+            return (f"hard start: {cfg.channel} rising {rate:.0f}/s, above hard_start_rate {cfg.hard_start_rate:g}/s "
+                    f"for {self._rising} cycles in the start transient; propellant valves shut")
+        return ""

@@ -135,7 +135,11 @@ def ignition_table(t: TableReader | None, channels: dict[str, Channel],
                          max_open_before_confirm=_stage_openings(t, actuators),
                          stage_window_s=t.number("stage_window_s", None, positive=True),
                          igniter_channel=t.get("igniter_channel", str, None),
-                         igniter_proven_above=t.number("igniter_proven_above", math.nan))
+                         igniter_proven_above=t.number("igniter_proven_above", math.nan),
+                         hard_start_rate=t.number("hard_start_rate", None, positive=True),
+                         hard_start_samples=t.integer("hard_start_samples", 2, lo=1, hi=50),
+                         hard_start_above=t.number("hard_start_above", None, positive=True),
+                         start_transient_s=t.number("start_transient_s", 1.0, positive=True))
     if cfg.channel not in channels:
         raise t.error("channel", f"names no channel: {cfg.channel!r}")
     if cfg.igniter_channel is not None:
