@@ -382,3 +382,14 @@ def test_no_hard_start_is_seen_in_a_nominal_staged_start(tmp_path) -> None:
     assert res.exit_code == 0, res.summary
     events = [json.loads(ln) for ln in (res.run_dir / "events.jsonl").read_text().splitlines()]
     assert not [e for e in events if e["kind"] == "hard_start"]
+
+
+def test_hil_check_counts_no_burn_in_a_cold_flow() -> None:
+    """Both propellants open is a burn attempt, except in a cold flow: hil check says so."""
+    import io
+
+    from hil.runner import check
+
+    out = io.StringIO()
+    assert check(str(SEQ / "tq12_cold_flow.toml"), str(ROOT / "configs/stands/sim_tq12.toml"), out) == 0
+    assert "0 burn(s) (cold flow; propellants open T+0→T+3)" in out.getvalue()
