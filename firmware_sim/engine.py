@@ -64,7 +64,8 @@ class Engine:
         self.igniter = False
         self.purge = False
         # injected plant faults
-        self.igniter_healthy = True
+        self.igniter_healthy = True  # False: the igniter is lit but cannot light the main chamber
+        self.igniter_fails = False  # True: the igniter itself never lights (no igniter pressure)
         self.abort_switch = 0.0  # the level on the stand's hardware ABORT input (the firmware sets it released)
         self.extra_ignition_delay_s = 0.0
         self.slow_ox = self.slow_fuel = self.slow_gg = 1.0  # stroke-time factors (valve_slow fault)
@@ -84,6 +85,7 @@ class Engine:
         self.pool_ox = self.pool_fuel = 0.0  # ... of it pooled as liquid, kg
         self.burning = False
         self.ign_timer = 0.0
+        self.igniter_on_s = 0.0  # the igniter switched on (and able to light) for this long
         self.ignitions = 0
         self.starve = 0.0
         self.wall_temp = 293.0
@@ -96,6 +98,7 @@ class Engine:
         self.p_sup_ox = self.p_sup_fuel = params.pump_inlet_pressure if params.pump_fed else params.supply_pressure
         self.p_inj_ox = self.p_inj_fuel = PA
         self.p_purge = PA
+        self.p_igniter = PA
         self.peak_pc = PA
         self._derive()
 
@@ -163,6 +166,9 @@ class Engine:
         iso_rate = dt / ISO_STROKE_S
         rate_o, rate_f, rate_g = rate / self.slow_ox, rate / self.slow_fuel, rate / self.slow_gg
         ign, purge = self.igniter, self.purge
+        ig_on, ig_light = self.igniter_on_s, self.p.igniter_light_s
+        if self.igniter_fails:
+            ign = False
         kd = self.k_drain_purge if purge else self.k_drain
         kp = self.k_pool_purge if purge else self.k_pool
         inst = self.instability_amp
@@ -214,6 +220,7 @@ class Engine:
                 cfu = 0.0
             ctot = co + cfu
             # ignition, accumulation, burning (decided on last step's flows)
+            ig_on = ig_on + dt if ign else 0.0
             burn = 0.0
             if burning:
                 if mo < thr_ox or mf < thr_f:
@@ -256,7 +263,7 @@ class Engine:
                 if fpool or pl_o or pl_f:
                     pl_o = mo * tpool + (pl_o - mo * tpool) * kp
                     pl_f = mf * tpool + (pl_f - mf * tpool) * kp
-                if ign and healthy and mo > thr_ox and mf > thr_f:
+                if ig_on >= ig_light and healthy and mo > thr_ox and mf > thr_f:
                     ign_timer += dt
                     if ign_timer >= delay:
                         burning = True
@@ -293,6 +300,9 @@ class Engine:
         self.pool_ox, self.pool_fuel = pl_o, pl_f
         self.wall_temp, self.lc_y, self.lc_v, self.peak_pc = tw, lc_y, lc_v, peak
         self.ignitions, self.starve = ignitions, starve
+        self.igniter_on_s = ig_on
+        lit_s = ig_on - ig_light
+        self.p_igniter = PA + (self.p.igniter_pc - PA) * -math.expm1(-lit_s / self.p.tau_igniter_s) if lit_s >= 0 else PA
         self.pc = pc_out
         self.mdot_ox, self.mdot_fuel = mo, mf
         if done:
@@ -321,6 +331,7 @@ SIGNALS = {
     "p_sup_ox": lambda e: e.p_sup_ox / 1e6,
     "p_sup_fuel": lambda e: e.p_sup_fuel / 1e6,
     "p_purge": lambda e: e.p_purge / 1e6,
+    "p_igniter": lambda e: e.p_igniter / 1e6,
     "wall_temp": lambda e: e.wall_temp,
     "pump_speed": lambda e: e.speed * e.p.pump_rated_rpm,
     "pos_ox": lambda e: e.pos_ox * 100.0,

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 # name -> {parameter: default}; a default of None means the parameter is required.
 FAULTS: dict[str, dict[str, str | None]] = {
-    "ignition_failure": {},
+    "ignition_failure": {},  # the igniter lights but never lights the main chamber
+    "igniter_failure": {},  # the igniter itself never lights: no igniter pressure, no ignition
     "late_ignition": {"delay": "0.1"},
     "valve_stuck": {"valve": None, "at": "here"},
     "pc_dropout": {"channel": ""},
@@ -145,6 +146,8 @@ def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
     eng = fw.engine
     if f.name == "ignition_failure":
         eng.igniter_healthy = not on
+    elif f.name == "igniter_failure":
+        eng.igniter_fails = on
     elif f.name == "late_ignition":
         eng.extra_ignition_delay_s = f.number("delay") if on else 0.0
     elif f.name == "valve_stuck":

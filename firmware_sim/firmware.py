@@ -44,7 +44,11 @@ class Firmware:
         self.seed = stand.sim.seed if seed is None else seed
         noise = noise_source(self.seed)
         self.lock = threading.RLock()
-        self.sensors = [Sensor(ch, noise, stand.sim.noise_scale) for ch in stand.channels]
+        # the igniter's proof draws its own noise, so adding it left every other channel's noise
+        # (and every seed's recorded run) as it was
+        ign_noise = noise_source(self.seed + 1)
+        self.sensors = [Sensor(ch, ign_noise if ch.source == "p_igniter" else noise, stand.sim.noise_scale)
+                        for ch in stand.channels]
         self.by_name = {s.ch.name: s for s in self.sensors}
         self.faces: dict[str, Face] = build_faces(stand, self.sensors)
         self.first = stand.devices[0].name

@@ -67,6 +67,12 @@ class EngineParams:
     cda_inj_fuel_scale: float = 1.0
     pump_head_scale: float = 1.0  # turbopump pressure rise at a given speed (a weak pump < 1)
     instability_hz: float = 180.0
+    # the igniter (spark torch) and its own proof: its chamber pressure rises to igniter_pc over
+    # tau_igniter_s once it has lit, igniter_light_s after it is switched on; the main chamber can
+    # light only from a lit igniter [E]
+    igniter_light_s: float = 0.02
+    igniter_pc: float = 0.8e6  # Pa absolute, lit
+    tau_igniter_s: float = 0.005
 
     @property
     def cstar_table(self) -> CstarGrid:

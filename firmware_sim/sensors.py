@@ -28,6 +28,7 @@ SENSOR_MODEL: dict[str, tuple[float, float]] = {
     "p_sup_ox": (0.002, 0.002),
     "p_sup_fuel": (0.002, 0.002),
     "p_purge": (0.002, 0.002),
+    "p_igniter": (0.001, 0.002),  # igniter chamber pressure (the torch's own proof)
     "thrust": (0.0, 0.001),  # the stand mode is modelled in the plant
     "wall_temp": (0.2, 0.001),  # thermocouple
     "pump_speed": (0.005, 0.001),

@@ -32,6 +32,7 @@ from hil.safety import (
     IgnitionMonitor,
     RedlineMonitor,
     SensorQualifier,
+    StartInterlock,
     State,
     Supervisor,
     ValveWatch,
@@ -62,7 +63,9 @@ class Controller:
         self.ignition = IgnitionMonitor(stand, self.supervisor, self.commands, emit)
         self.throttle = ThrottleController(stand, self.supervisor, self.commands) if stand.throttle else None
         self.redlines = RedlineMonitor(stand, self.supervisor, self.sensors, emit, rate_hz or stand.loop.rate_hz)
-        self.sequencer = Sequencer(self.supervisor, self.commands, emit, self.redlines, self.ignition, self.throttle)
+        self.start_interlock = StartInterlock(stand, self.supervisor, self.commands, self.ignition, emit)
+        self.sequencer = Sequencer(self.supervisor, self.commands, emit, self.redlines, self.ignition, self.throttle,
+                                   start=self.start_interlock)
         self.valve_watch = ValveWatch(stand, self.supervisor, self.commands, emit)
         self.client_watch = ClientWatch(self.supervisor)
         self.abort_switch = AbortSwitchWatch(stand, self.abort, emit) if stand.abort_switch else None
@@ -74,7 +77,7 @@ class Controller:
                                self.sequencer]
         if self.throttle is not None:
             stages.append(self.throttle)
-        stages += [self.redlines, self.valve_watch, self.client_watch]
+        stages += [self.start_interlock, self.redlines, self.valve_watch, self.client_watch]
         self.sequence: Sequence | None = None
         self.acting = ""  # the station whose command is being handled (stamped on its events)
         self.events.stamp = self._event_context
@@ -120,6 +123,7 @@ class Controller:
             raise Refused(f"the stand left SAFE while the sequence was loading ({self.supervisor.state.name})")
         self.sequence = seq
         self.redlines.install(seq.redlines)
+        self.ignition.requires_ignition = seq.requires_ignition
         self.sequencer.load(seq)
         self.loop.event(self.loop.t, "sequence_loaded", name=seq.name, path=str(path), sha256=seq.sha256,
                         steps=len(seq.steps))
@@ -197,7 +201,11 @@ class Controller:
         self.supervisor.reset(self.loop.t)
 
     def set_output(self, name: str, value: float) -> float:
-        """Manual output in SAFE."""
+        """Manual output in SAFE; refused when it would open both chamber propellants by hand
+        against the staged start (hil/safety/start.py)."""
+        why = self.start_interlock.manual_refusal(name, value)
+        if why:
+            raise Refused(why)
         return self.supervisor.manual_set(self.loop.t, name, value)
 
     def recalibrate(self, stand: StandConfig) -> None:

@@ -18,12 +18,14 @@ The stage order, written once (:data:`STAGE_ORDER`):
                   interlocks (``burning``)
 6. ``sequence``   the sequence interpreter (``step_index``, ``seq_t``; commands)
 7. ``throttle``   closed-loop Pc control (``pc_setpoint``, ``throttle_output``; commands)
-8. ``redlines``   redlines, always-on and phase-gated (aborts)
-9. ``valves``     valve position against command (aborts, faults)
-10. ``clients``   lost-client watch (aborts)
-11. ``safing``    the safing routine has the last word on the outputs
-12. ``write``     changed commands and the heartbeat go out
-13. ``publish``   client requests served, the row recorded and published
+8. ``start``      the staged start: an opening of a chamber propellant valve that breaks it is
+                  taken back and the run aborted, whoever commanded it (hil/safety/start.py)
+9. ``redlines``   redlines, always-on and phase-gated (aborts)
+10. ``valves``    valve position against command (aborts, faults)
+11. ``clients``   lost-client watch (aborts)
+12. ``safing``    the safing routine has the last word on the outputs
+13. ``write``     changed commands and the heartbeat go out
+14. ``publish``   client requests served, the row recorded and published
 
 The command image (``Commands``) is the one shared output: the sequence writes it, the throttle
 overrides its throttle valves, and safing overrides everything — arbitration by stage order.
@@ -36,8 +38,8 @@ from typing import Protocol
 
 import numpy as np
 
-STAGE_ORDER = ("read", "supervisor", "abort_switch", "sensors", "ignition", "sequence", "throttle", "redlines",
-               "valves", "clients", "safing", "write", "publish")
+STAGE_ORDER = ("read", "supervisor", "abort_switch", "sensors", "ignition", "sequence", "throttle", "start",
+               "redlines", "valves", "clients", "safing", "write", "publish")
 
 # The stages a controller plugs into the loop, between the loop's own ``supervisor`` and
 # ``safing`` stages.

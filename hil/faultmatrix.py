@@ -30,6 +30,7 @@ SEQUENCE = ROOT / "configs/sequences/tq12_fault_matrix.toml"
 # fault templates; {t} is the phase time on the simulator clock
 FAULTS: dict[str, str] = {
     "ignition failure": "ignition_failure@{t}",
+    "igniter failure": "igniter_failure@{t}",  # the torch never lights: the next start ends on its proof
     "late ignition 0.3 s": "late_ignition:delay=0.3@{t}",
     "fuel valve stuck open": "valve_stuck:valve=fuel_main,at=open@{t}",
     "LOX valve stuck closed": "valve_stuck:valve=ox_main,at=closed@{t}",

@@ -272,9 +272,12 @@ def check(sequence: str, stand_ref: str | None, out: TextIO = sys.stdout) -> int
         print(f"  {i:3d}  T{s.at:+8.3f}  {s.describe()}{label}   ({where}){origin}", file=out)
     from hil.sequence.burns import burn_windows
 
-    burns = burn_windows(seq, stand)
-    print(f"{len(burns)} burn(s): " + ", ".join(f"T{a.at:+g}→" + (f"T{b.at:+g}" if b else "end") for a, b in burns),
-          file=out)
+    windows = burn_windows(seq, stand)  # both chamber propellants open: a burn, unless a cold flow
+    spans = ", ".join(f"T{a.at:+g}→" + (f"T{b.at:+g}" if b else "end") for a, b in windows)
+    if seq.requires_ignition:
+        print(f"{len(windows)} burn(s): {spans}", file=out)
+    else:
+        print(f"0 burn(s) (cold flow; propellants open {spans or 'never'})", file=out)
     if len(stand.devices) > 1:
         from hil.stand.device_tables import line_plan, line_quiet_plan
 

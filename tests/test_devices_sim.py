@@ -218,7 +218,7 @@ def test_the_firmware_protocol_is_one_option_of_one_device() -> None:
     device (channels moved above it), its heartbeat keeps that device's watchdog engaged and
     satisfied, while the PLC keeps its plain heartbeat."""
     text = DEVICES.read_text()
-    for k in range(9, -1, -1):  # the DAQ's channels move above the protocol's 16 system registers
+    for k in range(10, -1, -1):  # the DAQ's channels move above the protocol's 16 system registers
         text = text.replace(f'device = "daq"\nregister = {k}\n', f'device = "daq"\nregister = {k + 16}\n')
     text = text.replace('critical = true             # no chamber pressure', 'protocol = "hil-stand-1"\ncritical = true  #')
     text = text.replace("[loop]", '[firmware]\nwatchdog_s = 0.1\noverpressure_channel = "pc"\noverpressure_limit = 13.0\n\n[loop]')

@@ -22,6 +22,11 @@ def test_every_cell_of_the_fault_matrix_passes() -> None:
     assert all(c.outcome == "fault" and "communication lost" in c.reason for c in forever)
     # a stuck valve is seen through its position feedback, not only through its effect on Pc
     assert all(c.outcome != "completed" and "fuel_main" in c.reason for c in cells if c.fault == "fuel valve stuck open")
+    # an igniter that fails, in any phase, ends the run at the next start's proof of the igniter
+    # (the wait on p_ign, or the start interlock refusing the LOX lead), never with an unlit start
+    igniter = [c for c in cells if c.fault == "igniter failure"]
+    assert len(igniter) == 6 and all(c.outcome == "aborted" and "p_ign" in c.reason for c in igniter), \
+        [(c.phase, c.outcome, c.reason) for c in igniter]
     # a line that loses a third of its answers cannot carry a 1 kHz loop: the run is stopped and says why
     noisy = [c for c in cells if c.fault.startswith(("RTU CRC errors, 30", "RTU line noise"))]
     assert all(c.outcome != "completed" and c.reason for c in noisy)

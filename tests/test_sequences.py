@@ -84,11 +84,11 @@ BROKEN = [
     ("throttle below the stand's range", lambda s: s.replace("throttle = { pc = 10.0 }", "throttle = { pc = 3.0 }"), "outside the stand's throttle range", "pc = 3.0"),
     ("time going backwards", lambda s: s.replace('at = "T+8.6"', 'at = "T+8.4"'), "times must not go backwards", 'at = "T+8.4"'),
     ("malformed time", lambda s: s.replace('at = "T-3.0"', 'at = "minus three"'), "must look like T-5.0", "minus three"),
-    ("value out of range", lambda s: s.replace("set = { ox_main = 100, gg = 80 }", "set = { ox_main = 120, gg = 80 }"), "ox_main = 120 is outside its range", "ox_main = 120"),
+    ("value out of range", lambda s: s.replace("set = { ox_main = 100, fuel_main = 100 }", "set = { ox_main = 120, fuel_main = 100 }"), "ox_main = 120 is outside its range", "ox_main = 120"),
     ("two step kinds", lambda s: s.replace('label = "pre-purge"', 'hold = 1.0'), "exactly one of", "hold = 1.0"),
     ("missing timeout", lambda s: s.replace("timeout = 2.0\n", ""), "timeout: is required for a wait step", 'wait = "pc > 9.0"'),
     ("unknown redline", lambda s: s.replace('enable_redline = "pc_under_command"', 'enable_redline = "pc_low"'), "no redline named 'pc_low'", "pc_low"),
-    ("no ignition confirmation", lambda s: s.replace('wait = "pc > 1.0 and pc_b > 1.0"', 'wait = "pump_speed > 1000"'), "has no ignition confirmation", 'at = "T0"'),
+    ("no ignition confirmation", lambda s: s.replace('wait = "pc > 0.4 and pc_b > 0.4"', 'wait = "pump_speed > 1000"'), "has no ignition confirmation", 'at = "T0"'),
     ("wrong stand", lambda s: s.replace('stand = ["sim-tq12", "sim-tq12-devices"]', 'stand = "sim-lab"'),
      "written for stand 'sim-lab', not 'sim-tq12'", 'stand = "sim-lab"'),
     ("wrong stands", lambda s: s.replace('stand = ["sim-tq12", "sim-tq12-devices"]', 'stand = ["sim-lab", "x"]'),
@@ -185,7 +185,7 @@ def test_hil_check_cli() -> None:
                         "--stand", str(TQ12)], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 burn(s)" in r.stdout and "deep throttle to 45 %" in r.stdout
-    assert r.stdout.count("[start #1 (step at line") == 3 * 9  # each burn expands the start block
+    assert r.stdout.count("[start #1 (step at line") == 3 * 11  # each burn expands the start block
     out = io.StringIO()
     assert check(str(SEQ / "lab_relight.toml"), str(TQ12), out) == EXIT_INVALID
     assert "written for stand 'sim-lab'" in out.getvalue()
@@ -290,10 +290,10 @@ def test_abort_demo_and_abort_latency(tmp_path) -> None:
 
 
 FAULTS = [
-    ("ignition_failure@0", EXIT_ABORTED, "timeout after 0.25 s waiting for 'pc > 1.0 and pc_b > 1.0'"),
+    ("ignition_failure@0", EXIT_ABORTED, "timeout after 0.12 s waiting for 'pc > 0.4 and pc_b > 0.4'"),
     # a late light-up is caught by the short confirmation window: the abort switches the igniter
     # off before the propellant that piled up can light (it used to be a 30 MPa hard start)
-    ("late_ignition:delay=0.35@0", EXIT_ABORTED, "timeout after 0.25 s waiting for"),
+    ("late_ignition:delay=0.35@0", EXIT_ABORTED, "timeout after 0.12 s waiting for"),
     # the GG valve stuck during the throttle-down: the valve watch (commanded vs position for 0.5 s)
     # or a Pc redline catches it first, depending on how far Pc stays above its command; still
     # open though commanded shut after the abort, it is latched as FAULT: exit code 3, not 2

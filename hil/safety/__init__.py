@@ -6,8 +6,9 @@ from hil.safety.client_watch import ClientWatch
 from hil.safety.ignition import IgnitionMonitor
 from hil.safety.redlines import RedlineMonitor
 from hil.safety.sensors import SensorQualifier, median
+from hil.safety.start import StartInterlock
 from hil.safety.supervisor import STATE_NAMES, EventSink, Safing, State, Supervisor
 from hil.safety.valve_watch import ValveWatch
 
 __all__ = ["STATE_NAMES", "ClientWatch", "EventSink", "IgnitionMonitor", "RedlineMonitor", "Safing",
-           "SensorQualifier", "State", "Supervisor", "ValveWatch", "median"]
+           "SensorQualifier", "StartInterlock", "State", "Supervisor", "ValveWatch", "median"]

@@ -1,7 +1,9 @@
 """Ignition, flame-out and the relight interlocks, decided from the stand's `[ignition]` table
 whatever the sequence happens to wait on.
 
-- **Attempt**: both propellants feeding the chamber are commanded open while an igniter is on.
+- **Attempt**: both propellants feeding the chamber are commanded open, igniter or not (unlit
+  flow is a burn attempt: it piles up propellant for whatever lights it), unless the running
+  sequence is a cold flow (``requires_ignition`` false, set when a sequence is loaded).
 - **Confirmed** when the ignition channel reads above ``confirm_above``; during a run, an attempt
   not confirmed within ``window_s`` is aborted (propellant piling up unlit is a hard start in
   the making). The channel is the trusted Pc (median of the stand's Pc transducers that are not
@@ -51,7 +53,8 @@ class IgnitionMonitor:
         self.channel = channels.index(self.cfg.channel) if self.cfg is not None else -1
         self.burning = False
         self.opened_at: float | None = None  # propellants commanded open since
-        self.attempt = False  # an igniter was on while they were open
+        self.attempt = False  # they are open for a burn (a sequence that lights, or an igniter on)
+        self.requires_ignition = True  # the loaded sequence lights the engine (False: cold flow)
         self.shutdown_at: float | None = None  # propellants last closed
         self.purge_s = 0.0  # purge commanded since that shutdown
         self.burns = 0
@@ -125,7 +128,7 @@ class IgnitionMonitor:
                 sup.abort(t, refusal, source="ignition")
         if not self.attempt:
             eng = self.commands.eng
-            self.attempt = any(eng[i] > 0 for i in self._igniters)
+            self.attempt = self.requires_ignition or any(eng[i] > 0 for i in self._igniters)
         v = self.reading
         if not self.burning:
             if v > cfg.confirm_above:

@@ -14,8 +14,8 @@ from hil.stand import StandConfig
 
 def burn_windows(seq: Sequence, stand: StandConfig) -> list[tuple[Step, Step | None]]:
     """(start step, shutdown step) pairs from the commanded outputs along the timeline: a burn
-    starts when igniter, an oxidiser and a fuel valve are all commanded open and ends when a
-    propellant valve closes."""
+    starts when an oxidiser and a fuel valve of the chamber are both commanded open, igniter or
+    not (unlit flow is a burn attempt too), and ends when a propellant valve closes."""
     acts = {a.name: a for a in stand.actuators}
     state: dict[str, float] = {a: 0.0 for a in acts}
     burns: list[tuple[Step, Step | None]] = []
@@ -32,8 +32,7 @@ def burn_windows(seq: Sequence, stand: StandConfig) -> list[tuple[Step, Step | N
             for n in stand.throttle.actuators:
                 state[n] = max(state[n], s.position)
         open_ = propellant_open("ox") and propellant_open("fuel")
-        igniter = any(state[n] > 0 for n, a in acts.items() if a.kind == "igniter")
-        if start is None and open_ and igniter:
+        if start is None and open_:
             start = s
         elif start is not None and not open_:
             burns.append((start, s))
@@ -45,7 +44,7 @@ def burn_windows(seq: Sequence, stand: StandConfig) -> list[tuple[Step, Step | N
 
 def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[ConfigError]:
     """Ignition confirmation after every start; purge and minimum off-time before a relight;
-    no igniter in a cold-flow sequence."""
+    no igniter in a cold-flow sequence; the staged start (:func:`check_staged_start`)."""
     errs: list[ConfigError] = []
     ign = stand.ignition
     acts = {a.name: a for a in stand.actuators}
@@ -56,6 +55,7 @@ def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[Conf
                     errs.append(ConfigError("a cold-flow sequence must not switch the igniter on",
                                             path=seq.path, key="steps.set", line=s.line))
         return errs
+    errs.extend(check_staged_start(seq, stand))
     burns = burn_windows(seq, stand)
     index = {id(s): i for i, s in enumerate(seq.steps)}
     for start, stop in burns:
@@ -67,7 +67,7 @@ def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[Conf
                     f"count with the propellants flowing; ask before the burn or between burns",
                     path=seq.path, key="steps.prompt", line=s.line))
     if not burns:
-        errs.append(ConfigError("no burn in this sequence (igniter, oxidiser and fuel never all open); "
+        errs.append(ConfigError("no burn in this sequence (oxidiser and fuel never both open); "
                                 "set cold_flow = true in [sequence] for a cold-flow test", path=seq.path, key="sequence"))
         return errs
     for start, _ in burns:
@@ -103,6 +103,80 @@ def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[Conf
                                         f"at T{stop.at:+g}; the stand requires ≥ {ign.min_purge_s:g} s",
                                         path=seq.path, key="steps", line=nxt.line))
     return errs
+
+
+def check_staged_start(seq: Sequence, stand: StandConfig) -> list[ConfigError]:
+    """The run-time start interlocks (hil/safety/start.py) on the timeline: until a wait
+    confirms ignition, no chamber propellant valve opens further than ``max_open_before_confirm``
+    (a ramp by its target, a closed-loop throttle on those valves not at all); with an
+    ``igniter_channel``, none opens before a wait that proves the igniter; and the confirmation
+    wait cannot outlast ``stage_window_s`` from the first valve opening."""
+    ign = stand.ignition
+    if ign is None:
+        return []
+    acts = {a.name: a for a in stand.actuators}
+    valves = [n for n, a in acts.items() if a.propellant in ("ox", "fuel") and a.feeds == "chamber"]
+    igniters = [n for n, a in acts.items() if a.kind == "igniter"]
+    limits = dict(ign.max_open_before_confirm)
+    throttled = set(stand.throttle.actuators) & set(valves) if stand.throttle else set()
+    state = dict.fromkeys(valves, 0.0)
+    confirmed = proven = False
+    first_open: Step | None = None
+    errs: list[ConfigError] = []
+
+    def err(s: Step, msg: str) -> None:
+        errs.append(ConfigError(f"T{s.at:+g}: {msg}", path=seq.path, key="steps", line=s.line))
+
+    for s in seq.steps:
+        if s.kind == "wait" and s.condition is not None and s.on_timeout == "abort":
+            if ign.igniter_channel and gates_above(s.condition, ign.igniter_channel, ign.igniter_proven_above):
+                proven = True
+            if first_open is not None and not confirmed and gates_above(s.condition, ign.channel, ign.confirm_above):
+                confirmed = True
+                end = s.at + s.timeout
+                if ign.stage_window_s is not None and end > first_open.at + ign.stage_window_s + 1e-9:
+                    err(s, f"the ignition confirmation may wait until T{end:+g}, beyond stage_window_s "
+                           f"{ign.stage_window_s:g} s from the first chamber propellant valve opening at "
+                           f"T{first_open.at:+g} (line {first_open.line})")
+            continue
+        changes = list(s.set) if s.kind in ("set", "ramp") else []
+        if s.kind == "throttle" and throttled and not confirmed and s.pc is not None:
+            err(s, f"closed-loop throttle on {', '.join(sorted(throttled))} before ignition is confirmed: the "
+                   f"loop would open them beyond the ignition stage")
+        if s.kind == "throttle" and s.position is not None:
+            changes = [(n, s.position) for n in throttled]
+        for n, v in changes:
+            if n in igniters and v <= 0:
+                proven = False
+            if n not in state:
+                continue
+            if v > state[n] + 1e-9 and not confirmed:
+                lim = limits.get(n)
+                if lim is not None and v > lim + 1e-9:
+                    err(s, f"{n} opened to {v:g} % before ignition is confirmed; the stand's ignition stage "
+                           f"allows {lim:g} % (max_open_before_confirm)")
+                if ign.igniter_channel and not proven:
+                    err(s, f"{n} opened before the igniter is proven: wait for {ign.igniter_channel} > "
+                           f"{ign.igniter_proven_above:g} (on_timeout = \"abort\") first")
+            if v > 0 and first_open is None:
+                first_open = s
+            state[n] = v
+        if not any(v > 0 for v in state.values()):
+            first_open, confirmed = None, False
+    return errs
+
+
+def gates_above(cond: Expr, channel: str, limit: float) -> bool:
+    """True when ``cond`` can only hold with ``channel`` above ``limit`` (false with the channel
+    at the limit whatever the other names read) and does hold with everything well above it."""
+    if channel not in cond.names:
+        return False
+    others = [n for n in cond.names if n != channel]
+    for other in (0.0, 1e9, -1e9):
+        if cond.holds({channel: limit, **dict.fromkeys(others, other)}):
+            return False
+    big = abs(limit) * 10 + 1e6
+    return cond.holds({channel: big, **dict.fromkeys(others, big)})
 
 
 def gates_below(cond: Expr, channel: str, limit: float) -> bool:

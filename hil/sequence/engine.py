@@ -20,6 +20,7 @@ from hil.cycle import CycleState
 from hil.errors import Refused
 from hil.safety.ignition import IgnitionMonitor
 from hil.safety.redlines import RedlineMonitor
+from hil.safety.start import StartInterlock
 from hil.safety.supervisor import EventSink, State, Supervisor
 from hil.sequence.model import Sequence, Step
 from hil.stand.iomap import Commands
@@ -48,13 +49,15 @@ class Sequencer:
     name = "sequence"
 
     def __init__(self, supervisor: Supervisor, commands: Commands, events: EventSink, redlines: RedlineMonitor,
-                 ignition: IgnitionMonitor, throttle: ThrottleController | None) -> None:
+                 ignition: IgnitionMonitor, throttle: ThrottleController | None, *,
+                 start: StartInterlock | None = None) -> None:
         self.supervisor = supervisor
         self.commands = commands
         self.events = events
         self.redlines = redlines
         self.ignition = ignition
         self.throttle = throttle
+        self.start = start  # the staged start's rules, asked before a step opens a propellant valve
         self.seq: Sequence | None = None
         self.state = RunState.IDLE
         self.i = 0
@@ -258,8 +261,14 @@ class Sequencer:
         self.held_by = None
 
     def _may_open(self, t: float, step: Step) -> bool:
-        """A step that opens the propellants while a relight interlock holds is not commanded:
-        the run is aborted with the interlock's reason instead."""
+        """A step that opens the propellants while a relight interlock holds, or opens a chamber
+        propellant valve against the staged start, is not commanded: the run is aborted with the
+        interlock's reason and the step's line instead."""
+        if self.start is not None:
+            refusal = self.start.refusal(step.set)
+            if refusal:
+                self.supervisor.abort(t, f"{refusal} (step at line {step.line})", source="start")
+                return False
         if self.ignition.propellants_open() or not self.ignition.propellants_open(step.set):
             return True
         refusal = self.ignition.relight_refusal(t)

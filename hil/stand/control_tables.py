@@ -124,7 +124,8 @@ def throttle_table(t: TableReader | None, actuators: dict[str, Actuator]) -> Thr
     return cfg
 
 
-def ignition_table(t: TableReader | None, channels: dict[str, Channel]) -> IgnitionConfig | None:
+def ignition_table(t: TableReader | None, channels: dict[str, Channel],
+                   actuators: dict[str, Actuator]) -> IgnitionConfig | None:
     if t is None:
         return None
     cfg = IgnitionConfig(channel=t.get("channel", str, "pc"), confirm_above=t.number("confirm_above"),
@@ -132,9 +133,25 @@ def ignition_table(t: TableReader | None, channels: dict[str, Channel]) -> Ignit
                          relight_below=t.number("relight_below", 0.2),
                          min_off_s=t.number("min_off_s", 2.0, lo=0.0, hi=3600.0),
                          min_purge_s=t.number("min_purge_s", 1.0, lo=0.0, hi=3600.0),
-                         flameout_s=t.number("flameout_s", 0.02, lo=0.0, hi=60.0))
+                         flameout_s=t.number("flameout_s", 0.02, lo=0.0, hi=60.0),
+                         max_open_before_confirm=_stage_openings(t, actuators),
+                         stage_window_s=t.number("stage_window_s", None, positive=True),
+                         igniter_channel=t.get("igniter_channel", str, None),
+                         igniter_proven_above=t.number("igniter_proven_above", math.nan),
+                         hard_start_rate=t.number("hard_start_rate", None, positive=True),
+                         hard_start_samples=t.integer("hard_start_samples", 2, lo=1, hi=50),
+                         hard_start_above=t.number("hard_start_above", None, positive=True),
+                         start_transient_s=t.number("start_transient_s", 1.0, positive=True))
     if cfg.channel not in channels:
         raise t.error("channel", f"names no channel: {cfg.channel!r}")
+    if cfg.igniter_channel is not None:
+        if cfg.igniter_channel not in channels:
+            raise t.error("igniter_channel", f"names no channel: {cfg.igniter_channel!r}")
+        if math.isnan(cfg.igniter_proven_above):
+            raise t.error("igniter_channel", "an igniter channel needs igniter_proven_above (the reading that "
+                                             "proves the igniter lit)")
+    elif not math.isnan(cfg.igniter_proven_above):
+        raise t.error("igniter_proven_above", "igniter_proven_above needs an igniter_channel")
     t.done()
     return cfg
 
@@ -153,3 +170,31 @@ def abort_switch_table(t: TableReader | None, channels: dict[str, Channel]) -> A
                                  f"discrete input (table = \"discrete\")")
     t.done()
     return sw
+
+
+def _stage_openings(t: TableReader, actuators: dict[str, Actuator]) -> tuple[tuple[str, float], ...]:
+    """``max_open_before_confirm``: one opening (%) for every chamber propellant valve, or a
+    table naming each; a valve it leaves out has no limit only if the stand gives none at all."""
+    raw = t.get("max_open_before_confirm", (int, float, dict), None)
+    if raw is None:
+        return ()
+    chamber = [a for a in actuators.values() if a.propellant in ("ox", "fuel") and a.feeds == "chamber"]
+    if not chamber:
+        raise t.error("max_open_before_confirm", "the stand has no chamber propellant valve (propellant = "
+                                                 "\"ox\"/\"fuel\", feeds = \"chamber\") to limit")
+    table = dict(raw) if isinstance(raw, dict) else dict.fromkeys((a.name for a in chamber), raw)
+    out = []
+    for name, value in table.items():
+        a = actuators.get(name)
+        if a is None or a not in chamber:
+            raise t.error("max_open_before_confirm", f"{name!r} is not a chamber propellant valve of this stand "
+                                                     f"(those are {', '.join(c.name for c in chamber)})")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not a.range[0] <= value < a.range[1]:
+            raise t.error("max_open_before_confirm", f"{name}: the ignition-stage opening must be a number in "
+                                                     f"[{a.range[0]:g}, {a.range[1]:g}) %, got {value!r}")
+        out.append((name, float(value)))
+    missing = [a.name for a in chamber if a.name not in table]
+    if missing:
+        raise t.error("max_open_before_confirm", f"no ignition-stage opening for {', '.join(missing)}: name every "
+                                                 f"chamber propellant valve, or give one number for all")
+    return tuple(out)

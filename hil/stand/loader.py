@@ -285,7 +285,7 @@ def parse_stand(text: str, path: str = "<string>", sha256: str = "") -> StandCon
     if len(set(names)) != len(names):
         raise ctx.error(("redlines",), "redline names must be unique")
     throttle = throttle_table(top.sub("throttle"), by_act)
-    ignition = ignition_table(top.sub("ignition"), by_ch)
+    ignition = ignition_table(top.sub("ignition"), by_ch, by_act)
     pid = pid_table(top.sub("pid"), by_ch, by_act)
     abort_switch = abort_switch_table(top.sub("abort_switch"), by_ch)
     top.done()

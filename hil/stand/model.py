@@ -286,6 +286,22 @@ class IgnitionConfig:
     min_off_s: float = 2.0  # and the engine has been off this long
     min_purge_s: float = 1.0  # with at least this much purge since shutdown
     flameout_s: float = 0.02  # a confirmed flame whose channel stays below relight_below this long is out
+    # the staged start (hil/safety/start.py); absent keys enforce nothing
+    max_open_before_confirm: tuple[tuple[str, float], ...] = ()  # chamber propellant valve -> % until confirmed
+    stage_window_s: float | None = None  # first chamber propellant valve open -> ignition confirmed, at most
+    igniter_channel: str | None = None  # the igniter's own proof (igniter chamber pressure, flame detector)
+    igniter_proven_above: float = math.nan  # ... proven when it reads above this
+    # a start going hard (hil/safety/start.py): the ignition channel rising faster than this
+    # (MPa/s, over hard_start_samples cycles) or above hard_start_above, from the first chamber
+    # propellant valve opening until start_transient_s after ignition is confirmed
+    hard_start_rate: float | None = None
+    hard_start_samples: int = 2
+    hard_start_above: float | None = None
+    start_transient_s: float = 1.0
+
+    def stage_limit(self, valve: str) -> float | None:
+        """The most ``valve`` may be commanded open before ignition is confirmed (None: no limit)."""
+        return dict(self.max_open_before_confirm).get(valve)
 
 
 @dataclass(frozen=True)
