@@ -138,6 +138,7 @@ class Controller:
         if not np.all(cs.valid):
             bad = [n for n, ok in zip(loop.decoder.names, cs.valid) if not ok]
             out.append("sensors not reading valid values: " + ", ".join(bad))
+        out += loop.io.not_fresh()  # every device has delivered a fresh reading, named if not
         if self.sensors.disqualified.any():
             out.append("disqualified sensors: " + ", ".join(self.sensors.names()))
         for name in sup.open_hazards():
@@ -215,6 +216,11 @@ class Controller:
             "abort_reason": sup.abort_reason, "fault_reason": sup.fault_reason,
             "disqualified": self.sensors.names(),
             "devices": loop.io.health(),
+            # how old each device's and channel's last reading is (s; None: never read), and
+            # why a channel has no value now: what a console shows beside a held value
+            "device_age": loop.io.device_ages(),
+            "channel_age": _ages(loop.decoder.names, loop.cs.age),
+            "unknown": dict(self.sensors.unknown),
             "prompt": seq.pending(),
             "run_dir": str(getattr(loop.recorder, "current", None) or "") or None,
             "authority": self.authority.status(),
@@ -360,3 +366,8 @@ def stand_meta(stand: StandConfig, redlines: tuple[Redline, ...], rate_hz: float
 def new_recorder(run_dir: str | Path, stand: StandConfig) -> Recorder:
     """A recorder with this stand's columns."""
     return Recorder(run_dir, FrameLayout.of(stand), states=STATE_NAMES)
+
+
+def _ages(names: list[str], age: np.ndarray) -> dict[str, float | None]:
+    """Per-channel age in seconds, rounded to 0.1 ms (None: never read)."""
+    return {n: round(float(a), 4) if np.isfinite(a) else None for n, a in zip(names, age)}

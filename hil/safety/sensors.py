@@ -6,6 +6,12 @@ chamber pressure or the valve watch. It is trusted again only when it reads sens
 stand is SAFE — a transducer that froze during a burn is not believed again mid-burn. What the
 qualifier knows persists for the controller's life: loading another sequence does not forget
 that a transducer froze.
+
+A channel whose device has not answered is *unknown*, not failed: its value is NaN (never 0,
+never the last value pretending to be fresh) and :attr:`SensorQualifier.unknown` says why ("not
+read yet", "no answer from device 'tc' for 170 ms"). Unknown is a communication matter: the
+redlines judge how long they may go without a fresh sample (hil/safety/blind.py), and a device
+declared lost disqualifies its channels ("device 'tc' lost").
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ class SensorQualifier:
         self.frozen_s = np.array([c.frozen_s for c in stand.channels])
         self.disqualified = np.zeros(n, dtype=bool)
         self.why: dict[str, str] = {}
+        self.unknown: dict[str, str] = {}  # channels without a value now, and why
+        self._dev = [c.device for c in stand.channels]
         self._frozen = [int(i) for i in np.flatnonzero(self.frozen_s > 0)]  # channels with a frozen check
         self._frozen_pos = {i: k for k, i in enumerate(self._frozen)}
         self._frozen_lim = [float(self.frozen_s[i]) for i in self._frozen]
@@ -58,6 +66,9 @@ class SensorQualifier:
 
     def on_cycle(self, cs: CycleState) -> None:
         t = cs.t
+        stale = cs.stale
+        if stale.any() or self.unknown:
+            self._track_unknown(cs, t)
         if cs.comm_ok and np.isfinite(cs.values).any():
             self._qualify(cs, t)
         cs.disqualified = self.disqualified
@@ -65,11 +76,26 @@ class SensorQualifier:
         good = [vals[i] for i in self.pc_index if valid[i] and not dq[i]]
         cs.pc = median(good) if good else float("nan")
 
+    def _track_unknown(self, cs: CycleState, t: float) -> None:
+        """Channels of devices that have not answered (never, or not within their stale time):
+        the reason the operator and the redlines see, reported when it starts and ends."""
+        now: dict[str, str] = {}
+        for i in np.flatnonzero(cs.stale):
+            name, dev, age = self.stand.channels[i].name, self._dev[i], float(cs.age[i])
+            now[name] = (f"not read yet: device {dev!r} has not answered" if not math.isfinite(age)
+                         else f"no answer from device {dev!r} for {age * 1e3:.0f} ms")
+        for name in now.keys() - self.unknown.keys():
+            self.events(t, "sensor_unknown", channel=name, reason=now[name])
+        for name in self.unknown.keys() - now.keys():
+            self.events(t, "sensor_known", channel=name)
+        self.unknown = now
+
     def _qualify(self, cs: CycleState, t: float) -> None:
         vals = cs.values
-        # a device that missed this cycle's answer is a communication matter (the device's loss
-        # latches FAULT after its lost_after polls), not a failed transducer
-        bad = ~(cs.valid | cs.unread)
+        # a device that missed this cycle's answer, or whose held value went stale, is a
+        # communication matter (the device is lost after its lost_after polls; a redline is
+        # blind after its blind_after), not a failed transducer
+        bad = ~(cs.valid | cs.unread | cs.stale) | cs.lost
         if self._frozen:
             # frozen means the same value in sample after sample: a slow device's held value
             # is not a sample. Few channels have a frozen_s: plain Python beats numpy's per-call cost.
@@ -86,14 +112,15 @@ class SensorQualifier:
         if newly.any():  # rare: most cycles disqualify nothing
             for i in np.flatnonzero(newly):
                 ch = self.stand.channels[i]
-                reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[self._frozen_pos[int(i)]]:.2f} s" if cs.valid[i]
-                          else f"stale: no fresh reading from device {ch.device!r}" if cs.stale[i]
+                reason = (f"no answer from device {ch.device!r}: the device is lost" if cs.lost[i]
+                          else f"frozen at {vals[i]:g} {ch.units} for {self._same[self._frozen_pos[int(i)]]:.2f} s"
+                          if cs.valid[i]
                           else f"reading {vals[i]:g} {ch.units} is outside its valid range {ch.valid}")
                 self.why[ch.name] = reason
                 self.events(t, "sensor_disqualified", channel=ch.name, reason=reason)
             self.disqualified = self.disqualified | newly
         if self.supervisor.state == State.SAFE and self.disqualified.any():
-            back = self.disqualified & ~bad & ~cs.unread  # a sensor that recovered may be trusted again, but only in SAFE
+            back = self.disqualified & cs.valid & ~bad  # a sensor that recovered may be trusted again, but only in SAFE
             for i in np.flatnonzero(back):
                 self.events(t, "sensor_requalified", channel=self.stand.channels[i].name)
-            self.disqualified = self.disqualified & bad
+            self.disqualified = self.disqualified & ~back
