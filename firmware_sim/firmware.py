@@ -87,6 +87,7 @@ class Firmware:
         self.wire_rng = random.Random(self.seed * 7919 + 1)
         self.wire_corrupted = 0
         self.events: list[tuple[float, str]] = []  # (sim time, what) for tests and the console
+        self._update_faults()  # a fault from t = 0 is there for the very first request
 
     # ------------------------------------------------------------------ register access
 
