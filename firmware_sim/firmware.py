@@ -81,6 +81,8 @@ class Firmware:
         self.silent: set[str] = set()  # devices that stopped answering (the others still do)
         self.exceptions: dict[str, int] = {}  # device -> exception code it answers with
         self.delays: dict[str, float] = {}  # device -> extra response delay
+        self.late: dict[str, float] = {}  # device -> silence after each answer (device_late)
+        self._late_until: dict[str, float] = {}
         self.crc_error_rate = 0.0
         self.garbage_rate = 0.0
         self.garbage_bytes = 0
@@ -102,8 +104,17 @@ class Firmware:
         return self.faces[self.first].holding
 
     def answers(self, device: str) -> bool:
-        """Whether a device answers at all now (stop_answering)."""
-        return self.answering and device not in self.silent
+        """Whether a device answers this request (stop_answering, device_silent; a late device
+        answers, then stays silent for its lateness)."""
+        if not self.answering or device in self.silent:
+            return False
+        late = self.late.get(device)
+        if late is not None:
+            t = self.engine.t
+            if t < self._late_until.get(device, -math.inf):
+                return False
+            self._late_until[device] = t + late
+        return True
 
     def exception_for(self, device: str) -> int:
         """The Modbus exception a device answers every request with now (0: none)."""

@@ -57,6 +57,15 @@ DEVICE_FAULTS: dict[str, str] = {
     "thermocouple module lost (non-critical, redlined)": "stop_answering:device=tc@{t}",
     "valve PLC answers with exceptions 1 s": "exception_response:code=4,device=plc@{t}+1.0",
     "slow RS-485 line: modules 25 ms late for 2 s": "slow_response:delay=0.025,device=flow@{t}+2.0",
+    # a slow module's lateness is judged by the redline it feeds (hil/safety/blind.py): wall_temp
+    # tolerates 310 ms without a sample; the module lost after 3 unanswered polls is a FAULT
+    "thermocouple module late by 1.5 periods for 3 s": "device_late:device=tc,factor=1.5@{t}+3.0",
+    "thermocouple module silent past its tolerance": "device_silent:device=tc@{t}",
+}
+# how a cell must end, where the fault decides it (the others: any outcome, the stand safe)
+EXPECTED: dict[str, str] = {
+    "thermocouple module late by 1.5 periods for 3 s": "completed",
+    "thermocouple module silent past its tolerance": "fault",
 }
 FAULTS.update(DEVICE_FAULTS)
 
@@ -120,6 +129,9 @@ def cell_of(fault: str, phase: str, spec: RunSpec, row: dict[str, Any]) -> Cell:
         problems.append(f"hard start: peak Pc {cell.peak_pc_mpa:.2f} MPa > {limit:g} MPa")
     if not cell.recording_complete:
         problems.append("recording incomplete")
+    expected = EXPECTED.get(fault)
+    if expected and cell.outcome != expected:
+        problems.append(f"ended {cell.outcome}, not {expected}")
     cell.passed = not problems
     cell.why_failed = "; ".join(problems)
     return cell

@@ -208,3 +208,30 @@ def test_a_stated_blind_after_is_what_the_redline_tolerates() -> None:
     assert sup.state == State.RUNNING
     _blind_cycle(mon, cs, 0.101, 0.101)
     assert sup.state == State.FAULT and "more than its 100 ms tolerance" in sup.fault_reason
+
+
+def test_a_late_module_leaves_gaps_but_is_neither_lost_nor_disqualified() -> None:
+    """device_late:factor=1.5 — the TC module answers, then stays silent for 1.5 of its periods:
+    its samples come 100 ms apart on the 20 Hz poll grid, one poll in two unanswered (never the
+    3 in a row that make it lost), and nothing is disqualified."""
+    ctl, f = _controller(("device_late:device=tc,factor=1.5@0.5",))
+    loop = ctl.loop
+    tc = next(lk for lk in loop.io.links if lk.name == "tc")
+    samples = []
+    while loop.t < 2.0:
+        loop.step()
+        if loop.t > 0.6 and tc.last_ok not in samples:
+            samples.append(tc.last_ok)
+    gaps = np.diff(samples)
+    assert gaps.min() >= 0.075 and gaps.max() <= 0.101, gaps
+    assert not tc.lost and not ctl.sensors.names()
+    ctl.loop.shutdown()
+
+
+def test_device_silent_names_its_device() -> None:
+    ctl, f = _controller(("device_silent:device=tc@0.5",))
+    while ctl.loop.t < 1.0:
+        ctl.loop.step()
+    assert ctl.sensors.why.get("wall_temp") == "no answer from device 'tc': the device is lost"
+    assert ctl.loop.io.health()["tc"] == "lost"
+    ctl.loop.shutdown()
