@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from firmware_sim.engine import Engine, engine_params
 from firmware_sim.faces import Face, build_faces, sample, system_block
 from firmware_sim.faults import Fault, set_fault
+from firmware_sim.lateness import Lateness
 from firmware_sim.sensors import Sensor, noise_source
 from hil.stand import Actuator, FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
@@ -90,6 +91,7 @@ class Firmware:
         self.wire_corrupted = 0
         self.events: list[tuple[float, str]] = []  # (sim time, what) for tests and the console
         self._update_faults()  # a fault from t = 0 is there for the very first request
+        self.scan_lateness = Lateness()
 
     # ------------------------------------------------------------------ register access
 
@@ -391,11 +393,14 @@ class Firmware:
         period = self.dt
         next_t = time.monotonic()
         late_scans = skipped = 0
+        lateness = self.scan_lateness = Lateness()  # how far each scan started after its due time
         while not stop.is_set():
+            lateness.add(time.monotonic() - next_t)
             next_t += period
             self.scan()
             now = time.monotonic()
             if now - next_t > 0.1:
+                lateness.add(now - next_t)  # the stall, before the schedule is moved past it
                 skipped += int((now - next_t) / period)
                 next_t = now
             delay = next_t - now
@@ -403,4 +408,4 @@ class Firmware:
                 time.sleep(delay)
             else:
                 late_scans += 1
-        return {"late_scans": late_scans, "skipped_scans": skipped}
+        return {"late_scans": late_scans, "skipped_scans": skipped, **lateness.as_dict("scan")}

@@ -46,6 +46,7 @@ from pymodbus.simulator.simutils import SimUtils
 
 from firmware_sim.faults import corrupt_rtu
 from firmware_sim.firmware import Firmware
+from firmware_sim.lateness import Lateness, probe_loop
 from firmware_sim.tcp import TcpDevice, serve_tcp
 from hil.stand.devices import read_bytes, wire_time, write_bytes
 
@@ -103,6 +104,7 @@ class StandServer:
         self.rtu_dropped = 0
         self._servers: list[ModbusSerialServer] = []
         self._tcp: list[tuple[TcpDevice, asyncio.Server]] = []
+        self.answer_lateness = Lateness()  # the event loop's wake-up lag (firmware_sim/lateness.py)
 
     @property
     def requests(self) -> int:
@@ -253,6 +255,8 @@ async def serve(firmware: Firmware, endpoints: list[Endpoint], stop: asyncio.Eve
     stats: dict[str, float] = {}
     scanner = threading.Thread(target=lambda: stats.update(firmware.run_realtime(halt)), name="fw-scan", daemon=True)
     scanner.start()
+    server.answer_lateness = Lateness()
+    probe = asyncio.get_running_loop().create_task(probe_loop(stop, server.answer_lateness))
     try:
         bound = await server.start(endpoints)
         if on_ready:
@@ -260,10 +264,12 @@ async def serve(firmware: Firmware, endpoints: list[Endpoint], stop: asyncio.Eve
         await stop.wait()
     finally:
         halt.set()
+        probe.cancel()
         await server.stop()
         scanner.join(timeout=2.0)
     stats["requests"] = server.requests
     stats["dropped"] = server.dropped
+    stats.update(server.answer_lateness.as_dict("answer"))
     return stats
 
 

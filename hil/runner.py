@@ -229,6 +229,9 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         }
         if sim_out:
             summary["sim_log"] = sim_out.strip().splitlines()[-1:]
+            from firmware_sim.lateness import simulator_block  # the simulator's own lateness, its verdict
+
+            simulator_block(summary, sim_out, min(d.link.timeout_s for d in stand.devices))
         write_json_atomic(run_dir / "summary.json", summary)
     if opts.progress:
         print(f"hil run: {outcome}" + (f" ({summary['abort_reason']})" if summary["abort_reason"] else "")
