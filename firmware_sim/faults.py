@@ -43,7 +43,10 @@ FAULTS: dict[str, dict[str, str | None]] = {
     # a slow module that falls behind: after each answer it leaves requests unanswered for
     # factor × its period (rate_hz), so its samples arrive (1 + factor) periods apart at best
     "device_late": {"device": None, "factor": "1.5"},
-    "device_silent": {"device": None},  # one device stops answering (stop_answering:device=...)
+    "device_silent": {"device": None},
+    # a test pattern: every register word of the channel holds the scan number (a 32-bit value's
+    # two words are always equal; a torn read shows as two different words)
+    "word_pattern": {"channel": None},  # one device stops answering (stop_answering:device=...)
     # the serial line (RTU; lockstep runs model the line byte for byte when one of these is given)
     "crc_error": {"rate": "0.3"},  # this share of answers arrive with a corrupted CRC
     "garbage": {"rate": "0.3", "bytes": "6"},  # this share of answers arrive with line noise before them
@@ -155,6 +158,8 @@ def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
     elif f.name == "pc_drift":
         s = _sensor_for(fw, f)
         s.drift_rate, s.drift_t0 = (f.number("rate"), eng.t) if on else (0.0, 0.0)
+    elif f.name == "word_pattern":
+        _sensor_for(fw, f).pattern = on
     elif f.name == "sensor_offset":
         _sensor_for(fw, f).offset = f.number("offset") if on else 0.0
     elif f.name == "valve_slow":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import random
 import threading
-import time
 from collections.abc import Iterable
 
 from firmware_sim.engine import Engine, engine_params
@@ -92,6 +91,10 @@ class Firmware:
         self.events: list[tuple[float, str]] = []  # (sim time, what) for tests and the console
         self._update_faults()  # a fault from t = 0 is there for the very first request
         self.scan_lateness = Lateness()
+        # real time only (run_realtime): inputs served from a per-scan image; lockstep samples
+        # on request (the controller and the plant share one clock there)
+        self.double_buffer = False
+        self._images: dict[tuple[str, str], tuple[int, list[int]]] = {}
 
     # ------------------------------------------------------------------ register access
 
@@ -131,7 +134,10 @@ class Firmware:
         return self.faces[device].ok(table, address, count)
 
     def read(self, device: str, table: str, address: int, count: int) -> list[int]:
-        """One read of a device's table: inputs sampled now, outputs as last written."""
+        """One read of a device's table: inputs sampled now (in real time: the image of the
+        current scan), outputs as last written."""
+        if self.double_buffer and table in ("input", "discrete"):
+            return self._scan_image(device, table)[address : address + count]
         with self.lock:
             face = self.faces[device]
             if table == "holding":
@@ -140,6 +146,21 @@ class Firmware:
                 return face.coils[address : address + count]
             system = self._system_block() if face is self.fw_face else None
             return sample(face, table, address, count, self.engine, system)
+
+    def _scan_image(self, device: str, table: str) -> list[int]:
+        """A device's whole input table as of the current scan, built once per scan (on the
+        first request of that scan, under the lock) and then only handed out by reference:
+        every request is served from one complete image, and the registers change between
+        scans, never during a request — what DAQ firmware does by double-buffering."""
+        cached = self._images.get((device, table))
+        if cached is not None and cached[0] == self.scans:
+            return cached[1]
+        with self.lock:
+            face = self.faces[device]
+            system = self._system_block() if face is self.fw_face else None
+            image = sample(face, table, 0, face.sizes[table], self.engine, system)
+            self._images[device, table] = (self.scans, image)  # one reference swap publishes it
+        return image
 
     def write(self, device: str, table: str, address: int, values: list[int]) -> None:
         """Outputs from the controller. Heartbeats are time-stamped on arrival, to the simulator
@@ -383,29 +404,3 @@ class Firmware:
             self.events.append((t, "reset"))
             self._cmd_dirty = True
         return k
-
-    def run_realtime(self, stop: threading.Event) -> dict[str, float]:
-        """Scan at ``scan_hz`` on absolute deadlines until ``stop`` is set.
-
-        A late scan is caught up (the plant must not fall behind wall time); a stall longer
-        than 0.1 s is skipped rather than replayed in a burst, and counted.
-        """
-        period = self.dt
-        next_t = time.monotonic()
-        late_scans = skipped = 0
-        lateness = self.scan_lateness = Lateness()  # how far each scan started after its due time
-        while not stop.is_set():
-            lateness.add(time.monotonic() - next_t)
-            next_t += period
-            self.scan()
-            now = time.monotonic()
-            if now - next_t > 0.1:
-                lateness.add(now - next_t)  # the stall, before the schedule is moved past it
-                skipped += int((now - next_t) / period)
-                next_t = now
-            delay = next_t - now
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                late_scans += 1
-        return {"late_scans": late_scans, "skipped_scans": skipped, **lateness.as_dict("scan")}

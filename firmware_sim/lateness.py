@@ -1,5 +1,6 @@
-"""The simulator's own lateness: how far its scans fell behind their schedule and how late its
-server could answer (the event loop's wake-up lag), so that a run that ends because the
+"""The simulator in real time and its own lateness: the scan loop on absolute deadlines, how far
+its scans fell behind their schedule and how late its server could answer (the event loop's
+wake-up lag), so that a run that ends because the
 *simulated* stand fell behind (starved of CPU on a busy machine) says so instead of blaming
 the controller or the devices.
 
@@ -14,9 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from firmware_sim.firmware import Firmware
 
 PREFIX = "hil sim: lateness "
 THRESHOLDS_MS = (1.0, 5.0, 20.0)
@@ -102,3 +107,34 @@ def simulator_block(summary: dict[str, Any], sim_out: str, timeout_s: float) -> 
         for key in ("abort_reason", "fault_reason"):
             if summary.get(key):
                 summary[key] = f"{summary[key]} [{note}]"
+
+
+def run_realtime(fw: Firmware, stop: threading.Event) -> dict[str, float]:
+    """Scan ``fw`` at its ``scan_hz`` on absolute deadlines until ``stop`` is set, measuring how
+    late each scan starts; inputs are served from the per-scan image meanwhile
+    (``Firmware.double_buffer``).
+
+    A late scan is caught up (the plant must not fall behind wall time); a stall longer than
+    0.1 s is skipped rather than replayed in a burst, and counted.
+    """
+    period = fw.dt
+    next_t = time.monotonic()
+    late_scans = skipped = 0
+    lateness = fw.scan_lateness = Lateness()  # how far each scan started after its due time
+    fw.double_buffer = True
+    while not stop.is_set():
+        next_t += period
+        fw.scan()
+        now = time.monotonic()
+        if now - next_t > 0.1:
+            lateness.add(now - next_t)  # the stall, before the schedule is moved past it
+            skipped += int((now - next_t) / period)
+            next_t = now
+        delay = next_t - now
+        if delay > 0:
+            time.sleep(delay)
+            lateness.add(time.monotonic() - next_t)  # measured on waking: a stall is counted even if it is the last
+        else:
+            late_scans += 1
+            lateness.add(-delay)
+    return {"late_scans": late_scans, "skipped_scans": skipped, **lateness.as_dict("scan")}

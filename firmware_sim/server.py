@@ -46,7 +46,7 @@ from pymodbus.simulator.simutils import SimUtils
 
 from firmware_sim.faults import corrupt_rtu
 from firmware_sim.firmware import Firmware
-from firmware_sim.lateness import Lateness, probe_loop
+from firmware_sim.lateness import Lateness, probe_loop, run_realtime
 from firmware_sim.tcp import TcpDevice, serve_tcp
 from hil.stand.devices import read_bytes, wire_time, write_bytes
 
@@ -253,7 +253,7 @@ async def serve(firmware: Firmware, endpoints: list[Endpoint], stop: asyncio.Eve
     server = StandServer(firmware, unit=unit)
     halt = threading.Event()
     stats: dict[str, float] = {}
-    scanner = threading.Thread(target=lambda: stats.update(firmware.run_realtime(halt)), name="fw-scan", daemon=True)
+    scanner = threading.Thread(target=lambda: stats.update(run_realtime(firmware, halt)), name="fw-scan", daemon=True)
     scanner.start()
     server.answer_lateness = Lateness()
     probe = asyncio.get_running_loop().create_task(probe_loop(stop, server.answer_lateness))
