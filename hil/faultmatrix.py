@@ -191,7 +191,10 @@ def markdown(cells: list[Cell]) -> str:
               "PLC on Modbus TCP and two modules on one RS-485 line): a lost critical device latches FAULT and the "
               "safing goes out through the devices that still answer; a lost non-critical device only disqualifies "
               "its channels, and a redline watching them decides. In lockstep the RS-485 line's transactions cost no "
-              "loop time (on a real clock the line has its own thread); an answer later than the 30 ms timeout is lost."]
+              "loop time (on a real clock the line has its own thread); an answer later than the 30 ms timeout is lost. "
+              "A late module is judged by the redline it feeds: wall_temp may go 310 ms without a sample "
+              "(persistence 3 × 50 ms + the module's 160 ms stale time, docs/stand-config.md), so the module late by "
+              "1.5 periods must complete and the silent one must end in FAULT (the cells check the outcome)."]
     return "\n".join(lines) + "\n"
 
 
