@@ -208,6 +208,7 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
             "final_state": sup.state.name,
             "redlines_tripped": ctl.redlines.tripped, "redline_margins": ctl.redlines.margins(),
             "disqualified_sensors": ctl.sensors.names(),
+            "unknown_sensors": dict(ctl.sensors.unknown),  # without a value at the end, and why
             "burns": burns,
             "loop": stats,
             "samples": data.table.num_rows,

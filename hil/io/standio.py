@@ -217,7 +217,7 @@ class StandIO:
                 elif not stale and lk.stale and lk.stale_reported:
                     self.events(cs.t, "device_fresh", device=lk.name)
                 lk.stale = stale
-                if stale:  # never read, or held past its stale time: unknown (NaN), never 0
+                if stale or lk.lost:  # never read, held past its stale time, or lost: unknown (NaN), never 0
                     values[lk.mask] = np.nan
                     valid[lk.mask] = False
                     stale_mask = stale_mask | lk.mask

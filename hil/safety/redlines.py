@@ -127,7 +127,7 @@ class RedlineMonitor:
         age = float(cs.age[idx].min())
         why = "; ".join(f"{self.stand.channels[i].name}: {self.sensors.unknown.get(self.stand.channels[i].name, 'no fresh sample')}"
                         for i in idx)
-        msg = (f"redline {rl.name} is blind: no fresh sample for {age * 1e3:.0f} ms, more than its "
+        msg = (f"redline {rl.name} is blind: no fresh sample for {age * 1e3:.1f} ms, more than its "
                f"{self.blind_after[rl.name] * 1e3:.0f} ms tolerance ({why})")
         if burning:
             self.supervisor.fault(t, msg)

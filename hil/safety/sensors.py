@@ -10,8 +10,9 @@ that a transducer froze.
 A channel whose device has not answered is *unknown*, not failed: its value is NaN (never 0,
 never the last value pretending to be fresh) and :attr:`SensorQualifier.unknown` says why ("not
 read yet", "no answer from device 'tc' for 170 ms"). Unknown is a communication matter: the
-redlines judge how long they may go without a fresh sample (hil/safety/blind.py), and a device
-declared lost disqualifies its channels ("device 'tc' lost").
+redlines judge how long they may go without a fresh sample (hil/safety/blind.py) — also when the
+device is declared lost ("no answer from device 'tc': the device is lost"): a lost critical
+device is a FAULT by itself, a lost non-critical one is judged by the redlines it feeds.
 """
 
 from __future__ import annotations
@@ -66,8 +67,7 @@ class SensorQualifier:
 
     def on_cycle(self, cs: CycleState) -> None:
         t = cs.t
-        stale = cs.stale
-        if stale.any() or self.unknown:
+        if cs.stale.any() or self.unknown:
             self._track_unknown(cs, t)
         if cs.comm_ok and np.isfinite(cs.values).any():
             self._qualify(cs, t)
@@ -82,8 +82,12 @@ class SensorQualifier:
         now: dict[str, str] = {}
         for i in np.flatnonzero(cs.stale):
             name, dev, age = self.stand.channels[i].name, self._dev[i], float(cs.age[i])
-            now[name] = (f"not read yet: device {dev!r} has not answered" if not math.isfinite(age)
+            now[name] = (f"no answer from device {dev!r}: the device is lost" if cs.lost[i]
+                         else f"not read yet: device {dev!r} has not answered" if not math.isfinite(age)
                          else f"no answer from device {dev!r} for {age * 1e3:.0f} ms")
+        for name in now.keys() & self.unknown.keys():
+            if now[name] != self.unknown[name] and "lost" in now[name]:
+                self.events(t, "sensor_unknown", channel=name, reason=now[name])
         for name in now.keys() - self.unknown.keys():
             self.events(t, "sensor_unknown", channel=name, reason=now[name])
         for name in self.unknown.keys() - now.keys():
@@ -95,7 +99,7 @@ class SensorQualifier:
         # a device that missed this cycle's answer, or whose held value went stale, is a
         # communication matter (the device is lost after its lost_after polls; a redline is
         # blind after its blind_after), not a failed transducer
-        bad = ~(cs.valid | cs.unread | cs.stale) | cs.lost
+        bad = ~(cs.valid | cs.unread | cs.stale)
         if self._frozen:
             # frozen means the same value in sample after sample: a slow device's held value
             # is not a sample. Few channels have a frozen_s: plain Python beats numpy's per-call cost.
@@ -112,8 +116,7 @@ class SensorQualifier:
         if newly.any():  # rare: most cycles disqualify nothing
             for i in np.flatnonzero(newly):
                 ch = self.stand.channels[i]
-                reason = (f"no answer from device {ch.device!r}: the device is lost" if cs.lost[i]
-                          else f"frozen at {vals[i]:g} {ch.units} for {self._same[self._frozen_pos[int(i)]]:.2f} s"
+                reason = (f"frozen at {vals[i]:g} {ch.units} for {self._same[self._frozen_pos[int(i)]]:.2f} s"
                           if cs.valid[i]
                           else f"reading {vals[i]:g} {ch.units} is outside its valid range {ch.valid}")
                 self.why[ch.name] = reason
