@@ -3,7 +3,7 @@ servers and an RS-485 line on a pty pair) beside CPU-bound processes, N times, e
 outcome and reason printed and written as JSON.
 
     python -m hil.bench.load_runs [--runs 10] [--hogs 1] [--rt-priority 50]
-                                  [--sequence tq12_three_burn] [--stand sim_tq12_devices] [--json PATH]
+                                  [--sequence tq12_three_burn] [--stand sim_tq12_devices] [--json PATH] [--out DIR]
 
 A hog is ``python3 -c 'while ...: pass'`` that stops by itself after ``--hog-s`` seconds (so a
 killed benchmark never leaves one spinning) and is stopped by its PID when the runs are done.
@@ -107,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stand", default="sim_tq12_devices")
     ap.add_argument("--hog-s", type=float, default=300.0, help="each hog stops by itself after this long")
     ap.add_argument("--json", help="write the results here (default bench/results/load_runs.json)")
+    ap.add_argument("--out", help="keep each run's directory under here (default: a temporary directory)")
     args = ap.parse_args(argv)
-    res = load_runs(args.runs, args.hogs, args.rt_priority, args.sequence, args.stand, args.hog_s)
+    res = load_runs(args.runs, args.hogs, args.rt_priority, args.sequence, args.stand, args.hog_s,
+                    Path(args.out) if args.out else None)
     print(f"{res['completed']} of {res['runs']} runs completed beside {args.hogs} CPU-bound process(es)"
           + (f" with --rt-priority {args.rt_priority}" if args.rt_priority else ""))
     path = write_json("load_runs", res, args.json)
