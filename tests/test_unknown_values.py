@@ -264,3 +264,18 @@ def test_a_relight_is_not_refused_for_one_missed_daq_answer_but_is_for_an_unknow
     cs.t = 10.0 + stale + 0.001
     ign.on_cycle(cs)
     assert ign.relight_refusal(cs.t).startswith("relight refused: pc nan is not below relight_below 0.2")
+
+
+def test_a_missed_answer_of_an_every_cycle_device_is_unknown_with_its_device_named() -> None:
+    ctl, f = _controller()
+    for _ in range(300):
+        ctl.loop.step()
+    f.silent.add("daq")
+    ctl.loop.step()
+    i = ctl.loop.decoder.index["pc"]
+    assert math.isnan(ctl.loop.cs.values[i])
+    assert ctl.status()["unknown"]["pc"] == "no answer from device 'daq'"
+    f.silent.discard("daq")
+    ctl.loop.step()
+    assert "pc" not in ctl.status()["unknown"] and np.isfinite(ctl.loop.cs.values[i])
+    ctl.loop.shutdown()

@@ -51,6 +51,7 @@ class SensorQualifier:
         self.disqualified = np.zeros(n, dtype=bool)
         self.why: dict[str, str] = {}
         self.unknown: dict[str, str] = {}  # channels without a value now, and why
+        self._quiet: set[str] = set()
         self._dev = [c.device for c in stand.channels]
         self._frozen = [int(i) for i in np.flatnonzero(self.frozen_s > 0)]  # channels with a frozen check
         self._frozen_pos = {i: k for k, i in enumerate(self._frozen)}
@@ -67,7 +68,7 @@ class SensorQualifier:
 
     def on_cycle(self, cs: CycleState) -> None:
         t = cs.t
-        if cs.stale.any() or self.unknown:
+        if self.unknown or cs.stale.any() or cs.unread.any():
             self._track_unknown(cs, t)
         if cs.comm_ok and np.isfinite(cs.values).any():
             self._qualify(cs, t)
@@ -80,19 +81,24 @@ class SensorQualifier:
         """Channels of devices that have not answered (never, or not within their stale time):
         the reason the operator and the redlines see, reported when it starts and ends."""
         now: dict[str, str] = {}
+        quiet: set[str] = set()  # an every-cycle device's missed answer: shown, not logged (comm_error is)
+        for i in np.flatnonzero(cs.unread):
+            name, dev = self.stand.channels[i].name, self._dev[i]
+            now[name] = (f"no answer from device {dev!r}" + ("" if math.isfinite(cs.age[i]) else " yet")
+                         + (": the device is lost" if cs.lost[i] else ""))
+            quiet.add(name)
         for i in np.flatnonzero(cs.stale):
             name, dev, age = self.stand.channels[i].name, self._dev[i], float(cs.age[i])
             now[name] = (f"no answer from device {dev!r}: the device is lost" if cs.lost[i]
                          else f"not read yet: device {dev!r} has not answered" if not math.isfinite(age)
                          else f"no answer from device {dev!r} for {age * 1e3:.0f} ms")
-        for name in now.keys() & self.unknown.keys():
-            if now[name] != self.unknown[name] and "lost" in now[name]:
+        was = self.unknown
+        for name in now.keys() - quiet:
+            if name not in was or (now[name] != was[name] and now[name].endswith("lost")):
                 self.events(t, "sensor_unknown", channel=name, reason=now[name])
-        for name in now.keys() - self.unknown.keys():
-            self.events(t, "sensor_unknown", channel=name, reason=now[name])
-        for name in self.unknown.keys() - now.keys():
+        for name in was.keys() - now.keys() - self._quiet:
             self.events(t, "sensor_known", channel=name)
-        self.unknown = now
+        self.unknown, self._quiet = now, quiet
 
     def _qualify(self, cs: CycleState, t: float) -> None:
         vals = cs.values
