@@ -152,9 +152,10 @@ class Controller:
         return out
 
     def warming_up(self) -> bool:
-        """True until the link is up and every sensor has delivered a valid reading."""
+        """True until the link is up and every device and sensor has delivered a fresh, valid reading."""
         loop = self.loop
-        return not self.supervisor.comm_ok or bool(loop.consecutive_failures) or not bool(np.all(loop.cs.valid))
+        return (not self.supervisor.comm_ok or bool(loop.consecutive_failures) or not bool(np.all(loop.cs.valid))
+                or bool(loop.io.not_fresh()))
 
     def arm(self) -> None:
         """SAFE → ARMED, or Refused with every failing check."""

@@ -150,6 +150,9 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         while loop.t < 2.0 and (loop.cycle < 20 or ctl.warming_up()):
             loop.step()
         ctl.load(seq_path)
+        settle = loop.t + 1.0  # the loop stood still while the sequence loaded: fresh readings again
+        while loop.t < settle and ctl.warming_up():
+            loop.step()
         try:
             ctl.arm()
             ctl.start()

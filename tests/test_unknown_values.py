@@ -113,6 +113,7 @@ def test_arm_is_refused_naming_each_device_without_a_fresh_reading() -> None:
         ctl.loop.step()
     checks = ctl.arm_checks()
     assert any(c.startswith("device 'flow' ") for c in checks), checks
+    assert ctl.warming_up()  # hil run keeps the loop going (up to 1 s) before it arms
     assert not any("device 'tc'" in c or "device 'daq'" in c for c in checks)
     assert math.isnan(ctl.loop.cs.values[ctl.loop.decoder.index["mdot_ox"]])
     assert ctl.status()["channel_age"]["mdot_ox"] is None
@@ -120,6 +121,7 @@ def test_arm_is_refused_naming_each_device_without_a_fresh_reading() -> None:
     for _ in range(300):
         ctl.loop.step()
     assert not any("device 'flow'" in c for c in ctl.arm_checks())
+    assert not ctl.warming_up()
     ctl.loop.shutdown()
 
 
