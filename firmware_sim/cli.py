@@ -10,6 +10,7 @@ import sys
 
 from firmware_sim.faults import parse_fault
 from firmware_sim.firmware import Firmware
+from firmware_sim.lateness import report_line
 from firmware_sim.server import Endpoint, quiet_pymodbus, serve
 from hil.catalog import find_stand
 from hil.children import announce
@@ -62,7 +63,8 @@ def run_sim(args: argparse.Namespace) -> int:
             with firmware.lock:
                 e = firmware.engine
                 line = (f"t={firmware.t:8.2f} s  firmware {firmware.state.name:<6}  Pc {e.pc / 1e6:6.2f} MPa  "
-                        f"thrust {e.thrust / 1e3:8.1f} kN  {'BURNING' if e.burning else 'no flame'}")
+                        f"thrust {e.thrust / 1e3:8.1f} kN  {'BURNING' if e.burning else 'no flame'}  "
+                        f"late: scans {firmware.scan_lateness.max_ms:.1f} ms max")
             print(line, flush=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.status)
@@ -83,8 +85,11 @@ def run_sim(args: argparse.Namespace) -> int:
         print(f"hil sim: error: cannot serve {', '.join(f'{e.address}:{e.number}' for e in endpoints)}: {exc}",
               file=sys.stderr)
         return 1
+    print(report_line(stats), flush=True)
     print(f"hil sim: stopped at t={firmware.t:.3f} s after {firmware.scans} scans, "
-          f"{int(stats.get('requests', 0))} requests, {int(stats.get('late_scans', 0))} late scans", flush=True)
+          f"{int(stats.get('requests', 0))} requests, {int(stats.get('late_scans', 0))} late scans "
+          f"(scans up to {stats.get('scan_late_max_ms', 0.0):.1f} ms late, answers up to "
+          f"{stats.get('answer_late_max_ms', 0.0):.1f} ms)", flush=True)
     return 0
 
 

@@ -8,8 +8,8 @@ START and DURATION are seconds on the simulator's clock; without ``+DURATION`` t
 for good. Examples: ``ignition_failure@0``, ``late_ignition:delay=0.1@0``,
 ``valve_stuck:valve=fuel_main,at=closed@3``, ``pc_drift:rate=0.5@4``, ``stop_answering@3+0.5``,
 ``slow_response:delay=0.02@2``, ``instability:amp=0.2,hz=180@5``, ``crc_error:rate=0.3@2+1``,
-``garbage:rate=0.3,bytes=6@2+1``, ``abort_switch@12+2`` (the hardware ABORT button pressed at
-12 s and released 2 s later).
+``garbage:rate=0.3,bytes=6@2+1``, ``device_late:device=tc,factor=1.5@5``, ``device_silent:device=tc@5``,
+``abort_switch@12+2`` (the hardware ABORT button pressed at 12 s and released 2 s later).
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ FAULTS: dict[str, dict[str, str | None]] = {
     "stop_answering": {"device": ""},
     "slow_response": {"delay": "0.02", "device": ""},
     "exception_response": {"code": "4", "device": ""},  # every request answered with this Modbus exception
+    # a slow module that falls behind: after each answer it leaves requests unanswered for
+    # factor × its period (rate_hz), so its samples arrive (1 + factor) periods apart at best
+    "device_late": {"device": None, "factor": "1.5"},
+    "device_silent": {"device": None},
+    # a test pattern: every register word of the channel holds the scan number (a 32-bit value's
+    # two words are always equal; a torn read shows as two different words)
+    "word_pattern": {"channel": None},  # one device stops answering (stop_answering:device=...)
     # the serial line (RTU; lockstep runs model the line byte for byte when one of these is given)
     "crc_error": {"rate": "0.3"},  # this share of answers arrive with a corrupted CRC
     "garbage": {"rate": "0.3", "bytes": "6"},  # this share of answers arrive with line noise before them
@@ -113,7 +120,7 @@ def parse_fault(spec: str) -> Fault:
     for k, v in allowed.items():
         if v is None and k not in params:
             raise FaultSpecError(f"fault {spec!r}: {name} needs {k}=...")
-    for k in ("delay", "rate", "amp", "hz", "code", "bytes"):
+    for k in ("delay", "rate", "amp", "hz", "code", "bytes", "factor"):
         if k in params:
             _num(params[k], k, spec)
     if name in ("crc_error", "garbage") and float(params["rate"]) > 1.0:
@@ -167,6 +174,8 @@ def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
     elif f.name == "pc_drift":
         s = _sensor_for(fw, f)
         s.drift_rate, s.drift_t0 = (f.number("rate"), eng.t) if on else (0.0, 0.0)
+    elif f.name == "word_pattern":
+        _sensor_for(fw, f).pattern = on
     elif f.name == "sensor_offset":
         _sensor_for(fw, f).offset = f.number("offset") if on else 0.0
     elif f.name == "valve_slow":
@@ -183,6 +192,16 @@ def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
         eng.instability_amp = f.number("amp") if on else 0.0
         if on:
             eng.set_params(dataclasses.replace(eng.p, instability_hz=f.number("hz")))
+    elif f.name == "device_late":
+        d = fw.stand.device(f.params["device"])
+        period = 1.0 / (d.rate_hz or fw.stand.loop.rate_hz)
+        if on:
+            fw.late[d.name] = f.number("factor") * period
+        else:
+            fw.late.pop(d.name, None)
+    elif f.name == "device_silent":
+        dev = fw.stand.device(f.params["device"]).name
+        fw.silent.add(dev) if on else fw.silent.discard(dev)
     elif f.name in ("stop_answering", "slow_response", "exception_response") and f.params.get("device"):
         dev = f.params["device"]
         fw.stand.device(dev)  # KeyError names an unknown device

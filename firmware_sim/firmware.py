@@ -15,12 +15,12 @@ from __future__ import annotations
 import math
 import random
 import threading
-import time
 from collections.abc import Iterable
 
 from firmware_sim.engine import Engine, engine_params
 from firmware_sim.faces import Face, build_faces, sample, system_block
 from firmware_sim.faults import Fault, check_for_stand, set_fault
+from firmware_sim.lateness import Lateness
 from firmware_sim.sensors import Sensor, noise_source
 from hil.stand import Actuator, FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
@@ -88,12 +88,20 @@ class Firmware:
         self.silent: set[str] = set()  # devices that stopped answering (the others still do)
         self.exceptions: dict[str, int] = {}  # device -> exception code it answers with
         self.delays: dict[str, float] = {}  # device -> extra response delay
+        self.late: dict[str, float] = {}  # device -> silence after each answer (device_late)
+        self._late_until: dict[str, float] = {}
         self.crc_error_rate = 0.0
         self.garbage_rate = 0.0
         self.garbage_bytes = 0
         self.wire_rng = random.Random(self.seed * 7919 + 1)
         self.wire_corrupted = 0
         self.events: list[tuple[float, str]] = []  # (sim time, what) for tests and the console
+        self._update_faults()  # a fault from t = 0 is there for the very first request
+        self.scan_lateness = Lateness()
+        # real time only (run_realtime): inputs served from a per-scan image; lockstep samples
+        # on request (the controller and the plant share one clock there)
+        self.double_buffer = False
+        self._images: dict[tuple[str, str], tuple[int, list[int]]] = {}
 
     # ------------------------------------------------------------------ register access
 
@@ -108,8 +116,17 @@ class Firmware:
         return self.faces[self.first].holding
 
     def answers(self, device: str) -> bool:
-        """Whether a device answers at all now (stop_answering)."""
-        return self.answering and device not in self.silent
+        """Whether a device answers this request (stop_answering, device_silent; a late device
+        answers, then stays silent for its lateness)."""
+        if not self.answering or device in self.silent:
+            return False
+        late = self.late.get(device)
+        if late is not None:
+            t = self.engine.t
+            if t < self._late_until.get(device, -math.inf):
+                return False
+            self._late_until[device] = t + late
+        return True
 
     def exception_for(self, device: str) -> int:
         """The Modbus exception a device answers every request with now (0: none)."""
@@ -124,7 +141,10 @@ class Firmware:
         return self.faces[device].ok(table, address, count)
 
     def read(self, device: str, table: str, address: int, count: int) -> list[int]:
-        """One read of a device's table: inputs sampled now, outputs as last written."""
+        """One read of a device's table: inputs sampled now (in real time: the image of the
+        current scan), outputs as last written."""
+        if self.double_buffer and table in ("input", "discrete"):
+            return self._scan_image(device, table)[address : address + count]
         with self.lock:
             face = self.faces[device]
             if table == "holding":
@@ -133,6 +153,21 @@ class Firmware:
                 return face.coils[address : address + count]
             system = self._system_block() if face is self.fw_face else None
             return sample(face, table, address, count, self.engine, system)
+
+    def _scan_image(self, device: str, table: str) -> list[int]:
+        """A device's whole input table as of the current scan, built once per scan (on the
+        first request of that scan, under the lock) and then only handed out by reference:
+        every request is served from one complete image, and the registers change between
+        scans, never during a request — what DAQ firmware does by double-buffering."""
+        cached = self._images.get((device, table))
+        if cached is not None and cached[0] == self.scans:
+            return cached[1]
+        with self.lock:
+            face = self.faces[device]
+            system = self._system_block() if face is self.fw_face else None
+            image = sample(face, table, 0, face.sizes[table], self.engine, system)
+            self._images[device, table] = (self.scans, image)  # one reference swap publishes it
+        return image
 
     def write(self, device: str, table: str, address: int, values: list[int]) -> None:
         """Outputs from the controller. Heartbeats are time-stamped on arrival, to the simulator
@@ -376,26 +411,3 @@ class Firmware:
             self.events.append((t, "reset"))
             self._cmd_dirty = True
         return k
-
-    def run_realtime(self, stop: threading.Event) -> dict[str, float]:
-        """Scan at ``scan_hz`` on absolute deadlines until ``stop`` is set.
-
-        A late scan is caught up (the plant must not fall behind wall time); a stall longer
-        than 0.1 s is skipped rather than replayed in a burst, and counted.
-        """
-        period = self.dt
-        next_t = time.monotonic()
-        late_scans = skipped = 0
-        while not stop.is_set():
-            next_t += period
-            self.scan()
-            now = time.monotonic()
-            if now - next_t > 0.1:
-                skipped += int((now - next_t) / period)
-                next_t = now
-            delay = next_t - now
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                late_scans += 1
-        return {"late_scans": late_scans, "skipped_scans": skipped}

@@ -76,6 +76,7 @@ class Sensor:
         self._decay_dt = -1.0
         self._decay = 0.0
         self.dropout = False
+        self.pattern = False
         self.frozen: list[int] | None = None
         self.last: list[int] | None = None
         self.drift_rate = 0.0
@@ -118,6 +119,8 @@ class Sensor:
             return self.dropout_regs
         if self.frozen is not None:
             return self.frozen
+        if self.pattern:  # word_pattern fault: every word is the scan number, so a torn 32-bit value shows
+            return [int(round(engine.t / engine.dt)) & 0xFFFF] * self.width
         fast = self._linear16
         if fast is not None:
             inv_gain, offset, lo, hi, signed = fast

@@ -16,11 +16,12 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.constants import ExcCodes
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ModbusException, NoSuchIdException
 from pymodbus.framer import FramerRTU, FramerType
 from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
 from pymodbus.pdu.bit_message import (
@@ -46,6 +47,7 @@ from pymodbus.simulator.simutils import SimUtils
 
 from firmware_sim.faults import corrupt_rtu
 from firmware_sim.firmware import Firmware
+from firmware_sim.lateness import Lateness, probe_loop, run_realtime
 from firmware_sim.tcp import TcpDevice, serve_tcp
 from hil.stand.devices import read_bytes, wire_time, write_bytes
 
@@ -72,9 +74,19 @@ class _RtuRequestHandler(ServerRequestHandler):
     """RTU receivers resynchronise on the silence between frames. pymodbus's serial server
     does not: noise that looks like the start of a long frame left it deaf until enough bytes
     had arrived to complete it (found by fuzzing, tests/test_server_fuzz.py). A partial frame
-    followed by a quiet line is dropped, as firmware on a real RS-485 port would."""
+    followed by a quiet line is dropped, as firmware on a real RS-485 port would.
+
+    Each answer belongs to its request. pymodbus answers from ``self.last_pdu``, which the next
+    frame on the line replaces while a request is still being served (an answer waiting out its
+    wire time or a device's delay): a module's registers went out stamped with the other unit's
+    id — the flowmeter's words as the thermocouple's float (9e-39 K). Here every request is
+    taken with its own PDU and address when it arrives, and answered with them."""
 
     _last_rx = 0.0
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self._requests: deque[tuple[ModbusPDU, tuple | None]] = deque()
 
     def datagram_received(self, data: bytes, addr: tuple | None) -> None:
         now = time.monotonic()
@@ -82,6 +94,28 @@ class _RtuRequestHandler(ServerRequestHandler):
             self.recv_buffer = b""
         self._last_rx = now
         super().datagram_received(data, addr)
+
+    def callback_data(self, data: bytes, addr: tuple | None = None) -> int:
+        used = super().callback_data(data, addr)  # schedules handle_later once per whole request
+        if self.last_pdu:
+            self._requests.append((self.last_pdu, self.last_addr))
+        return used
+
+    def handle_later(self) -> None:
+        if self._requests:
+            pdu, addr = self._requests.popleft()
+            asyncio.run_coroutine_threadsafe(self._serve(pdu, addr), self.loop)
+
+    async def _serve(self, pdu: ModbusPDU, addr: tuple | None) -> None:
+        try:
+            response = await pdu.datastore_update(self.server.context, pdu.dev_id)
+        except NoSuchIdException:
+            return  # no such unit on this line: silence, as on a real bus
+        except Exception:  # a device failure answers, it does not kill the line
+            response = ExceptionResponse(pdu.function_code, ExcCodes.DEVICE_FAILURE)
+        response.transaction_id = pdu.transaction_id
+        response.dev_id = pdu.dev_id
+        self.server_send(response, addr)
 
 
 class _RtuServer(ModbusSerialServer):
@@ -103,6 +137,7 @@ class StandServer:
         self.rtu_dropped = 0
         self._servers: list[ModbusSerialServer] = []
         self._tcp: list[tuple[TcpDevice, asyncio.Server]] = []
+        self.answer_lateness = Lateness()  # the event loop's wake-up lag (firmware_sim/lateness.py)
 
     @property
     def requests(self) -> int:
@@ -251,8 +286,10 @@ async def serve(firmware: Firmware, endpoints: list[Endpoint], stop: asyncio.Eve
     server = StandServer(firmware, unit=unit)
     halt = threading.Event()
     stats: dict[str, float] = {}
-    scanner = threading.Thread(target=lambda: stats.update(firmware.run_realtime(halt)), name="fw-scan", daemon=True)
+    scanner = threading.Thread(target=lambda: stats.update(run_realtime(firmware, halt)), name="fw-scan", daemon=True)
     scanner.start()
+    server.answer_lateness = Lateness()
+    probe = asyncio.get_running_loop().create_task(probe_loop(stop, server.answer_lateness))
     try:
         bound = await server.start(endpoints)
         if on_ready:
@@ -260,10 +297,12 @@ async def serve(firmware: Firmware, endpoints: list[Endpoint], stop: asyncio.Eve
         await stop.wait()
     finally:
         halt.set()
+        probe.cancel()
         await server.stop()
         scanner.join(timeout=2.0)
     stats["requests"] = server.requests
     stats["dropped"] = server.dropped
+    stats.update(server.answer_lateness.as_dict("answer"))
     return stats
 
 

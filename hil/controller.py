@@ -150,6 +150,7 @@ class Controller:
         if not np.all(cs.valid):
             bad = [n for n, ok in zip(loop.decoder.names, cs.valid) if not ok]
             out.append("sensors not reading valid values: " + ", ".join(bad))
+        out += loop.io.not_fresh()  # every device has delivered a fresh reading, named if not
         if self.sensors.disqualified.any():
             out.append("disqualified sensors: " + ", ".join(self.sensors.names()))
         for name in sup.open_hazards():
@@ -163,9 +164,10 @@ class Controller:
         return out + (self.abort_switch.arm_checks() if self.abort_switch else [])
 
     def warming_up(self) -> bool:
-        """True until the link is up and every sensor has delivered a valid reading."""
+        """True until the link is up and every device and sensor has delivered a fresh, valid reading."""
         loop = self.loop
-        return not self.supervisor.comm_ok or bool(loop.consecutive_failures) or not bool(np.all(loop.cs.valid))
+        return (not self.supervisor.comm_ok or bool(loop.consecutive_failures) or not bool(np.all(loop.cs.valid))
+                or bool(loop.io.not_fresh()))
 
     def arm(self) -> None:
         """SAFE → ARMED, or Refused with every failing check."""
@@ -234,6 +236,11 @@ class Controller:
             "disqualified": self.sensors.names(),
             "devices": loop.io.health(),
             "line_stats": loop.io.line_stats(),
+            # how old each device's and channel's last reading is (s; None: never read), and
+            # why a channel has no value now: what a console shows beside a held value
+            "device_age": loop.io.device_ages(),
+            "channel_age": _ages(loop.decoder.names, loop.cs.age),
+            "unknown": dict(self.sensors.unknown),
             "prompt": seq.pending(),
             "run_dir": str(getattr(loop.recorder, "current", None) or "") or None,
             "authority": self.authority.status(),
@@ -400,3 +407,8 @@ def stand_meta(stand: StandConfig, redlines: tuple[Redline, ...], rate_hz: float
 def new_recorder(run_dir: str | Path, stand: StandConfig) -> Recorder:
     """A recorder with this stand's columns."""
     return Recorder(run_dir, FrameLayout.of(stand), states=STATE_NAMES)
+
+
+def _ages(names: list[str], age: np.ndarray) -> dict[str, float | None]:
+    """Per-channel age in seconds, rounded to 0.1 ms (None: never read)."""
+    return {n: round(float(a), 4) if np.isfinite(a) else None for n, a in zip(names, age)}

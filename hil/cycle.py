@@ -47,7 +47,7 @@ CONTROL_STAGES = STAGE_ORDER[STAGE_ORDER.index("supervisor") + 1: STAGE_ORDER.in
 
 PRODUCERS: dict[str, str] = {
     "t": "loop", "cycle": "loop", "lateness": "loop",
-    "values": "read", "valid": "read", "fresh": "read", "stale": "read", "unread": "read", "comm_ok": "read", "system": "read",
+    "values": "read", "valid": "read", "fresh": "read", "stale": "read", "unread": "read", "lost": "read", "age": "read", "comm_ok": "read", "system": "read",
     "disqualified": "sensors", "pc": "sensors",
     "burning": "ignition",
     "step_index": "sequence", "seq_t": "sequence",
@@ -68,6 +68,8 @@ class CycleState:
     fresh: np.ndarray = field(init=False)  # sampled this cycle (a slow device's values are held between reads)
     stale: np.ndarray = field(init=False)  # held longer than its device's stale time (or never read)
     unread: np.ndarray = field(init=False)  # its every-cycle device did not answer this cycle (NaN)
+    lost: np.ndarray = field(init=False)  # its device is declared lost (disqualified)
+    age: np.ndarray = field(init=False)  # seconds since its device's last complete read (inf: never)
     comm_ok: bool = True
     system: np.ndarray | None = None  # the firmware protocol's system block, when read this cycle
     disqualified: np.ndarray = field(init=False)
@@ -85,6 +87,8 @@ class CycleState:
         self.fresh = np.zeros(self.n_channels, dtype=bool)
         self.stale = np.zeros(self.n_channels, dtype=bool)
         self.unread = np.zeros(self.n_channels, dtype=bool)
+        self.lost = np.zeros(self.n_channels, dtype=bool)
+        self.age = np.full(self.n_channels, np.inf)
         self.disqualified = np.zeros(self.n_channels, dtype=bool)
 
 

@@ -58,6 +58,15 @@ DEVICE_FAULTS: dict[str, str] = {
     "thermocouple module lost (non-critical, redlined)": "stop_answering:device=tc@{t}",
     "valve PLC answers with exceptions 1 s": "exception_response:code=4,device=plc@{t}+1.0",
     "slow RS-485 line: modules 25 ms late for 2 s": "slow_response:delay=0.025,device=flow@{t}+2.0",
+    # a slow module's lateness is judged by the redline it feeds (hil/safety/blind.py): wall_temp
+    # tolerates 310 ms without a sample; the module lost after 3 unanswered polls is a FAULT
+    "thermocouple module late by 1.5 periods for 3 s": "device_late:device=tc,factor=1.5@{t}+3.0",
+    "thermocouple module silent past its tolerance": "device_silent:device=tc@{t}",
+}
+# how a cell must end, where the fault decides it (the others: any outcome, the stand safe)
+EXPECTED: dict[str, str] = {
+    "thermocouple module late by 1.5 periods for 3 s": "completed",
+    "thermocouple module silent past its tolerance": "fault",
 }
 FAULTS.update(DEVICE_FAULTS)
 
@@ -121,6 +130,9 @@ def cell_of(fault: str, phase: str, spec: RunSpec, row: dict[str, Any]) -> Cell:
         problems.append(f"hard start: peak Pc {cell.peak_pc_mpa:.2f} MPa > {limit:g} MPa")
     if not cell.recording_complete:
         problems.append("recording incomplete")
+    expected = EXPECTED.get(fault)
+    if expected and cell.outcome != expected:
+        problems.append(f"ended {cell.outcome}, not {expected}")
     cell.passed = not problems
     cell.why_failed = "; ".join(problems)
     return cell
@@ -180,7 +192,10 @@ def markdown(cells: list[Cell]) -> str:
               "PLC on Modbus TCP and two modules on one RS-485 line): a lost critical device latches FAULT and the "
               "safing goes out through the devices that still answer; a lost non-critical device only disqualifies "
               "its channels, and a redline watching them decides. In lockstep the RS-485 line's transactions cost no "
-              "loop time (on a real clock the line has its own thread); an answer later than the 30 ms timeout is lost."]
+              "loop time (on a real clock the line has its own thread); an answer later than the 30 ms timeout is lost. "
+              "A late module is judged by the redline it feeds: wall_temp may go 310 ms without a sample "
+              "(persistence 3 × 50 ms + the module's 160 ms stale time, docs/stand-config.md), so the module late by "
+              "1.5 periods must complete and the silent one must end in FAULT (the cells check the outcome)."]
     return "\n".join(lines) + "\n"
 
 

@@ -151,6 +151,9 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         while loop.t < 2.0 and (loop.cycle < 20 or ctl.warming_up()):
             loop.step()
         ctl.load(seq_path)
+        settle = loop.t + 1.0  # the loop stood still while the sequence loaded: fresh readings again
+        while loop.t < settle and ctl.warming_up():
+            loop.step()
         try:
             ctl.arm()
             ctl.start()
@@ -211,6 +214,9 @@ def run(opts: RunOptions, out: TextIO = sys.stdout) -> RunResult:
         }
         if sim_out:
             summary["sim_log"] = sim_out.strip().splitlines()[-1:]
+            from firmware_sim.lateness import simulator_block  # the simulator's own lateness, its verdict
+
+            simulator_block(summary, sim_out, min(d.link.timeout_s for d in stand.devices))
         failed = write_summary(recorder, stand, summary)
         if failed is not None:
             print(f"error: the recording did not close cleanly: {failed} (said in summary.json)", file=sys.stderr)

@@ -51,6 +51,7 @@ class DeviceLink:
     stale_after: float
     lost_polls: int
     line: LinePoller | None = None
+    index: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.intp))  # its channels
     due: float = 0.0
     last_ok: float = -math.inf  # clock time of the last complete read
     failures: int = 0  # consecutive failed polls
@@ -87,6 +88,7 @@ class StandIO:
             link = DeviceLink(d, transports[d.name], decoder.reads[d.name], decoder.masks[d.name],
                               d.period(rate_hz), d.every_cycle(rate_hz), d.stale_after(rate_hz),
                               d.lost_polls(comm_loss_cycles, rate_hz))
+            link.index = np.flatnonzero(link.mask)
             if threaded and d.serial:
                 link.line = self.lines.setdefault(d.serial, LinePoller(d.serial, clock))
                 link.line.add(d.name, link.transport, link.blocks, link.period)
@@ -105,6 +107,8 @@ class StandIO:
         self._none.flags.writeable = self._all.flags.writeable = False  # shared by every cycle
         self._fresh: list[DeviceLink] = []  # devices whose values arrived this cycle
         self.last_error = ""
+        # seconds since each channel's device last delivered a complete read (inf: never)
+        self.age = np.full(n, np.inf)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -156,6 +160,27 @@ class StandIO:
         because it did not answer its request) for the console's status."""
         return {lk.name: dataclasses.asdict(lk.transport.stats) for lk in self.links}
 
+    def device_ages(self) -> dict[str, float | None]:
+        """Seconds since each device's last complete read (None: never read): what the
+        operator sees of a slow module's held values (``status()["device_age"]``)."""
+        now = self.clock.now()
+        return {lk.name: None if lk.last_ok == -math.inf else round(now - lk.last_ok, 4) for lk in self.links}
+
+    def not_fresh(self) -> list[str]:
+        """Every device that has not delivered a fresh reading, and why: ARM waits for all of them."""
+        now, out = self.clock.now(), []
+        for lk in self.links:
+            if lk.last_ok == -math.inf:
+                out.append(f"device {lk.name!r} has not delivered a reading yet")
+            elif lk.lost:
+                out.append(f"device {lk.name!r} is lost ({lk.error})")
+            elif lk.every_cycle and lk.failures:
+                out.append(f"device {lk.name!r} did not answer its last poll ({lk.error})")
+            elif not lk.every_cycle and now - lk.last_ok > lk.stale_after:
+                out.append(f"device {lk.name!r} has no fresh reading: the last is {(now - lk.last_ok) * 1e3:.0f} ms "
+                           f"old (stale after {lk.stale_after * 1e3:.0f} ms)")
+        return out
+
     @property
     def transport(self) -> Transport:
         """The first device's transport (single-device stands, summaries)."""
@@ -181,10 +206,12 @@ class StandIO:
         # masks shared while nothing is stale or unread (the common cycle): stages only read them
         stale_mask = unread = self._none
         now = self.clock.now()
+        age = self.age
         for lk in self.links:
+            age[lk.index] = now - lk.last_ok  # inf until the device's first answer
             if lk.every_cycle:
-                if lk.failures:  # its last poll failed (a good one resets the count)
-                    values[lk.mask] = np.nan
+                if lk.failures or lk.last_ok == -math.inf:  # its last poll failed, or none answered yet
+                    values[lk.mask] = np.nan  # unknown is not zero, nor the last value
                     valid[lk.mask] = False
                     unread = unread | lk.mask
             else:
@@ -196,7 +223,8 @@ class StandIO:
                 elif not stale and lk.stale and lk.stale_reported:
                     self.events(cs.t, "device_fresh", device=lk.name)
                 lk.stale = stale
-                if stale:
+                if stale or lk.lost:  # never read, held past its stale time, or lost: unknown (NaN), never 0
+                    values[lk.mask] = np.nan
                     valid[lk.mask] = False
                     stale_mask = stale_mask | lk.mask
             self._check_echo(lk, cs.t, now)
@@ -207,6 +235,12 @@ class StandIO:
             for lk in self._fresh:
                 fresh = fresh | lk.mask
         cs.values, cs.valid, cs.fresh, cs.stale, cs.unread = values, valid, fresh, stale_mask, unread
+        cs.age = age
+        lost = self._none
+        for lk in self.links:
+            if lk.lost:
+                lost = lost | lk.mask
+        cs.lost = lost
         fw_link = self.fw_link
         cs.system = self.decoder.system() if fw_link is not None and not fw_link.failures else None
         worst = max((lk.failures for lk in self.links if lk.dev.critical), default=0)

@@ -101,6 +101,12 @@ def smooth(x: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(x, k, mode="same") / np.convolve(np.ones_like(x), k, mode="same")
 
 
+def _nanmax(x: np.ndarray) -> float | None:
+    """The largest known value (None: every sample unknown, NaN)."""
+    finite = x[np.isfinite(x)]
+    return float(finite.max()) if finite.size else None
+
+
 def _burn_extras(table: pa.Table, stand: StandConfig, t: np.ndarray, i0: int, i1: int) -> dict[str, Any]:
     """Mean O/F (flowmeters), total impulse (thrust), peak wall temperature, over ignition → shutdown."""
     out: dict[str, Any] = {}
@@ -109,7 +115,8 @@ def _burn_extras(table: pa.Table, stand: StandConfig, t: np.ndarray, i0: int, i1
     fu = stand.with_role(ChannelRole.FUEL_FLOW)
     if ox and fu:
         mo, mf = _col(table, ox)[seg], _col(table, fu)[seg]
-        good = mf > 1e-3 * max(np.nanmax(mf), 1e-9)
+        top = _nanmax(mf)
+        good = mf > 1e-3 * max(top if top is not None else 0.0, 1e-9)  # NaN (not read) is never good
         out["of_mean"] = round(float(np.nansum(mo[good]) / np.nansum(mf[good])), 4) if good.any() else None
     th = stand.with_role(ChannelRole.THRUST)
     if th:
@@ -117,7 +124,8 @@ def _burn_extras(table: pa.Table, stand: StandConfig, t: np.ndarray, i0: int, i1
         out["total_impulse_kns"] = round(float(np.trapezoid(np.nan_to_num(f), t[seg])), 3)
     wall = stand.with_role(ChannelRole.WALL_TEMP)
     if wall:
-        out["wall_temp_peak_k"] = round(float(np.nanmax(_col(table, wall)[seg])), 2)
+        peak = _nanmax(_col(table, wall)[seg])
+        out["wall_temp_peak_k"] = round(peak, 2) if peak is not None else None  # never read in the burn
     return out
 
 

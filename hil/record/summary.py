@@ -78,6 +78,7 @@ def controller_facts(ctl: Controller, events: Iterable[Mapping[str, Any]], last_
     stats = ctl.loop.stats
     return {**run_outcome(events), "final_state": sup.state.name, "redline_margins": ctl.redlines.margins(),
             "disqualified_sensors": ctl.sensors.names(),
+            "unknown_sensors": dict(ctl.sensors.unknown),  # without a value at the end, and why
             "loop": stats.summary(last=last_cycles) if last_cycles else stats.summary()}
 
 

@@ -61,6 +61,11 @@ class IgnitionMonitor:
         self._low_since: float | None = None
         self._t_prev: float | None = None
         self.reading = math.nan
+        # the last known reading and when: a relight interlock may use it for as long as its
+        # device's held values count as fresh (one missed DAQ answer is not a hot chamber)
+        self._known, self._known_t = math.nan, -math.inf
+        dev = stand.device(stand.channel(self.cfg.channel).device) if self.cfg is not None else None
+        self._known_for = dev.stale_after(stand.loop.rate_hz) if dev is not None else 0.0
 
     # ------------------------------------------------------------------ questions others ask
 
@@ -82,8 +87,11 @@ class IgnitionMonitor:
         if cfg is None or self.shutdown_at is None:
             return ""
         why = []
-        if not self.reading <= cfg.relight_below:  # NaN (no trustworthy reading) refuses too
-            why.append(f"{cfg.channel} {self.reading:.3g} is not below relight_below {cfg.relight_below:g}")
+        v, note = self.reading, ""
+        if v != v and t - self._known_t <= self._known_for:  # unknown this cycle: the last reading, while fresh
+            v, note = self._known, f" (last known {(t - self._known_t) * 1e3:.0f} ms ago)"
+        if not v <= cfg.relight_below:  # NaN (no trustworthy reading) refuses too
+            why.append(f"{cfg.channel} {v:.3g}{note} is not below relight_below {cfg.relight_below:g}")
         off = t - self.shutdown_at
         if off < cfg.min_off_s - 1e-9:
             why.append(f"off for {off:.3g} s, min_off_s is {cfg.min_off_s:g} s")
@@ -101,6 +109,8 @@ class IgnitionMonitor:
             cs.burning = False
             return
         self.reading = self._read(cs)
+        if self.reading == self.reading:
+            self._known, self._known_t = self.reading, t
         eng = self.commands.eng
         if self.shutdown_at is not None and any(eng[i] > 0 for i in self._purges):
             self.purge_s += dt

@@ -4,7 +4,9 @@ One monitor per controller. The stand's redlines are always installed; a sequenc
 ones are installed when it is loaded and replaced by the next load. A sequence may enable or
 disable its own and the stand's optional ones, never an always-on stand redline. A redline reads
 the median of its sensors that the ``sensors`` stage still trusts; losing every one of them
-during a burn latches FAULT (the stand would be flying blind).
+during a burn latches FAULT (the stand would be flying blind). A redline whose sensors are
+trusted but have no fresh sample (a slow or late device: their values are unknown) waits up to
+its ``blind_after`` (hil/safety/blind.py); past it, during a burn, it latches FAULT too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from math import isfinite
 import numpy as np
 
 from hil.cycle import CycleState
+from hil.safety.blind import blind_after
 from hil.safety.sensors import SensorQualifier, median
 from hil.safety.supervisor import EventSink, State, Supervisor
 from hil.stand import Redline, StandConfig
@@ -21,7 +24,8 @@ from hil.stand import Redline, StandConfig
 _RUNNING, _BURNING = "running", "burning"
 
 
-_FAR = (float("inf"), 0.0, 0.0)
+_INF = float("inf")
+_FAR = (_INF, 0.0, 0.0)
 
 
 class RedlineMonitor:
@@ -55,6 +59,8 @@ class RedlineMonitor:
         self._prev_sample = {r.name: float("nan") for r in self.redlines}
         # what each cycle needs per redline, looked up once per load (the loop runs at 1 kHz)
         self._plan = [(r, r.name, str(r.when), self.channels[r.name]) for r in self.redlines]
+        self.blind_after = {r.name: blind_after(r, self.stand, self.rate_hz) for r in self.redlines}
+        self.blind: set[str] = set()  # redlines blind now (reported once per episode)
 
     def new_run(self) -> None:
         """A run is armed: its margins and trips are its own, not those of an earlier run of the
@@ -96,8 +102,16 @@ class RedlineMonitor:
                     sup.fault(t, f"redline {name}: every sensor it watches is disqualified ({lost})")
                 continue
             if not any(fresh[i] for i in ok):
-                continue  # a slow device's held value: persistence counts samples, not cycles
-            v = vlist[ok[0]] if len(ok) == 1 else median([vlist[i] for i in ok])
+                # a slow device's held value: persistence counts samples, not cycles
+                limit = self.blind_after[name]
+                if limit != _INF and limit < cs.age[ok].min():
+                    self._blind(t, rl, ok, cs, burning)
+                continue
+            if name in self.blind:
+                self.blind.discard(name)
+                self.events(t, "redline_sees", redline=name)
+            known = [i for i in ok if vlist[i] == vlist[i]]  # a channel of a late device is NaN
+            v = vlist[known[0]] if len(known) == 1 else median([vlist[i] for i in known])
             prev_t = prev_sample[name]
             why = self._violation(rl, v, t, t - prev_t if isfinite(prev_t) else 0.0, cs)
             m = self._margin(rl, v, t, cs)
@@ -113,6 +127,20 @@ class RedlineMonitor:
             counts[name] += 1
             if counts[name] >= rl.persistence:
                 self._trip(t, rl, why)
+
+    def _blind(self, t: float, rl: Redline, idx: list[int], cs: CycleState, burning: bool) -> None:
+        """No fresh sample for longer than the redline's tolerance: FAULT during a burn (the
+        stand is flying blind), else reported once."""
+        age = float(cs.age[idx].min())
+        why = "; ".join(f"{self.stand.channels[i].name}: {self.sensors.unknown.get(self.stand.channels[i].name, 'no fresh sample')}"
+                        for i in idx)
+        msg = (f"redline {rl.name} is blind: no fresh sample for {age * 1e3:.1f} ms, more than its "
+               f"{self.blind_after[rl.name] * 1e3:.0f} ms tolerance ({why})")
+        if burning:
+            self.supervisor.fault(t, msg)
+        elif rl.name not in self.blind:
+            self.events(t, "redline_blind", redline=rl.name, detail=msg)
+        self.blind.add(rl.name)
 
     def _violation(self, rl: Redline, v: float, t: float, dt: float, cs: CycleState) -> str:
         if v > rl.max:

@@ -87,6 +87,7 @@ def redline_from_table(t: TableReader, channels: dict[str, Channel], default_ena
         when=t.enum("when", RedlineWhen, "always"),
         enabled=t.get("enabled", bool, default_enabled),
         line=t.ctx.line_of(t.kp),
+        blind_after_s=t.number("blind_after_s", positive=True) if "blind_after_s" in t.data else None,
     )
     if not (math.isfinite(rl.min) or math.isfinite(rl.max) or rl.relative or math.isfinite(rl.max_rate)):
         raise t.error("name", f"redline {name!r} sets no limit (min, max, min_frac, max_frac or max_rate)")

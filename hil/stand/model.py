@@ -248,6 +248,9 @@ class Redline:
     when: RedlineWhen = RedlineWhen.ALWAYS
     enabled: bool = True  # False: a sequence has to enable it (phase-gated)
     line: int | None = None
+    # how long the redline may go without a fresh sample of any of its channels before it is
+    # blind (None: derived from its channels' devices, see hil/safety/blind.py)
+    blind_after_s: float | None = None
 
     @cached_property
     def relative(self) -> bool:
