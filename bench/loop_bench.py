@@ -30,7 +30,7 @@ from hil.runner import RunOptions, run
 from hil.safety import STATE_NAMES
 from hil.stand import TransportConfig, load_stand
 from hil.stand.devices import wire_time
-from hil.stand.model import LinkKind
+from hil.stand.kinds import LinkKind
 from hil.transport import open_transport
 
 TQ12 = find_stand("sim_tq12")

@@ -16,7 +16,7 @@ from firmware_sim.sensors import Sensor
 from hil.stand import StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.devices import Device, Heartbeat
-from hil.stand.model import RegisterTable
+from hil.stand.kinds import RegisterTable
 
 if TYPE_CHECKING:
     from firmware_sim.firmware import Firmware

@@ -24,7 +24,7 @@ from firmware_sim.lateness import Lateness
 from firmware_sim.sensors import Sensor, noise_source
 from hil.stand import Actuator, FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
-from hil.stand.model import WatchdogEngage
+from hil.stand.kinds import WatchdogEngage
 from hil.stand.registers import decode
 
 _PLANT_ATTR = {"ox_valve": "cmd_ox", "fuel_valve": "cmd_fuel", "gg_valve": "cmd_gg", "ox_iso": "cmd_ox_iso",

@@ -16,7 +16,7 @@ from hil.children import Child, start_sim
 from hil.clock import Clock, MonotonicClock, VirtualClock
 from hil.errors import ConfigError, ProtocolError
 from hil.stand import StandConfig, TransportConfig
-from hil.stand.model import LinkKind
+from hil.stand.kinds import LinkKind
 from hil.transport import open_transports
 from hil.transport.base import Transport
 

@@ -23,7 +23,7 @@ from hil.errors import Refused
 from hil.files import write_json_atomic, write_text_atomic
 from hil.safety import State
 from hil.stand import Actuator, Channel, StandConfig
-from hil.stand.model import Feeds
+from hil.stand.kinds import Feeds
 from hil.stand.zero import apply_zero, unzeroed, write_zero, zero_path
 
 if TYPE_CHECKING:

@@ -2,16 +2,15 @@
 errors, register types and block coalescing, calibrations, and the decode/command maps the
 control loop uses."""
 
+from hil.stand.kinds import ChannelRole, Plot
 from hil.stand.loader import load_stand, parse_stand
 from hil.stand.model import (
     Actuator,
     Channel,
-    ChannelRole,
     FirmwareConfig,
     IgnitionConfig,
     Limits,
     LoopConfig,
-    Plot,
     Redline,
     SafingStep,
     SimConfig,

@@ -7,17 +7,8 @@ from __future__ import annotations
 
 import math
 
-from hil.stand.model import (
-    AbortSwitch,
-    Actuator,
-    Channel,
-    IgnitionConfig,
-    Redline,
-    RedlineWhen,
-    RegisterTable,
-    SafingStep,
-    ThrottleConfig,
-)
+from hil.stand.kinds import RedlineWhen, RegisterTable
+from hil.stand.model import AbortSwitch, Actuator, Channel, IgnitionConfig, Redline, SafingStep, ThrottleConfig
 from hil.stand.toml_table import SourceIndex, TableReader
 
 

@@ -21,7 +21,8 @@ from hil.stand.devices import (
     wire_time,
     write_bytes,
 )
-from hil.stand.model import Actuator, Channel, FirmwareConfig, LinkKind, LoopConfig, RegisterTable, TransportConfig
+from hil.stand.kinds import LinkKind, RegisterTable
+from hil.stand.model import Actuator, Channel, FirmwareConfig, LoopConfig, TransportConfig
 from hil.stand.registers import MAX_READ, coalesce
 from hil.stand.toml_table import SourceIndex, TableReader
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hil.stand.model import LinkKind, TransportConfig
+from hil.stand.kinds import LinkKind
+from hil.stand.model import TransportConfig
 
 
 class DeviceProtocol(StrEnum):

@@ -25,24 +25,18 @@ from hil.stand.control_tables import (
 )
 from hil.stand.device_tables import assign_device, check_layout, check_lines, check_watchdogs, devices_table
 from hil.stand.devices import Device
-from hil.stand.model import (
+from hil.stand.kinds import (
     PLANT_INPUTS,
-    Actuator,
     ActuatorKind,
-    Channel,
     ChannelRole,
     EnginePreset,
     Feeds,
-    FirmwareConfig,
-    Limits,
-    LoopConfig,
     Plot,
     Propellant,
     RegisterTable,
-    SimConfig,
-    StandConfig,
     WatchdogEngage,
 )
+from hil.stand.model import Actuator, Channel, FirmwareConfig, Limits, LoopConfig, SimConfig, StandConfig
 from hil.stand.pid_table import pid_table
 from hil.stand.registers import WIDTH, WORD_ORDERS, raw_range
 from hil.stand.toml_table import MISSING, TableReader, read_toml

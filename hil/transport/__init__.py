@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hil.stand import StandConfig, TransportConfig
-from hil.stand.model import LinkKind
+from hil.stand.kinds import LinkKind
 from hil.transport import modbus_log
 from hil.transport.base import Transport
 

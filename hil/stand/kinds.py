@@ -1,0 +1,91 @@
+"""The vocabulary of a stand file: the kinds a key may name (links, register tables, actuator
+kinds, propellants, redline phases, channel roles, plots ...). Kept apart from the dataclasses of
+hil/stand/model.py because the transports, the simulator and the report need the words without
+the model."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class LinkKind(StrEnum):
+    """How a stand (or one of its devices) is reached."""
+
+    TCP = "tcp"
+    RTU = "rtu"
+
+
+class RegisterTable(StrEnum):
+    """A Modbus data table: input registers (read with function code 4), holding registers
+    (3; written with 16), discrete inputs (2) and coils (1; written with 15)."""
+
+    INPUT = "input"
+    HOLDING = "holding"
+    DISCRETE = "discrete"
+    COIL = "coil"
+
+    @property
+    def bits(self) -> bool:
+        """One bit per address rather than a 16-bit register."""
+        return self in (RegisterTable.DISCRETE, RegisterTable.COIL)
+
+
+class ActuatorKind(StrEnum):
+    VALVE = "valve"
+    PROPORTIONAL = "proportional"
+    IGNITER = "igniter"
+    PURGE = "purge"
+
+
+class Propellant(StrEnum):
+    OX = "ox"
+    FUEL = "fuel"
+    NONE = "none"
+
+
+class Feeds(StrEnum):
+    """What a propellant valve feeds: opening one ox and one fuel valve of the chamber starts a burn."""
+
+    CHAMBER = "chamber"
+    GG = "gg"
+    ISOLATION = "isolation"
+
+
+class RedlineWhen(StrEnum):
+    ALWAYS = "always"
+    RUNNING = "running"  # the stand is RUNNING
+    BURNING = "burning"  # ignition is confirmed
+
+
+class WatchdogEngage(StrEnum):
+    FIRST_HEARTBEAT = "first-heartbeat"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class EnginePreset(StrEnum):
+    TQ12 = "tq12"
+    LAB = "lab"
+
+
+class ChannelRole(StrEnum):
+    """What a channel measures, for the metrics, the report and the console (chamber pressure is
+    ``[limits] pc_channel(s)``, a valve's position is its actuator's ``feedback``)."""
+
+    THRUST = "thrust"
+    OX_FLOW = "ox_flow"
+    FUEL_FLOW = "fuel_flow"
+    WALL_TEMP = "wall_temp"
+
+
+class Plot(StrEnum):
+    """Which of the console's plots a channel is drawn in."""
+
+    PC = "pc"
+    THRUST = "thrust"
+    PRESSURES = "pressures"
+    VALVES = "valves"
+    NONE = "none"
+
+
+PLANT_INPUTS = ("ox_valve", "fuel_valve", "gg_valve", "ox_iso", "fuel_iso", "igniter", "purge")
