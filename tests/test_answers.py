@@ -6,13 +6,12 @@ if it is not counted."""
 
 from __future__ import annotations
 
-import socket
 import struct
-import threading
 from collections.abc import Callable
 
 import pytest
 from rs485 import Req, Rs485Line, Unit, frame
+from tcp_device import ScriptedTcpDevice
 
 from hil.errors import DeviceException, TransportError, TransportTimeout
 from hil.stand import TransportConfig
@@ -139,46 +138,6 @@ def test_the_documented_quiet_time_at_115200_baud() -> None:
 
 
 # ------------------------------------------------------------------------------ Modbus TCP
-
-
-class ScriptedTcpDevice:
-    """A Modbus TCP listener answering each request with ``reply(tid, unit, pdu)``."""
-
-    def __init__(self, reply: Callable[[int, int, bytes], bytes]) -> None:
-        self.reply = reply
-        self.srv = socket.create_server(("127.0.0.1", 0))
-        self.srv.settimeout(0.05)
-        self.port = self.srv.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.srv.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(0.05)
-                buf = b""
-                while not self._stop.is_set():
-                    try:
-                        chunk = conn.recv(4096)
-                    except TimeoutError:
-                        continue
-                    if not chunk:
-                        break
-                    buf += chunk
-                    while len(buf) >= 7 and len(buf) >= 6 + struct.unpack(">H", buf[4:6])[0]:
-                        n = 6 + struct.unpack(">H", buf[4:6])[0]
-                        req, buf = buf[:n], buf[n:]
-                        conn.sendall(self.reply(struct.unpack(">H", req[:2])[0], req[6], req[7:]))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.srv.close()
 
 
 def mbap(tid: int, unit: int, pdu: bytes) -> bytes:

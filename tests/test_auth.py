@@ -154,7 +154,12 @@ def test_who_answered_is_the_authenticated_key_name_not_the_name_a_client_gives(
     assert c.answer(st["prompt"]["index"], "abort")["ok"]
     while c.status()["state"] != "SAFE":
         assert time.monotonic() < deadline
-    assert "(line 44, console)" in c.status()["abort_reason"]
+    from hil.sequence import load_sequence
+    from hil.stand import load_stand
+
+    first_prompt = load_sequence(ROOT / "configs" / "sequences" / "tq12_three_burn_gonogo.toml",
+                                 load_stand(TQ12)).prompts[0].line
+    assert f"(line {first_prompt}, console)" in c.status()["abort_reason"]
     c.close()
     events = [json.loads(line) for line in (keys.parent / "session" / "events.jsonl").read_text().splitlines()]
     assert [e["client"] for e in events if e["kind"] in ("hold", "resume", "prompt_answered")] == ["console"] * 3

@@ -7,7 +7,6 @@ with the reason, keeps its recording whole and shuts down cleanly."""
 
 from __future__ import annotations
 
-import socket
 import struct
 import threading
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from conftest import STANDS, TQ12
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymodbus.framer import FramerRTU
+from tcp_device import ScriptedTcpDevice
 
 from hil.clock import MonotonicClock
 from hil.controller import Controller, new_recorder
@@ -76,49 +76,13 @@ def rtu_replies() -> st.SearchStrategy[Reply]:
     return st.one_of(junk, framed)
 
 
-class GarbageTcpDevice:
-    """A Modbus TCP listener on 127.0.0.1 that answers each complete request with ``reply``."""
+class GarbageTcpDevice(ScriptedTcpDevice):
+    """The scripted device (tests/tcp_device.py) answering with ``garbage(tid, fc)``: what the
+    hypothesis strategies above draw."""
 
     def __init__(self) -> None:
-        self.srv = socket.create_server(("127.0.0.1", 0))
-        self.srv.settimeout(0.05)
-        self.port = self.srv.getsockname()[1]
-        self.reply: Reply = lambda tid, fc: b""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.srv.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(0.05)
-                buf = b""
-                while not self._stop.is_set():
-                    try:
-                        chunk = conn.recv(4096)
-                    except TimeoutError:
-                        continue
-                    except OSError:
-                        break
-                    if not chunk:
-                        break
-                    buf += chunk
-                    while len(buf) >= 7 and len(buf) >= 6 + struct.unpack(">H", buf[4:6])[0]:
-                        n = 6 + struct.unpack(">H", buf[4:6])[0]
-                        req, buf = buf[:n], buf[n:]
-                        try:
-                            conn.sendall(self.reply(struct.unpack(">H", req[:2])[0], req[7]))
-                        except OSError:
-                            break
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.srv.close()
+        self.garbage: Reply = lambda tid, fc: b""
+        super().__init__(lambda tid, unit, pdu: self.garbage(tid, pdu[0]))
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +115,7 @@ def _check_read(tr) -> None:
 @pytest.mark.slow
 @given(reply=tcp_replies())
 def test_tcp_transport_returns_registers_or_a_transport_error(tcp_device, reply: Reply) -> None:
-    tcp_device.reply = reply
+    tcp_device.garbage = reply
     stand = load_stand(TQ12)
     cfg = TransportConfig(kind="tcp", host="127.0.0.1", port=tcp_device.port, unit=1, timeout_s=0.03, retries=1)
     with open_transport(stand, cfg) as tr:
@@ -215,7 +179,7 @@ def test_rtu_transport_returns_registers_or_a_transport_error(pty_pair, reply: R
 
 @pytest.mark.slow
 def test_a_controller_fed_garbage_faults_cleanly_and_keeps_its_recording(tcp_device, tmp_path) -> None:
-    tcp_device.reply = lambda tid, fc: b"\x13\x37" * 40  # noise on every answer
+    tcp_device.garbage = lambda tid, fc: b"\x13\x37" * 40  # noise on every answer
     stand = load_stand(TQ12)
     import dataclasses
 
@@ -244,7 +208,7 @@ def test_a_garbage_device_among_good_ones_is_lost_and_the_others_keep_reading(tc
     from firmware_sim.firmware import Firmware
     from hil.transport.lockstep import LockstepTransport
 
-    tcp_device.reply = lambda tid, fc: bytes([0, 1, 0, 0, 0, 4, 1, fc, 2, 0x55])  # a short bit answer to everything
+    tcp_device.garbage = lambda tid, fc: bytes([0, 1, 0, 0, 0, 4, 1, fc, 2, 0x55])  # a short bit answer to everything
     stand = load_stand(DEVICES)
     f = Firmware(stand)
     transports = {d.name: LockstepTransport(f, d.name) for d in stand.devices}

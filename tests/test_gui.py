@@ -8,9 +8,16 @@ from conftest import LAB, ROOT, TQ12
 
 from hil.gui.main_window import MainWindow
 from hil.runner import RunOptions, run
+from hil.sequence import load_sequence
+from hil.stand import load_stand
 
 SEQ = ROOT / "configs" / "sequences"
 pytestmark = pytest.mark.timeout(150)
+
+
+def _hotfire_steps() -> int:
+    """How many steps the shipped hotfire has, as the loader sees it (the timeline shows each)."""
+    return len(load_sequence(SEQ / "tq12_hotfire_100.toml", load_stand(TQ12)).steps)
 
 
 @pytest.fixture
@@ -108,8 +115,9 @@ def test_live_console_arm_start_plot_abort(window, qtbot, controller) -> None:
     # loading a sequence shows its check result and the timeline
     win.sequence.load(str(SEQ / "tq12_hotfire_100.toml"))
     qtbot.waitUntil(lambda: bool(win.sequence.steps), timeout=10000)
-    assert "check passed" in win.sequence.check.text() and win.sequence.timeline.count() == 13
-    assert "(line 27)" in win.sequence.timeline.item(3).text()
+    assert "check passed" in win.sequence.check.text() and win.sequence.timeline.count() == _hotfire_steps()
+    fourth = load_sequence(SEQ / "tq12_hotfire_100.toml", load_stand(TQ12)).steps[3]
+    assert f"(line {fourth.line})" in win.sequence.timeline.item(3).text()  # each step names its line
     qtbot.waitUntil(lambda: win.arm_btn.isEnabled(), timeout=10000)
     win.arm()
     qtbot.waitUntil(lambda: win.model.status.get("state") == "ARMED", timeout=10000)
@@ -482,7 +490,7 @@ def test_a_second_console_watches_until_authority_is_handed_over(window, qtbot, 
         qtbot.waitUntil(lambda: lead.status()["authority"]["requested_by"] == win.station, timeout=10000)
         assert lead.hand_over()["ok"]
         # the watcher already shows the timeline the conductor loaded (it asked for it) ...
-        assert win.sequence.timeline.count() == 13 and win.sequence.title.text() == lead.status()["sequence"]
+        assert win.sequence.timeline.count() == _hotfire_steps() and win.sequence.title.text() == lead.status()["sequence"]
         qtbot.waitUntil(lambda: win.authority_btn.text() == "Authority: this console", timeout=10000)
         # ... so after the hand-over it can ARM without reloading
         qtbot.waitUntil(lambda: win.arm_btn.isEnabled(), timeout=15000)
