@@ -24,9 +24,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hil.gui.panel import PanelFrame
+
 
 class CheckoutPanel(QWidget):
     """Zero / valve timing buttons, the running checkout, the last report."""
+
+    tab_title = "Checkout"
+    frame_every = 6
 
     def __init__(self, send: Callable[..., None], ask: Callable[..., None]) -> None:
         super().__init__()
@@ -104,6 +109,21 @@ class CheckoutPanel(QWidget):
             btn.setToolTip(reason)
         self.cancel_btn.setEnabled(live and mine and self.running is not None)
         self.phase.setText(f"running: {self.running['phase']}" if self.running else "")
+
+    def forget(self) -> None:
+        self.outcome.setText("")
+        self.lines = []
+        self.report.clear()
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        if ev.get("kind") == "checkout_done":
+            self.show_result(ev)
+
+    def on_reply(self, cmd: str, reply: dict[str, Any]) -> None:
+        pass
+
+    def show_frame(self, frame: PanelFrame) -> None:
+        pass  # its buttons follow authority and state with the window's own (gui/controls.py)
 
     def show_result(self, ev: dict[str, Any]) -> None:
         """A ``checkout_done`` event: the outcome, the report, the record."""

@@ -10,6 +10,8 @@ from typing import Any
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from hil.gui.panel import PanelFrame
+
 ERROR = {"redline", "fault", "abort", "firmware_trip", "device_lost", "exception", "redline_outside_run"}
 WARNING = {"refused", "sensor_disqualified", "comm_error", "warning", "loop_degraded", "device_stale",
            "prompt_timeout", "throttle_released"}
@@ -31,6 +33,9 @@ def severity(kind: str) -> str:
 class EventLog(QWidget):
     """The Events tab: newest at the bottom, filterable, repeats folded."""
 
+    tab_title = "Events"
+    frame_every = 6
+
     def __init__(self) -> None:
         super().__init__()
         lay = QVBoxLayout(self)
@@ -46,6 +51,23 @@ class EventLog(QWidget):
         self.list = QListWidget()
         lay.addWidget(self.list, 1)
         self._fold: dict[str, Any] | None = None  # the open fold: its item, counts, first and last time
+
+    # ------------------------------------------------------------------ as a console panel
+
+    def configure(self, meta: dict[str, Any]) -> None:
+        pass
+
+    def forget(self) -> None:
+        self.clear()
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        self.add(ev)
+
+    def on_reply(self, cmd: str, reply: dict[str, Any]) -> None:
+        pass
+
+    def show_frame(self, frame: PanelFrame) -> None:
+        pass
 
     # ------------------------------------------------------------------ adding
 

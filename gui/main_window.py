@@ -24,6 +24,7 @@ from hil.gui.controls import OperatorControls
 from hil.gui.dialogs import DialogDesk
 from hil.gui.event_log import EventLog
 from hil.gui.model import ConsoleModel
+from hil.gui.panel import ConsolePanel, PanelFrame
 from hil.gui.pid import PidView
 from hil.gui.plots import PlotPanel
 from hil.gui.prompt_bar import AlarmBar, BarSlot, PromptBar
@@ -84,16 +85,16 @@ class MainWindow(OperatorControls, QMainWindow):
         self.plots.desk = self.desk
         split.addWidget(self.plots)
         self.tabs = QTabWidget()
+        self.sequence = SequencePanel(self.send, self.desk.open_file)
         self.channels = ChannelTable()
         self.pid = PidView(self.send, self.ask, self.desk.number)
-        self.sequence = SequencePanel(self.send, self.desk.open_file)
-        self.events = EventLog()
         self.checkout = CheckoutPanel(self.send, self.ask)
-        self.tabs.addTab(self.sequence, "Sequence")
-        self.tabs.addTab(self.channels, "Channels")
-        self.tabs.addTab(self.pid, "P&&ID")
-        self.tabs.addTab(self.checkout, "Checkout")
-        self.tabs.addTab(self.events, "Events")
+        self.events = EventLog()
+        # the tabs, in order: every one is fed through gui/panel.py's interface, from this list
+        self.panels: list[ConsolePanel] = [self.sequence, self.channels, self.pid, self.checkout, self.events]
+        for panel in self.panels:
+            assert isinstance(panel, QWidget), "a console panel is a widget: it becomes a tab"
+            self.tabs.addTab(panel, panel.tab_title)
         split.addWidget(self.tabs)
         split.setSizes([1000, 500])
         root.addWidget(split, 1)
@@ -180,15 +181,14 @@ class MainWindow(OperatorControls, QMainWindow):
         if cmd == "meta" and reply.get("ok"):
             self.model.configure(reply)
             self.plots.configure()
-            self.channels.configure(reply)
-            self.pid.configure(reply)
-            self.checkout.configure(reply)
+            for panel in self.panels:
+                panel.configure(reply)
             self.model.connected = True
             self.status.set_connected(True, self.where)
             self.show_message(f"connected to {reply.get('stand')}")
             return
-        if cmd == "load" or (cmd == "sequence" and reply.get("ok")):
-            self.sequence.on_reply(reply)
+        for panel in self.panels:
+            panel.on_reply(cmd, reply)
         if not reply.get("ok"):
             if reply.get("timeout") and cmd == "meta":
                 if self.link is not None:
@@ -218,12 +218,11 @@ class MainWindow(OperatorControls, QMainWindow):
                         self.model.add_rows(payload.rows)
                 elif kind == "evt":
                     self.touch()
-                    self.events.add(payload)
                     self.model.events.append(payload)
                     self.alarm_bar.on_event(payload)
                     self.run_notice.on_event(payload)
-                    if payload.get("kind") == "checkout_done":
-                        self.checkout.show_result(payload)
+                    for panel in self.panels:
+                        panel.on_event(payload)
                 elif kind == "status":
                     if not self.model.connected and self.link:
                         self.link.send("meta")  # the controller (re)appeared
@@ -239,7 +238,6 @@ class MainWindow(OperatorControls, QMainWindow):
         step = int(st.get("step", -1) if st.get("step") is not None else -1)
         self.status.update_status(st, self.sequence.step_text(step))
         self.status.next.setText(self.sequence.next_prompt(step, st.get("t_seq")))
-        self.sequence.highlight(step)
         self.prompt_bar.update_prompt(st.get("prompt"), st.get("t"))
         self.alarm_bar.update_reason(st)
         self.bar_slot.refresh()
@@ -254,11 +252,14 @@ class MainWindow(OperatorControls, QMainWindow):
         self.plots.refresh()
         self._pace(now)
         self._slow += 1
+        due = [p for p in self.panels if self._slow % p.frame_every == 0]
+        if due:
+            frame = PanelFrame(latest=self.model.latest(), status=st, state=st.get("state", "—"), step=step,
+                               pc_channel=self.model.meta.get("pc_channel", "pc"),
+                               disqualified=tuple(st.get("disqualified", [])), replay=False)
+            for panel in due:
+                panel.show_frame(frame)
         if self._slow % 6 == 0:
-            latest = self.model.latest()
-            self.channels.update_values(latest, st.get("disqualified", []))
-            self.pid.update_values(latest, st.get("state", "—"), self.model.meta.get("pc_channel", "pc"),
-                                   st.get("disqualified", []))
             if self.pid.refusal:
                 self.show_message(f"manual command not sent: {self.pid.refusal}", error=True)
                 self.pid.refusal = ""
@@ -276,13 +277,12 @@ class MainWindow(OperatorControls, QMainWindow):
         self.model.configure(rp["meta"], seconds=60.0)
         self.model.follow_clock(rp["rows"])  # the run's T-0 and stops, known in full
         self.plots.configure()
-        self.channels.configure(rp["meta"])
-        self.pid.configure(rp["meta"])
-        self.events.clear()
-        for ev in rp["events"]:
-            self.events.add(ev)
-        self.sequence.steps, self.sequence.loaded = [], ""
-        self.sequence.on_reply(rp["sequence"])  # the recorded timeline (inputs/ copy)
+        for panel in self.panels:
+            panel.forget()
+            panel.configure(rp["meta"])
+            for ev in rp["events"]:
+                panel.on_event(ev)
+        self.sequence.show_sequence(rp["sequence"])  # the recorded timeline (inputs/ copy)
         self.sequence.title.setText(f"replay: {run_dir}\n{self.sequence.loaded}")
         self.sequence.check.setText(rp.get("outcome", ""))
         self.sequence.open_btn.setEnabled(False)
@@ -305,16 +305,16 @@ class MainWindow(OperatorControls, QMainWindow):
         state = STATE_NAMES[int(rows[i, 1])] if np.isfinite(rows[i, 1]) else "—"
         t_seq = latest.get("t_seq", np.nan)
         step = int(latest["step"]) if np.isfinite(latest.get("step", np.nan)) else -1
-        self.sequence.highlight(step)
         loop = self.replay.get("loop") or {}  # the run's recorded loop figures, not this console's
-        self.status.update_status({"state": state, "t_seq": t_seq if np.isfinite(t_seq) else None,
-                                   "recording": False, "comm_ok": True,
-                                   **{k: loop[k] for k in ("cycles", "overruns", "failed_cycles", "deadlines_due",
-                                                           "deadlines_met_share") if k in loop}},
-                                  self.sequence.step_text(step))
+        st = {"state": state, "t_seq": t_seq if np.isfinite(t_seq) else None, "recording": False, "comm_ok": True,
+              **{k: loop[k] for k in ("cycles", "overruns", "failed_cycles", "deadlines_due",
+                                      "deadlines_met_share") if k in loop}}
+        self.status.update_status(st, self.sequence.step_text(step))
         self.status.set_state(f"REPLAY {state}")
-        self.channels.update_values(latest, [])
-        self.pid.update_values(latest, "REPLAY", self.model.meta.get("pc_channel", "pc"))
+        frame = PanelFrame(latest=latest, status=st, state="REPLAY", step=step,
+                           pc_channel=self.model.meta.get("pc_channel", "pc"), disqualified=(), replay=True)
+        for panel in self.panels:
+            panel.show_frame(frame)
 
     # ------------------------------------------------------------------ closing
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hil.gui.panel import PanelFrame
 from hil.gui.pid_layout import FLUID_COLOURS, Item, layout
 
 ZOOM_STEP = 1.25  # per wheel notch or button press
@@ -87,6 +88,9 @@ def _opening(name: str, a: dict[str, Any], value: float) -> str:
 
 class PidView(QWidget):
     """Symbols for every actuator, the tanks and the chamber."""
+
+    tab_title = "P&&ID"  # && is a literal & in a tab label
+    frame_every = 6
 
     def __init__(self, send: Callable[..., None], ask: Callable[..., None],
                  number: Callable[..., Any] | None = None) -> None:
@@ -225,6 +229,18 @@ class PidView(QWidget):
                 nozzle.setBrush(QBrush(QColor("#e0e0e0")))
         self.scene.addItem(sym)
         self.symbols[it.name] = sym
+
+    def forget(self) -> None:
+        self.values = {}
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        pass
+
+    def on_reply(self, cmd: str, reply: dict[str, Any]) -> None:
+        pass
+
+    def show_frame(self, frame: PanelFrame) -> None:
+        self.update_values(frame.latest, frame.state, frame.pc_channel, frame.disqualified)
 
     def update_values(self, latest: dict[str, float], state: str, pc_channel: str = "pc",
                       disqualified: list[str] | tuple[str, ...] = ()) -> None:

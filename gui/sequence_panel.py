@@ -15,9 +15,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hil.gui.panel import PanelFrame
+
 
 class SequencePanel(QWidget):
     """Shows what the controller said about the loaded sequence."""
+
+    tab_title = "Sequence"
+    frame_every = 1  # the running step's highlight follows the status at the console's rate
 
     def __init__(self, send, open_file=None) -> None:  # noqa: ANN001 - callables, see below
         super().__init__()
@@ -50,8 +55,30 @@ class SequencePanel(QWidget):
         self.title.setText(f"checking {path} …")
         self.send("load", path=path)
 
-    def on_reply(self, reply: dict[str, Any]) -> None:
-        """The controller's answer to ``load``. A refused load changes nothing on the
+    # ------------------------------------------------------------------ as a console panel
+
+    def configure(self, meta: dict[str, Any]) -> None:
+        pass  # the timeline comes with the controller's answer to ``load`` / ``sequence``
+
+    def forget(self) -> None:
+        self.steps, self.loaded, self.sha256 = [], "", ""
+        self.timeline.clear()
+        self.current = -1
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        pass
+
+    def on_reply(self, cmd: str, reply: dict[str, Any]) -> None:
+        if cmd == "load" or (cmd == "sequence" and reply.get("ok")):
+            self.show_sequence(reply)
+
+    def show_frame(self, frame: PanelFrame) -> None:
+        self.highlight(frame.step)
+
+    # ------------------------------------------------------------------ the timeline
+
+    def show_sequence(self, reply: dict[str, Any]) -> None:
+        """The controller's answer to ``load`` (or a recorded run's timeline). A refused load changes nothing on the
         controller, so nothing changes here either but the message: the sequence already
         loaded stays, with its timeline, and says so."""
         if reply.get("ok"):

@@ -8,12 +8,17 @@ from typing import Any
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
+from hil.gui.panel import PanelFrame
+
 OK, WARN, BAD = QColor("#e8f5e9"), QColor("#fff8e1"), QColor("#ffcdd2")
 
 
 class ChannelTable(QTableWidget):
     """One row per channel: value, units, valid range, status (ok / near a limit / violating
     a redline or out of range / disqualified)."""
+
+    tab_title = "Channels"
+    frame_every = 6
 
     def __init__(self) -> None:
         super().__init__(0, 4)
@@ -41,6 +46,20 @@ class ChannelTable(QTableWidget):
             self.setItem(i, 2, QTableWidgetItem(c["units"]))
             self.setItem(i, 3, QTableWidgetItem(""))
             self._cell(i, 0).setToolTip(c.get("description", ""))
+
+    def forget(self) -> None:
+        for i in range(self.rowCount()):
+            self._cell(i, 1).setText("-")
+            self._cell(i, 3).setText("")
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        pass
+
+    def on_reply(self, cmd: str, reply: dict[str, Any]) -> None:
+        pass
+
+    def show_frame(self, frame: PanelFrame) -> None:
+        self.update_values(frame.latest, list(frame.disqualified))
 
     def _cell(self, row: int, col: int) -> QTableWidgetItem:
         item = self.item(row, col)
