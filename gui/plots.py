@@ -21,6 +21,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from hil.files import write_json_atomic
+from hil.gui.axis_title import TitledAxis
 from hil.gui.decimate import PeakCache, peak_decimate
 from hil.gui.dialogs import DialogDesk
 from hil.gui.model import ConsoleModel
@@ -134,8 +135,7 @@ class PlotPanel(QWidget):
         top.addStretch(1)
         top.addWidget(self.readout)
         lay.addLayout(top)
-        self.glw = pg.GraphicsLayoutWidget()
-        # each plot keeps at least MIN_PLOT_PX: a fifth one scrolls instead of squeezing Pc
+        self.glw = pg.GraphicsLayoutWidget()  # each plot keeps MIN_PLOT_PX: a fifth scrolls, Pc is not squeezed
         self.plot_scroll = QScrollArea()
         self.plot_scroll.setWidgetResizable(True)
         self.plot_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -170,8 +170,8 @@ class PlotPanel(QWidget):
         prev = None
         axis = TAxis("bottom")  # the one time axis shown, under the last plot: T-time
         for i, (key, title) in enumerate(rows):
-            p = self.glw.addPlot(row=i, col=0, axisItems={"bottom": axis} if i == len(rows) - 1 else None)
-            p.setLabel("left", title)
+            items = {"left": TitledAxis(title)} | ({"bottom": axis} if i == len(rows) - 1 else {})
+            p = self.glw.addPlot(row=i, col=0, axisItems=items)  # the title fits the plot (axis_title.py)
             # no grid: pyqtgraph draws it through the axis items, which costs ~17 ms per axis per
             # frame in software raster (measured: it took the frame rate from 60 to 2 fps)
             for side in ("left", "bottom"):

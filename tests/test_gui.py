@@ -465,6 +465,37 @@ def test_the_window_fits_1280x720_with_legends_inside_their_plots(window, qtbot)
 
     qtbot.waitUntil(lambda: not misfits(), timeout=5000)  # once the layout has settled
 
+    def overlong() -> list[str]:
+        """Axis titles drawn longer than their axis: they run into the plots above and below."""
+        out = []
+        for key, p in window.plots.plots.items():
+            ax = p.getAxis("left")
+            if ax.label.boundingRect().width() > ax.size().height():
+                out.append(f"{key}: {ax.shown!r} {ax.label.boundingRect().width():.0f} px on {ax.size().height():.0f}")
+        return out
+
+    qtbot.waitUntil(lambda: not overlong(), timeout=5000)
+    valves = window.plots.plots["valves"].getAxis("left")
+    assert valves.toolTip() == valves.title == "Valves: command vs position [%]"  # the whole title, on hover
+    assert valves.shown.endswith("[%]")  # shortened or not, it keeps its unit
+
+
+def test_an_axis_title_is_elided_to_its_room_and_keeps_its_unit(qtbot) -> None:
+    from PySide6.QtGui import QFont, QFontMetricsF
+
+    from hil.gui.axis_title import fit_title
+
+    m = QFontMetricsF(QFont())
+    title = "Valves: command vs position [%]"
+    full = m.horizontalAdvance(title)
+    assert fit_title(title, m, full + 1) == title
+    for room in (full * 0.8, full * 0.5):
+        short = fit_title(title, m, room)
+        assert short != title and short.endswith("… [%]") and m.horizontalAdvance(short) <= room
+    tiny = fit_title(title, m, m.horizontalAdvance("Val…"))
+    assert m.horizontalAdvance(tiny) <= m.horizontalAdvance("Val…") and "[%]" not in tiny
+    assert fit_title(title, m, 1.0) == ""
+
 
 @pytest.mark.slow
 def test_a_second_console_watches_until_authority_is_handed_over(window, qtbot, controller) -> None:
@@ -560,7 +591,7 @@ def test_the_operator_arranges_plots_kept_per_stand_and_used_in_replay(window, q
     dialog.check("pump_speed")
     dialog.check("cmd.gg")
     window.plots.set_layout(dialog.specs)
-    titles = [window.plots.plots[k].getAxis("left").labelText for k in window.plots.plots]
+    titles = [window.plots.plots[k].getAxis("left").title for k in window.plots.plots]
     assert titles == ["Chamber pressure [MPa]", "Thrust [kN]", "Valves: command vs position [%]", "Turbopump"]
     turbo = next(sp for sp in window.plots.specs if sp["title"] == "Turbopump")
     assert turbo["channels"] == ["pump_speed", "cmd.gg"]
