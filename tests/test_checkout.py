@@ -196,8 +196,9 @@ def test_a_service_times_the_valves_and_an_abort_stops_the_checkout(served, tmp_
     second run times all three valves; manual commands wait meanwhile."""
     client = served
     _until(client, lambda st: st["state"] == "SAFE" and st["comm_ok"])
-    first = _accepted(client)  # refused while the isolation valves still move after start-up
-    assert "isolation valves must be closed" in first.pop("refusals")[0]
+    first = _accepted(client)  # refused while the isolation valves still move after start-up (if they still do:
+    # on a slow start-up they have closed before the first request, and it is accepted at once)
+    assert all("isolation valves must be closed" in r for r in first.pop("refusals"))
     _until(client, lambda st: (st["checkout"] or {}).get("phase", "").startswith("valves: ox_main"))
     assert "a checkout is running (valves" in client.set_output("purge", 1)["refused"]
     assert client.abort("stop the checkout")["ok"]
