@@ -103,3 +103,18 @@ def test_a_replay_forgets_then_configures_and_replays_events_and_frames_to_every
     row = dict(zip(window.model.columns, window.replay["rows"][window.scrub.value()]))
     assert f.latest["time"] == row["time"]
     assert f.step == (int(row["step"]) if math.isfinite(row["step"]) else -1)
+
+
+def test_the_channel_table_shows_how_old_each_value_is(window) -> None:
+    meta = stand_meta(load_stand(LAB), (), 1000.0)
+    window.on_reply("meta", {"ok": True, **meta})
+    names = [c["name"] for c in meta["channels"]]
+    ages = {names[0]: 0.012, names[1]: 2.5, names[2]: None}
+    frame = PanelFrame(latest={n: 1.0 for n in names[:2]}, status={"channel_age": ages}, state="SAFE", step=-1,
+                       pc_channel="pc", disqualified=(), replay=False)
+    window.channels.show_frame(frame)
+    col = [window.channels.horizontalHeaderItem(i).text() for i in range(window.channels.columnCount())].index("age")
+    shown = {window.channels.item(i, 0).text(): window.channels.item(i, col).text() for i in range(len(names))}
+    assert shown[names[0]] == "12 ms" and shown[names[1]] == "2.5 s" and shown[names[2]] == "never read"
+    assert shown[names[3]] == ""  # no age from the controller for it: nothing claimed
+    assert window.channels.item(2, 1).text() == "-"  # never read: no value either, never 0
