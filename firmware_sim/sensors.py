@@ -18,7 +18,8 @@ import numpy as np
 from firmware_sim.engine import SIGNALS, Engine
 from hil.stand import Channel
 from hil.stand.calibration import Linear
-from hil.stand.registers import encode, raw_range
+from hil.stand.kinds import WordOrder
+from hil.stand.registers import encode, spec
 
 # source -> (lag time constant s, white noise σ as a fraction of the channel span) [E]
 SENSOR_MODEL: dict[str, tuple[float, float]] = {
@@ -59,12 +60,13 @@ class Sensor:
         self.width = ch.width
         self.read_signal = SIGNALS[ch.source]
         self.tau, noise_frac = SENSOR_MODEL[ch.source]
-        lo_raw, hi_raw = raw_range(ch.type)
+        rspec = spec(ch.type)
+        lo_raw, hi_raw = rspec.raw_range
         # Noise scales with the transducer's span: its valid range where the stand gives
         # one, else what a 16-bit register can represent.
         if math.isfinite(ch.valid[0]) and math.isfinite(ch.valid[1]):
             span = ch.valid[1] - ch.valid[0]
-        elif ch.type in ("u16", "i16"):
+        elif rspec.words == 1 and rspec.integer and rspec.name != "bit":
             span = abs(float(ch.calibration.to_eng(hi_raw)) - float(ch.calibration.to_eng(lo_raw)))
         else:
             span = 0.0
@@ -83,12 +85,14 @@ class Sensor:
         self.drift_t0 = 0.0
         self.offset = 0.0  # a mis-zeroed transducer (sensor_offset fault), engineering units
         self.dropout_regs = encode(lo_raw, ch.type, ch.word_order)
-        # Fast path for the common 16-bit linear channel: counts = (eng - offset) / gain.
+        # Fast path for the common 16-bit linear channel: counts = (eng - offset) / gain, in the
+        # one register as it is (a vendor's swapped bytes take the general path through encode).
         cal = ch.calibration
         self._linear16 = None
-        if isinstance(cal, Linear) and ch.type in ("u16", "i16"):
-            lo, hi = _INT16[ch.type]
-            self._linear16 = (1.0 / cal.gain, cal.offset, lo, hi, ch.type == "i16")
+        if isinstance(cal, Linear) and rspec.words == 1 and rspec.integer and rspec.name != "bit" \
+                and not WordOrder(ch.word_order).byteswap:
+            lo, hi = int(lo_raw), int(hi_raw)
+            self._linear16 = (1.0 / cal.gain, cal.offset, lo, hi, lo < 0)
 
     def value(self, engine: Engine) -> float:
         """The transducer's output now (engineering units, before the ADC)."""
@@ -136,9 +140,6 @@ class Sensor:
     def freeze(self, engine: Engine) -> None:
         """Stick at the last value the DAQ delivered (a frozen transducer or a hung ADC)."""
         self.frozen = self.last if self.last is not None else self.registers(engine)
-
-
-_INT16 = {"u16": (0, 0xFFFF), "i16": (-0x8000, 0x7FFF)}
 
 
 def noise_source(seed: int, n: int = 1 << 16) -> Iterator[float]:

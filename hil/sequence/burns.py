@@ -25,12 +25,12 @@ def burn_windows(seq: Sequence, stand: StandConfig) -> list[tuple[Step, Step | N
         return any(state[n] > 0 for n, a in acts.items() if a.propellant == kind and a.feeds == "chamber")
 
     for s in seq.steps:
-        if s.kind in ("set", "ramp"):
-            for n, v in s.set:
-                state[n] = v
-        elif s.kind == "throttle" and s.position is not None and stand.throttle:
+        eff = s.effect()
+        for n, v in eff.sets:
+            state[n] = v
+        if eff.throttle_position is not None and stand.throttle:
             for n in stand.throttle.actuators:
-                state[n] = max(state[n], s.position)
+                state[n] = max(state[n], eff.throttle_position)
         open_ = propellant_open("ox") and propellant_open("fuel")
         if start is None and open_:
             start = s
@@ -50,7 +50,7 @@ def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[Conf
     acts = {a.name: a for a in stand.actuators}
     if cold_flow:
         for s in seq.steps:
-            for n, v in s.set:
+            for n, v in s.effect().sets:
                 if acts[n].kind == "igniter" and v > 0:
                     errs.append(ConfigError("a cold-flow sequence must not switch the igniter on",
                                             path=seq.path, key="steps.set", line=s.line))
@@ -61,7 +61,7 @@ def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[Conf
     for start, stop in burns:
         lo, hi = index[id(start)], index[id(stop)] if stop is not None else len(seq.steps)
         for s in seq.steps[lo:hi]:
-            if s.kind == "prompt":
+            if s.effect().asks_operator:
                 errs.append(ConfigError(
                     f"prompt at T{s.at:+g} falls inside the burn that starts at T{start.at:+g}: a prompt holds the "
                     f"count with the propellants flowing; ask before the burn or between burns",
@@ -70,12 +70,13 @@ def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[Conf
         errs.append(ConfigError("no burn in this sequence (oxidiser and fuel never both open); "
                                 "set cold_flow = true in [sequence] for a cold-flow test", path=seq.path, key="sequence"))
         return errs
+    gates = [(s, s.effect().gate) for s in seq.steps]
     for start, _ in burns:
         if ign is None:
             break
-        ok = any(s.kind == "wait" and s.condition is not None and ign.channel in s.condition.names
-                 and s.on_timeout == "abort" and start.at - 1e-9 <= s.at <= start.at + ign.window_s
-                 and s.timeout <= ign.window_s + 1e-9 for s in seq.steps)
+        ok = any(g is not None and ign.channel in g.condition.names and g.aborts
+                 and start.at - 1e-9 <= s.at <= start.at + ign.window_s and g.timeout <= ign.window_s + 1e-9
+                 for s, g in gates)
         if not ok:
             errs.append(ConfigError(
                 f"burn starting at T{start.at:+g} has no ignition confirmation: add a wait on {ign.channel} "
@@ -86,8 +87,8 @@ def check_burns(seq: Sequence, stand: StandConfig, cold_flow: bool) -> list[Conf
         for (_, stop), (nxt, _) in zip(burns, burns[1:]):
             if stop is None:
                 continue
-            if not any(stop.at - 1e-9 <= s.at <= nxt.at + 1e-9 and s.kind == "wait" and s.condition is not None
-                       and gates_below(s.condition, ign.channel, ign.relight_below) for s in seq.steps):
+            if not any(stop.at - 1e-9 <= s.at <= nxt.at + 1e-9 and g is not None
+                       and gates_below(g.condition, ign.channel, ign.relight_below) for s, g in gates):
                 errs.append(ConfigError(f"relight at T{nxt.at:+g}: no wait for {ign.channel} below relight_below "
                                         f"{ign.relight_below:g} since the shutdown at T{stop.at:+g} (add e.g. "
                                         f"wait = \"{ign.channel} < {ign.relight_below:g}\")", path=seq.path,
@@ -119,6 +120,7 @@ def check_staged_start(seq: Sequence, stand: StandConfig) -> list[ConfigError]:
     igniters = [n for n, a in acts.items() if a.kind == "igniter"]
     limits = dict(ign.max_open_before_confirm)
     throttled = set(stand.throttle.actuators) & set(valves) if stand.throttle else set()
+    throttled_in_order = [n for n in stand.throttle.actuators if n in throttled] if stand.throttle else []
     state = dict.fromkeys(valves, 0.0)
     confirmed = proven = False
     first_open: Step | None = None
@@ -128,23 +130,25 @@ def check_staged_start(seq: Sequence, stand: StandConfig) -> list[ConfigError]:
         errs.append(ConfigError(f"T{s.at:+g}: {msg}", path=seq.path, key="steps", line=s.line))
 
     for s in seq.steps:
-        if s.kind == "wait" and s.condition is not None and s.on_timeout == "abort":
-            if ign.igniter_channel and gates_above(s.condition, ign.igniter_channel, ign.igniter_proven_above):
+        eff = s.effect()
+        g = eff.gate
+        if g is not None and g.aborts:
+            if ign.igniter_channel and gates_above(g.condition, ign.igniter_channel, ign.igniter_proven_above):
                 proven = True
-            if first_open is not None and not confirmed and gates_above(s.condition, ign.channel, ign.confirm_above):
+            if first_open is not None and not confirmed and gates_above(g.condition, ign.channel, ign.confirm_above):
                 confirmed = True
-                end = s.at + s.timeout
+                end = s.at + g.timeout
                 if ign.stage_window_s is not None and end > first_open.at + ign.stage_window_s + 1e-9:
                     err(s, f"the ignition confirmation may wait until T{end:+g}, beyond stage_window_s "
                            f"{ign.stage_window_s:g} s from the first chamber propellant valve opening at "
                            f"T{first_open.at:+g} (line {first_open.line})")
             continue
-        changes = list(s.set) if s.kind in ("set", "ramp") else []
-        if s.kind == "throttle" and throttled and not confirmed and s.pc is not None:
+        changes = list(eff.sets)
+        if eff.closed_loop and throttled and not confirmed:
             err(s, f"closed-loop throttle on {', '.join(sorted(throttled))} before ignition is confirmed: the "
                    f"loop would open them beyond the ignition stage")
-        if s.kind == "throttle" and s.position is not None:
-            changes = [(n, s.position) for n in throttled]
+        if eff.throttle_position is not None:
+            changes = [(n, eff.throttle_position) for n in throttled_in_order]
         for n, v in changes:
             if n in igniters and v <= 0:
                 proven = False
@@ -198,7 +202,7 @@ def _purge_time(seq: Sequence, purge_names: list[str], t0: float, t1: float) -> 
     total = 0.0
     state = False
     for s in seq.steps:
-        for n, v in s.set:
+        for n, v in s.effect().sets:
             if n in purge_names:
                 new = v > 0
                 if new and not state:

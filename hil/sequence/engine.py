@@ -23,8 +23,10 @@ from hil.safety.redlines import RedlineMonitor
 from hil.safety.start import StartInterlock
 from hil.safety.supervisor import EventSink, State, Supervisor
 from hil.sequence.model import Sequence, Step
+from hil.sequence.steps import Pending, Poll
+from hil.sequence.steps.base import Outputs
 from hil.stand.iomap import Commands
-from hil.throttle import ThrottleController, ThrottleMode
+from hil.throttle import ThrottleController
 
 
 class RunState(StrEnum):
@@ -63,15 +65,9 @@ class Sequencer:
         self.i = 0
         self.seq_t = 0.0
         self._t_last = 0.0
-        self.wait: Step | None = None
-        self.wait_started = 0.0
-        self.held_since: float | None = None
-        self.hold_until: float | None = None
+        self.waiting_on: Pending | None = None  # a wait, a hold or a prompt the count stands still for
         self.ramps: list[_Ramp] = []
         self.current: Step | None = None
-        self.prompt: Step | None = None  # asked and not answered yet
-        self.prompt_index = -1
-        self.prompt_started = 0.0
         self._answer: tuple[str, str] | None = None  # (proceed | abort, client), taken next cycle
         self.held_by: str | None = None  # an operator's HOLD of the count (before T-0 only)
         self.held_at = 0.0
@@ -96,10 +92,9 @@ class Sequencer:
         self.i = 0
         self.seq_t = self.seq.start_time
         self._t_last = t
-        self.wait = None
-        self.hold_until = None
+        self.waiting_on = None
         self.ramps = []
-        self.prompt, self._answer, self.held_by = None, None, None
+        self._answer, self.held_by = None, None
         self.events(t, "sequence_start", sequence=self.seq.name, t_seq=self.seq_t)
 
     def on_cycle(self, cs: CycleState) -> None:
@@ -110,28 +105,27 @@ class Sequencer:
         if self.supervisor.state != State.RUNNING:
             self.state = RunState.STOPPED
             self.ramps.clear()
-            self.prompt, self._answer, self.held_by = None, None, None
+            self.waiting_on, self._answer, self.held_by = None, None, None
             cs.seq_t = None
             self.events(t, "sequence_stopped", at_step=self.step_index, t_seq=round(self.seq_t, 4),
                         reason=self.supervisor.reason)
             return
         dt = t - self._t_last
         self._t_last = t
-        if self.wait is None and self.hold_until is None and self.prompt is None and self.held_by is None:
+        if self.waiting_on is None and self.held_by is None:
             self.seq_t += dt
         self._ramps()
         steps = self.seq.steps
         while self.supervisor.state == State.RUNNING:
             if self.held_by is not None:
                 break
-            if self.prompt is not None and not self._prompted(t):
-                break
-            if self.wait is not None and not self._wait(cs):
-                break
-            if self.hold_until is not None:
-                if t + 1e-9 < self.hold_until:
+            if self.waiting_on is not None:
+                over = self.waiting_on.step.poll(self, self.waiting_on, cs)
+                if over == Poll.WAITING:
                     break
-                self.hold_until = None
+                self.waiting_on = None
+                if over == Poll.STOP:
+                    break
             if self.i >= len(steps) or steps[self.i].at > self.seq_t + 1e-9:
                 break
             step = steps[self.i]
@@ -139,8 +133,8 @@ class Sequencer:
             cs.step_index = self.i - 1
             self._execute(t, step)
         cs.seq_t = self.seq_t
-        if self.supervisor.state == State.RUNNING and self.i >= len(steps) and self.wait is None \
-                and self.hold_until is None and self.prompt is None and not self.ramps:
+        if self.supervisor.state == State.RUNNING and self.i >= len(steps) and self.waiting_on is None \
+                and not self.ramps:
             self.state = RunState.DONE
             self.events(t, "sequence_done", t_seq=round(self.seq_t, 4))
             if self.throttle:
@@ -151,50 +145,38 @@ class Sequencer:
         self.current = step
         self.events(t, "step", index=self.i - 1, t_seq=round(step.at, 4), line=step.line, what=step.describe(),
                     label=step.label)
-        if step.kind in ("set", "ramp") and not self._may_open(t, step):
-            return
-        if step.kind == "set":
-            if self.throttle is not None and self.throttle.mode != ThrottleMode.OFF and \
-                    any(n in self.throttle.cfg.actuators for n, _ in step.set):
-                self.throttle.release()  # an explicit setting of a throttle valve wins
-                self.events(t, "throttle_released", reason=f"step at line {step.line} sets a throttle valve")
-            for name, value in step.set:
-                self.commands.set(name, value)
-                self.ramps = [r for r in self.ramps if r.name != name]
-            if self.throttle is not None and self.throttle.mode != ThrottleMode.OFF and not self.ignition.propellants_open():
-                self.throttle.release()  # shutdown: the throttle loop has nothing left to control
-        elif step.kind == "ramp":
-            name, target = step.set[0]
-            self.ramps = [r for r in self.ramps if r.name != name]
-            self.ramps.append(_Ramp(name, self.commands.get(name), target, self.seq_t, step.over))
-        elif step.kind == "wait":
-            self.wait, self.wait_started, self.held_since = step, t, None
-        elif step.kind == "hold":
-            self.hold_until = t + step.hold_for
-        elif step.kind == "prompt":
-            self.prompt, self.prompt_index, self.prompt_started, self._answer = step, self.i - 1, t, None
-            self.events(t, "prompt", index=self.i - 1, text=step.prompt, line=step.line, timeout_s=step.timeout,
-                        on_timeout=step.on_timeout, t_seq=round(self.seq_t, 4))
-        elif step.kind == "throttle" and self.throttle is not None:
-            if step.throttle_off:
-                self.throttle.release()
-            elif step.pc is not None:
-                self.throttle.command_pc(t, self.commands, step.pc, step.slew)
-            elif step.position is not None:
-                self.throttle.command_position(t, self.commands, step.position, step.slew)
-        elif step.kind == "redline":
-            self.redlines.enable(step.enable)
-            self.redlines.disable(step.disable)
+        step.execute(self, t)
+
+    # ------------------------------------------------------------------ what a step may ask of the run
+
+    def block(self, step: Step, t: float) -> Pending:
+        """Stop the count on ``step`` (a wait, a hold, a prompt) until its ``poll`` says it is over."""
+        self.waiting_on, self._answer = Pending(step, t, self.i - 1), None
+        return self.waiting_on
+
+    def start_ramp(self, name: str, target: float, over: float) -> None:
+        """Move ``name`` linearly from its present command to ``target`` over ``over`` s of sequence time."""
+        self.cancel_ramp(name)
+        self.ramps.append(_Ramp(name, self.commands.get(name), target, self.seq_t, over))
+
+    def cancel_ramp(self, name: str) -> None:
+        """Stop a ramp of ``name`` where it is (a later setting of the output wins)."""
+        self.ramps = [r for r in self.ramps if r.name != name]
+
+    def take_answer(self) -> tuple[str, str] | None:
+        """The operator's answer to the pending prompt (answer, client), once."""
+        given, self._answer = self._answer, None
+        return given
 
     # ------------------------------------------------------------------ the operator in the loop
 
     def pending(self) -> dict[str, Any] | None:
         """The prompt waiting for an answer (for clients), or None."""
-        p = self.prompt
-        if p is None or self.state != RunState.RUNNING:
+        p = self.waiting_on
+        q = p.step.question() if p is not None and self.state == RunState.RUNNING else None
+        if p is None or q is None:
             return None
-        return {"index": self.prompt_index, "text": p.prompt, "line": p.line, "timeout_s": p.timeout,
-                "on_timeout": p.on_timeout, "asked_at": self.prompt_started}
+        return {"index": p.index, **q, "asked_at": p.started}
 
     def answer(self, t: float, index: int, answer: str, client: str) -> None:
         """An operator's PROCEED or ABORT to the pending prompt ``index`` (taken next cycle).
@@ -202,39 +184,14 @@ class Sequencer:
         console that is behind)."""
         if answer not in ("proceed", "abort"):
             raise Refused(f"answer must be proceed or abort, not {answer!r}")
-        if self.prompt is None or self.state != RunState.RUNNING:
+        asked = self.pending()
+        if asked is None:
             raise Refused("no prompt is pending")
-        if index != self.prompt_index:
-            raise Refused(f"prompt {index} is not the one pending (prompt {self.prompt_index}: {self.prompt.prompt!r})")
+        if index != asked["index"]:
+            raise Refused(f"prompt {index} is not the one pending (prompt {asked['index']}: {asked['text']!r})")
         if self._answer is not None:
             raise Refused(f"prompt {index} is already answered ({self._answer[0]} by {self._answer[1]})")
         self._answer = (answer, client)
-
-    def _prompted(self, t: float) -> bool:
-        """True once the pending prompt is answered PROCEED (or times out with on_timeout =
-        proceed); an ABORT, or a timeout that aborts, aborts the run."""
-        p = self.prompt
-        assert p is not None
-        waited = round(t - self.prompt_started, 4)
-        if self._answer is not None:
-            answer, client = self._answer
-            self.prompt, self._answer = None, None
-            self.events(t, "prompt_answered", index=self.prompt_index, answer=answer, client=client, waited_s=waited,
-                        text=p.prompt)
-            if answer == "abort":
-                self.supervisor.abort(t, f"operator answered ABORT to prompt {p.prompt!r} (line {p.line}, {client})",
-                                      source="prompt")
-                return False
-            return True
-        if t - self.prompt_started + 1e-9 < p.timeout:
-            return False
-        self.prompt = None
-        self.events(t, "prompt_timeout", index=self.prompt_index, text=p.prompt, waited_s=waited, then=p.on_timeout)
-        if p.on_timeout == "abort":
-            self.supervisor.abort(t, f"no answer to prompt {p.prompt!r} within {p.timeout:g} s (line {p.line})",
-                                  source="prompt")
-            return False
-        return True
 
     def hold(self, t: float, client: str) -> None:
         """Stop the count before T-0 (outputs stay, redlines keep running)."""
@@ -260,20 +217,20 @@ class Sequencer:
                     held_by=self.held_by)
         self.held_by = None
 
-    def _may_open(self, t: float, step: Step) -> bool:
+    def may_open(self, t: float, outputs: Outputs, line: int | None) -> bool:
         """A step that opens the propellants while a relight interlock holds, or opens a chamber
         propellant valve against the staged start, is not commanded: the run is aborted with the
         interlock's reason and the step's line instead."""
         if self.start is not None:
-            refusal = self.start.refusal(step.set)
+            refusal = self.start.refusal(outputs)
             if refusal:
-                self.supervisor.abort(t, f"{refusal} (step at line {step.line})", source="start")
+                self.supervisor.abort(t, f"{refusal} (step at line {line})", source="start")
                 return False
-        if self.ignition.propellants_open() or not self.ignition.propellants_open(step.set):
+        if self.ignition.propellants_open() or not self.ignition.propellants_open(outputs):
             return True
         refusal = self.ignition.relight_refusal(t)
         if refusal:
-            self.supervisor.abort(t, f"{refusal} (step at line {step.line})", source="interlock")
+            self.supervisor.abort(t, f"{refusal} (step at line {line})", source="interlock")
             return False
         return True
 
@@ -292,28 +249,3 @@ class Sequencer:
         env.update({f"cmd.{n}": float(v) for n, v in zip(self.commands.names, self.commands.eng)})
         env.update(t=self.seq_t, pc_setpoint=cs.pc_setpoint, throttle_output=cs.throttle_output, burn_time=self.seq_t)
         return env
-
-    def _wait(self, cs: CycleState) -> bool:
-        """True once the pending wait is over (satisfied, or timed out with 'continue')."""
-        step = self.wait
-        assert step is not None and step.condition is not None
-        t = cs.t
-        if step.condition.holds(self.env(cs)):
-            if self.held_since is None:
-                self.held_since = t
-            if t - self.held_since + 1e-9 >= step.hold_for:
-                self.events(t, "wait_ok", index=self.i - 1, condition=step.condition.source,
-                            waited_s=round(t - self.wait_started, 4), line=step.line)
-                self.wait = None
-                return True
-        else:
-            self.held_since = None
-        if t - self.wait_started + 1e-9 >= step.timeout:
-            self.wait = None
-            what = f"timeout after {step.timeout:g} s waiting for {step.condition.source!r} (line {step.line})"
-            if step.on_timeout == "abort":
-                self.supervisor.abort(t, what, source="sequence")
-                return False
-            self.events(t, "warning", what=what)
-            return True
-        return False

@@ -14,16 +14,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hil.errors import ConfigError, ExprError, SequenceInvalid
+from hil.errors import ConfigError, SequenceInvalid
 from hil.sequence.burns import check_burns
-from hil.sequence.expr import Expr, compile_expr
-from hil.sequence.model import PROMPT_TIMEOUT_S, Sequence, Step
+from hil.sequence.model import Sequence, Step
+from hil.sequence.steps import BlockRun, StepParser, parser_for, step_keys
 from hil.stand import Redline, StandConfig
 from hil.stand.control_tables import redline_from_table
-from hil.stand.toml_table import SourceIndex, TableReader, read_toml
+from hil.stand.toml_table import TableReader, read_toml
 
-VARIABLES = ("t", "pc_setpoint", "burn_time", "throttle_output")
-STEP_KINDS = ("set", "ramp", "wait", "hold", "throttle", "enable_redline", "disable_redline", "run", "mark", "prompt")
 _TIME = re.compile(r"^\s*T\s*(?P<sign>[+-])?\s*(?P<num>\d+(?:\.\d*)?|\.\d+)?\s*$")
 
 
@@ -43,167 +41,22 @@ def parse_time(value: Any) -> float | None:
     return None
 
 
-class _Builder:
-    """Turns step tables into Steps, expanding blocks, collecting located errors."""
-
-    def __init__(self, ctx: SourceIndex, stand: StandConfig, redline_names: set[str]) -> None:
-        self.ctx = ctx
-        self.stand = stand
-        self.redlines = redline_names
-        self.errors: list[ConfigError] = []
-        self.channel_names = {c.name for c in stand.channels}
-        self.actuators = {a.name: a for a in stand.actuators}
-
-    def err(self, t: TableReader, key: str, msg: str) -> None:
-        self.errors.append(t.error(key, msg))
-
-    def expr(self, t: TableReader, key: str, src: Any) -> Expr | None:
-        if not isinstance(src, str):
-            self.err(t, key, f"must be a condition string, got {src!r}")
-            return None
-        try:
-            e = compile_expr(src)
-        except ExprError as exc:
-            self.err(t, key, f"condition {src!r}: {exc}")
-            return None
-        for name in sorted(e.names):
-            if name in self.channel_names or name in VARIABLES:
-                continue
-            if name.startswith("cmd.") and name[4:] in self.actuators:
-                continue
-            known = ", ".join(sorted(self.channel_names)[:8])
-            self.err(t, key, f"condition {src!r}: unknown name {name!r} (channels: {known}, ...; "
-                             f"cmd.<actuator>; {', '.join(VARIABLES)})")
-        return e
-
-    def outputs(self, t: TableReader, key: str, table: Any) -> tuple[tuple[str, float], ...]:
-        if not isinstance(table, dict) or not table:
-            self.err(t, key, "must be a table of actuator = value")
-            return ()
-        out = []
-        for name, v in table.items():
-            a = self.actuators.get(name)
-            if a is None:
-                self.err(t, key, f"unknown actuator {name!r}; the stand has {', '.join(self.actuators)}")
-                continue
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                self.err(t, key, f"{name} must be a number, got {v!r}")
-                continue
-            if not a.range[0] <= v <= a.range[1]:
-                self.err(t, key, f"{name} = {v} is outside its range [{a.range[0]:g}, {a.range[1]:g}] {a.units}")
-                continue
-            out.append((name, float(v)))
-        return tuple(out)
-
-    def step(self, t: TableReader, at: float, origin: str = "") -> list[Step] | tuple[str, int, float] | None:
-        """A Step list, or for ``run`` a (block, repeat, every) tuple for the caller to expand;
-        None (with the error recorded) when the step is malformed."""
-        try:
-            return self._step(t, at, origin)
-        except ConfigError as exc:
-            self.errors.append(exc)
-            return None
-
-    def _step(self, t: TableReader, at: float, origin: str = "") -> list[Step] | tuple[str, int, float] | None:
-        kinds = [k for k in STEP_KINDS if k in t.data]
-        line = self.ctx.line_of(t.kp + ("at",))  # the step's time line: where a reader looks for a step
-        if len(kinds) != 1:
-            what = "none" if not kinds else " and ".join(kinds)
-            self.err(t, kinds[1] if len(kinds) > 1 else "at",
-                     f"a step needs exactly one of {', '.join(STEP_KINDS)} (found {what})")
-            return None
-        kind = kinds[0]
-        label = t.get("label", str, "")
-        common: dict[str, Any] = {"at": at, "line": line, "label": label, "origin": origin}
-        if kind == "set":
-            t.used.add("set")
-            return [Step(kind="set", set=self.outputs(t, "set", t.data["set"]), **common)]
-        if kind == "ramp":
-            t.used.add("ramp")
-            pairs = self.outputs(t, "ramp", t.data["ramp"])
-            over = t.number("over", positive=True) if "over" in t.data else self._missing(t, "over", 1.0)
-            if len(pairs) > 1:
-                self.err(t, "ramp", "ramp one output per step")
-            for name, _ in pairs:
-                if self.actuators[name].kind != "proportional":
-                    self.err(t, "ramp", f"{name} is on/off: it cannot be ramped")
-            return [Step(kind="ramp", set=pairs[:1], over=over, **common)]
-        if kind == "wait":
-            t.used.add("wait")
-            cond = self.expr(t, "wait", t.data["wait"])
-            timeout = t.number("timeout", positive=True) if "timeout" in t.data else self._missing(t, "timeout", 1.0)
-            return [Step(kind="wait", condition=cond, timeout=timeout, hold_for=t.number("for", 0.0, lo=0.0, hi=3600.0),
-                         on_timeout=t.choice("on_timeout", ("abort", "continue"), "abort"), **common)]
-        if kind == "hold":
-            return [Step(kind="hold", hold_for=t.number("hold", lo=0.0, hi=3600.0), **common)]
-        if kind == "prompt":
-            text = t.get("prompt", str).strip()
-            if not text:
-                self.err(t, "prompt", "must say what the operator is asked (GO/NO-GO for what)")
-            return [Step(kind="prompt", prompt=text, timeout=t.number("timeout", PROMPT_TIMEOUT_S, positive=True),
-                         on_timeout=t.choice("on_timeout", ("abort", "proceed"), "abort"), **common)]
-        if kind == "throttle":
-            return [self._throttle(t, common)]
-        if kind in ("enable_redline", "disable_redline"):
-            t.used.add(kind)
-            names = t.data[kind]
-            names = [names] if isinstance(names, str) else names
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                self.err(t, kind, "must name a redline or a list of them")
-                return None
-            for n in names:
-                if n not in self.redlines:
-                    self.err(t, kind, f"no redline named {n!r} (stand or sequence)")
-            key = "enable" if kind == "enable_redline" else "disable"
-            gates: dict[str, Any] = {key: tuple(names)}
-            return [Step(kind="redline", **gates, **common)]
-        if kind == "mark":
-            return [Step(kind="mark", label=t.get("mark", str), line=line, at=at, origin=origin)]
-        # run
-        block = t.get("run", str)
-        repeat = t.integer("repeat", 1, lo=1, hi=1000)
-        every = t.number("every", 0.0, lo=0.0, hi=1e5)
-        return (block, repeat, every)
-
-    def _missing(self, t: TableReader, key: str, default: float) -> float:
-        # a missing key has no line of its own: point at the step kind it belongs to
-        kind = next((k for k in STEP_KINDS if k in t.data), "at")
-        self.errors.append(ConfigError(f"is required for a {kind} step", path=self.ctx.path,
-                                       key=f"{t.ctx.error(t.kp + (key,), '').key}",
-                                       line=self.ctx.line_of(t.kp + (kind,))))
-        return default
-
-    def _throttle(self, t: TableReader, common: dict[str, Any]) -> Step:
-        t.used.add("throttle")
-        spec = t.data["throttle"]
-        if spec == "off":
-            return Step(kind="throttle", throttle_off=True, **common)
-        if self.stand.throttle is None:
-            self.err(t, "throttle", "the stand has no [throttle] section: it cannot throttle")
-            return Step(kind="throttle", throttle_off=True, **common)
-        if not isinstance(spec, dict):
-            self.err(t, "throttle", 'must be { pc = MPa [, slew = MPa/s] }, { position = % [, slew = %/s] } or "off"')
-            return Step(kind="throttle", throttle_off=True, **common)
-        sub = TableReader(self.ctx, spec, t.kp + ("throttle",))
-        lim = self.stand.limits
-        pc = pos = None
-        if "pc" in spec:
-            pc = sub.number("pc", positive=True)
-            lo, hi = lim.throttle_min_pct / 100 * lim.pc_rated, lim.throttle_max_pct / 100 * lim.pc_rated
-            if lim.pc_rated and not lo - 1e-9 <= pc <= hi + 1e-9:
-                self.err(t, "throttle", f"Pc setpoint {pc:g} MPa is outside the stand's throttle range "
-                                        f"{lim.throttle_min_pct:g}-{lim.throttle_max_pct:g} % of {lim.pc_rated:g} MPa "
-                                        f"({lo:.3g}-{hi:.3g} MPa)")
-        elif "position" in spec:
-            pos = sub.number("position", lo=0.0, hi=100.0)
-        else:
-            self.err(t, "throttle", "give pc = MPa (closed loop) or position = % (open loop)")
-        slew = sub.number("slew", 0.0, lo=0.0, hi=1e4)
-        try:
-            sub.done()
-        except ConfigError as exc:
-            self.errors.append(exc)
-        return Step(kind="throttle", pc=pc, position=pos, slew=slew, **common)
+def _step(p: StepParser, t: TableReader, at: float, origin: str = "") -> list[Step] | BlockRun | None:
+    """The steps of one step table (or, for ``run``, the block insertion for the caller to
+    expand); None, with the error recorded on ``p``, when the table is malformed."""
+    keys = step_keys()
+    kinds = [k for k in keys if k in t.data]
+    line = p.ctx.line_of(t.kp + ("at",))  # the step's time line: where a reader looks for a step
+    if len(kinds) != 1:
+        what = "none" if not kinds else " and ".join(kinds)
+        p.err(t, kinds[1] if len(kinds) > 1 else "at", f"a step needs exactly one of {', '.join(keys)} (found {what})")
+        return None
+    try:
+        common: dict[str, Any] = {"at": at, "line": line, "label": t.get("label", str, ""), "origin": origin}
+        return parser_for(kinds[0])(p, t, kinds[0], common)
+    except ConfigError as exc:
+        p.errors.append(exc)
+        return None
 
 
 def load_sequence(path: str | Path, stand: StandConfig) -> Sequence:
@@ -247,7 +100,7 @@ def parse_sequence(text: str, stand: StandConfig, path: str = "<string>", sha256
         except ConfigError as exc:
             errors.append(exc)
     names = {r.name for r in stand.redlines} | {r.name for r in seq_redlines}
-    b = _Builder(ctx, stand, names)
+    b = StepParser(ctx, stand, names)
     b.errors = errors
     # blocks
     blocks: dict[str, list[tuple[TableReader, float]]] = {}
@@ -275,9 +128,9 @@ def parse_sequence(text: str, stand: StandConfig, path: str = "<string>", sha256
         if at is None:
             b.err(st, "at", f"step time must look like T-5.0, T+2.5 or T0, got {st.data.get('at')!r}")
             continue
-        made = b.step(st, at)
-        if isinstance(made, tuple):
-            block, repeat, every = made
+        made = _step(b, st, at)
+        if isinstance(made, BlockRun):
+            block, repeat, every = made.block, made.repeat, made.every
             if block not in blocks:
                 b.err(st, "run", f"no block named {block!r}; blocks: {', '.join(blocks) or 'none'}")
                 continue
@@ -288,10 +141,10 @@ def parse_sequence(text: str, stand: StandConfig, path: str = "<string>", sha256
                 start = at + k * every
                 for bst, off in blocks[block]:
                     bst.used.add("at")
-                    block_steps = b.step(bst, start + off, origin=f"{block} #{k + 1} (step at line {ctx.line_of(st.kp)})")
+                    block_steps = _step(b, bst, start + off, origin=f"{block} #{k + 1} (step at line {ctx.line_of(st.kp)})")
                     if isinstance(block_steps, list):
                         steps.extend(block_steps)
-                    elif isinstance(block_steps, tuple) and k == 0:  # once, not once per repeat
+                    elif isinstance(block_steps, BlockRun) and k == 0:  # once, not once per repeat
                         b.err(bst, "run", "blocks cannot run other blocks")
         elif made:
             steps.extend(made)

@@ -18,7 +18,7 @@ from hil.stand import Actuator, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Linear
 from hil.stand.device_tables import device_reads
-from hil.stand.registers import MAX_WRITE, WIDTH, Block, coalesce, decode, encode
+from hil.stand.registers import MAX_WRITE, Block, coalesce, decode, encode, spec
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Decoder:
         self.groups = []
         for (dev, table, rtype, order), idx in groups.items():
             regs = np.array([stand.channels[i].register for i in idx], dtype=np.intp)
-            self.groups.append(((dev, table), rtype, order, np.array(idx, dtype=np.intp), regs))
+            self.groups.append(((dev, table), spec(rtype), order, np.array(idx, dtype=np.intp), regs))
         # struct unpacking wins where numpy's per-call cost dominates: several small groups
         # (TQ-12: 17 channels in 3 groups, 2.6 vs 10.7 µs); one big u16 group gathers faster
         # in numpy (1024 channels: 9 vs 58 µs)
@@ -127,18 +127,8 @@ class Decoder:
     def _gather(self, groups: list) -> None:
         """Channels of each (image, type, word order) group into ``raw``, one numpy gather each."""
         raw = self.raw
-        for key, rtype, order, idx, regs in groups:
-            img = self.images[key]
-            if order.endswith("_byteswap") and rtype != "bit":
-                img = img.byteswap()  # a copy; only stands whose vendor swaps bytes pay for it
-            if rtype in ("u16", "bit"):
-                raw[idx] = img[regs]
-            elif rtype == "i16":
-                raw[idx] = img[regs].view(np.int16)
-            else:
-                hi, lo = (img[regs], img[regs + 1]) if order.startswith("big") else (img[regs + 1], img[regs])
-                u = (hi.astype(np.uint32) << 16) | lo.astype(np.uint32)
-                raw[idx] = u if rtype == "u32" else u.view(np.int32) if rtype == "i32" else u.view(np.float32)
+        for key, rspec, order, idx, regs in groups:
+            raw[idx] = rspec.decode_vector(self.images[key], regs, order)
 
     def system(self) -> np.ndarray | None:
         """The firmware system block as last read (None on stands without firmware)."""
@@ -165,7 +155,6 @@ class Decoder:
 
 
 STRUCT_MAX_CHANNELS = 64
-_STRUCT_CODES = {"u16": "H", "i16": "h", "u32": "I", "i32": "i", "f32": "f", "bit": "H"}
 
 
 def _struct_plans(stand: StandConfig) -> list[tuple[tuple[str, str], Callable[..., tuple[Any, ...]], np.ndarray]] | None:
@@ -188,8 +177,8 @@ def _struct_plans(stand: StandConfig) -> list[tuple[tuple[str, str], Callable[..
                 return None  # overlapping channels
             if reg > pos:
                 fmt += f"{2 * (reg - pos)}x"
-            fmt += _STRUCT_CODES[ch.type]
-            pos = reg + WIDTH[ch.type]
+            fmt += spec(ch.type).code
+            pos = reg + ch.width
         plans.append((key, struct.Struct(fmt).unpack_from, np.array([i for _, i in items], dtype=np.intp)))
     return plans
 

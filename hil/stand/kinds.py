@@ -30,6 +30,39 @@ class RegisterTable(StrEnum):
         return self in (RegisterTable.DISCRETE, RegisterTable.COIL)
 
 
+class RegisterType(StrEnum):
+    """How a value sits in its registers (hil/stand/registers.py defines each: width, decode,
+    encode, struct code, documentation)."""
+
+    U16 = "u16"
+    I16 = "i16"
+    U32 = "u32"
+    I32 = "i32"
+    F32 = "f32"
+    BIT = "bit"  # the type of coils and discrete inputs: one address holds 0 or 1
+
+
+class WordOrder(StrEnum):
+    """Word and byte order of a multi-register value: "big" = high word first (ABCD), "little" =
+    low word first (CDAB); the "_byteswap" variants also swap the two bytes of every word (BADC,
+    DCBA), as some vendors do. For 16-bit types only the byte swap matters."""
+
+    BIG = "big"
+    LITTLE = "little"
+    BIG_BYTESWAP = "big_byteswap"
+    LITTLE_BYTESWAP = "little_byteswap"
+
+    @property
+    def high_first(self) -> bool:
+        """The most significant word comes first."""
+        return self in (WordOrder.BIG, WordOrder.BIG_BYTESWAP)
+
+    @property
+    def byteswap(self) -> bool:
+        """The two bytes of every word are exchanged."""
+        return self in (WordOrder.BIG_BYTESWAP, WordOrder.LITTLE_BYTESWAP)
+
+
 class ActuatorKind(StrEnum):
     VALVE = "valve"
     PROPORTIONAL = "proportional"

@@ -34,15 +34,17 @@ from hil.stand.kinds import (
     Plot,
     Propellant,
     RegisterTable,
+    RegisterType,
     WatchdogEngage,
+    WordOrder,
 )
 from hil.stand.model import Actuator, Channel, FirmwareConfig, Limits, LoopConfig, SimConfig, StandConfig
 from hil.stand.pid_table import pid_table
-from hil.stand.registers import WIDTH, WORD_ORDERS, raw_range
+from hil.stand.registers import raw_range
 from hil.stand.toml_table import MISSING, TableReader, read_toml
 
 
-def _calibration(t: TableReader, rtype: str) -> Calibration:
+def _calibration(t: TableReader, rtype: RegisterType) -> Calibration:
     kind = t.choice("kind", ("linear", "polynomial", "table"))
     lo, hi = raw_range(rtype) if rtype != "f32" else (-1e9, 1e9)
     if kind == "linear":
@@ -76,7 +78,7 @@ def _calibration(t: TableReader, rtype: str) -> Calibration:
 def _channel(t: TableReader, devices: list[Device]) -> Channel:
     name = t.get("name", str)
     table = t.enum("table", RegisterTable, "input")
-    rtype = t.choice("type", tuple(WIDTH), "bit" if table.bits else MISSING)
+    rtype = t.enum("type", RegisterType, "bit" if table.bits else MISSING)
     if (rtype == "bit") != table.bits:
         raise t.error("type", f"a {table.value} channel is {'a bit' if table.bits else 'a register type, not bit'}")
     cal_t = t.sub("calibration")
@@ -88,7 +90,7 @@ def _channel(t: TableReader, devices: list[Device]) -> Channel:
         calibration=cal,
         units=t.get("units", str, ""),
         valid=t.pair("valid", (float("-inf"), float("inf"))),
-        word_order=t.choice("word_order", WORD_ORDERS, "big"),
+        word_order=t.enum("word_order", WordOrder, "big"),
         table=table,
         frozen_s=t.number("frozen_s", 0.0, lo=0.0, hi=3600.0),
         source=t.get("source", str, ""),
@@ -113,7 +115,7 @@ def _actuator(t: TableReader, devices: list[Device]) -> Actuator:
         raise t.error("table", f"outputs are holding registers or coils, not {table.value}")
     if table.bits and kind == "proportional":
         raise t.error("table", "a proportional actuator needs a register, not a coil")
-    rtype = t.choice("type", tuple(WIDTH), "bit" if table.bits else "u16")
+    rtype = t.enum("type", RegisterType, "bit" if table.bits else "u16")
     if (rtype == "bit") != table.bits:
         raise t.error("type", "a coil output is a bit" if table.bits else "a holding-register output has a register type")
     act = Actuator(
@@ -123,7 +125,7 @@ def _actuator(t: TableReader, devices: list[Device]) -> Actuator:
         type=rtype,
         table=table,
         device=assign_device(t, devices),
-        word_order=t.choice("word_order", WORD_ORDERS, "big"),
+        word_order=t.enum("word_order", WordOrder, "big"),
         propellant=t.enum("propellant", Propellant, "none"),
         scale=t.number("scale", 1.0, positive=True),
         range=t.pair("range", default_range),

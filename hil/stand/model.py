@@ -24,9 +24,11 @@ from hil.stand.kinds import (
     Propellant,
     RedlineWhen,
     RegisterTable,
+    RegisterType,
     WatchdogEngage,
+    WordOrder,
 )
-from hil.stand.registers import WIDTH
+from hil.stand.registers import spec
 
 if TYPE_CHECKING:
     from hil.stand.devices import Device
@@ -80,11 +82,11 @@ class Channel:
 
     name: str
     register: int
-    type: str
+    type: RegisterType
     calibration: Calibration
     units: str = ""
     valid: tuple[float, float] = (float("-inf"), float("inf"))
-    word_order: str = "big"
+    word_order: WordOrder = WordOrder.BIG
     table: RegisterTable = RegisterTable.INPUT
     frozen_s: float = 0.0  # disqualify when the raw value has not changed for this long (0: never)
     source: str = ""
@@ -98,7 +100,7 @@ class Channel:
     @property
     def width(self) -> int:
         """Registers this channel occupies."""
-        return WIDTH[self.type]
+        return spec(self.type).words
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,8 @@ class Actuator:
     name: str
     kind: ActuatorKind
     register: int
-    type: str = "u16"
-    word_order: str = "big"
+    type: RegisterType = RegisterType.U16
+    word_order: WordOrder = WordOrder.BIG
     propellant: Propellant = Propellant.NONE
     scale: float = 1.0
     range: tuple[float, float] = (0.0, 1.0)
@@ -127,7 +129,7 @@ class Actuator:
     @property
     def width(self) -> int:
         """Registers (or coils) this output occupies."""
-        return WIDTH[self.type]
+        return spec(self.type).words
 
 
 @dataclass(frozen=True)

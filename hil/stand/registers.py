@@ -1,38 +1,24 @@
-"""Modbus register types and the packing of values into 16-bit words.
+"""Modbus register types, one definition each, and the packing of values into 16-bit words.
 
-One place decides how a u32/i32/f32 spans two registers and in which word order, so the
-simulated firmware (which encodes) and the controller (which decodes) cannot disagree.
+Each type (:class:`RegisterType`) has one :class:`TypeSpec` in :data:`TYPES`: its width in
+registers, its raw range, the big-endian struct code of one value, the scalar decode and encode
+(the simulated firmware encodes sensors and decodes commands, the controller decodes sensors and
+encodes commands: they cannot disagree), the vectorised decode the controller's decoder gathers
+with, and the line the register-map documentation prints. A type not in the table cannot be
+written in a stand file (the loader's located error), so nothing ever guesses its width.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-WIDTH: dict[str, int] = {"u16": 1, "i16": 1, "u32": 2, "i32": 2, "f32": 2, "bit": 1}
-# "bit" is the type of coils and discrete inputs: one address holds 0 or 1.
-# 32-bit values: "big" = high word first (ABCD), "little" = low word first (CDAB); the
-# "_byteswap" variants also swap the two bytes of every word (BADC, DCBA), as some vendors do.
-# For 16-bit types only the byte swap matters.
-WORD_ORDERS = ("big", "little", "big_byteswap", "little_byteswap")
+import numpy as np
+
+from hil.stand.kinds import RegisterType, WordOrder
+
 MAX_READ = 125  # Modbus limit on registers per read (FC 3/4)
 MAX_WRITE = 123  # Modbus limit on registers per write (FC 16)
-
-_INT_RANGE: dict[str, tuple[int, int]] = {
-    "bit": (0, 1),
-    "u16": (0, 0xFFFF),
-    "i16": (-0x8000, 0x7FFF),
-    "u32": (0, 0xFFFFFFFF),
-    "i32": (-0x80000000, 0x7FFFFFFF),
-}
-
-
-def raw_range(kind: str) -> tuple[float, float]:
-    """The representable raw range of a register type (f32: a finite float32)."""
-    if kind == "f32":
-        return (-3.4e38, 3.4e38)
-    lo, hi = _INT_RANGE[kind]
-    return (float(lo), float(hi))
 
 
 def swap_bytes(word: int) -> int:
@@ -40,43 +26,110 @@ def swap_bytes(word: int) -> int:
     return ((word >> 8) | (word << 8)) & 0xFFFF
 
 
-def encode(value: float, kind: str, word_order: str = "big") -> list[int]:
+@dataclass(frozen=True)
+class TypeSpec:
+    """One register type: everything that depends on it, in one place."""
+
+    name: RegisterType
+    words: int  # registers one value occupies
+    code: str  # struct code of one value, its words high first ("big")
+    dtype: type[np.generic]  # numpy type of one value viewed from its words
+    raw_range: tuple[float, float]  # what the raw value can represent (f32: a finite float32)
+    doc: str  # how the register map names it
+    integer: bool = True  # encode rounds and saturates to the range, like an ADC
+    _value: struct.Struct = field(init=False, repr=False, compare=False)
+    _regs: struct.Struct = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_value", struct.Struct(">" + self.code))
+        object.__setattr__(self, "_regs", struct.Struct(f">{self.words}H"))
+
+    def encode(self, value: float, order: WordOrder | str = WordOrder.BIG) -> list[int]:
+        """Pack a raw value into registers, saturating at the type's range like an ADC does."""
+        order = WordOrder(order)
+        if self.name == RegisterType.BIT:
+            return [1 if int(round(value)) >= 1 else 0]
+        if self.integer:
+            lo, hi = self.raw_range
+            iv = int(round(value))
+            value = int(lo) if iv < lo else int(hi) if iv > hi else iv
+        words = list(self._regs.unpack(self._value.pack(value)))
+        if not order.high_first:
+            words.reverse()
+        return [swap_bytes(w) for w in words] if order.byteswap else words
+
+    def decode(self, regs: list[int], order: WordOrder | str = WordOrder.BIG) -> float:
+        """Inverse of :meth:`encode` for one value (``regs``: at least :attr:`words` registers)."""
+        if self.name == RegisterType.BIT:
+            return float(regs[0] != 0)
+        order = WordOrder(order)
+        words = list(regs[: self.words])
+        if order.byteswap:
+            words = [swap_bytes(w) for w in words]
+        if not order.high_first:
+            words.reverse()
+        return float(self._value.unpack(self._regs.pack(*words))[0])
+
+    def decode_vector(self, img: np.ndarray, regs: np.ndarray, order: WordOrder | str) -> np.ndarray:
+        """The values at ``regs`` (first register of each) of the uint16 image ``img``, as
+        :meth:`decode` gives them one by one (a bit image holds 0 or 1 as it arrived)."""
+        order = WordOrder(order)
+        if order.byteswap and self.name != RegisterType.BIT:
+            img = img.byteswap()  # a copy; only stands whose vendor swaps bytes pay for it
+        if self.words == 1:
+            return img[regs].view(self.dtype)
+        first = (lambda k: img[regs + k]) if order.high_first else (lambda k: img[regs + self.words - 1 - k])
+        acc = np.dtype(f"u{2 * self.words}")  # an unsigned integer as wide as the value
+        u = first(0).astype(acc)
+        for k in range(1, self.words):
+            u = (u << acc.type(16)) | first(k).astype(acc)
+        return u.view(self.dtype)
+
+    def describe(self, order: WordOrder | str) -> str:
+        """The type column of the register map (hil/stand/regmap_doc.py)."""
+        order = WordOrder(order)
+        if self.name == RegisterType.BIT:
+            return "bit"
+        if self.words == 1:
+            return f"{self.name} (bytes swapped)" if order.byteswap else str(self.name)
+        words = "big" if order.high_first else "little"
+        return f"{self.name} ({words}-endian words" + (", bytes swapped)" if order.byteswap else ")")
+
+
+TYPES: dict[RegisterType, TypeSpec] = {s.name: s for s in (
+    TypeSpec(RegisterType.U16, 1, "H", np.uint16, (0.0, 65535.0), "unsigned 16-bit integer"),
+    TypeSpec(RegisterType.I16, 1, "h", np.int16, (-32768.0, 32767.0), "signed 16-bit integer (two's complement)"),
+    TypeSpec(RegisterType.U32, 2, "I", np.uint32, (0.0, 4294967295.0), "unsigned 32-bit integer, two registers"),
+    TypeSpec(RegisterType.I32, 2, "i", np.int32, (-2147483648.0, 2147483647.0),
+             "signed 32-bit integer (two's complement), two registers"),
+    TypeSpec(RegisterType.F32, 2, "f", np.float32, (-3.4e38, 3.4e38), "IEEE-754 single-precision float, two registers",
+             integer=False),
+    TypeSpec(RegisterType.BIT, 1, "H", np.uint16, (0.0, 1.0), "one bit (coil or discrete input): 0 or 1"),
+)}
+assert set(TYPES) == set(RegisterType), "every register type has its definition"
+
+WIDTH: dict[str, int] = {str(t): s.words for t, s in TYPES.items()}  # registers per type
+WORD_ORDERS: tuple[str, ...] = tuple(o.value for o in WordOrder)
+
+
+def spec(kind: RegisterType | str) -> TypeSpec:
+    """The definition of a register type (a ValueError for a type no definition has)."""
+    return TYPES[RegisterType(kind)]
+
+
+def raw_range(kind: RegisterType | str) -> tuple[float, float]:
+    """The representable raw range of a register type (f32: a finite float32)."""
+    return spec(kind).raw_range
+
+
+def encode(value: float, kind: RegisterType | str, word_order: WordOrder | str = "big") -> list[int]:
     """Pack a raw value into registers, saturating at the type's range like an ADC does."""
-    if kind == "f32":
-        words = struct.unpack(">HH", struct.pack(">f", float(value)))
-    else:
-        lo, hi = _INT_RANGE[kind]
-        iv = int(round(value))
-        iv = lo if iv < lo else hi if iv > hi else iv
-        if kind == "bit":
-            return [1 if iv else 0]
-        if kind in ("u16", "i16"):
-            w = iv & 0xFFFF
-            return [swap_bytes(w) if word_order.endswith("_byteswap") else w]
-        u = iv & 0xFFFFFFFF
-        words = (u >> 16, u & 0xFFFF)
-    out = [words[0], words[1]] if word_order.startswith("big") else [words[1], words[0]]
-    return [swap_bytes(w) for w in out] if word_order.endswith("_byteswap") else out
+    return spec(kind).encode(value, word_order)
 
 
-def decode(regs: list[int], kind: str, word_order: str = "big") -> float:
+def decode(regs: list[int], kind: RegisterType | str, word_order: WordOrder | str = "big") -> float:
     """Inverse of :func:`encode` for one value."""
-    if kind == "bit":
-        return float(regs[0] != 0)
-    if word_order.endswith("_byteswap"):
-        regs = [swap_bytes(w) for w in regs]
-    if kind == "u16":
-        return float(regs[0])
-    if kind == "i16":
-        v = regs[0]
-        return float(v - 0x10000 if v & 0x8000 else v)
-    hi, lo = (regs[0], regs[1]) if word_order.startswith("big") else (regs[1], regs[0])
-    if kind == "f32":
-        return struct.unpack(">f", struct.pack(">HH", hi, lo))[0]
-    u = (hi << 16) | lo
-    if kind == "i32" and u & 0x80000000:
-        return float(u - 0x100000000)
-    return float(u)
+    return spec(kind).decode(regs, word_order)
 
 
 @dataclass(frozen=True)

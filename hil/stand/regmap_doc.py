@@ -8,6 +8,8 @@ import math
 from hil.stand import StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Linear, Polynomial, Table
+from hil.stand.kinds import WordOrder
+from hil.stand.registers import TYPES, spec
 
 
 def _cal(ch_cal: Linear | Polynomial | Table) -> str:
@@ -58,7 +60,7 @@ def render(stand: StandConfig) -> str:
     for ch in sorted(stand.channels, key=lambda c: (order[c.device], _TABLE_ORDER[c.table], c.register)):
         dev = f"{ch.device} | " if multi else ""
         out.append(f"| {dev}{_FC_READ[ch.table]} | {_regs(ch.register, ch.width)} | `{ch.name}` | "
-                   f"{_type(ch.type, ch.word_order)} | {_cal(ch.calibration)} | {ch.units} | "
+                   f"{spec(ch.type).describe(ch.word_order)} | {_cal(ch.calibration)} | {ch.units} | "
                    f"{_rng(*ch.valid)} | {ch.description} |")
     out += ["", "### Actuators", "",
             f"| {dev_col}table (FC) | address | name | kind | type | eng = raw × | range | propellant | feedback | "
@@ -67,7 +69,7 @@ def render(stand: StandConfig) -> str:
         dev = f"{a.device} | " if multi else ""
         scale = "on/off" if a.table == "coil" else f"{a.scale:g} {a.units}"
         out.append(f"| {dev}{_FC_WRITE[a.table]} | {_regs(a.register, a.width)} | `{a.name}` | {a.kind} | "
-                   f"{_type(a.type, a.word_order)} | {scale} | {_rng(*a.range)} | "
+                   f"{spec(a.type).describe(a.word_order)} | {scale} | {_rng(*a.range)} | "
                    f"{a.propellant} | {a.feedback or '—'} | {a.description} |")
     out += ["", "### Safing sequence", "", "| t (s) | set |", "|---|---|"]
     for s in stand.safing:
@@ -106,14 +108,18 @@ def _regs(start: int, width: int) -> str:
     return f"{start}" if width == 1 else f"{start}-{start + width - 1}"
 
 
-def _type(rtype: str, order: str) -> str:
-    swapped = order.endswith("_byteswap")
-    if rtype == "bit":
-        return "bit"
-    if rtype in ("u16", "i16"):
-        return f"{rtype} (bytes swapped)" if swapped else rtype
-    words = "big" if order.startswith("big") else "little"
-    return f"{rtype} ({words}-endian words" + (", bytes swapped)" if swapped else ")")
+def _types() -> list[str]:
+    """The register types a stand file may name, from their one definition each."""
+    out = ["## Register types", "", "| type | registers | what |", "|---|---|---|"]
+    out += [f"| `{t}` | {s.words} | {s.doc} |" for t, s in TYPES.items()]
+    out += ["", "`word_order` (multi-register values; for 16-bit types only the byte swap matters): "
+            + "; ".join(f"`{o}` {ORDER_DOC[o]}" for o in WordOrder) + ".", "", ""]
+    return out
+
+
+ORDER_DOC = {WordOrder.BIG: "high word first (ABCD)", WordOrder.LITTLE: "low word first (CDAB)",
+             WordOrder.BIG_BYTESWAP: "high word first, bytes of each word swapped (BADC)",
+             WordOrder.LITTLE_BYTESWAP: "low word first, bytes of each word swapped (DCBA)"}
 
 
 def render_all(stands: list[StandConfig]) -> str:
@@ -124,4 +130,4 @@ def render_all(stands: list[StandConfig]) -> str:
             "A stand is one or more Modbus devices; each reads its channels in as few block reads per table as "
             "its map allows (gaps of up to 8 registers or 16 bits are read through) and writes only the addresses "
             "named here, in blocks that never bridge a gap.", "", ""]
-    return "\n".join(head) + "\n".join(render(s) for s in stands)
+    return "\n".join(head + _types()) + "\n".join(render(s) for s in stands)
