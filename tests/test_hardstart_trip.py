@@ -19,7 +19,7 @@ from hil.errors import ConfigError
 from hil.record.recorder import read_run
 from hil.runner import EXIT_FAULT, EXIT_OK, RunOptions, run
 from hil.stand import firmware_map as fw
-from hil.stand import parse_stand
+from hil.stand import load_stand, parse_stand
 
 pytestmark = pytest.mark.timeout(300)
 FW_TAIL = "overpressure_samples = 3\n"
@@ -130,6 +130,15 @@ def test_the_keys_are_checked_with_file_and_line() -> None:
         parse_stand(no_channel.replace(FW_TAIL, FW_TAIL + "hard_start_above = 2.5\n"), "lab.toml")
     assert str(err.value).startswith("lab.toml:31: firmware.hard_start_above")  # file, line and key
     assert math.isinf(parse_stand(no_channel, "lab.toml").firmware.hard_start_above)  # no channel: no trip
+
+
+def test_on_the_shipped_stands_the_controllers_cut_comes_before_the_firmwares() -> None:
+    """Documented (docs/safety.md): the firmware's level sits above the controller's, so a working
+    controller aborts (SAFE) before the firmware latches (FAULT)."""
+    for path in (LAB, TQ12):
+        stand = load_stand(path)
+        assert stand.ignition and stand.ignition.hard_start_above is not None and stand.firmware
+        assert stand.ignition.hard_start_above < stand.firmware.hard_start_above < math.inf, path
 
 
 # ------------------------------------------------------------------------------ with a controller
