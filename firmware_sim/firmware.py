@@ -22,6 +22,8 @@ from firmware_sim.faces import Face, build_faces, sample, system_block
 from firmware_sim.faults import Fault, check_for_stand, set_fault
 from firmware_sim.lateness import Lateness
 from firmware_sim.sensors import Sensor, noise_source
+from firmware_sim.trip import HardStartSeen, HardStartTrip
+from firmware_sim.watchdogs import plain_watchdogs
 from hil.stand import Actuator, FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.kinds import WatchdogEngage
@@ -50,6 +52,8 @@ class Firmware:
         self.sensors = [Sensor(ch, ign_noise if ch.source == "p_igniter" else noise, stand.sim.noise_scale)
                         for ch in stand.channels]
         self.by_name = {s.ch.name: s for s in self.sensors}
+        # the hard-wired hard-start trip reads its own sample of the Pc transducer (own noise draw)
+        self.hard_start = HardStartTrip(stand, self.cfg, self.by_name, noise_source(self.seed + 2), stand.sim.noise_scale)
         self.faces: dict[str, Face] = build_faces(stand, self.sensors)
         self.first = stand.devices[0].name
         self.fw_face: Face | None = self.faces[stand.firmware_device] if stand.firmware_device else None
@@ -236,6 +240,23 @@ class Firmware:
             self.events.append((self.engine.t, f"trip {why.name.lower()}"))
             self._advance_safing()
 
+    def unlatch(self, t: float) -> None:
+        """Leave SAFED: the outputs follow the holding registers again from the next scan."""
+        self.state, self.trips = fw.FwState.NORMAL, 0
+        self.events.append((t, "reset"))
+        self._cmd_dirty = True
+
+    def trip_hard_start(self, seen: HardStartSeen) -> None:
+        """The hard-start trip fired: latch SAFED and shut every propellant valve and the igniter
+        at this scan (the safing table's fuel lag would only feed the spike); the rest of the
+        table (the purge) plays on."""
+        self.events.append((self.engine.t, f"hard start: pc {seen.reading:.3g} MPa ({seen.why.name.lower()})"))
+        self.trip(seen.why)
+        for a in self.actuators:
+            if a.propellant != "none" or a.kind == "igniter":
+                self.outputs[a.name] = 0.0
+        self._apply_outputs()
+
     def _advance_safing(self) -> None:
         steps = self.stand.safing
         elapsed = self.engine.t - self.safing_t0 + 1e-12
@@ -252,7 +273,7 @@ class Firmware:
         result = fw.AckResult.OK
         if cmd == fw.Command.RESET:
             if self.state == fw.FwState.SAFED:
-                if not self._commands_safe():
+                if not self.commands_safe():
                     result = fw.AckResult.REFUSED_OUTPUTS_NOT_SAFE
                 else:
                     self.state = fw.FwState.NORMAL
@@ -268,7 +289,7 @@ class Firmware:
             result = fw.AckResult.UNKNOWN_COMMAND
         self.ack_seq, self.ack_result = seq, int(result)
 
-    def _commands_safe(self) -> bool:
+    def commands_safe(self) -> bool:
         """A reset may not hand the outputs back while the holding registers still command
         propellant or ignition on: the valves would snap open."""
         for a in self.actuators:
@@ -364,15 +385,18 @@ class Firmware:
             self._advance_safing()
         elif self._cmd_dirty:
             self._decode_commands()
+            self.hard_start.watch_outputs(self.outputs, t)
         self._cmd_dirty = False
-        k = n
+        # in a start transient the trip looks at every scan's reading: the plant runs scan by scan
+        watching = self.state != fw.FwState.SAFED and self.hard_start.armed(t)
+        k = 1 if watching else n
         if self.watchdog_engaged and self.state != fw.FwState.SAFED:
             remaining = self.hb_last_t + self.cfg.watchdog_s - t if self.hb_seen else self.cfg.watchdog_s - t
             if remaining < 0:
                 self.trip(fw.Trip.WATCHDOG)
             else:
                 k = min(k, int(remaining / dt) + 1)
-        k = self._plain_watchdogs(t, k)
+        k = plain_watchdogs(self, t, k)
         if self.state == fw.FwState.SAFED and self.safing_next < len(self.stand.safing):
             due = self.safing_t0 + self.stand.safing[self.safing_next].at_s - t
             k = min(k, max(1, math.ceil(due / dt - 1e-9)))
@@ -381,33 +405,9 @@ class Firmware:
             k = min(k, max(1, math.ceil((nf - t) / dt - 1e-9)))
         done = self.engine.run(k, self._op_limit, self.cfg.overpressure_samples)
         self.scans += done
+        if watching and done and (seen := self.hard_start.check(self.engine, dt, self.scans)) is not None:
+            self.trip_hard_start(seen)
         if done < k or (self.engine.pc > self._op_limit and self.cfg.overpressure_samples == 1):
             self.trip(fw.Trip.OVERPRESSURE)
         self._update_faults()  # a fault due now is visible to the next register access
         return done
-
-    def _plain_watchdogs(self, t: float, k: int) -> int:
-        """A PLC's watchdog block: no new heartbeat within its time → it safes the outputs
-        (latched, the stand's safing sequence). On a stand without hil-stand-1 firmware the
-        latch clears once heartbeats flow again and no propellant or ignition is commanded,
-        as a watchdog block re-enables its outputs."""
-        for face in self.plain_watchdogs:
-            hb = face.heartbeat
-            assert hb is not None
-            if not face.hb_seen:
-                continue
-            remaining = face.hb_last_t + hb.watchdog_s - t
-            if remaining < 0:
-                if self.state != fw.FwState.SAFED:
-                    self.events.append((t, f"watchdog of {face.name}"))
-                    self.trip(fw.Trip.WATCHDOG)
-            else:
-                k = min(k, int(remaining / self.dt) + 1)
-        if (self.state == fw.FwState.SAFED and self.fw_face is None and self.plain_watchdogs
-                and self.safing_next >= len(self.stand.safing) and self._commands_safe()
-                and all(f.hb_seen and t - f.hb_last_t < f.heartbeat.watchdog_s  # type: ignore[union-attr]
-                        for f in self.plain_watchdogs)):
-            self.state, self.trips = fw.FwState.NORMAL, 0
-            self.events.append((t, "reset"))
-            self._cmd_dirty = True
-        return k

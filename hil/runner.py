@@ -238,7 +238,7 @@ def _plant_truth(firmware: Any) -> dict[str, Any]:
             "trips": firmware.trips, "burning": e.burning, "pos_ox": e.pos_ox, "pos_fuel": e.pos_fuel,
             "pos_gg": e.pos_gg, "pos_ox_iso": e.pos_ox_iso, "pos_fuel_iso": e.pos_fuel_iso,
             "pc_mpa": round(e.pc / 1e6, 4), "mdot_ox": e.mdot_ox, "mdot_fuel": e.mdot_fuel,
-            "valves_closed": shut_ox and shut_fuel}
+            "valves_closed": shut_ox and shut_fuel, "hard_start_trip": firmware.hard_start.report()}
 
 
 def _progress(ctl: Controller, out: TextIO) -> None:

@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from hil.campaign.envelope import start_envelope
 from hil.campaign.execute import read_results
 from hil.record.report import CSS, _fmt
 
@@ -49,6 +50,15 @@ def campaign_report(out: Path, campaign: str) -> Path:
     parts += ["<h2>Worst runs</h2>", _worst(rows, margins), "<h2>What the outcome goes with</h2>",
               _correlations(rows, disps, margins)]
     if burns:
+        envelope = start_envelope(rows, burns)
+        if envelope is not None:
+            parts += ["<h2>Start envelope</h2><p class='sub'>Each burn's peak chamber pressure in its start transient "
+                      "(the recorded Pc, from the first main valve opening until 1 s after ignition was confirmed, or "
+                      "0.3 s past the burn's end when it never was) against the ignition delay its engine had (its "
+                      "own, plus a late_ignition fault's while on), coloured by the run's outcome; a cross marks a run "
+                      "that did not end as expected. Lines: the firmware's overpressure limit, its hard-start trip, "
+                      "the controller's hard-start cut. Runs whose igniter could not light have no start.</p>",
+                      _img(envelope, "start envelope")]
         parts += ["<h2>Burns</h2>", _burn_stats(burns)]
     parts.append("</body></html>")
     path = out / "report.html"
@@ -102,8 +112,8 @@ def _histograms(rows: list[dict[str, Any]], margins: list[str]) -> bytes:
     return buf.getvalue()
 
 
-def _img(png: bytes) -> str:
-    return f'<img alt="margins" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+def _img(png: bytes, alt: str = "margins") -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
 def _tightest(r: dict[str, Any], margins: list[str]) -> tuple[float, str]:

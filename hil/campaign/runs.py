@@ -10,6 +10,7 @@ worker run exactly the same thing.
 from __future__ import annotations
 
 import io
+import math
 import shlex
 import shutil
 import tempfile
@@ -49,10 +50,11 @@ class RunSpec:
                 "faults": tuple(faults), "engine": engine, "noise_scale": self.values.get("noise_scale")}
 
     def command(self) -> str:
-        """The command that replays this run alone."""
+        """The command that replays this run alone (shipped files named as in the repository, so it
+        reads the same on every machine and runs from any directory)."""
         o = self.options()
-        args = ["hil", "run", o["sequence"], "--stand", o["stand"], "--sim", "lockstep", "--seed", str(o["seed"]),
-                "--auto-proceed"]
+        args = ["hil", "run", replay_path(o["sequence"], "sequences"), "--stand", replay_path(o["stand"], "stands"),
+                "--sim", "lockstep", "--seed", str(o["seed"]), "--auto-proceed"]
         for f in o["faults"]:
             args += ["--fault", f]
         for k, v in o["engine"]:
@@ -60,6 +62,36 @@ class RunSpec:
         if o["noise_scale"] is not None:
             args += ["--noise-scale", repr(o["noise_scale"])]
         return shlex.join(args)
+
+
+def replay_path(path: str, kind: str) -> str:
+    """A shipped stand or sequence as ``configs/<kind>/<file>``: relative to the repository, and
+    ``hil run`` finds it from any directory by its name (hil/catalog.py); any other file by its
+    absolute path, which is all that names it."""
+    from hil.catalog import config_root
+
+    p = Path(path).resolve()
+    return f"configs/{kind}/{p.name}" if p.parent == (config_root() / kind).resolve() else str(p)
+
+
+def engine_ignition_delay(spec: RunSpec, t_start_s: float | None) -> float:
+    """The ignition delay this run's engine had at a burn starting at ``t_start_s`` (the lockstep
+    clock): its ignition_delay_s (dispersed, else the stand's) plus a late_ignition fault's delay
+    while that is on; NaN when nothing could light it (igniter_failure, ignition_failure on)."""
+    from firmware_sim.faults import parse_fault
+    from hil.stand import load_stand
+
+    own = spec.values.get("ignition_delay_s")
+    if own is None:
+        own = _nominals(load_stand(spec.stand).sim)["ignition_delay_s"]
+    if not spec.case.fault or t_start_s is None:
+        return own
+    f = parse_fault(fault_at(spec.case.fault, spec.fault_start_s or 0.0))
+    if not f.start_s - 1e-6 <= t_start_s < f.end_s:
+        return own
+    if f.name in ("igniter_failure", "ignition_failure"):
+        return math.nan
+    return own + f.number("delay") if f.name == "late_ignition" else own
 
 
 def plan(c: Campaign, phase_times: dict[tuple[str, str], dict[str, float]], keep_dir: str | None) -> list[RunSpec]:
@@ -131,8 +163,27 @@ def run_one(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             kept = Path(spec.keep_dir) / f"run{spec.index:05d}"
             shutil.copytree(out, kept, dirs_exist_ok=True)
             row["run_dir"] = str(kept)
-    burns = [{**{k: row[k] for k in ROW_KEYS}, **_burn(b)} for b in s.get("burns", [])]
+    limits = _start_limits(spec.stand)
+    burns = [{**{k: row[k] for k in ROW_KEYS}, **_burn(b), **limits,
+              "engine_ignition_delay_s": _known(round(engine_ignition_delay(spec, b.get("t_start_s")), 4))}
+             for b in s.get("burns", [])]
     return row, burns
+
+
+def _start_limits(stand: str) -> dict[str, float | None]:
+    """The levels the start envelope is drawn against (MPa; None: the stand has none): the
+    firmware's overpressure limit, its hard-start trip, the controller's hard-start cut."""
+    from hil.stand import load_stand
+
+    st = load_stand(stand)
+    fw, ign = st.firmware, st.ignition
+
+    def finite(x: float | None) -> float | None:
+        return x if x is not None and math.isfinite(x) else None
+
+    return {"limit.overpressure_mpa": finite(fw.overpressure_limit) if fw else None,
+            "limit.firmware_hard_start_mpa": finite(fw.hard_start_above) if fw else None,
+            "limit.controller_hard_start_mpa": finite(ign.hard_start_above) if ign else None}
 
 
 def _overpressure_limit(stand: str) -> float | None:
@@ -182,4 +233,11 @@ def _burn(b: dict[str, Any]) -> dict[str, Any]:
             "ignition_delay_s": b.get("ignition_delay_s"), "t90_s": b.get("t90_s"), "duration_s": b.get("duration_s"),
             "pc_mean_mpa": b.get("pc_mean_mpa"), "pc_peak_mpa": b.get("pc_peak_mpa"), "of_mean": b.get("of_mean"),
             "settle_s_max": worst("settle_s"), "overshoot_pct_max": worst("overshoot_pct"),
-            "tracking_rms_pct_max": worst("tracking_rms_pct"), "total_impulse_kns": b.get("total_impulse_kns")}
+            "tracking_rms_pct_max": worst("tracking_rms_pct"), "total_impulse_kns": b.get("total_impulse_kns"),
+            **{k: _known(b.get(k)) for k in ("t_igniter_proven_s", "t_ignition_s", "start_pc_peak_mpa",
+                                              "start_rate_peak_mpa_s")}}
+
+
+def _known(v: Any) -> float | None:
+    """A figure for a Parquet row: unknown (NaN in summary.json) is null, as in every other column."""
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None

@@ -8,11 +8,13 @@ commanded shut.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from hil.record.start_figures import start_figures
 from hil.stand import ChannelRole, StandConfig
 
 
@@ -51,10 +53,13 @@ def burn_windows(table: pa.Table, stand: StandConfig) -> list[tuple[int, int]]:
     return windows
 
 
-def burn_metrics(table: pa.Table, stand: StandConfig) -> list[dict[str, Any]]:
-    """Per burn: ignition delay, time to 90 % Pc, duration, mean and peak Pc, throttle steps."""
+def burn_metrics(table: pa.Table, stand: StandConfig, events: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Per burn: ignition delay, time to 90 % Pc, duration, mean and peak Pc, throttle steps, and
+    the start figures (hil/record/start_figures.py; the ignition time needs the run's events)."""
     if table.num_rows == 0:
         return []
+    windows = burn_windows(table, stand)
+    starts = start_figures(table, stand, windows, list(events))
     t = _col(table, "time")
     pc = _col(table, stand.limits.pc_channel)
     sp = _col(table, "pc_setpoint") if "pc_setpoint" in table.column_names else np.full(len(t), np.nan)
@@ -63,13 +68,13 @@ def burn_metrics(table: pa.Table, stand: StandConfig) -> list[dict[str, Any]]:
     thresh = 0.5 * stand.ignition.confirm_above if stand.ignition else 0.05 * stand.limits.pc_rated
     rated = stand.limits.pc_rated or np.nanmax(pc)
     out = []
-    for k, (s, e) in enumerate(burn_windows(table, stand)):
+    for k, (s, e) in enumerate(windows):
         t0 = t[s]
         tail = min(len(t) - 1, e + int(0.3 / max(np.median(np.diff(t[: s + 2])) if s > 0 else 1e-3, 1e-6)))
         seg = slice(s, e + 1)
         ign = _first(pc[seg] > thresh)
         burn: dict[str, Any] = {"index": k + 1, "t_start_s": round(float(t0), 4), "ignited": ign is not None,
-                                "t_shutdown_s": round(float(t[e]), 4)}
+                                "t_shutdown_s": round(float(t[e]), 4), **starts[k]}
         if ign is None:
             out.append(burn)
             continue

@@ -149,7 +149,7 @@ def _table(rows: list[dict[str, Any]], cols: list[tuple[str, str]]) -> str:
 
 
 def _fmt(v: Any) -> str:
-    if v is None:
+    if v is None or (isinstance(v, float) and v != v):  # unknown (NaN) is a dash, never 0
         return "—"
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -169,9 +169,9 @@ def report(run_dir: str | Path) -> Path:
     table = read_run(d).table
     stand = stand_of_run(d)
     summary = read_summary(d)
-    burns = burn_metrics(table, stand)
-    figs = figures(d)
     events = read_events(d)
+    burns = burn_metrics(table, stand, events)
+    figs = figures(d)
     trips = [e for e in events if e.get("kind") in ("redline", "fault", "firmware_trip", "abort")]
     outcome = summary.get("outcome", "unknown")
     loop = summary.get("loop", {})
@@ -193,6 +193,13 @@ def report(run_dir: str | Path) -> Path:
         ("duration_s", "duration [s]"), ("pc_mean_mpa", "mean Pc [MPa]"), ("pc_peak_mpa", "peak Pc [MPa]"),
         ("of_mean", "mean O/F"), ("total_impulse_kns", "total impulse [kN·s]"),
         ("wall_temp_peak_k", "peak wall T [K]")]))
+    parts.append("<h3>Starts</h3><p class='sub'>run time [s] the igniter was proven and ignition confirmed; "
+                 "peak Pc and peak rate of rise (held over the stand's hard_start_samples) from the first main "
+                 "valve opening to start_transient_s after confirmation (— unknown: no igniter channel, or "
+                 "never confirmed).</p>" + _table(burns, [
+                     ("index", "burn"), ("t_igniter_proven_s", "igniter proven [s]"),
+                     ("t_ignition_s", "ignition confirmed [s]"), ("start_pc_peak_mpa", "start peak Pc [MPa]"),
+                     ("start_rate_peak_mpa_s", "start peak rise [MPa/s]")]))
     parts.append("<h2>Throttle steps</h2><p class='sub'>settle: into ±2 % of the command (25 ms-averaged Pc) "
                  "and staying there, from the end of the setpoint slew; from the command in the next column.</p>"
                  + _table(steps, [("burn", "burn"), ("pc_cmd_mpa", "command [MPa]"), ("from_mpa", "from [MPa]"),
@@ -239,7 +246,7 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path | None = None)
         windows = burn_windows(table, stand)
         t_ref = t[windows[0][0]] if windows else 0.0
         ax.plot(t - t_ref, _col(table, stand.limits.pc_channel), lw=0.6, label=f"{label}: {d.name}")
-        metrics[label] = burn_metrics(table, stand)
+        metrics[label] = burn_metrics(table, stand, read_events(d))
     ax.set_xlabel("time from the first burn's T-0 [s]")
     ax.set_ylabel("Pc [MPa]")
     ax.legend(fontsize=8)
@@ -247,7 +254,7 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path | None = None)
     target = Path(out) if out else b / "compare.html"
     fig_path = _save(fig, target.with_suffix(".png"))
     keys = ["ignition_delay_s", "t90_s", "duration_s", "pc_mean_mpa", "pc_peak_mpa", "of_mean", "total_impulse_kns",
-            "wall_temp_peak_k"]
+            "wall_temp_peak_k", "start_pc_peak_mpa", "start_rate_peak_mpa_s"]
     for ba, bb in zip(metrics["A"], metrics["B"]):
         for k in keys:
             va, vb = ba.get(k), bb.get(k)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from hil import __version__
 from hil.files import write_json_atomic
 from hil.record.metrics import burn_metrics
-from hil.record.recorder import SUMMARY, Recorder, read_run, sha256_file
+from hil.record.recorder import EVENTS, SUMMARY, Recorder, read_events, read_run, sha256_file
 
 if TYPE_CHECKING:
     from hil.controller import Controller
@@ -111,7 +111,8 @@ def write_summary(run: Recorder, stand: StandConfig, summary: dict[str, Any]) ->
         data = read_run(run.dir)
         summary["samples"] = data.table.num_rows
         summary["recording_truncated"] = data.truncated
-        summary["burns"] = burn_metrics(data.table, stand)
+        events = read_events(run.dir) if (run.dir / EVENTS).is_file() else []
+        summary["burns"] = burn_metrics(data.table, stand, events)
         summary["data_sha256"] = sha256_file(run.dir / "data.arrow")
     except Exception as exc:
         summary["burns_error"] = f"{type(exc).__name__}: {exc}"

@@ -193,7 +193,8 @@ class Supervisor:
             state, trips = int(system[fw.IR_STATE]), int(system[fw.IR_TRIPS])
             if state == fw.FwState.SAFED and self.fw_state != fw.FwState.SAFED:
                 names = [tr.name.lower() for tr in fw.Trip if trips & tr] or ["unknown"]
-                self.events(t, "firmware_trip", trips=names)
+                self.events(t, "firmware_trip", trips=names,
+                            reason="; ".join(fw.TRIP_TEXT[tr] for tr in fw.Trip if trips & tr) or "unknown")
                 if self.state != State.FAULT:
                     self.fault(t, f"firmware safed the stand ({', '.join(names)})")
             self.fw_state, self.fw_trips = state, trips

@@ -57,6 +57,19 @@ class Trip(IntEnum):
     WATCHDOG = 1 << 0
     OVERPRESSURE = 1 << 1
     COMMANDED = 1 << 2
+    HARD_START_LEVEL = 1 << 3  # the hard-start trip: Pc above its level in a start transient
+    HARD_START_RATE = 1 << 4  # ... or rising faster than its rate
+
+
+TRIP_TEXT = {
+    Trip.WATCHDOG: "no new heartbeat within the watchdog time",
+    Trip.OVERPRESSURE: "chamber pressure above the overpressure limit",
+    Trip.COMMANDED: "commanded safe",
+    Trip.HARD_START_LEVEL: "hard start: chamber pressure above the firmware's hard_start_above in a start transient; "
+                           "every propellant valve and the igniter shut at that scan",
+    Trip.HARD_START_RATE: "hard start: chamber pressure rising faster than the firmware's hard_start_rate in a start "
+                          "transient; every propellant valve and the igniter shut at that scan",
+}
 
 
 class Command(IntEnum):

@@ -163,6 +163,15 @@ def _firmware(t: TableReader | None, channels: set[str]) -> FirmwareConfig | Non
     )
     if cfg.overpressure_channel and cfg.overpressure_channel not in channels:
         raise t.error("overpressure_channel", f"names no channel: {cfg.overpressure_channel!r}")
+    inf = float("inf")
+    level = cfg.overpressure_limit if cfg.overpressure_channel else inf  # default: the overpressure limit
+    cfg = dataclasses.replace(cfg, hard_start_above=t.number("hard_start_above", level, positive=True),
+                  hard_start_rate=t.number("hard_start_rate", inf, positive=True),
+                  hard_start_samples=t.integer("hard_start_samples", 2, lo=1, hi=50),
+                  hard_start_window_s=t.number("hard_start_window_s", 2.0, positive=True))
+    if not cfg.overpressure_channel and (cfg.hard_start_above < inf or cfg.hard_start_rate < inf):
+        raise t.error("hard_start_above" if "hard_start_above" in t.data else "hard_start_rate",
+                      "the hard-start trip reads the overpressure channel: name one (overpressure_channel)")
     t.done()
     return cfg
 

@@ -74,6 +74,15 @@ class FirmwareConfig:
     overpressure_channel: str = ""
     overpressure_limit: float = float("inf")
     overpressure_samples: int = 3
+    # the hard-wired hard-start trip (firmware_sim/trip.py): in a start transient (from a chamber
+    # propellant valve opening with both shut, for hard_start_window_s) the overpressure channel
+    # above hard_start_above (default: overpressure_limit) for one scan, or rising faster than
+    # hard_start_rate (MPa/s; default: off) for hard_start_samples scans, shuts every propellant
+    # valve and the igniter at that scan and latches
+    hard_start_above: float = float("inf")
+    hard_start_rate: float = float("inf")
+    hard_start_samples: int = 2
+    hard_start_window_s: float = 2.0
 
 
 @dataclass(frozen=True)

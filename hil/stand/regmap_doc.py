@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from hil.stand import StandConfig
+from hil.stand import FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Linear, Polynomial, Table
 from hil.stand.kinds import WordOrder
@@ -33,7 +33,8 @@ def render(stand: StandConfig) -> str:
                 "| input reg | name | meaning |", "|---|---|---|",
                 f"| {fw.IR_STATE} | state | 1 NORMAL, 2 SAFED (latched) |",
                 f"| {fw.IR_STATUS} | status | bit0 watchdog engaged, bit1 heartbeat seen, bit2 safing active, bit3 purge by firmware |",
-                f"| {fw.IR_TRIPS} | trips | bit0 watchdog, bit1 overpressure, bit2 commanded safe |",
+                f"| {fw.IR_TRIPS} | trips | bit0 watchdog, bit1 overpressure, bit2 commanded safe, "
+                f"bit3 hard start (level), bit4 hard start (rate) |",
                 f"| {fw.IR_HEARTBEAT_ECHO} | heartbeat echo | last heartbeat value seen |",
                 f"| {fw.IR_ACK_SEQ} | ack seq | sequence number of the last executed command |",
                 f"| {fw.IR_ACK_RESULT} | ack result | 0 ok, 1 unknown command, 2 refused: outputs not safe |",
@@ -49,7 +50,8 @@ def render(stand: StandConfig) -> str:
                 f"| {fw.HR_COMMAND_SEQ} | command seq | change it to execute the command |", "",
                 f"Watchdog: {stand.firmware.watchdog_s * 1000:g} ms, engages {stand.firmware.watchdog_engage}. "
                 + (f"Overpressure trip: {stand.firmware.overpressure_channel} > {stand.firmware.overpressure_limit:g} "
-                   f"for {stand.firmware.overpressure_samples} scans." if stand.firmware.overpressure_channel else ""), ""]
+                   f"for {stand.firmware.overpressure_samples} scans." if stand.firmware.overpressure_channel else "")
+                + _hard_start(stand.firmware), ""]
     out += _devices(stand)
     order = {d.name: i for i, d in enumerate(stand.devices)}
     multi = len(stand.devices) > 1
@@ -131,3 +133,14 @@ def render_all(stands: list[StandConfig]) -> str:
             "its map allows (gaps of up to 8 registers or 16 bits are read through) and writes only the addresses "
             "named here, in blocks that never bridge a gap.", "", ""]
     return "\n".join(head + _types()) + "\n".join(render(s) for s in stands)
+
+
+def _hard_start(f: FirmwareConfig) -> str:
+    """The hard-start trip's line (docs/simulator.md, firmware_sim/trip.py)."""
+    crit = [f"{f.overpressure_channel} > {f.hard_start_above:g}"] if math.isfinite(f.hard_start_above) else []
+    if math.isfinite(f.hard_start_rate):
+        crit.append(f"rising faster than {f.hard_start_rate:g} MPa/s for {f.hard_start_samples} scans")
+    if not f.overpressure_channel or not crit:
+        return ""
+    return (f" Hard-start trip: {' or '.join(crit)} within {f.hard_start_window_s:g} s of a main propellant valve "
+            "opening shuts every propellant valve and the igniter at that scan.")
