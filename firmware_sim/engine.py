@@ -161,6 +161,7 @@ class Engine:
         cmd_ox = self.cmd_ox if self.stuck_ox is None else self.stuck_ox
         cmd_f = self.cmd_fuel if self.stuck_fuel is None else self.stuck_fuel
         cmd_gg = self.cmd_gg if self.stuck_gg is None else self.stuck_gg
+        start_g = self.cmd_gg / gg_open  # the start system fires on the GG command (not its valve)
         cmd_oi = self.cmd_ox_iso if self.stuck_ox_iso is None else self.stuck_ox_iso
         cmd_fi = self.cmd_fuel_iso if self.stuck_fuel_iso is None else self.stuck_fuel_iso
         iso_rate = dt / ISO_STROKE_S
@@ -201,8 +202,11 @@ class Engine:
             if pump_fed:
                 d = cmd_gg - pos_g
                 pos_g += rate_g if d > rate_g else -rate_g if d < -rate_g else d
+                # lit: the GG (its valve's position) drives the turbine; before the chamber
+                # lights, the start system (spin-start) drives it toward spin_start_frac of
+                # design speed from the moment the GG is commanded, whatever its valve's stroke
                 g = pos_g / gg_open
-                wt = g if burning else (spin * min(g, 1.0) if g > 0.0 else 0.0)
+                wt = g if burning else (spin * (start_g if start_g < 1.0 else 1.0) if start_g > 0.0 else 0.0)
                 w = wt + (w - wt) * k_tp
                 pup = p_in + rise * w * w
             else:

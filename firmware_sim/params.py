@@ -105,11 +105,11 @@ TQ12 = EngineParams(
     throat_area=0.0402, expansion_ratio=21.7, cf_vac=1.893, eta_cf=0.98,
     rho_ox=1141.0, rho_fuel=422.0, dp_inj_design=2.0e6, supply_pressure=12.5e6,
     pump_inlet_pressure=0.4e6, valve_design_opening=1.0, valve_stroke_s=0.3,
-    gg_design_opening=0.8, tau_turbopump_s=0.4, spin_start_frac=0.4, pump_rated_rpm=18000.0,
-    lstar=1.0, ignition_delay_s=0.03, tau_drain_s=0.02, tau_burn_s=0.002, presence_frac=0.02,
+    gg_design_opening=0.8, tau_turbopump_s=0.4, spin_start_frac=1.0, pump_rated_rpm=18000.0,
+    lstar=1.0, ignition_delay_s=0.03, tau_drain_s=0.02, tau_burn_s=0.003, presence_frac=0.02,
     purge_mdot=1.0, purge_supply_pressure=1.5e6, tank_droop_frac=0.0,
     wall_dt_design=500.0, tau_wall_heat_s=20.0, tau_wall_cool_s=60.0,
-    loadcell_hz=40.0, loadcell_zeta=0.05,
+    loadcell_hz=40.0, loadcell_zeta=0.05, pool_frac=0.0,
 )
 
 LAB = EngineParams(
