@@ -8,6 +8,7 @@ import signal
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, TQ12
@@ -125,7 +126,7 @@ def test_the_simulator_binds_loopback_by_default() -> None:
     try:
         assert child.ready["tcp"].startswith("127.0.0.1:")
         port = child.port
-        listening = [line.split() for line in open("/proc/net/tcp").read().splitlines()[1:]]
+        listening = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
         ours = [f[1] for f in listening if f[3] == "0A" and int(f[1].split(":")[1], 16) == port]
         assert ours == [f"0100007F:{port:04X}"]  # 127.0.0.1 in /proc's little-endian hex, LISTEN state
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -147,8 +148,7 @@ def served(stand, tmp_path):
     client = ControllerClient(child.ready["rep"], child.ready["pub"], timeout_s=5)
     yield client
     client.close()
-    child.proc.terminate()
-    child.proc.wait(timeout=30)
+    child.stop(signal.SIGTERM, timeout=30)  # and its pipes closed
 
 
 def test_a_service_zeroes_the_stand_it_holds_and_reads_zeroed_at_once(served, stand, tmp_path) -> None:

@@ -63,7 +63,7 @@ def test_watchdog_waits_for_a_first_heartbeat_so_plain_tools_work() -> None:
 
 
 def test_watchdog_always_mode_trips_without_any_heartbeat() -> None:
-    text = open(LAB).read().replace('watchdog_engage = "first-heartbeat"', 'watchdog_engage = "always"')
+    text = LAB.read_text().replace('watchdog_engage = "first-heartbeat"', 'watchdog_engage = "always"')
     rig = Rig(parse_stand(text, "always.toml"))
     rig.run(0.2)
     assert rig.system()[fw.IR_TRIPS] & fw.Trip.WATCHDOG

@@ -139,8 +139,8 @@ def test_tcp_loop_against_a_simulator_process(sim_factory, tmp_path) -> None:
     assert sysblk[fw.IR_STATE] == fw.FwState.NORMAL and sysblk[fw.IR_STATUS] & fw.Status.WATCHDOG_ENGAGED
     assert loop.stats.failed_cycles <= 0.01 * loop.stats.cycles  # a loaded CI box may drop a rare answer
     # the simulator dies: N failed cycles later the fault is latched and stays latched
-    sim.proc.kill()
-    sim.proc.wait()
+    sim.kill()
+    sim.stop()  # its pipes closed
     for _ in range(loop.comm_loss_cycles + 10):
         loop.step()
     assert loop.supervisor.state == State.FAULT and "communication lost" in loop.supervisor.fault_reason

@@ -238,7 +238,7 @@ def test_sim_rejects_bad_input_with_a_clear_message(tmp_path) -> None:
     from conftest import ROOT
 
     bad = tmp_path / "bad.toml"
-    bad.write_text(open(LAB).read().replace('type = "u16"', 'type = "u17"', 1))
+    bad.write_text(LAB.read_text().replace('type = "u16"', 'type = "u17"', 1))
     r = subprocess.run([sys.executable, "-m", "hil.cli", "sim", "--stand", str(bad), "--tcp", "127.0.0.1:0"],
                        capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert r.returncode == 1

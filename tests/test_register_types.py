@@ -123,3 +123,20 @@ def test_a_type_the_table_does_not_define_is_a_located_config_error(where) -> No
     assert "must be one of u16, i16, u32, i32, f32, bit" in err.reason
     with pytest.raises(ValueError):
         spec("f64")  # nor can code ask for a definition that does not exist
+
+
+@pytest.mark.parametrize("order", list(WordOrder))
+def test_a_signalling_nan_off_the_wire_is_nan_through_every_path_without_a_warning(order) -> None:
+    """0x7F800001 is a float32 signalling NaN: the vector path widening it to float64 raised the
+    FPU's invalid flag (a RuntimeWarning, an error in the tests); it is NaN everywhere, quietly."""
+    big = [0x7F80, 0x0001]
+    words = big if WordOrder(order).high_first else big[::-1]
+    if WordOrder(order).byteswap:
+        words = [((w >> 8) | (w << 8)) & 0xFFFF for w in words]
+    assert math.isnan(decode(words, "f32", order))
+    img = np.array([0, *words], dtype=np.uint16)
+    assert math.isnan(float(spec("f32").decode_vector(img, np.array([1], dtype=np.intp), order)[0]))
+    stand = parse_stand(_stand("f32", str(order), 2), "nan.toml")
+    dec = Decoder(stand)
+    eng = dec.decode([(words * 2)[b.start : b.start + b.count] for b in dec.blocks])
+    assert np.isnan(eng).all() and np.isnan(dec.eng(numpy_only=True)).all()

@@ -8,6 +8,7 @@ the way `hil serve` does (hil/record/runs.py), and through a real `hil serve` ch
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -198,8 +199,7 @@ def test_hil_serve_records_a_completed_run_after_an_abort_as_completed_and_repor
         until(lambda: (Path(second) / "summary.json").exists())
     finally:
         client.close()
-        child.proc.terminate()
-        child.proc.wait(timeout=30)
+        child.stop(signal.SIGTERM, timeout=30)  # and its pipes closed
     assert read_summary(first)["outcome"] == "aborted"
     s = read_summary(second)
     assert s["outcome"] == "completed" and s["abort_reason"] is None, s

@@ -4,9 +4,11 @@ commands (each answered with an ack or a refusal and its reason) and receiving t
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,9 +38,7 @@ def served(tmp_path):
     client = ControllerClient(child.ready["rep"], child.ready["pub"], timeout_s=5)
     yield client, proc, tmp_path / "session"
     client.close()
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(timeout=30)
+    child.stop(signal.SIGTERM, timeout=30)  # whether a test killed it or not; and its pipes closed
 
 
 def wait_state(client, state, timeout=30.0):
@@ -189,8 +189,8 @@ def test_serve_runs_its_loop_real_time_when_asked(tmp_path) -> None:
         assert os.sched_getscheduler(child.proc.pid) == os.SCHED_FIFO
         assert os.sched_getparam(child.proc.pid).sched_priority == 50
         sim = [int(p) for p in os.listdir("/proc") if p.isdigit()
-               and b"--rt-priority\x0040" in open(f"/proc/{p}/cmdline", "rb").read()
-               and str(TQ12).encode() in open(f"/proc/{p}/cmdline", "rb").read()]
+               and b"--rt-priority\x0040" in Path(f"/proc/{p}/cmdline").read_bytes()
+               and str(TQ12).encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
         assert sim and os.sched_getscheduler(sim[0]) == os.SCHED_FIFO
         wait_state(client, "SAFE")
         deadline = time.monotonic() + 10
@@ -198,8 +198,7 @@ def test_serve_runs_its_loop_real_time_when_asked(tmp_path) -> None:
             assert time.monotonic() < deadline
     finally:
         client.close()
-        child.proc.terminate()
-        child.proc.wait(timeout=30)
+        child.stop(signal.SIGTERM, timeout=30)  # and its pipes closed
 
 
 @pytest.mark.slow

@@ -166,8 +166,8 @@ def test_tcp_transport_against_the_simulator(sim_factory) -> None:
             tr.read_registers("input", 500, 2)
         assert exc.value.code == 2
         assert tr.stats.exceptions == 1 and tr.stats.retries == 0  # exceptions are answers, never retried
-    sim.proc.kill()
-    sim.proc.wait()
+    sim.kill()
+    sim.stop()  # its pipes closed
     with pytest.raises(TransportError):
         tr.connect()
 

@@ -83,7 +83,13 @@ class TypeSpec:
         u = first(0).astype(acc)
         for k in range(1, self.words):
             u = (u << acc.type(16)) | first(k).astype(acc)
-        return u.view(self.dtype)
+        if self.integer:
+            return u.view(self.dtype)
+        # Any bit pattern may come off the wire, signalling NaNs among them: widening one to
+        # float64 raises the FPU's invalid flag (numpy's "invalid value encountered in cast")
+        # although the result is the NaN the scalar decode gives too: a value that is no number.
+        with np.errstate(invalid="ignore"):
+            return u.view(self.dtype).astype(np.float64)
 
     def describe(self, order: WordOrder | str) -> str:
         """The type column of the register map (hil/stand/regmap_doc.py)."""
