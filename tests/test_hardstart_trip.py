@@ -195,3 +195,16 @@ def test_no_nominal_start_of_the_shipped_sequences_trips_it(tmp_path, sequence, 
 @pytest.mark.parametrize("sequence, burns", NOMINAL_SLOW)
 def test_no_nominal_start_of_the_other_shipped_sequences_trips_it(tmp_path, sequence, burns) -> None:
     _nominal(tmp_path, sequence, burns)
+
+
+def test_a_spike_past_both_levels_in_one_scan_is_latched_by_the_firmware_first(tmp_path) -> None:
+    """Documented (docs/safety.md): with the controller's cut on (2.4 MPa) and the firmware's at its
+    default (2.6), the lab engine's late light saturates the transducer in one scan; the firmware
+    scans before the controller's cycle reads it, so the run ends in FAULT on the firmware's trip,
+    every propellant valve shut at that scan."""
+    stand = staged_stand(tmp_path, "hard_start_rate = 800.0\nhard_start_above = 2.4\n")
+    res = run(RunOptions(sequence=str(direct_start(tmp_path)[0]), stand=str(stand), sim="lockstep",
+                         out=str(tmp_path / "r"), progress=False, faults=("late_ignition:delay=0.1@0",)))
+    assert res.exit_code == EXIT_FAULT, res.summary
+    assert res.summary["fault_reason"] == "firmware safed the stand (hard_start_level)"
+    assert res.summary["firmware"]["hard_start_trip"]["tripped"]["reading_mpa"] > 4.0  # saturated: 4.5
