@@ -74,6 +74,7 @@ class Firmware:
         self.output_change_t = 0.0
         self._pending_cmd: tuple[int, int] | None = None
         self._op_limit = math.inf
+        self._op_over = 0  # consecutive scans with Pc above it
         if self.cfg.overpressure_channel:
             ch = stand.channel(self.cfg.overpressure_channel)
             if ch.source != "pc":
@@ -407,7 +408,11 @@ class Firmware:
         self.scans += done
         if watching and done and (seen := self.hard_start.check(self.engine, dt, self.scans)) is not None:
             self.trip_hard_start(seen)
-        if done < k or (self.engine.pc > self._op_limit and self.cfg.overpressure_samples == 1):
+        # consecutive scans above the limit, counted across calls too: in real time and in lockstep
+        # at the scan rate each call is one scan, and the engine counts only within a call
+        over = self.engine.pc > self._op_limit
+        self._op_over = (self._op_over + 1 if done == 1 else 1) if over else 0
+        if done < k or self._op_over >= self.cfg.overpressure_samples:
             self.trip(fw.Trip.OVERPRESSURE)
         self._update_faults()  # a fault due now is visible to the next register access
         return done

@@ -79,3 +79,43 @@ def test_the_campaign_report_draws_the_start_envelope_from_the_burn_rows(tmp_pat
     page = (tmp_path / "out" / "report.html").read_text()
     assert "<h2>Start envelope</h2>" in page and 'alt="start envelope" src="data:image/png;base64,' in page
     assert str(ROOT) not in page.split("<h2>Worst runs</h2>", 1)[1].split("</table>", 1)[0]
+
+
+@pytest.mark.slow
+def test_hil_campaign_compare_tabulates_direct_against_staged_starts(tmp_path, capsys) -> None:
+    """The same two lab engines (nominal, igniter 100 ms late from burn 1's start transient on)
+    started directly (the lab relight before issue 24, on the stand without its staged-start
+    keys) and staged (as shipped): `hil campaign compare` gives per case the outcomes and the
+    plant's peak Pc, and counts the late run's hard start above the 2.6 MPa limit on the direct
+    side only."""
+    from test_staged_start import direct_start, staged_stand
+
+    staged = SMOKE.read_text().replace("runs_per_case = 2", "runs_per_case = 1")
+    (tmp_path / "staged.toml").write_text(staged)
+    staged_stand(tmp_path, "", name="direct_lab.toml")
+    direct_start(tmp_path)  # tmp_path / "direct.toml"
+    (tmp_path / "direct_campaign.toml").write_text(
+        staged.replace('sequences = ["lab_relight"]', 'sequences = ["direct.toml"]')
+        .replace('stands = ["sim_lab"]', 'stands = ["direct_lab.toml"]')
+        .replace('name = "lab_relight_smoke"', 'name = "lab_relight_direct"'))
+    for name, out in (("direct_campaign.toml", "A"), ("staged.toml", "B")):
+        run_campaign(load_campaign(tmp_path / name), tmp_path / out, workers=1, progress=False)
+    capsys.readouterr()
+    page = tmp_path / "compare.html"
+    assert main(["campaign", "compare", str(tmp_path / "A"), str(tmp_path / "B"), "--labels", "direct", "staged",
+                 "--out", str(page)]) == 0
+    table = capsys.readouterr().out
+    rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.strip("|").split("|")[1:]]
+            for ln in table.splitlines()[2:] if ln.startswith("|")}
+    late = "late_ignition:delay=0.1 @ start transient"
+    assert set(rows) == {"nominal", late}, table
+    runs = {k: read_results(tmp_path / k / "runs", n).to_pylist()
+            for k, n in (("A", "lab_relight_direct"), ("B", "lab_relight_smoke"))}
+    for col, k in ((0, "A"), (3, "B")):  # each cell says what that run's own row says
+        for case, r in zip(("nominal", late), runs[k]):
+            assert rows[case][col].startswith(f"1: 1 {r['outcome']}"), (case, k, rows[case][col], r["outcome"])
+            assert rows[case][col + 1].split(" / ")[2] == f"{r['peak_pc_mpa']:.2f}"
+    assert rows["nominal"][3] == "1: 1 completed"  # staged: the nominal engine completes
+    assert rows[late][2] == "1" and rows[late][5] == "0", table  # above the limit: direct yes, staged no
+    assert "direct = `lab_relight_direct`" in table and "<table>" in page.read_text()
+    assert main(["campaign", "compare", str(tmp_path), str(tmp_path / "B")]) == 1  # not a result directory

@@ -14,7 +14,7 @@ from test_staged_start import direct_start, staged_stand
 
 from hil.record.metrics import burn_metrics
 from hil.record.recorder import read_events, read_run
-from hil.record.report import report
+from hil.record.report import compare, report
 from hil.runner import EXIT_ABORTED, EXIT_OK, RunOptions, run
 from hil.stand import load_stand
 
@@ -85,6 +85,11 @@ def test_a_stand_without_an_igniter_channel_leaves_the_igniter_proven_time_unkno
         assert math.isnan(b["t_igniter_proven_s"]) and math.isfinite(b["t_ignition_s"])
     rows = starts_table(report(res.run_dir).read_text())
     assert [r[1] for r in rows] == ["—"] * 3
+    # hil report A B: the start peaks compared too (this direct start against the staged one)
+    staged = run(RunOptions(sequence="lab_relight", sim="lockstep", out=str(tmp_path / "s"), progress=False))
+    page = compare(res.run_dir, staged.run_dir).read_text()
+    for key in ("start_pc_peak_mpa", "start_rate_peak_mpa_s"):
+        assert page.count(f"<td>{key}</td>") == 3
 
 
 def test_the_tq12_engines_late_igniter_gives_its_start_figures_from_its_own_data(tmp_path) -> None:

@@ -1,4 +1,5 @@
-"""``hil campaign CAMPAIGN.toml [--out DIR] [--workers N | --scheduler ADDRESS | --local-cluster N] [--check]``.
+"""``hil campaign CAMPAIGN.toml [--out DIR] [--workers N | --scheduler ADDRESS | --local-cluster N] [--check]``,
+and ``hil campaign compare A B`` (hil/campaign/compare.py).
 
 Writes under ``--out`` (default ``runs/campaigns/<name>``): ``runs/`` and ``burns/`` (Parquet
 datasets, partitioned by campaign and sequence), ``kept/`` (the run directories of the runs that
@@ -54,6 +55,10 @@ def run_campaign(c: Campaign, out: Path, workers: int | None = None, scheduler: 
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is not None and argv[:1] == ["compare"]:
+        from hil.campaign.compare import main as compare_main
+
+        return compare_main(argv[1:])
     ap = argparse.ArgumentParser(prog="hil campaign", description="run a campaign of simulated runs (lockstep): "
                                  "sequences × faults × dispersed engines")
     ap.add_argument("campaign", help="campaign file (docs/campaigns.md)")

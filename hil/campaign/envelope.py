@@ -53,7 +53,7 @@ def start_envelope(rows: list[dict[str, Any]], burns: list[dict[str, Any]]) -> b
             sel = [p for p in mine if p["outcome"] == outcome]
             colour = OUTCOME_COLOURS.get(outcome, OTHER)
             ax.scatter([1000 * p["x"] for p in sel if p["as_expected"]], [p["y"] for p in sel if p["as_expected"]],
-                       s=16, color=colour, alpha=0.75, label=f"{outcome} ({len(sel)})")
+                       s=16, color=colour, alpha=0.75, label=f"{outcome} ({len(sel)} burns)")
             bad = [p for p in sel if not p["as_expected"]]
             if bad:
                 ax.scatter([1000 * p["x"] for p in bad], [p["y"] for p in bad], s=40, color=colour, marker="x",

@@ -1,7 +1,8 @@
 """Per-burn and per-throttle-step figures from a recorded run.
 
 One module computes them for summary.json (and later the report), from the recorded columns
-only, so a run recorded by anyone can be re-evaluated: a burn starts when the igniter, an
+(and, for the start figures' ignition time, the run's own events), so a run recorded by anyone
+can be re-evaluated: a burn starts when the igniter, an
 oxidiser valve and a fuel valve are all commanded open and ends when a propellant valve is
 commanded shut.
 """
