@@ -65,7 +65,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from hil.runner import ServeOptions, serve
+    from hil.serve import ServeOptions, serve
 
     return serve(ServeOptions(stand=args.stand, sim=args.sim, rep=args.rep, pub=args.pub, out=args.out,
                               seed=args.seed, faults=tuple(args.fault), rate_hz=args.rate, keys=args.keys,
@@ -91,7 +91,7 @@ def _cmd_keys(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from hil.runner import check
+    from hil.check import check
 
     return check(args.sequence, args.stand)
 

@@ -1,33 +1,33 @@
 """The controller: the control loop with its stages (sensors, ignition, sequence, throttle,
-redlines, valve watch, client watch), and the operator commands (load, arm, start, abort, set,
-reset) that clients send.
+redlines, valve watch, client watch), its typed command methods (load, arm, start, abort, set,
+reset ...) and its one read model, :meth:`Controller.snapshot`.
 
 Built the same way for a headless run, for ``hil serve`` and for tests; only the transport,
-the clock, the recorder and the client link differ. The stages are created once per controller
-and listed in cycle order here — the only place the order is written (hil/cycle.py says why).
+the clock, the recorder, the client link and the checkout desk differ, and each is given at
+construction. The stages are created once per controller and listed in cycle order here — the
+only place the order is written (hil/cycle.py says why). Nothing outside reaches into its parts:
+commands go in through its methods, what it is comes out as a :class:`~hil.snapshot.Snapshot`
+and as events on its bus. The wire protocol clients speak is the service's
+(hil/service/protocol.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from hil.authority import Authority
 from hil.clock import Clock
-from hil.cycle import Stage
-from hil.errors import ConfigError, Refused, SequenceInvalid
-from hil.frames import FrameLayout
-from hil.loop import ClientLink, ControlLoop, EventBus, RecordSink
-from hil.record.recorder import Recorder
+from hil.cycle import CycleState, Stage
+from hil.errors import Refused
+from hil.loop import ClientLink, ControlLoop, EventBus, EventListener, RecordSink
 from hil.safety import (
-    STATE_NAMES,
     ClientWatch,
     IgnitionMonitor,
     RedlineMonitor,
@@ -40,11 +40,29 @@ from hil.safety import (
 from hil.safety.abort_switch import AbortSwitchWatch
 from hil.sequence import Sequence, load_sequence
 from hil.sequence.engine import RunState, Sequencer
-from hil.stand import Redline, StandConfig
+from hil.snapshot import LoopFigures, Snapshot
+from hil.stand import StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.iomap import Commands
 from hil.throttle import ThrottleController
 from hil.transport.base import Transport
+
+RECENT_S = 10.0  # the status's "now" figure for the loop: deadlines met over the last 10 s
+
+
+class CheckoutDesk(Protocol):
+    """An automated operator on this controller (hil/checkout/desk.py): it works where the
+    clients' commands are served, once per cycle, through the same manual commands."""
+
+    def on_cycle(self, cs: CycleState) -> None: ...
+
+    def begin(self, kind: str, operator: str = "", seconds: float = 3.0) -> Any: ...
+
+    def cancel(self, who: str) -> None: ...
+
+    def abort(self, why: str) -> None: ...
+
+    def status(self) -> dict[str, Any] | None: ...
 
 
 class Controller:
@@ -52,10 +70,18 @@ class Controller:
 
     def __init__(self, stand: StandConfig, transport: Transport | dict[str, Transport], clock: Clock, *,
                  recorder: RecordSink | None = None, rate_hz: float | None = None,
-                 link: Callable[[Controller], ClientLink] | None = None, stand_path: str | Path | None = None) -> None:
+                 link: Callable[[Controller], ClientLink] | None = None, stand_path: str | Path | None = None,
+                 run_recorder: Callable[[Controller], RecordSink] | None = None,
+                 checkout: Callable[[Controller], CheckoutDesk] | None = None) -> None:
+        """``recorder`` records the loop's rows and events; ``run_recorder`` instead makes one
+        that reads this controller's snapshots (the service's per-run recorder); ``link`` makes
+        the client service, ``checkout`` the checkout desk (without one a checkout is refused)."""
         self.stand = stand
         self.stand_path = Path(stand_path) if stand_path is not None else None  # where a zero file goes
-        self.events = EventBus(recorder)
+        if run_recorder is not None:
+            recorder = run_recorder(self)
+        self.acting = ""  # the station whose command is being handled (stamped on its events)
+        self.events = EventBus(recorder, stamp=self._event_context)
         emit = self.events.emit
         self.commands = Commands(stand)
         self.supervisor = Supervisor(stand, self.commands, emit)
@@ -70,20 +96,17 @@ class Controller:
         self.client_watch = ClientWatch(self.supervisor)
         self.abort_switch = AbortSwitchWatch(stand, self.abort, emit) if stand.abort_switch else None
         self.authority = Authority(emit)
-        from hil.checkout.desk import CheckoutDesk  # here: hil.checkout's command line imports this module
-
-        self.checkout = CheckoutDesk(self)
+        self.checkout = checkout(self) if checkout is not None else None
         stages: list[Stage] = [*([self.abort_switch] if self.abort_switch else []), self.sensors, self.ignition,
                                self.sequencer]
         if self.throttle is not None:
             stages.append(self.throttle)
         stages += [self.start_interlock, self.redlines, self.valve_watch, self.client_watch]
         self.sequence: Sequence | None = None
-        self.acting = ""  # the station whose command is being handled (stamped on its events)
-        self.events.stamp = self._event_context
         self.loop = ControlLoop(stand, transport, clock, commands=self.commands, supervisor=self.supervisor,
                                 events=self.events, stages=stages, recorder=recorder, rate_hz=rate_hz,
-                                link=link(self) if link is not None else None)
+                                link=link(self) if link is not None else None,
+                                operator=self.checkout.on_cycle if self.checkout is not None else None)
 
     def _event_context(self) -> dict[str, Any]:
         """Every event of a running sequence says when in it it happened (T-time); every event
@@ -93,6 +116,98 @@ class Controller:
         if self.acting:
             ctx["station"] = self.acting
         return ctx
+
+    # ------------------------------------------------------------------ the read model
+
+    def snapshot(self, *, detail: bool = True, loop_summary: bool = False,
+                 last_cycles: int | None = None) -> Snapshot:
+        """What the controller is now, as an immutable copy. ``detail=False`` leaves out the
+        redline margins, each device's link counters and each channel's age (the costly part, for
+        a reader that looks every cycle); ``loop_summary`` adds summary.json's ``loop`` block, over
+        the last ``last_cycles`` cycles or the whole run."""
+        sup, loop, seq, cs = self.supervisor, self.loop, self.sequencer, self.loop.cs
+        st = loop.stats
+        running = seq.state == RunState.RUNNING
+        current = seq.current if running else None
+        summary = (st.summary(last=last_cycles) if last_cycles else st.summary()) if loop_summary else None
+        names = loop.decoder.names
+        io = loop.io
+        rec = loop.recorder
+        snap = Snapshot(
+            t=loop.t, cycle=loop.cycle, state=sup.state, reason=sup.reason, abort_reason=sup.abort_reason,
+            fault_reason=sup.fault_reason, safing=sup.safing.active, comm_ok=sup.comm_ok,
+            firmware_state=sup.fw_state, firmware_trips=sup.fw_trips, stand=self.stand, stand_path=self.stand_path,
+            sequence=self.sequence, running=running, step=seq.step_index,
+            step_text=(current.label or current.describe()) if current is not None else "",
+            t_seq=seq.seq_t if running else None, prompt=seq.pending(), held_by=seq.held_by,
+            authority=self.authority.status(),
+            checkout=self.checkout.status() if self.checkout is not None else None,
+            redlines=self.redlines.redlines, redlines_tripped=tuple(self.redlines.tripped),
+            disqualified=tuple(self.sensors.names()),
+            unknown=dict(self.sensors.unknown), pc=cs.pc, pc_setpoint=cs.pc_setpoint,
+            values=dict(zip(names, cs.values.tolist())),
+            outputs=dict(zip(self.commands.names, self.commands.eng.tolist())),
+            loop=LoopFigures(rate_hz=loop.rate_hz, cycles=st.cycles, overruns=st.overruns,
+                             failed_cycles=st.failed_cycles, deadlines_due=st.deadlines_due, met_share=st.met_share,
+                             recent_met_share=st.recent_met_share(int(RECENT_S * loop.rate_hz))[0]
+                             if detail else float("nan"), recent_s=RECENT_S,
+                             degraded=loop.degraded, last_error=loop.last_error, realtime=loop.clock.realtime,
+                             summary=summary),
+            recording=rec is not None and not rec.closed, run_dir=getattr(rec, "current", None))
+        if not detail:
+            return snap
+        return snap._replace(redline_margins=self.redlines.margins(), devices=io.health(), line_stats=io.line_stats(),
+                             device_age=io.device_ages(), channel_age=_ages(names, cs.age))
+
+    def warming_up(self) -> bool:
+        """True until the link is up and every device and sensor has delivered a fresh, valid reading."""
+        loop = self.loop
+        return (not self.supervisor.comm_ok or bool(loop.consecutive_failures) or not bool(np.all(loop.cs.valid))
+                or bool(loop.io.not_fresh()))
+
+    def add_listener(self, listener: EventListener) -> None:
+        """``listener(t, kind, fields)`` hears every event of this controller from now on."""
+        self.events.add_listener(listener)
+
+    # ------------------------------------------------------------------ the loop's life
+
+    def begin(self) -> None:
+        """Connect every device and take the first deadline (before the first :meth:`step`)."""
+        self.loop.start()
+
+    def step(self) -> float:
+        """Wait for the next deadline and run one cycle; its loop time."""
+        self.loop.step()
+        return self.loop.t
+
+    def shutdown(self, reason: str) -> None:
+        """Every exit path: safe the stand on the live loop, then close the links."""
+        self.loop.shutdown(reason)
+
+    def stop(self) -> None:
+        """Ask whoever cycles the loop to stop (``hil serve``'s ``stop``)."""
+        self.loop.stop_requested = True
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.loop.stop_requested
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """Log an event now (the loop's time of the last cycle)."""
+        self.loop.event(self.loop.t, kind, **fields)
+
+    def fault(self, reason: str) -> None:
+        """Latch FAULT (a controller error on an exit path): the safing sequence runs."""
+        self.supervisor.fault(self.loop.t, reason)
+
+    @contextmanager
+    def acting_for(self, who: str) -> Iterator[None]:
+        """The events caused inside say they came from station ``who``."""
+        self.acting = who
+        try:
+            yield
+        finally:
+            self.acting = ""
 
     # ------------------------------------------------------------------ operator commands
 
@@ -163,11 +278,6 @@ class Controller:
             out.append(f"valve {name} is not following its command (position feedback disagrees)")
         return out + (self.abort_switch.arm_checks() if self.abort_switch else [])
 
-    def warming_up(self) -> bool:
-        """True until the link is up and every device and sensor has delivered a fresh, valid reading."""
-        loop = self.loop
-        return (not self.supervisor.comm_ok or bool(loop.consecutive_failures) or not bool(np.all(loop.cs.valid))
-                or bool(loop.io.not_fresh()))
 
     def arm(self) -> None:
         """SAFE → ARMED, or Refused with every failing check."""
@@ -184,7 +294,8 @@ class Controller:
     def abort(self, reason: str = "operator abort", source: str = "operator") -> None:
         """Never refused. A checkout in progress ends with it (the safing sequence owns the outputs)."""
         self.supervisor.abort(self.loop.t, reason, source=source)
-        self.checkout.abort(f"ABORT from {source}: {reason}")
+        if self.checkout is not None:
+            self.checkout.abort(f"ABORT from {source}: {reason}")
 
     def answer(self, index: int, answer: str, client: str) -> None:
         """PROCEED or ABORT to the prompt pending (an ABORT answer aborts the run)."""
@@ -216,197 +327,34 @@ class Controller:
         self.loop.decoder.recalibrate(stand)
         self.stand = stand
 
-    def status(self) -> dict[str, Any]:
-        """What a client shows in its status bar."""
-        sup, loop, seq = self.supervisor, self.loop, self.sequencer
-        st = loop.stats
-        return {
-            "state": sup.state.name, "reason": sup.reason, "t": round(loop.t, 4),
-            "comm_ok": sup.comm_ok, "firmware_state": sup.fw_state, "firmware_trips": sup.fw_trips,
-            "sequence": self.sequence.name if self.sequence else None,
-            "sequence_sha256": self.sequence.sha256 if self.sequence else None,
-            "step": seq.step_index,
-            "t_seq": round(seq.seq_t, 4) if seq.state == RunState.RUNNING else None,
-            "recording": loop.recorder is not None and not loop.recorder.closed,
-            "cycles": st.cycles, "overruns": st.overruns, "failed_cycles": st.failed_cycles,
-            "deadlines_due": st.deadlines_due, "deadlines_met_share": st.met_share,
-            "recent_met_share": st.recent_met_share(int(RECENT_S * loop.rate_hz))[0], "recent_s": RECENT_S,
-            "loop_degraded": loop.degraded, "last_error": loop.last_error or None,
-            "abort_reason": sup.abort_reason, "fault_reason": sup.fault_reason,
-            "disqualified": self.sensors.names(),
-            "devices": loop.io.health(),
-            "line_stats": loop.io.line_stats(),
-            # how old each device's and channel's last reading is (s; None: never read), and
-            # why a channel has no value now: what a console shows beside a held value
-            "device_age": loop.io.device_ages(),
-            "channel_age": _ages(loop.decoder.names, loop.cs.age),
-            "unknown": dict(self.sensors.unknown),
-            "prompt": seq.pending(),
-            "run_dir": str(getattr(loop.recorder, "current", None) or "") or None,
-            "authority": self.authority.status(),
-            "held_by": seq.held_by,
-            "checkout": self.checkout.status(),
-        }
+    def heard(self, client: str | None) -> None:
+        """A client spoke (its lost-client watchdog, if it owns the run, is fed)."""
+        self.client_watch.heard(client, self.loop.t)
 
-    def meta(self) -> dict[str, Any]:
-        """How to read the telemetry rows (columns, units, states) and the stand's outputs."""
-        return stand_meta(self.stand, self.redlines.redlines, self.loop.rate_hz)
+    def own_watchdog(self, client: str, seconds: float) -> None:
+        """``client`` owns the run: silent for ``seconds``, the run is aborted."""
+        self.client_watch.own(client, seconds, self.loop.t)
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any] | Deferred:
-        """One client request → an explicit ack or a refusal with its reason; for ``load`` a
-        :class:`Deferred` whose reply the service sends when the parse is done."""
-        who = _who(request)
-        self.acting = who
-        try:
-            return self._handle(request, who)
-        finally:
-            self.acting = ""
+    def authorise(self, client: str, who: str, cmd: str) -> None:
+        """Refused unless ``client`` may send ``cmd`` (hil/authority.py)."""
+        self.authority.check(self.loop.t, client, who, cmd)
 
-    def _handle(self, request: dict[str, Any], who: str) -> dict[str, Any] | Deferred:
-        cmd = request.get("cmd")
-        self.client_watch.heard(request.get("client"), self.loop.t)
-        client = str(request.get("client") or who)
-        if cmd in ("take_authority", "request_authority", "hand_over", "release_authority"):
-            return self._answer(cmd, lambda: self.authority.handle(self.loop.t, client, who, str(cmd), request))
-        try:
-            self.authority.check(self.loop.t, client, who, str(cmd))
-        except Refused as exc:
-            return self._refusal(cmd, exc)
-        if (job := self.checkout.job) is not None and cmd in BUSY_DURING_CHECKOUT:
-            return self._refusal(cmd, Refused(f"a checkout is running ({job.kind}: {job.phase}); "
-                                              "wait for it or cancel it"))
-        if cmd == "load":
-            try:
-                path = str(request["path"])
-                fut = self.begin_load(path)
-            except Exception as exc:
-                return self._refusal(cmd, exc)
-            return Deferred(fut, lambda: self._as(who, lambda: self._answer(
-                cmd, lambda: self._loaded(self.finish_load(path, fut)))))
-        return self._answer(cmd, lambda: self._dispatch(cmd, request))
+    def authority_command(self, client: str, who: str, cmd: str, request: Mapping[str, Any]) -> dict[str, Any]:
+        """take / request / hand over / release command authority."""
+        return self.authority.handle(self.loop.t, client, who, cmd, dict(request))
 
-    def _as(self, who: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run ``fn`` (a deferred reply) with its events stamped with ``who``."""
-        self.acting = who
-        try:
-            return fn()
-        finally:
-            self.acting = ""
+    def begin_checkout(self, kind: str, operator: str = "", seconds: float = 3.0) -> dict[str, Any]:
+        """Start a checkout on the desk (SAFE only); its status."""
+        if self.checkout is None:
+            raise Refused("this controller has no checkout desk")
+        job = self.checkout.begin(kind, operator, seconds)
+        return dict(job.status())
 
-    @staticmethod
-    def _loaded(seq: Sequence) -> dict[str, Any]:
-        """What ``load`` and ``sequence`` reply: the timeline a console shows."""
-        return {"ok": True, "name": seq.name, "sha256": seq.sha256, "steps": [
-            {"at": s.at, "what": s.describe(), "line": s.line, "label": s.label} for s in seq.steps]}
-
-    def _answer(self, cmd: Any, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        try:
-            return fn()
-        except Exception as exc:
-            return self._refusal(cmd, exc)
-
-    def _refusal(self, cmd: Any, exc: Exception) -> dict[str, Any]:
-        """The reply for a command that raised; anything unexpected propagates (a bug)."""
-        if isinstance(exc, Refused):
-            self.loop.event(self.loop.t, "refused", cmd=cmd, reason=str(exc))
-            return {"ok": False, "refused": str(exc)}
-        if isinstance(exc, SequenceInvalid):
-            return {"ok": False, "refused": "sequence check failed", "errors": [str(e) for e in exc.errors]}
-        if isinstance(exc, (ConfigError, KeyError, ValueError, TypeError)):
-            return {"ok": False, "refused": f"bad request: {exc}"}
-        raise exc
-
-    def _dispatch(self, cmd: Any, request: dict[str, Any]) -> dict[str, Any]:
-        if cmd == "ping":
-            return {"ok": True, "t": self.loop.t}
-        if cmd == "status":
-            return {"ok": True, **self.status()}
-        if cmd == "meta":
-            return {"ok": True, **self.meta()}
-        if cmd == "sequence":  # any station, authority or not: the loaded timeline
-            if self.sequence is None:
-                raise Refused("no sequence loaded")
-            return self._loaded(self.sequence)
-        if cmd == "loop_stats":
-            return {"ok": True, **self.loop.stats.summary(last=int(request.get("last", 10000)))}
-        if cmd == "abort":
-            self.abort(str(request.get("reason") or "operator abort"), source=str(request.get("source", "client")))
-            return {"ok": True, "state": self.supervisor.state.name}
-        if cmd == "arm":
-            self.arm()
-        elif cmd == "start":
-            self.start()
-            if request.get("watchdog_s") and request.get("client"):
-                self.client_watch.own(str(request["client"]), float(request["watchdog_s"]), self.loop.t)
-        elif cmd == "answer":
-            self.answer(int(request["index"]), str(request["answer"]), _who(request))
-        elif cmd == "hold":
-            self.hold(_who(request))
-        elif cmd == "resume":
-            self.resume(_who(request))
-        elif cmd == "reset":
-            self.reset()
-        elif cmd == "set":
-            v = self.set_output(str(request["name"]), float(request["value"]))
-            return {"ok": True, "value": v}
-        elif cmd == "checkout":
-            job = self.checkout.begin(str(request["kind"]), _who(request), float(request.get("seconds", 3.0)))
-            return {"ok": True, **job.status()}
-        elif cmd == "cancel_checkout":
-            self.checkout.cancel(_who(request))
-        elif cmd == "stop":
-            self.loop.stop_requested = True
-        else:
-            return {"ok": False, "refused": f"unknown command {cmd!r}"}
-        return {"ok": True, "state": self.supervisor.state.name}
-
-
-# what a checkout in progress refuses (it holds the outputs): ABORT, status and authority stay
-BUSY_DURING_CHECKOUT = ("load", "arm", "start", "set", "reset", "hold", "resume", "answer", "checkout")
-
-RECENT_S = 10.0  # the status's "now" figure for the loop: deadlines met over the last 10 s
-
-
-def _who(request: dict[str, Any]) -> str:
-    """Who sent a request, for the record: the authenticated key name the service put in
-    (``_user``), else the name the client gives, else its id."""
-    return str(request.get("_user") or request.get("name") or request.get("client") or "unknown client")
-
-
-@dataclass
-class Deferred:
-    """A reply that is not ready yet: the service sends ``finish()`` once ``future`` is done."""
-
-    future: Future[Any]
-    finish: Callable[[], dict[str, Any]]
-
-
-def stand_meta(stand: StandConfig, redlines: tuple[Redline, ...], rate_hz: float) -> dict[str, Any]:
-    """What a client needs to show a stand's data: the row layout of telemetry (and of a replay),
-    channels, actuators, redlines, and what a checkout would zero and time."""
-    from hil.checkout.jobs import timed_valves
-
-    return {"stand": stand.name, "states": list(STATE_NAMES),
-            "columns": list(FrameLayout.of(stand).columns),
-            "channels": [{"name": c.name, "units": c.units, "valid": list(c.valid), "description": c.description,
-                          "role": c.role, "plot": stand.plot_of(c)} for c in stand.channels],
-            "actuators": [{"name": a.name, "kind": a.kind, "range": list(a.range), "units": a.units,
-                           "propellant": a.propellant, "feedback": a.feedback, "feeds": a.feeds}
-                          for a in stand.actuators],
-            "pid": None if stand.pid is None else {
-                "components": [dataclasses.asdict(c) for c in stand.pid.components],
-                "lines": [{"fluid": ln.fluid, "path": list(ln.path)} for ln in stand.pid.lines]},
-            "pc_channels": list(stand.limits.pc_channels or (stand.limits.pc_channel,)),
-            "redlines": [{"name": r.name, "channels": list(r.channels), "min": r.min, "max": r.max,
-                          "min_frac": r.min_frac, "max_frac": r.max_frac} for r in redlines],
-            "pc_rated": stand.limits.pc_rated, "pc_channel": stand.limits.pc_channel, "rate_hz": rate_hz,
-            "checkout": {"zero": [c.name for c in stand.channels if c.zero_limit > 0],
-                         "valves": [a.name for a in timed_valves(stand)]}}
-
-
-def new_recorder(run_dir: str | Path, stand: StandConfig) -> Recorder:
-    """A recorder with this stand's columns."""
-    return Recorder(run_dir, FrameLayout.of(stand), states=STATE_NAMES)
+    def cancel_checkout(self, who: str) -> None:
+        """End the checkout in progress (the console's Cancel)."""
+        if self.checkout is None:
+            raise Refused("no checkout is running")
+        self.checkout.cancel(who)
 
 
 def _ages(names: list[str], age: np.ndarray) -> dict[str, float | None]:

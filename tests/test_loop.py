@@ -17,8 +17,8 @@ from conftest import LAB, ROOT, TQ12
 from firmware_sim.firmware import Firmware
 from hil.children import spawn
 from hil.clock import MonotonicClock, VirtualClock
-from hil.controller import Controller, new_recorder
-from hil.record.recorder import read_run
+from hil.controller import Controller
+from hil.record.recorder import new_recorder, read_run
 from hil.safety import State
 from hil.stand import TransportConfig, load_stand
 from hil.stand import firmware_map as fw

@@ -16,9 +16,10 @@ from conftest import LAB, ROOT, TQ12
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hil.check import check
 from hil.errors import ConfigError, ExprError, SequenceInvalid
 from hil.record.recorder import read_run
-from hil.runner import EXIT_ABORTED, EXIT_FAULT, EXIT_INVALID, EXIT_OK, RunOptions, check, run
+from hil.runner import EXIT_ABORTED, EXIT_FAULT, EXIT_INVALID, EXIT_OK, RunOptions, run
 from hil.sequence import parse_sequence
 from hil.sequence.expr import compile_expr
 from hil.stand import load_stand

@@ -388,7 +388,7 @@ def test_hil_check_counts_no_burn_in_a_cold_flow() -> None:
     """Both propellants open is a burn attempt, except in a cold flow: hil check says so."""
     import io
 
-    from hil.runner import check
+    from hil.check import check
 
     out = io.StringIO()
     assert check(str(SEQ / "tq12_cold_flow.toml"), str(ROOT / "configs/stands/sim_tq12.toml"), out) == 0
