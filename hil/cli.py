@@ -73,7 +73,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_checkout(args: argparse.Namespace) -> int:
-    from hil.checkout import main
+    from hil.checkout.cli import main
 
     return main(args)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from hil.checkout import valves, zero
+from hil.checkout.cli import valves, zero
 from hil.errors import ConfigError
 from hil.runner import RunOptions, run
 from hil.service.protocol import CommandProtocol
@@ -102,7 +102,7 @@ def test_valves_need_yes_without_a_terminal(stand, monkeypatch, capsys) -> None:
     import argparse
     import io
 
-    from hil.checkout import main
+    from hil.checkout.cli import main
 
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal: nobody to ask
     args = argparse.Namespace(what="valves", stand=str(stand), sim="lockstep", yes=False, out=None, seed=None,
