@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hil`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["faults"]:
-        from hil.faultmatrix import main as faults_main
+        from hil.campaign.faultmatrix import main as faults_main
 
         return faults_main(argv[1:])
     if argv[:1] == ["campaign"]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from hil import __version__
 from hil.catalog import find_sequence, find_stand, stand_for
 from hil.controller import Controller
+from hil.controller.snapshot import Snapshot
 from hil.errors import HilError, Refused, SequenceInvalid
 from hil.exits import EXIT_ABORTED, EXIT_FAULT, EXIT_INVALID, EXIT_OK
 from hil.links import Link, open_link, with_engine
@@ -32,7 +33,6 @@ from hil.record.summary import RunEvents, common_facts, controller_facts, stand_
 from hil.rt import realtime_or_close
 from hil.safety import State
 from hil.sequence import Sequence, load_sequence
-from hil.snapshot import Snapshot
 from hil.stand import StandConfig, load_stand
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from pymodbus.framer import FramerRTU
 from tcp_device import ScriptedTcpDevice
 
-from hil.clock import MonotonicClock
 from hil.controller import Controller
+from hil.cycle.clock import MonotonicClock
 from hil.errors import TransportError
 from hil.record.recorder import new_recorder, read_run
 from hil.safety import State

@@ -357,7 +357,7 @@ def test_reset_through_the_controller_is_refused_with_a_valve_opened_by_hand() -
 def test_command_authority_is_taken_over_only_after_ten_seconds_of_silence() -> None:
     """docs/safety.md: the holder silent for 10 s may be taken over from. The literal 10 s, not the
     constant: a holder quiet for 9.5 s keeps it, one quiet for 10 s loses it."""
-    from hil.authority import Authority
+    from hil.controller.authority import Authority
     from hil.errors import Refused
 
     auth = Authority(lambda t, kind, **f: None)
@@ -373,7 +373,7 @@ def test_a_console_that_pings_as_the_console_does_keeps_authority_through_a_long
     """The console pings when it has sent nothing for 0.5 s, looking every 0.1 s (gui/client.py):
     its holder is heard every 0.6 s at worst. Through a 20-minute count another console trying
     to take over every 0.1 s is refused every time."""
-    from hil.authority import Authority
+    from hil.controller.authority import Authority
     from hil.errors import Refused
 
     auth = Authority(lambda t, kind, **f: None)

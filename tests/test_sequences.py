@@ -382,8 +382,8 @@ def test_a_valve_not_following_its_command_aborts_the_run_and_blocks_arming(tmp_
 def test_arming_is_refused_while_a_valve_disagrees(tmp_path) -> None:
     from firmware_sim.faults import parse_fault
     from firmware_sim.firmware import Firmware
-    from hil.clock import VirtualClock
     from hil.controller import Controller
+    from hil.cycle.clock import VirtualClock
     from hil.safety import State
     from hil.transport.lockstep import LockstepTransport
 

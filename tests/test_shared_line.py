@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rs485 import Req, Rs485Line, Unit
 
-from hil.clock import MonotonicClock
 from hil.controller import Controller
+from hil.cycle.clock import MonotonicClock
 from hil.ptypair import PtyPair
 from hil.record.recorder import new_recorder, read_run
 from hil.stand import load_stand

@@ -16,9 +16,9 @@ import pytest
 from conftest import LAB, ROOT
 
 from firmware_sim.firmware import Firmware
-from hil.clock import VirtualClock
 from hil.controller import Controller
 from hil.cycle import CycleState
+from hil.cycle.clock import VirtualClock
 from hil.errors import ConfigError, Refused, SequenceInvalid
 from hil.record.recorder import read_run
 from hil.runner import EXIT_ABORTED, RunOptions, run

@@ -16,9 +16,9 @@ from conftest import STANDS
 
 from firmware_sim.faults import parse_fault
 from firmware_sim.firmware import Firmware
-from hil.clock import VirtualClock
 from hil.controller import Controller
 from hil.cycle import CycleState
+from hil.cycle.clock import VirtualClock
 from hil.record.recorder import read_run
 from hil.runner import RunOptions, run
 from hil.safety import RedlineMonitor, SensorQualifier, State, Supervisor

@@ -21,11 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hil.controller.snapshot import Snapshot
 from hil.cycle import CycleState
 from hil.errors import Refused
 from hil.files import write_json_atomic, write_text_atomic
 from hil.safety import State
-from hil.snapshot import Snapshot
 from hil.stand import Actuator, StandConfig
 from hil.stand.checkable import timed_valves, zeroable
 from hil.stand.kinds import Feeds
@@ -33,7 +33,7 @@ from hil.stand.zero import apply_zero, unzeroed, write_zero, zero_path
 
 
 class Door(Protocol):
-    """What a checkout uses of its controller (hil/controller.py): its read model, two
+    """What a checkout uses of its controller (hil/controller/controller.py): its read model, two
     commands and its event log."""
 
     def snapshot(self, *, detail: bool = True, loop_summary: bool = False,

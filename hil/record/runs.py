@@ -25,14 +25,14 @@ from hil.record.recorder import Recorder, new_recorder
 from hil.record.summary import RunEvents, common_facts, controller_facts, stand_record, write_summary
 
 if TYPE_CHECKING:
-    from hil.snapshot import Snapshot
+    from hil.controller.snapshot import Snapshot
     from hil.stand import StandConfig
 
 RUN_ENDS = ("SAFE", "FAULT")
 
 
 class SnapshotSource(Protocol):
-    """The controller whose runs are recorded, as far as the recorder reads it (hil/controller.py)."""
+    """The controller whose runs are recorded, as far as the recorder reads it (hil/controller/controller.py)."""
 
     def snapshot(self, *, detail: bool = True, loop_summary: bool = False,
                  last_cycles: int | None = None) -> Snapshot: ...

@@ -22,7 +22,7 @@ from hil.record.metrics import burn_metrics
 from hil.record.recorder import SUMMARY, Recorder, read_run, sha256_file
 
 if TYPE_CHECKING:
-    from hil.snapshot import Snapshot
+    from hil.controller.snapshot import Snapshot
     from hil.stand import StandConfig
 
 # the event kinds a run's outcome is computed from (a writer may keep only these)

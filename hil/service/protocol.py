@@ -3,7 +3,7 @@
 :class:`Deferred` answer the service sends once the parse off the loop thread is done.
 
 The wire's words live here; the controller has typed command methods and one read model
-(hil/controller.py), and this module translates between the two: who sent a request (the
+(hil/controller/controller.py), and this module translates between the two: who sent a request (the
 authenticated key name, else the name the client gives), whether it holds command authority,
 whether a checkout in progress holds the outputs, which command method to call, and how a
 refusal reads.
@@ -16,9 +16,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hil.controller.snapshot import Snapshot
 from hil.errors import ConfigError, Refused, SequenceInvalid
 from hil.service.meta import stand_meta
-from hil.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from hil.controller import Controller

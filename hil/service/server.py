@@ -32,7 +32,7 @@ DEFAULT_PUB = "tcp://127.0.0.1:5557"
 
 
 class Service:
-    """Bound sockets plus the loop's client link (:class:`hil.loop.ClientLink`). Made by the
+    """Bound sockets plus the loop's client link (:class:`hil.cycle.loop.ClientLink`). Made by the
     controller, which passes itself in: ``Controller(..., link=lambda c: Service(c, ...))``."""
 
     def __init__(self, controller: Controller, rep: str = DEFAULT_REP, pub: str = DEFAULT_PUB,

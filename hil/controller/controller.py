@@ -5,8 +5,8 @@ reset ...) and its one read model, :meth:`Controller.snapshot`.
 Built the same way for a headless run, for ``hil serve`` and for tests; only the transport,
 the clock, the recorder, the client link and the checkout desk differ, and each is given at
 construction. The stages are created once per controller and listed in cycle order here — the
-only place the order is written (hil/cycle.py says why). Nothing outside reaches into its parts:
-commands go in through its methods, what it is comes out as a :class:`~hil.snapshot.Snapshot`
+only place the order is written (hil/cycle/state.py says why). Nothing outside reaches into its parts:
+commands go in through its methods, what it is comes out as a :class:`~hil.controller.snapshot.Snapshot`
 and as events on its bus. The wire protocol clients speak is the service's
 (hil/service/protocol.py).
 """
@@ -22,11 +22,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hil.authority import Authority
-from hil.clock import Clock
+from hil.controller.authority import Authority
+from hil.controller.snapshot import LoopFigures, Snapshot
 from hil.cycle import CycleState, Stage
+from hil.cycle.clock import Clock
+from hil.cycle.loop import ClientLink, ControlLoop, EventBus, EventListener, RecordSink
 from hil.errors import Refused
-from hil.loop import ClientLink, ControlLoop, EventBus, EventListener, RecordSink
 from hil.safety import (
     ClientWatch,
     IgnitionMonitor,
@@ -40,7 +41,6 @@ from hil.safety import (
 from hil.safety.abort_switch import AbortSwitchWatch
 from hil.sequence import Sequence, load_sequence
 from hil.sequence.engine import RunState, Sequencer
-from hil.snapshot import LoopFigures, Snapshot
 from hil.stand import StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.iomap import Commands
@@ -336,7 +336,7 @@ class Controller:
         self.client_watch.own(client, seconds, self.loop.t)
 
     def authorise(self, client: str, who: str, cmd: str) -> None:
-        """Refused unless ``client`` may send ``cmd`` (hil/authority.py)."""
+        """Refused unless ``client`` may send ``cmd`` (hil/controller/authority.py)."""
         self.authority.check(self.loop.t, client, who, cmd)
 
     def authority_command(self, client: str, who: str, cmd: str, request: Mapping[str, Any]) -> dict[str, Any]:

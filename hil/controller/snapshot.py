@@ -26,7 +26,7 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class LoopFigures(NamedTuple):
-    """How the fixed-rate cycle is keeping its deadlines (hil/loopstats.py)."""
+    """How the fixed-rate cycle is keeping its deadlines (hil/cycle/loopstats.py)."""
 
     rate_hz: float
     cycles: int

@@ -1,8 +1,8 @@
 """The fixed-rate control cycle on absolute deadlines, so it never drifts; lateness and skipped
-deadlines counted (hil/loopstats.py).
+deadlines counted (hil/cycle/loopstats.py).
 
 The loop owns the stages at both ends of a cycle — ``read``, ``supervisor``, ``safing``,
-``write``, ``publish`` — and runs the controller's stages in between, in the order hil/cycle.py
+``write``, ``publish`` — and runs the controller's stages in between, in the order hil/cycle/state.py
 writes down. Everything it touches is passed in, so lockstep, TCP and RTU runs and the tests use
 the same code path. It runs in the controller's own process (DESIGN.md: a 1 ms loop inside the
 Qt process misses a quarter of its deadlines), on a monotonic clock or, in lockstep, on the
@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hil.clock import Clock
 from hil.cycle import CycleState, Stage, check_order
+from hil.cycle.clock import Clock
+from hil.cycle.loopstats import LoopStats
 from hil.frames import FrameLayout
 from hil.io.standio import StandIO
-from hil.loopstats import LoopStats
 from hil.safety.supervisor import State, Supervisor
 from hil.stand import StandConfig
 from hil.stand.iomap import Commands, Decoder
