@@ -247,9 +247,10 @@ def _sequence(ctl: Controller, opts: RunOptions, operator: OperatorDesk | None, 
     answered, progress printed, the run's time limit kept."""
     watch = RunWatch()
     ctl.add_listener(watch)
-    watch.running = ctl.snapshot(detail=False).running
+    snap = ctl.snapshot(detail=False)  # the run as it is when the watch starts listening
+    watch.running, watch.state = snap.running, snap.state.name
     last_print = -1.0
-    t = ctl.snapshot(detail=False).t
+    t = snap.t
     t_limit = t + opts.max_seconds
     while watch.going():
         try:

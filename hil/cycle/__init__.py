@@ -6,6 +6,6 @@ Only the cycle's state is re-exported here: the stages import it, and the loop i
 stages, so importing the package must not import the loop.
 """
 
-from hil.cycle.state import CONTROL_STAGES, STAGE_ORDER, CycleState, Stage, check_order
+from hil.cycle.state import CONTROL_STAGES, PRODUCERS, STAGE_ORDER, CycleState, Stage, check_order
 
-__all__ = ["CONTROL_STAGES", "STAGE_ORDER", "CycleState", "Stage", "check_order"]
+__all__ = ["CONTROL_STAGES", "PRODUCERS", "STAGE_ORDER", "CycleState", "Stage", "check_order"]
