@@ -19,8 +19,8 @@ from typing import Any
 
 from hil.bench.loop_bench import timed_loop
 from hil.catalog import find_stand
-from hil.clock import MonotonicClock
 from hil.controller import Controller
+from hil.cycle.clock import MonotonicClock
 from hil.links import open_link
 from hil.stand import parse_stand
 from hil.transport import open_transports

@@ -21,11 +21,11 @@ import numpy as np
 from hil.bench.common import write_json
 from hil.catalog import find_sequence, find_stand
 from hil.children import start_sim
-from hil.clock import MonotonicClock
-from hil.controller import Controller, new_recorder
+from hil.controller import Controller
+from hil.cycle.clock import MonotonicClock
+from hil.cycle.loop import ControlLoop
 from hil.frames import FrameLayout
-from hil.loop import ControlLoop
-from hil.record.recorder import Recorder, read_run
+from hil.record.recorder import Recorder, new_recorder, read_run
 from hil.runner import RunOptions, run
 from hil.safety import STATE_NAMES
 from hil.stand import TransportConfig, load_stand

@@ -29,8 +29,8 @@ from hil.bench.loop_bench import burning_tcp, lockstep_hotfire, loop_tcp, record
 from hil.bench.sim_speed import free_run
 from hil.catalog import find_sequence, find_stand
 from hil.children import start_sim
-from hil.clock import MonotonicClock, VirtualClock
 from hil.controller import Controller
+from hil.cycle.clock import MonotonicClock, VirtualClock
 from hil.errors import HilError
 from hil.runner import RunOptions, run
 from hil.stand import firmware_map as fw

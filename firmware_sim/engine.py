@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from firmware_sim.params import GAMMA2, LAB, PA, PRESETS, TQ12, TUNABLE, EngineParams
+from firmware_sim.truth import EngineTruth
 
 __all__ = ["GAMMA2", "LAB", "PA", "PRESETS", "TQ12", "TUNABLE", "Engine", "EngineParams", "engine_params"]
 
@@ -101,6 +102,13 @@ class Engine:
         self.p_igniter = PA
         self.peak_pc = PA
         self._derive()
+
+    def truth(self) -> EngineTruth:
+        """What the plant really is now (a lockstep run's summary reports it)."""
+        return EngineTruth(ignitions=self.ignitions, peak_pc_mpa=round(self.peak_pc / 1e6, 4), burning=self.burning,
+                           pos_ox=self.pos_ox, pos_fuel=self.pos_fuel, pos_gg=self.pos_gg, pos_ox_iso=self.pos_ox_iso,
+                           pos_fuel_iso=self.pos_fuel_iso, pc_mpa=round(self.pc / 1e6, 4), mdot_ox=self.mdot_ox,
+                           mdot_fuel=self.mdot_fuel)
 
     def set_params(self, params: EngineParams) -> None:
         """Swap parameters mid-run (fault injection changes e.g. the instability frequency)."""

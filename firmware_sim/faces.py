@@ -10,16 +10,16 @@ output image and the firmware decodes the outputs on its next scan.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from firmware_sim.sensors import Sensor
-from hil.stand import StandConfig
+from hil.stand import Actuator, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.devices import Device, Heartbeat
 from hil.stand.kinds import RegisterTable
 
 if TYPE_CHECKING:
-    from firmware_sim.firmware import Firmware
+    from firmware_sim.engine import Engine
 
 TABLES = ("input", "holding", "discrete", "coil")
 
@@ -87,7 +87,53 @@ def _u32(seconds: float) -> list[int]:
     return [ms >> 16, ms & 0xFFFF]
 
 
-def system_block(self: Firmware) -> list[int]:
+class FirmwareState(Protocol):
+    """What the system block reports of the firmware (firmware_sim/firmware.py)."""
+
+    @property
+    def watchdog_engaged(self) -> bool: ...
+
+    @property
+    def hb_seen(self) -> bool: ...
+
+    @property
+    def state(self) -> fw.FwState: ...
+
+    @property
+    def actuators(self) -> tuple[Actuator, ...]: ...
+
+    @property
+    def outputs(self) -> dict[str, float]: ...
+
+    @property
+    def scans(self) -> int: ...
+
+    @property
+    def trips(self) -> int: ...
+
+    @property
+    def fw_face(self) -> Face | None: ...
+
+    @property
+    def ack_seq(self) -> int: ...
+
+    @property
+    def ack_result(self) -> int: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def safing_t0(self) -> float: ...
+
+    @property
+    def hb_last_t(self) -> float: ...
+
+    @property
+    def output_change_t(self) -> float: ...
+
+
+def system_block(self: FirmwareState) -> list[int]:
     """The hil-stand-1 system block: state, status bits, trips, heartbeat echo, ack, clocks."""
     status = 0
     if self.watchdog_engaged:

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from hil.errors import FaultSpecError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from firmware_sim.firmware import Firmware
+    from firmware_sim.engine import Engine
     from firmware_sim.sensors import Sensor
     from hil.stand import StandConfig
 
@@ -144,11 +145,49 @@ def check_for_stand(faults: Iterable[Fault], stand: StandConfig) -> None:
         raise FaultSpecError(f"fault abort_switch: stand {stand.name!r} declares no [abort_switch] to press")
 
 
-def _sensor_for(fw: Firmware, f: Fault) -> Sensor:
+class Faultable(Protocol):
+    """What a fault changes in a running firmware (firmware_sim/firmware.py): its plant, its
+    sensors and how it answers on the wire. Declared here, so this module need not import the
+    firmware that imports it."""
+
+    @property
+    def stand(self) -> StandConfig: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def by_name(self) -> dict[str, Sensor]: ...
+
+    @property
+    def late(self) -> dict[str, float]: ...
+
+    @property
+    def silent(self) -> set[str]: ...
+
+    @property
+    def delays(self) -> dict[str, float]: ...
+
+    @property
+    def exceptions(self) -> dict[str, int]: ...
+
+    @property
+    def wire_rng(self) -> random.Random: ...
+
+    answering: bool
+    response_delay_s: float
+    exception_code: int
+    crc_error_rate: float
+    garbage_rate: float
+    garbage_bytes: int
+    wire_corrupted: int
+
+
+def _sensor_for(fw: Faultable, f: Fault) -> Sensor:
     name = f.params.get("channel") or fw.stand.limits.pc_channel
     return fw.by_name[fw.stand.channel(name).name]
 
-def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
+def set_fault(fw: Faultable, f: Fault, on: bool) -> None:
     """Switch one fault on or off in a running firmware: what each fault does to the stand."""
     eng = fw.engine
     if f.name == "ignition_failure":
@@ -224,7 +263,7 @@ def set_fault(fw: Firmware, f: Fault, on: bool) -> None:
         fw.garbage_bytes = int(f.number("bytes"))
 
 
-def corrupt_rtu(fw: Firmware, frame: bytes) -> bytes:
+def corrupt_rtu(fw: Faultable, frame: bytes) -> bytes:
     """What an RTU answer looks like after the line faults: a flipped CRC bit, noise before
     the frame. Deterministic per seed, so a failing fault-matrix cell replays exactly."""
     if not frame or not (fw.crc_error_rate or fw.garbage_rate):

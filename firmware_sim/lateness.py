@@ -18,10 +18,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from firmware_sim.firmware import Firmware
+from typing import Any, Protocol
 
 PREFIX = "hil sim: lateness "
 THRESHOLDS_MS = (1.0, 5.0, 20.0)
@@ -109,7 +106,19 @@ def simulator_block(summary: dict[str, Any], sim_out: str, timeout_s: float) -> 
                 summary[key] = f"{summary[key]} [{note}]"
 
 
-def run_realtime(fw: Firmware, stop: threading.Event) -> dict[str, float]:
+class Scanned(Protocol):
+    """A firmware scanned in real time (firmware_sim/firmware.py), as far as the scan loop goes."""
+
+    @property
+    def dt(self) -> float: ...
+
+    scan_lateness: Lateness
+    double_buffer: bool
+
+    def scan(self) -> None: ...
+
+
+def run_realtime(fw: Scanned, stop: threading.Event) -> dict[str, float]:
     """Scan ``fw`` at its ``scan_hz`` on absolute deadlines until ``stop`` is set, measuring how
     late each scan starts; inputs are served from the per-scan image meanwhile
     (``Firmware.double_buffer``).

@@ -3,15 +3,33 @@ device, no hil-stand-1 firmware): split from firmware.py, which calls this at ev
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from firmware_sim.faces import Face
+from hil.stand import StandConfig
 from hil.stand import firmware_map as fw
 
-if TYPE_CHECKING:
-    from firmware_sim.firmware import Firmware
+
+class Watched(Protocol):
+    """What the watchdog blocks use of the firmware (firmware_sim/firmware.py): declared here so
+    this module stays below the firmware in the import graph."""
+
+    plain_watchdogs: list[Face]
+    state: fw.FwState
+    events: list[tuple[float, str]]
+    dt: float
+    fw_face: Face | None
+    stand: StandConfig
+    safing_next: int
+
+    def trip(self, why: fw.Trip) -> None: ...
+
+    def commands_safe(self) -> bool: ...
+
+    def unlatch(self, t: float) -> None: ...
 
 
-def plain_watchdogs(firmware: Firmware, t: float, k: int) -> int:
+def plain_watchdogs(firmware: Watched, t: float, k: int) -> int:
     """A PLC's watchdog block: no new heartbeat within its time → it safes the outputs
     (latched, the stand's safing sequence). On a stand without hil-stand-1 firmware the
     latch clears once heartbeats flow again and no propellant or ignition is commanded,

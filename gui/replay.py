@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from hil.controller import stand_meta
 from hil.frames import HEAD, FrameLayout
 from hil.record.recorder import read_events, read_run, read_summary, stand_of_run
 from hil.safety import STATE_NAMES
+from hil.service.meta import stand_meta
 
 
 def load_replay(run_dir: str | Path) -> dict[str, Any]:

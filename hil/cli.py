@@ -65,7 +65,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from hil.runner import ServeOptions, serve
+    from hil.serve import ServeOptions, serve
 
     return serve(ServeOptions(stand=args.stand, sim=args.sim, rep=args.rep, pub=args.pub, out=args.out,
                               seed=args.seed, faults=tuple(args.fault), rate_hz=args.rate, keys=args.keys,
@@ -73,7 +73,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_checkout(args: argparse.Namespace) -> int:
-    from hil.checkout import main
+    from hil.checkout.cli import main
 
     return main(args)
 
@@ -91,7 +91,7 @@ def _cmd_keys(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from hil.runner import check
+    from hil.check import check
 
     return check(args.sequence, args.stand)
 
@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hil`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["faults"]:
-        from hil.faultmatrix import main as faults_main
+        from hil.campaign.faultmatrix import main as faults_main
 
         return faults_main(argv[1:])
     if argv[:1] == ["campaign"]:

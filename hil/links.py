@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from hil.children import Child, start_sim
-from hil.clock import Clock, MonotonicClock, VirtualClock
+from hil.cycle.clock import Clock, MonotonicClock, VirtualClock
 from hil.errors import ConfigError, ProtocolError
 from hil.stand import StandConfig, TransportConfig
 from hil.stand.kinds import LinkKind

@@ -4,6 +4,7 @@ and answered there, and the count can be held, resumed or aborted from it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from hil.errors import Refused
@@ -45,7 +46,8 @@ class OperatorDesk:
 
     def serve(self, ctl: Controller) -> None:
         """Once per cycle: ask a new prompt, act on what the operator typed."""
-        p = ctl.sequencer.pending()
+        snap = ctl.snapshot(detail=False)
+        p = snap.prompt
         if p is not None and p["index"] != self.asked:
             self.asked = p["index"]
             if self.auto:
@@ -57,10 +59,10 @@ class OperatorDesk:
                   f"(no answer in {p['timeout_s']:g} s → {p['on_timeout']}): ", file=self.out, flush=True)
         while not self.lines.empty():
             self._act(ctl, self.lines.get_nowait(), p)
-        if p is not None and not self.auto and not ctl.loop.clock.realtime:
-            time.sleep(ctl.loop.period)  # lockstep: a person's time to answer passes in real time
+        if p is not None and not self.auto and not snap.loop.realtime:
+            time.sleep(1.0 / snap.loop.rate_hz)  # lockstep: a person's time to answer passes in real time
 
-    def _act(self, ctl: Controller, line: str, p: dict[str, Any] | None) -> None:
+    def _act(self, ctl: Controller, line: str, p: Mapping[str, Any] | None) -> None:
         try:
             if line in ("abort", "a") and p is None:
                 ctl.abort(f"operator abort ({self.who})", source="operator")

@@ -23,6 +23,7 @@ import tty
 from dataclasses import dataclass
 
 from hil.errors import ChildStartError
+from hil.readiness import die_with_parent, read_until
 
 READY = "pty-pair-ready"
 
@@ -40,8 +41,6 @@ class PtyPair:
     @classmethod
     def open(cls, timeout: float = 10.0) -> PtyPair:
         """Make the pair and wait until its bridge runs."""
-        from hil.children import die_with_parent, read_until
-
         d = tempfile.mkdtemp(prefix="hil-pty-")
         proc = subprocess.Popen([sys.executable, "-m", "hil.ptypair", d], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=die_with_parent)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
+from typing import Any, Protocol, TextIO
 
 from hil.errors import HilError
 
@@ -36,3 +38,19 @@ def background_thread() -> None:
     SCHED_FIFO, and FIFO threads of equal priority do not preempt each other)."""
     if os.sched_getscheduler(0) != os.SCHED_OTHER:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+class _Closable(Protocol):
+    def close(self) -> Any: ...
+
+
+def realtime_or_close(priority: int, link: _Closable, who: str, out: TextIO) -> bool:
+    """SCHED_FIFO for this thread, said on ``out`` (``hil run`` / ``hil serve``); False — the
+    link closed and the reason printed — where the machine refuses it."""
+    try:
+        print(f"{who}: {set_realtime(priority)}", file=out, flush=True)
+    except HilError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        link.close()
+        return False
+    return True

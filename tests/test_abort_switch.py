@@ -17,6 +17,7 @@ from hil.errors import ConfigError, FaultSpecError, Refused
 from hil.links import open_link
 from hil.runner import EXIT_ABORTED, RunOptions, run
 from hil.safety import State
+from hil.service.protocol import CommandProtocol
 from hil.stand import load_stand, parse_stand
 
 pytestmark = pytest.mark.timeout(240)
@@ -78,7 +79,7 @@ def test_pressing_the_abort_switch_mid_burn_aborts_and_safes_once_and_blocks_arm
     assert [a["source"] for a in rig.aborts()] == ["hardware abort switch"]
     with pytest.raises(Refused, match=r"the hardware abort switch is pressed \(abort_button: plc discrete input 4\)"):
         ctl.arm()
-    reply = ctl.handle({"cmd": "arm", "client": "c1"})
+    reply = CommandProtocol(ctl).handle({"cmd": "arm", "client": "c1"})
     assert not reply["ok"] and "hardware abort switch is pressed" in reply["refused"]
     rig.press(False)
     rig.until(lambda: any(k == "abort_switch_released" for k, _ in rig.events), limit_s=0.1)

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from hil.checkout import valves, zero
+from hil.checkout.cli import valves, zero
 from hil.errors import ConfigError
 from hil.runner import RunOptions, run
+from hil.service.protocol import CommandProtocol
 from hil.stand import load_stand
 from hil.stand.zero import zero_path
 
@@ -102,7 +103,7 @@ def test_valves_need_yes_without_a_terminal(stand, monkeypatch, capsys) -> None:
     import argparse
     import io
 
-    from hil.checkout import main
+    from hil.checkout.cli import main
 
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal: nobody to ask
     args = argparse.Namespace(what="valves", stand=str(stand), sim="lockstep", yes=False, out=None, seed=None,
@@ -224,7 +225,7 @@ def test_a_checkout_that_fails_ends_and_the_loop_goes_on(stand, tmp_path) -> Non
 
     session = _Session(stand, load_stand(stand), "lockstep", tmp_path / "r", None, ())
     ctl = session.ctl
-    job = ctl.checkout.begin("zero", operator="x", seconds=1.0)
+    job = session.desk.begin("zero", operator="x", seconds=1.0)
 
     def broken():
         yield "zero: reading"
@@ -233,10 +234,10 @@ def test_a_checkout_that_fails_ends_and_the_loop_goes_on(stand, tmp_path) -> Non
     job._steps = broken()  # noqa: SLF001
     cycles = ctl.loop.cycle
     session.run_for(0.5)
-    assert ctl.checkout.job is None and ctl.loop.cycle > cycles + 400 and ctl.supervisor.state == State.SAFE
-    assert ctl.checkout.last.data["stopped"] == "the checkout failed: RuntimeError: transducer table missing"
+    assert session.desk.job is None and ctl.loop.cycle > cycles + 400 and ctl.supervisor.state == State.SAFE
+    assert session.desk.last.data["stopped"] == "the checkout failed: RuntimeError: transducer table missing"
     assert not zero_path(stand).exists()
-    session.close(ctl.checkout.last)
+    session.close(session.desk.last)
 
 
 def test_cancel_ends_a_valve_timing_and_closes_the_valve_it_opened(stand, tmp_path) -> None:
@@ -247,14 +248,14 @@ def test_cancel_ends_a_valve_timing_and_closes_the_valve_it_opened(stand, tmp_pa
     session = _Session(stand, load_stand(stand), "lockstep", tmp_path / "r", None, ())
     ctl = session.ctl
     session.run_for(1.0)  # the isolation valves close after start-up
-    ctl.checkout.begin("valves")
-    while "opening" not in ctl.checkout.job.phase:
-        session.loop.step()
+    session.desk.begin("valves")
+    while "opening" not in session.desk.job.phase:
+        ctl.step()
     session.run_for(0.1)
     assert ctl.commands.get("ox_main") > 0  # mid-stroke
-    reply = ctl.handle({"cmd": "cancel_checkout", "client": "c1", "name": "test conductor"})
-    assert reply["ok"] and ctl.checkout.job is None
-    assert ctl.checkout.last.data["stopped"] == "cancelled by test conductor"
+    reply = CommandProtocol(ctl).handle({"cmd": "cancel_checkout", "client": "c1", "name": "test conductor"})
+    assert reply["ok"] and session.desk.job is None
+    assert session.desk.last.data["stopped"] == "cancelled by test conductor"
     assert ctl.commands.get("ox_main") == 0  # closed by the procedure on its way out
-    assert not ctl.handle({"cmd": "cancel_checkout", "client": "c1"})["ok"]  # nothing left to cancel
-    session.close(ctl.checkout.last)
+    assert not CommandProtocol(ctl).handle({"cmd": "cancel_checkout", "client": "c1"})["ok"]  # nothing left to cancel
+    session.close(session.desk.last)

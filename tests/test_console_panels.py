@@ -11,7 +11,7 @@ import pytest
 from conftest import LAB, ROOT
 from PySide6.QtWidgets import QLabel
 
-from hil.controller import stand_meta
+from hil.service.meta import stand_meta
 from hil.gui.main_window import MainWindow
 from hil.gui.panel import ConsolePanel, PanelFrame
 from hil.runner import RunOptions, run

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from hil.controller import stand_meta
 from hil.gui.main_window import MainWindow
+from hil.service.meta import stand_meta
 from hil.stand import load_stand
 
 DEVICES = ROOT / "configs" / "stands" / "sim_tq12_devices.toml"

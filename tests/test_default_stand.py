@@ -11,7 +11,7 @@ import shutil
 import pytest
 from conftest import ROOT
 
-from hil.checkout import valves, zero
+from hil.checkout.cli import valves, zero
 from hil.stand import load_stand
 from hil.stand.zero import zero_path
 

@@ -20,8 +20,8 @@ from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 
 from firmware_sim.firmware import Firmware
 from hil.children import start_sim
-from hil.clock import VirtualClock
 from hil.controller import Controller
+from hil.cycle.clock import VirtualClock
 from hil.runner import EXIT_FAULT, EXIT_OK, RunOptions, run
 from hil.safety.supervisor import State
 from hil.stand import firmware_map as fw

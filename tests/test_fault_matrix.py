@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.faultmatrix import FAULTS, markdown, run_matrix
+from hil.campaign.faultmatrix import FAULTS, markdown, run_matrix
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -57,13 +57,19 @@ def _service_record(tmp_path: Path, rows: int = 50) -> tuple[Path, dict]:
     import numpy as np
 
     import hil.record.runs as runs
-    from hil.controller import new_recorder
-    from hil.record.recorder import read_summary
+    from hil.record.recorder import new_recorder, read_summary
     from hil.stand import load_stand
 
     stand_path = ROOT / "configs" / "stands" / "sim_lab.toml"
     stand = load_stand(stand_path)
-    rec = runs.RunRecorder(new_recorder(tmp_path / "session", stand), tmp_path, stand, stand_path)
+    from hil.controller import Controller
+    from hil.links import open_link
+
+    link = open_link(stand, str(stand_path), "lockstep")
+    made: list[runs.RunRecorder] = []
+    Controller(stand, link.transports, link.clock, stand_path=stand_path, run_recorder=lambda door: made.append(
+        runs.RunRecorder(new_recorder(tmp_path / "session", stand), tmp_path, stand, stand_path, door)) or made[0])
+    rec = made[0]
     record = rec.open_record("checkout_zero")
     assert record is not None
     for i in range(rows):
@@ -71,6 +77,7 @@ def _service_record(tmp_path: Path, rows: int = 50) -> tuple[Path, dict]:
                    (0.0, 0.0, float("nan")))
     rec.close_record({"outcome": "checkout passed"})
     rec.close()
+    link.close()
     return record, read_summary(record)
 
 

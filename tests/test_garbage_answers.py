@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from pymodbus.framer import FramerRTU
 from tcp_device import ScriptedTcpDevice
 
-from hil.clock import MonotonicClock
-from hil.controller import Controller, new_recorder
+from hil.controller import Controller
+from hil.cycle.clock import MonotonicClock
 from hil.errors import TransportError
-from hil.record.recorder import read_run
+from hil.record.recorder import new_recorder, read_run
 from hil.safety import State
 from hil.stand import TransportConfig, load_stand
 from hil.transport import open_transport

@@ -334,8 +334,8 @@ def test_propellant_confirmations_name_the_valve_and_default_to_cancel(window, q
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
-    from hil.controller import stand_meta
     from hil.gui.dialogs import ConfirmDialog
+    from hil.service.meta import stand_meta
     from hil.stand import load_stand
 
     pid = window.pid
@@ -445,7 +445,7 @@ def test_an_abort_reason_stays_on_screen_until_acknowledged(window) -> None:
 
 
 def test_the_window_fits_1280x720_with_legends_inside_their_plots(window, qtbot) -> None:
-    from hil.controller import stand_meta
+    from hil.service.meta import stand_meta
     from hil.stand import load_stand
 
     meta = stand_meta(load_stand(ROOT / "configs" / "stands" / "sim_tq12_devices.toml"), (), 1000.0)
@@ -534,7 +534,7 @@ def test_a_second_console_watches_until_authority_is_handed_over(window, qtbot, 
 def test_the_cursor_readout_gives_units(window, qtbot) -> None:
     import numpy as np
 
-    from hil.controller import stand_meta
+    from hil.service.meta import stand_meta
     from hil.stand import load_stand
 
     meta = stand_meta(load_stand(TQ12), (), 1000.0)
@@ -553,7 +553,7 @@ def test_the_cursor_readout_gives_units(window, qtbot) -> None:
 
 
 def test_the_p_and_id_fills_valves_by_state_marks_disagreement_and_shows_sensor_values(window) -> None:
-    from hil.controller import stand_meta
+    from hil.service.meta import stand_meta
     from hil.stand import load_stand
 
     pid = window.pid
@@ -571,8 +571,8 @@ def test_the_p_and_id_fills_valves_by_state_marks_disagreement_and_shows_sensor_
 def test_the_operator_arranges_plots_kept_per_stand_and_used_in_replay(window, qtbot, tmp_path, monkeypatch) -> None:
     """Add and remove plots, choose their channels, get them back next time (a new console) and
     in replay; chamber pressure stays first with its command line and redline band."""
-    from hil.controller import stand_meta
     from hil.gui.plot_dialog import PlotLayoutDialog
+    from hil.service.meta import stand_meta
     from hil.stand import load_stand
 
     monkeypatch.setenv("HIL_CONFIG_DIR", str(tmp_path / "cfg"))

@@ -16,9 +16,9 @@ import pytest
 from conftest import STANDS, TQ12
 
 from firmware_sim.firmware import Firmware
-from hil.clock import VirtualClock
 from hil.controller import Controller
 from hil.cycle import CycleState
+from hil.cycle.clock import VirtualClock
 from hil.errors import ConfigError
 from hil.runner import EXIT_ABORTED, RunOptions, run
 from hil.safety import SensorQualifier, State, Supervisor

@@ -20,6 +20,7 @@ from hil.safety import IgnitionMonitor, State, Supervisor
 from hil.sequence import parse_sequence
 from hil.sequence.engine import Sequencer
 from hil.sequence.expr import compile_expr
+from hil.service.protocol import CommandProtocol
 from hil.service.server import Service
 from hil.stand import load_stand, parse_stand
 from hil.stand.iomap import Commands
@@ -279,7 +280,7 @@ def test_operator_abort_while_running_safes_the_plant() -> None:
     ctl.start()
     run_until(ctl, 2.5)  # mid-burn
     assert ctl.loop.cs.burning
-    assert ctl.handle({"cmd": "abort", "reason": "operator abort"})["ok"]
+    assert CommandProtocol(ctl).handle({"cmd": "abort", "reason": "operator abort"})["ok"]
     assert ctl.supervisor.state == State.ABORTING
     run_until(ctl, 6.0)
     fw = ctl.firmware  # type: ignore[attr-defined]
@@ -290,13 +291,13 @@ def test_operator_abort_while_running_safes_the_plant() -> None:
 @pytest.mark.parametrize("pings", [True, False])
 def test_lost_client_during_a_burn_aborts_unless_it_keeps_talking(pings) -> None:
     ctl = running_controller()
-    assert ctl.handle({"cmd": "start", "watchdog_s": 0.5, "client": "console-1"})["ok"]
+    assert CommandProtocol(ctl).handle({"cmd": "start", "watchdog_s": 0.5, "client": "console-1"})["ok"]
     last = [0.0]
 
     def ping(c: Controller) -> None:
         if pings and c.loop.t - last[0] >= 0.2:
             last[0] = c.loop.t
-            c.handle({"cmd": "ping", "client": "console-1"})
+            CommandProtocol(c).handle({"cmd": "ping", "client": "console-1"})
 
     run_until(ctl, 3.0, ping)
     if pings:
@@ -347,8 +348,8 @@ def test_reset_through_the_controller_is_refused_with_a_valve_opened_by_hand() -
     ctl = Controller(LAB_STAND, link.transport, link.clock)
     ctl.loop.start()
     run_until(ctl, 0.3)
-    assert ctl.handle({"cmd": "set", "name": "ox_main", "value": 20, "client": "c"})["ok"]  # SAFE: manual outputs
-    reply = ctl.handle({"cmd": "reset", "client": "c"})
+    assert CommandProtocol(ctl).handle({"cmd": "set", "name": "ox_main", "value": 20, "client": "c"})["ok"]  # SAFE: manual outputs
+    reply = CommandProtocol(ctl).handle({"cmd": "reset", "client": "c"})
     assert not reply["ok"] and reply["refused"] == "cannot reset: ox_main is still commanded open"
     link.close()
 
@@ -356,7 +357,7 @@ def test_reset_through_the_controller_is_refused_with_a_valve_opened_by_hand() -
 def test_command_authority_is_taken_over_only_after_ten_seconds_of_silence() -> None:
     """docs/safety.md: the holder silent for 10 s may be taken over from. The literal 10 s, not the
     constant: a holder quiet for 9.5 s keeps it, one quiet for 10 s loses it."""
-    from hil.authority import Authority
+    from hil.controller.authority import Authority
     from hil.errors import Refused
 
     auth = Authority(lambda t, kind, **f: None)
@@ -372,7 +373,7 @@ def test_a_console_that_pings_as_the_console_does_keeps_authority_through_a_long
     """The console pings when it has sent nothing for 0.5 s, looking every 0.1 s (gui/client.py):
     its holder is heard every 0.6 s at worst. Through a 20-minute count another console trying
     to take over every 0.1 s is refused every time."""
-    from hil.authority import Authority
+    from hil.controller.authority import Authority
     from hil.errors import Refused
 
     auth = Authority(lambda t, kind, **f: None)
@@ -410,13 +411,13 @@ def test_valve_timing_is_refused_with_an_isolation_valve_merely_commanded_open(t
         ctl.set_output("ox_iso", 1)
         assert ctl.loop.value("ox_iso_pos") < 5.0  # commanded, not moved yet
         with pytest.raises(Refused, match=r"isolation valves must be closed .*ox_iso \(command 1"):
-            ctl.checkout.begin("valves")
+            session.desk.begin("valves")
         session.run_for(1.0)
         assert ctl.loop.value("ox_iso_pos") > 95.0  # a healthy valve, open as commanded
         with pytest.raises(Refused, match="isolation valves must be closed"):
-            ctl.checkout.begin("valves")
-        assert ctl.checkout.job is None and ctl.commands.get("ox_main") == 0  # nothing moved
+            session.desk.begin("valves")
+        assert session.desk.job is None and ctl.commands.get("ox_main") == 0  # nothing moved
     finally:
-        session.loop.shutdown("test done")
+        ctl.shutdown("test done")
         session.recorder.close()
         session.link.close()

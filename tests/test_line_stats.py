@@ -8,9 +8,11 @@ import io
 import pytest
 from conftest import STANDS, TQ12
 
+from hil.check import check
 from hil.controller import Controller
 from hil.links import open_link
-from hil.runner import EXIT_OK, RunOptions, check, run
+from hil.runner import EXIT_OK, RunOptions, run
+from hil.service.protocol import status_of
 from hil.stand import load_stand
 from hil.stand.device_tables import device_reads
 from hil.stand.devices import quiet_after_timeout, read_bytes
@@ -56,7 +58,7 @@ def test_the_status_the_console_polls_has_every_devices_line_stats() -> None:
     try:
         for _ in range(50):
             ctl.loop.step()
-        st = ctl.status()
+        st = status_of(ctl.snapshot())
         assert set(st["line_stats"]) == {d.name for d in stand.devices} == set(st["devices"])
         for counts in st["line_stats"].values():
             assert {*DROPPED, "retries", "timeouts"} <= set(counts)

@@ -16,9 +16,9 @@ from conftest import LAB, ROOT, TQ12
 
 from firmware_sim.firmware import Firmware
 from hil.children import spawn
-from hil.clock import MonotonicClock, VirtualClock
-from hil.controller import Controller, new_recorder
-from hil.record.recorder import read_run
+from hil.controller import Controller
+from hil.cycle.clock import MonotonicClock, VirtualClock
+from hil.record.recorder import new_recorder, read_run
 from hil.safety import State
 from hil.stand import TransportConfig, load_stand
 from hil.stand import firmware_map as fw
@@ -249,7 +249,7 @@ def _wait(client, cond, timeout: float = 20.0) -> dict:
 def test_loop_stats_memory_is_bounded_and_whole_run_figures_hold() -> None:
     """A service runs for days: lateness history is folded into a histogram past a few chunks,
     and the whole-run figures stay within the histogram's 10 µs resolution of the exact ones."""
-    from hil.loopstats import CHUNK, HIST_BIN_S, KEEP_CHUNKS, LoopStats
+    from hil.cycle.loopstats import CHUNK, HIST_BIN_S, KEEP_CHUNKS, LoopStats
 
     rng = np.random.default_rng(7)
     n = CHUNK * (KEEP_CHUNKS + 3) + 1234
@@ -273,7 +273,7 @@ def test_deadlines_met_count_a_skipped_deadline_as_a_miss() -> None:
     """The honest real-time figure: 943 cycles run of 1000 deadlines with 57 skipped is 94 % met
     even if every cycle that ran started on time (the old 'cycles on time' said 100 %); the same
     holds for a recent window, across chunk rotations."""
-    from hil.loopstats import CHUNK, LoopStats
+    from hil.cycle.loopstats import CHUNK, LoopStats
 
     st = LoopStats(1000.0)
     skip_after = set(range(0, 943, 17)) | {940}  # 57 skipped deadlines
@@ -356,7 +356,7 @@ def test_the_loop_reports_its_own_work_without_the_time_spent_in_transport_calls
 def test_the_recent_deadline_share_counts_the_last_cycles_and_their_skips() -> None:
     """The status strip judges the loop on its last seconds: late cycles and skipped deadlines
     at the end count, a bad start does not (also across the chunk boundary)."""
-    from hil.loopstats import CHUNK, LoopStats
+    from hil.cycle.loopstats import CHUNK, LoopStats
 
     st = LoopStats(1000.0)
     for _ in range(CHUNK - 5):  # a chunk of good cycles ...

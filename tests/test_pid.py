@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT, TQ12
 
-from hil.controller import stand_meta
 from hil.errors import ConfigError
 from hil.gui.pid_layout import layout
+from hil.service.meta import stand_meta
 from hil.stand import load_stand, parse_stand
 
 DEVICES = ROOT / "configs" / "stands" / "sim_tq12_devices.toml"

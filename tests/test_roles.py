@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from conftest import LAB, ROOT
 
-from hil.controller import stand_meta
 from hil.errors import ConfigError
 from hil.gui.plots import classify
 from hil.runner import EXIT_OK, RunOptions, run
+from hil.service.meta import stand_meta
 from hil.stand import ChannelRole, Plot, load_stand, parse_stand
 
 RENAMES = {"thrust": "lc_101", "mdot_ox": "fm_201", "mdot_fuel": "fm_202", "wall_temp": "tc_7",

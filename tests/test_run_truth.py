@@ -16,9 +16,9 @@ import pytest
 from conftest import LAB, ROOT, TQ12
 
 from firmware_sim.faults import parse_fault, set_fault
-from hil.controller import Controller, new_recorder
+from hil.controller import Controller
 from hil.links import open_link
-from hil.record.recorder import read_summary
+from hil.record.recorder import new_recorder, read_summary
 from hil.record.runs import RunRecorder
 from hil.record.summary import run_outcome
 from hil.safety import State
@@ -61,9 +61,14 @@ class ServiceRig:
     def __init__(self, tmp_path: Path) -> None:
         stand = load_stand(LAB)
         self.link = open_link(stand, str(LAB), "lockstep")
-        self.rec = RunRecorder(new_recorder(tmp_path / "session", stand), tmp_path / "runs", stand, LAB)
-        self.ctl = Controller(stand, self.link.transports, self.link.clock, recorder=self.rec, stand_path=LAB)
-        self.rec.attach(self.ctl)
+        made: list[RunRecorder] = []
+
+        def run_recorder(door: Controller) -> RunRecorder:
+            made.append(RunRecorder(new_recorder(tmp_path / "session", stand), tmp_path / "runs", stand, LAB, door))
+            return made[0]
+
+        self.ctl = Controller(stand, self.link.transports, self.link.clock, run_recorder=run_recorder, stand_path=LAB)
+        self.rec = made[0]
         self.ctl.loop.start()
         self.step_for(0.3)
 
@@ -115,7 +120,7 @@ def test_a_completed_run_after_an_acknowledged_abort_says_completed(rig, tmp_pat
     assert first["outcome"] == "aborted" and first["abort_reason"] == "operator abort (console)"
     assert second["outcome"] == "completed", second
     assert second["abort_reason"] is None and second["fault_reason"] is None
-    assert rig.ctl.status()["abort_reason"] == ""  # the status tells the last run's truth too
+    assert rig.ctl.snapshot().abort_reason == ""  # the status tells the last run's truth too
 
 
 def test_a_no_go_after_an_earlier_abort_records_its_own_reason(rig, tmp_path) -> None:

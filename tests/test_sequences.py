@@ -16,9 +16,10 @@ from conftest import LAB, ROOT, TQ12
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hil.check import check
 from hil.errors import ConfigError, ExprError, SequenceInvalid
 from hil.record.recorder import read_run
-from hil.runner import EXIT_ABORTED, EXIT_FAULT, EXIT_INVALID, EXIT_OK, RunOptions, check, run
+from hil.runner import EXIT_ABORTED, EXIT_FAULT, EXIT_INVALID, EXIT_OK, RunOptions, run
 from hil.sequence import parse_sequence
 from hil.sequence.expr import compile_expr
 from hil.stand import load_stand
@@ -381,8 +382,8 @@ def test_a_valve_not_following_its_command_aborts_the_run_and_blocks_arming(tmp_
 def test_arming_is_refused_while_a_valve_disagrees(tmp_path) -> None:
     from firmware_sim.faults import parse_fault
     from firmware_sim.firmware import Firmware
-    from hil.clock import VirtualClock
     from hil.controller import Controller
+    from hil.cycle.clock import VirtualClock
     from hil.safety import State
     from hil.transport.lockstep import LockstepTransport
 

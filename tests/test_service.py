@@ -290,9 +290,9 @@ def test_one_client_commands_the_others_watch_and_any_may_abort(served) -> None:
 
 
 def test_authority_can_be_taken_only_from_a_silent_holder_and_is_released_explicitly() -> None:
-    """hil/authority.py's rules on its own clock: a live holder keeps it; one silent for 10 s
+    """hil/controller/authority.py's rules on its own clock: a live holder keeps it; one silent for 10 s
     can be taken over (logged as such); only the holder releases or hands over."""
-    from hil.authority import SILENT_S, Authority
+    from hil.controller.authority import SILENT_S, Authority
     from hil.errors import Refused
 
     events: list[tuple] = []

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rs485 import Req, Rs485Line, Unit
 
-from hil.clock import MonotonicClock
-from hil.controller import Controller, new_recorder
+from hil.controller import Controller
+from hil.cycle.clock import MonotonicClock
 from hil.ptypair import PtyPair
-from hil.record.recorder import read_run
+from hil.record.recorder import new_recorder, read_run
 from hil.stand import load_stand
 from hil.stand.devices import quiet_after_timeout
 from hil.stand.iomap import Decoder

@@ -16,9 +16,9 @@ import pytest
 from conftest import LAB, ROOT
 
 from firmware_sim.firmware import Firmware
-from hil.clock import VirtualClock
 from hil.controller import Controller
 from hil.cycle import CycleState
+from hil.cycle.clock import VirtualClock
 from hil.errors import ConfigError, Refused, SequenceInvalid
 from hil.record.recorder import read_run
 from hil.runner import EXIT_ABORTED, RunOptions, run
@@ -397,7 +397,7 @@ def test_hil_check_counts_no_burn_in_a_cold_flow() -> None:
     """Both propellants open is a burn attempt, except in a cold flow: hil check says so."""
     import io
 
-    from hil.runner import check
+    from hil.check import check
 
     out = io.StringIO()
     assert check(str(SEQ / "tq12_cold_flow.toml"), str(ROOT / "configs/stands/sim_tq12.toml"), out) == 0

@@ -16,13 +16,14 @@ from conftest import STANDS
 
 from firmware_sim.faults import parse_fault
 from firmware_sim.firmware import Firmware
-from hil.clock import VirtualClock
 from hil.controller import Controller
 from hil.cycle import CycleState
+from hil.cycle.clock import VirtualClock
 from hil.record.recorder import read_run
 from hil.runner import RunOptions, run
 from hil.safety import RedlineMonitor, SensorQualifier, State, Supervisor
 from hil.safety.blind import blind_after
+from hil.service.protocol import status_of
 from hil.stand import Redline, load_stand
 from hil.stand.iomap import Commands
 from hil.transport.lockstep import LockstepTransport
@@ -86,7 +87,7 @@ def test_a_device_that_stops_answering_is_nan_after_its_stale_time_and_named() -
     i = loop.decoder.index["wall_temp"]
     for _ in range(1000):
         loop.step()
-    assert np.isfinite(loop.cs.values[i]) and ctl.status()["channel_age"]["wall_temp"] < 0.05
+    assert np.isfinite(loop.cs.values[i]) and status_of(ctl.snapshot())["channel_age"]["wall_temp"] < 0.05
     f.silent.add("tc")
     tc = next(lk for lk in loop.io.links if lk.name == "tc")
     last_ok, held = tc.last_ok, float(loop.cs.values[i])
@@ -101,7 +102,7 @@ def test_a_device_that_stops_answering_is_nan_after_its_stale_time_and_named() -
         loop.step()
         assert math.isnan(loop.cs.values[i])
     assert "no answer from device 'tc'" in ctl.sensors.unknown["wall_temp"]
-    st = ctl.status()
+    st = status_of(ctl.snapshot())
     assert st["channel_age"]["wall_temp"] > stale_after and st["device_age"]["tc"] > stale_after
     assert any("device 'tc'" in c for c in ctl.arm_checks())
     ctl.loop.shutdown()
@@ -116,7 +117,7 @@ def test_arm_is_refused_naming_each_device_without_a_fresh_reading() -> None:
     assert ctl.warming_up()  # hil run keeps the loop going (up to 1 s) before it arms
     assert not any("device 'tc'" in c or "device 'daq'" in c for c in checks)
     assert math.isnan(ctl.loop.cs.values[ctl.loop.decoder.index["mdot_ox"]])
-    assert ctl.status()["channel_age"]["mdot_ox"] is None
+    assert status_of(ctl.snapshot())["channel_age"]["mdot_ox"] is None
     f.silent.discard("flow")
     for _ in range(300):
         ctl.loop.step()
@@ -276,8 +277,8 @@ def test_a_missed_answer_of_an_every_cycle_device_is_unknown_with_its_device_nam
     ctl.loop.step()
     i = ctl.loop.decoder.index["pc"]
     assert math.isnan(ctl.loop.cs.values[i])
-    assert ctl.status()["unknown"]["pc"] == "no answer from device 'daq'"
+    assert status_of(ctl.snapshot())["unknown"]["pc"] == "no answer from device 'daq'"
     f.silent.discard("daq")
     ctl.loop.step()
-    assert "pc" not in ctl.status()["unknown"] and np.isfinite(ctl.loop.cs.values[i])
+    assert "pc" not in status_of(ctl.snapshot())["unknown"] and np.isfinite(ctl.loop.cs.values[i])
     ctl.loop.shutdown()

@@ -18,9 +18,8 @@ file (hil/stand/zero.py), which the loader applies from then on (and a service a
 *Valves* checks that the isolation valves are closed (refused otherwise: nothing moves), asks
 for confirmation, then opens and closes each valve that has position feedback, one at a time,
 and measures command → 10 % and 10 → 90 % of stroke each way against ``stroke_limit_s``.
+
+The command is hil/checkout/cli.py, the desk a controller runs checkouts on hil/checkout/desk.py,
+the procedures hil/checkout/jobs.py; the package itself imports none of them, so a service that
+takes a desk does not load the command line.
 """
-
-from hil.checkout.cli import main, valves, zero
-from hil.checkout.jobs import CheckoutResult
-
-__all__ = ["CheckoutResult", "main", "valves", "zero"]

@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from hil.catalog import find_stand
-from hil.checkout.jobs import CheckoutResult, refusal, timed_valves
-from hil.controller import Controller, new_recorder
+from hil.checkout.desk import CheckoutDesk
+from hil.checkout.jobs import CheckoutResult, refusal
+from hil.controller import Controller
 from hil.errors import HilError, Refused
 from hil.links import open_link
+from hil.record.recorder import new_recorder
 from hil.safety import State
 from hil.stand import StandConfig, load_stand
+from hil.stand.checkable import timed_valves
 
 SETTLE_S = 1.0  # SAFE for this long before the isolation valves are judged
 
@@ -32,32 +35,43 @@ class _Session:
         self.link = open_link(stand, str(stand_path), sim, seed=seed, faults=tuple(parse_fault(f) for f in faults))
         self.recorder = new_recorder(out, stand)
         self.recorder.copy_input(stand_path)
+        self.desk: CheckoutDesk | None = None
+
+        def desk(door: Controller) -> CheckoutDesk:
+            self.desk = CheckoutDesk(door, record_dir=out)
+            return self.desk
+
         self.ctl = Controller(stand, self.link.transports, self.link.clock, recorder=self.recorder,
-                              stand_path=stand_path)
-        self.loop = self.ctl.loop
-        self.loop.start()
-        while self.loop.t < 2.0 and (self.loop.cycle < 20 or self.ctl.warming_up()):
-            self.loop.step()
-        if self.ctl.supervisor.state != State.SAFE:
-            raise Refused(f"checkout needs the stand SAFE; it is {self.ctl.supervisor.state.name} "
-                          f"({self.ctl.supervisor.reason})")
+                              stand_path=stand_path, checkout=desk)
+        self.ctl.begin()
+        snap = self.ctl.snapshot(detail=False)
+        t, cycles = snap.t, snap.cycle
+        while t < 2.0 and (cycles < 20 or self.ctl.warming_up()):
+            t, cycles = self.ctl.step(), cycles + 1
+        snap = self.ctl.snapshot(detail=False)
+        if snap.state != State.SAFE:
+            raise Refused(f"checkout needs the stand SAFE; it is {snap.state.name} ({snap.reason})")
 
     def run_for(self, seconds: float) -> None:
-        end = self.loop.t + seconds
-        while self.loop.t < end:
-            self.loop.step()
+        t = self.ctl.snapshot(detail=False).t
+        end = t + seconds
+        while t < end:
+            t = self.ctl.step()
 
     def checkout(self, kind: str, **kw: Any) -> CheckoutResult:
         """Run one checkout to its end on this session's controller."""
-        self.ctl.checkout.begin(kind, **kw)
-        while self.ctl.checkout.job is not None:
-            self.loop.step()
-        assert self.ctl.checkout.last is not None
-        return self.ctl.checkout.last
+        desk = self.desk
+        assert desk is not None
+        desk.begin(kind, **kw)
+        while desk.job is not None:
+            self.ctl.step()
+        assert desk.last is not None
+        return desk.last
 
     def close(self, result: CheckoutResult) -> None:
-        self.loop.shutdown("checkout done")
-        self.recorder.close({**result.summary(), "loop": self.loop.stats.summary()})
+        self.ctl.shutdown("checkout done")
+        loop = self.ctl.snapshot(detail=False, loop_summary=True).loop
+        self.recorder.close({**result.summary(), "loop": dict(loop.summary or {})})
         self.link.close()
 
 
@@ -101,7 +115,7 @@ def valves(stand_ref: str, sim: str | None = None, confirm: Callable[[str], bool
         return _refused("valves", record, f"refused: no valve of {stand.name} has position feedback")
     session = _Session(stand_path, stand, sim, record, seed, faults)
     session.run_for(SETTLE_S)  # outputs just written (a stand that was started this moment) have moved
-    why = refusal(session.ctl, "valves")
+    why = refusal(session.ctl.snapshot(detail=False), "valves")
     if why:
         return _refused("valves", record, f"refused: {why}", session)
     what = ", ".join(a.name for a in timed)

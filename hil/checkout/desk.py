@@ -1,46 +1,68 @@
 """The controller's checkout desk: at most one checkout at a time, started, advanced each
 cycle, cancelled or stopped, and recorded (the procedures themselves: hil/checkout/jobs.py).
 
-It advances the checkout where clients' commands are served (``ControlLoop.operator``, set only
-while one runs, so a controller with none pays nothing), and ends it the moment the stand is no
-longer SAFE and idle: an ABORT (never refused, also in SAFE, where it runs the safing sequence),
-a fault, or an exception in the procedure — the loop it runs in goes on.
+Whoever builds a controller that offers checkouts gives it a desk at construction
+(``Controller(..., checkout=lambda door: CheckoutDesk(door, records=...))``); the controller
+calls :meth:`CheckoutDesk.on_cycle` where clients' commands are served, which returns at once
+while no checkout runs. The desk ends a checkout the moment the stand is no longer SAFE and
+idle: an ABORT (never refused, also in SAFE, where it runs the safing sequence), a fault, or an
+exception in the procedure — the loop it runs in goes on.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from hil.checkout.jobs import CheckoutResult, Job, refusal, valve_steps, zero_steps
+from hil.checkout.jobs import CheckoutResult, Door, Job, Plant, refusal, valve_steps, zero_steps
+from hil.cycle import CycleState
 from hil.errors import Refused
 from hil.safety import State
 
-if TYPE_CHECKING:
-    from hil.controller import Controller
+
+class RecordOpener(Protocol):
+    """A recorder that gives a checkout a record directory of its own (hil/record/runs.py)."""
+
+    def open_record(self, stem: str) -> Path | None: ...
+
+    def close_record(self, facts: dict[str, Any]) -> None: ...
 
 
 class CheckoutDesk:
-    """The checkout in progress on one controller (``job``) and the last one's result."""
+    """The checkout in progress on one controller (``job``) and the last one's result.
 
-    def __init__(self, ctl: Controller) -> None:
-        self.ctl = ctl
+    ``records``: a service's run recorder, which opens a record directory per checkout;
+    ``record_dir``: the one directory ``hil checkout`` records into (neither: no record)."""
+
+    def __init__(self, door: Door, records: RecordOpener | None = None, record_dir: Path | None = None) -> None:
+        self.door = door
+        self.records, self.record_dir = records, record_dir
+        self.plant = Plant(door)
         self.job: Job | None = None
         self.last: CheckoutResult | None = None
+        self._left = ""  # why the stand is no longer SAFE and idle (from the controller's events)
+        door.add_listener(self._heard)
+
+    def _heard(self, t: float, kind: str, fields: dict[str, Any]) -> None:
+        """The controller's events say when the stand stops being SAFE and idle: a state other
+        than SAFE, or the safing sequence started (an ABORT in SAFE, a fault)."""
+        if self.job is None:
+            return
+        if kind == "state" and fields.get("to") != State.SAFE.name:
+            self._left = f"the stand left SAFE ({fields.get('to')}: {fields.get('reason')})"
+        elif kind in ("abort", "fault") and not self._left:
+            self._left = "the safing sequence started"
 
     def begin(self, kind: str, operator: str = "", seconds: float = 3.0) -> Job:
-        """Start a checkout (SAFE only; valve timing with the isolation valves closed). Its
-        record: a run directory of its own when the recorder makes them (a service), else the
-        recorder's own directory (``hil checkout``)."""
-        ctl = self.ctl
-        why = refusal(ctl, kind)
+        """Start a checkout (SAFE only; valve timing with the isolation valves closed)."""
+        busy = f"a checkout is already running ({self.job.kind})" if self.job is not None else ""
+        why = busy or refusal(self.door.snapshot(detail=False), kind)
         if why:
             raise Refused(why)
-        rec = ctl.loop.recorder
-        opener = getattr(rec, "open_record", None)
-        record = opener(f"checkout_{kind}") if callable(opener) else getattr(rec, "dir", None)
-        steps = zero_steps(ctl, seconds, operator, record) if kind == "zero" else valve_steps(ctl, record)
+        record = self.records.open_record(f"checkout_{kind}") if self.records is not None else self.record_dir
+        steps = zero_steps(self.plant, seconds, operator, record) if kind == "zero" else valve_steps(self.plant, record)
+        self._left = ""
         self.job = Job(kind, steps, record, operator)
-        ctl.loop.operator = self._operate
         return self.job
 
     def cancel(self, who: str) -> None:
@@ -58,13 +80,14 @@ class CheckoutDesk:
     def status(self) -> dict[str, Any] | None:
         return self.job.status() if self.job is not None else None
 
-    def _operate(self, cs: Any) -> None:
-        """This cycle's work (the loop calls it while a checkout runs)."""
-        job, sup = self.job, self.ctl.supervisor
-        assert job is not None
-        if sup.state != State.SAFE or sup.safing.active:  # a fault, or safing started another way
-            job.stop(f"the stand left SAFE ({sup.state.name}: {sup.reason})" if sup.state != State.SAFE
-                     else "the safing sequence started")
+    def on_cycle(self, cs: CycleState) -> None:
+        """This cycle's work (nothing while no checkout runs)."""
+        job = self.job
+        if job is None:
+            return
+        self.plant.cs = cs
+        if self._left:  # a fault, or safing started another way
+            job.stop(self._left)
             self._done()
             return
         try:
@@ -76,16 +99,15 @@ class CheckoutDesk:
             self._done()
 
     def _done(self) -> None:
-        loop = self.ctl.loop
-        job, self.job, loop.operator = self.job, None, None
+        job, self.job = self.job, None
         assert job is not None and job.result is not None
         res = self.last = job.result
+        door = self.door
         try:
             res.write()
         except OSError as exc:  # the checkout's end is not refused for a full disk; the events still say it
-            loop.event(loop.t, "record_error", what="checkout record", error=str(exc))
-        loop.event(loop.t, "checkout_done", what=res.kind, ok=res.ok, record=str(res.record) if res.record else None,
+            door.event("record_error", what="checkout record", error=str(exc))
+        door.event("checkout_done", what=res.kind, ok=res.ok, record=str(res.record) if res.record else None,
                    report=res.lines)
-        closer = getattr(loop.recorder, "close_record", None)
-        if callable(closer):
-            closer(res.summary())
+        if self.records is not None:
+            self.records.close_record(res.summary())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from hil.clock import Clock
+from hil.cycle.clock import Clock
 from hil.errors import TransportError
 from hil.stand.iomap import ReadBlock, Write
 from hil.transport.base import Transport

@@ -24,8 +24,8 @@ from time import perf_counter
 
 import numpy as np
 
-from hil.clock import Clock
 from hil.cycle import CycleState
+from hil.cycle.clock import Clock
 from hil.errors import TransportError
 from hil.io.line import LinePoller
 from hil.stand import StandConfig

@@ -25,6 +25,8 @@ import pyarrow.ipc as ipc
 
 from hil.files import write_json_atomic
 from hil.frames import RECORD_TAIL, FrameLayout
+from hil.safety.supervisor import STATE_NAMES
+from hil.stand import StandConfig
 
 DATA, EVENTS, SUMMARY, INPUTS = "data.arrow", "events.jsonl", "summary.json", "inputs"
 
@@ -149,6 +151,11 @@ class Recorder:
             write_json_atomic(self.dir / SUMMARY, summary)
         if self._error is not None:
             raise RuntimeError(f"recording failed: {self._error}") from self._error
+
+
+def new_recorder(run_dir: str | Path, stand: StandConfig) -> Recorder:
+    """A recorder with this stand's columns and the controller's state names."""
+    return Recorder(run_dir, FrameLayout.of(stand), states=STATE_NAMES)
 
 
 @dataclass

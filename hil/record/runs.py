@@ -17,30 +17,39 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from hil.controller import new_recorder
-from hil.record.recorder import Recorder
+from hil.record.recorder import Recorder, new_recorder
 from hil.record.summary import RunEvents, common_facts, controller_facts, stand_record, write_summary
 
 if TYPE_CHECKING:
-    from hil.controller import Controller
+    from hil.controller.snapshot import Snapshot
     from hil.stand import StandConfig
 
 RUN_ENDS = ("SAFE", "FAULT")
 
 
+class SnapshotSource(Protocol):
+    """The controller whose runs are recorded, as far as the recorder reads it (hil/controller/controller.py)."""
+
+    def snapshot(self, *, detail: bool = True, loop_summary: bool = False,
+                 last_cycles: int | None = None) -> Snapshot: ...
+
+
 class RunRecorder:
     """Stands where the loop expects its recorder: rows and events go to the session log and,
-    while a run is open, to the run's directory."""
+    while a run is open, to the run's directory. ``door`` is the controller whose snapshots
+    name each run (its sequence, its stand as zeroed now) and give its facts at the end; it
+    makes this recorder at its construction (``Controller(..., run_recorder=...)``)."""
 
-    def __init__(self, session: Recorder, runs_dir: str | Path, stand: StandConfig, stand_path: str | Path) -> None:
+    def __init__(self, session: Recorder, runs_dir: str | Path, stand: StandConfig, stand_path: str | Path,
+                 door: SnapshotSource) -> None:
         self.session = session
         self.runs_dir = Path(runs_dir)
         self.stand, self.stand_path = stand, Path(stand_path)
-        self.ctl: Controller | None = None
+        self.door = door
         self.run: Recorder | None = None
         self.run_dirs: list[Path] = []  # every run of the session, oldest first
         self._ending = False
@@ -49,10 +58,6 @@ class RunRecorder:
         self._inputs: dict[str, dict[str, Any]] = {}
         self._events = RunEvents()  # the open run's own: its outcome comes from them alone
         self._closers: list[threading.Thread] = []
-
-    def attach(self, ctl: Controller) -> None:
-        """The controller whose supervisor and sequence the run summaries describe."""
-        self.ctl = ctl
 
     @property
     def closed(self) -> bool:
@@ -109,13 +114,13 @@ class RunRecorder:
     def close_record(self, facts: dict[str, Any]) -> None:
         """Close what :meth:`open_record` opened; ``facts`` (the outcome) go in its summary."""
         if self.run is not None:
-            self._close(self.ctl.loop.cycle if self.ctl is not None else None, facts=facts)
+            self._close(self.door.snapshot(detail=False).cycle, facts=facts)
 
     def _open(self, stem: str | None = None) -> None:
-        ctl = self.ctl
-        seq = ctl.sequence if ctl is not None and stem is None else None
+        snap = self.door.snapshot(detail=False)
+        seq = snap.sequence if stem is None else None
         stem = stem or (Path(seq.path).stem if seq is not None else "run")
-        stand = ctl.stand if ctl is not None else self.stand  # a checkout may have zeroed it since
+        stand = snap.stand  # a checkout may have zeroed it since
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         path = self.runs_dir / f"{stamp}_{stem}"
         k = 2
@@ -134,19 +139,18 @@ class RunRecorder:
             self._inputs["sequence"] = {"name": seq.name, **copy, "sha256_loaded": seq.sha256}
             if copy["sha256"] != seq.sha256:
                 self._inputs["sequence"]["changed_since_load"] = True  # the file on disk is not what ran
-        self.session.event(ctl.loop.t if ctl is not None else 0.0, "run_dir", path=str(path))
+        self.session.event(snap.t, "run_dir", path=str(path))
 
     def _close(self, cycle: int | None, note: str = "", facts: dict[str, Any] | None = None) -> None:
         """Capture what the controller says about the run now, then finish on a helper thread."""
         run, self.run, self._ending = self.run, None, False
         assert run is not None
-        ctl = self.ctl
         given, facts = facts or {}, {"note": note} if note else {}
-        if ctl is not None:
-            n = cycle - self._first_cycle + 1 if cycle is not None and self._first_cycle is not None else None
-            facts.update(controller_facts(ctl, self._events.events, last_cycles=n))
-            if note:
-                facts["outcome"] = "interrupted"
+        n = cycle - self._first_cycle + 1 if cycle is not None and self._first_cycle is not None else None
+        snap = self.door.snapshot(loop_summary=True, last_cycles=n)
+        facts.update(controller_facts(snap, self._events.events))
+        if note:
+            facts["outcome"] = "interrupted"
         summary = {**facts, **given, **self._inputs, **common_facts(self._started),
                    "recorded_by": "hil serve (one run of a session)"}
         th = threading.Thread(target=self._finish, args=(run, summary), name="run-close", daemon=True)

@@ -22,7 +22,7 @@ from hil.record.metrics import burn_metrics
 from hil.record.recorder import EVENTS, SUMMARY, Recorder, read_events, read_run, sha256_file
 
 if TYPE_CHECKING:
-    from hil.controller import Controller
+    from hil.controller.snapshot import Snapshot
     from hil.stand import StandConfig
 
 # the event kinds a run's outcome is computed from (a writer may keep only these)
@@ -70,16 +70,14 @@ class RunEvents:
         return run_outcome(self.events)
 
 
-def controller_facts(ctl: Controller, events: Iterable[Mapping[str, Any]], last_cycles: int | None = None) -> dict[str, Any]:
-    """What the run's events and the controller say about a run now it has ended: the outcome
-    and reasons (from the events), the final state, the redline margins, the sensors
-    disqualified, and the loop's figures (over the run's last ``last_cycles`` cycles, or all)."""
-    sup = ctl.supervisor
-    stats = ctl.loop.stats
-    return {**run_outcome(events), "final_state": sup.state.name, "redline_margins": ctl.redlines.margins(),
-            "disqualified_sensors": ctl.sensors.names(),
-            "unknown_sensors": dict(ctl.sensors.unknown),  # without a value at the end, and why
-            "loop": stats.summary(last=last_cycles) if last_cycles else stats.summary()}
+def controller_facts(snap: Snapshot, events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the run's events and the controller's snapshot (taken with its loop summary, over
+    the run's cycles) say about a run now it has ended: the outcome and reasons (from the
+    events), the final state, the redline margins, the sensors disqualified, and the loop's figures."""
+    return {**run_outcome(events), "final_state": snap.state.name, "redline_margins": dict(snap.redline_margins),
+            "disqualified_sensors": list(snap.disqualified),
+            "unknown_sensors": dict(snap.unknown),  # without a value at the end, and why
+            "loop": dict(snap.loop.summary or {})}
 
 
 def stand_record(stand: StandConfig, copy: dict[str, str]) -> dict[str, Any]:

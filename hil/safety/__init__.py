@@ -1,6 +1,6 @@
 """Everything that decides whether the stand is safe: the state machine and safing routine, sensor
 qualification, the ignition monitor and relight interlocks, redlines, the valve watch and the
-lost-client watch. Each monitor is one stage of the cycle (hil/cycle.py)."""
+lost-client watch. Each monitor is one stage of the cycle (hil/cycle/state.py)."""
 
 from hil.safety.client_watch import ClientWatch
 from hil.safety.ignition import IgnitionMonitor

@@ -105,7 +105,7 @@ class ControllerClient:
     def hold(self) -> dict[str, Any]:
         return self.request("hold")
 
-    # command authority (hil/authority.py): one client commands, the others watch
+    # command authority (hil/controller/authority.py): one client commands, the others watch
     def take_authority(self) -> dict[str, Any]:
         return self.request("take_authority")
 

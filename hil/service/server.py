@@ -4,7 +4,7 @@
   ``publish_every`` cycles (rows: float64 array, columns time, state, step, pc_setpoint, t_seq, every
   channel, every command: the ``meta`` command names them), ``[b"evt", json]`` for every event, ``[b"status", json]`` at 10 Hz.
 - REP ``tcp://127.0.0.1:<rep>``: JSON requests ``{"cmd": ...}`` answered with an explicit ack
-  ``{"ok": true, ...}`` or refusal ``{"ok": false, "refused": reason}``.
+  ``{"ok": true, ...}`` or refusal ``{"ok": false, "refused": reason}`` (hil/service/protocol.py).
 
 The loop polls the REP socket without blocking once per cycle, so a slow client never delays
 a cycle, and an ABORT waits at most one cycle. Both sockets bind loopback unless told
@@ -21,24 +21,25 @@ from typing import Any
 import numpy as np
 import zmq
 
-from hil.controller import Controller, Deferred
+from hil.controller import Controller
 from hil.cycle import CycleState
 from hil.frames import encode_batch
 from hil.service.auth import ServerAuth, ServerKeys, check_bind
+from hil.service.protocol import CommandProtocol, Deferred
 
 DEFAULT_REP = "tcp://127.0.0.1:5556"
 DEFAULT_PUB = "tcp://127.0.0.1:5557"
 
 
 class Service:
-    """Bound sockets plus the loop's client link (:class:`hil.loop.ClientLink`). Made by the
+    """Bound sockets plus the loop's client link (:class:`hil.cycle.loop.ClientLink`). Made by the
     controller, which passes itself in: ``Controller(..., link=lambda c: Service(c, ...))``."""
 
     def __init__(self, controller: Controller, rep: str = DEFAULT_REP, pub: str = DEFAULT_PUB,
                  status_every_s: float = 0.1, keys: ServerKeys | None = None) -> None:
         check_bind(rep, keys)
         check_bind(pub, keys)
-        self.ctl = controller
+        self.protocol = CommandProtocol(controller)
         self.ctx = zmq.Context.instance()
         self.auth = ServerAuth(self.ctx, keys) if keys else None
         self.rep = self.ctx.socket(zmq.REP)
@@ -58,7 +59,7 @@ class Service:
         self.authenticated = keys is not None
         self.status_every_s = status_every_s
         self._last_status = -1.0
-        controller.events.add_listener(self._event)
+        controller.add_listener(self._event)
         self.requests = 0
         self._deferred: Deferred | None = None
 
@@ -93,7 +94,7 @@ class Service:
                 req.pop("_user", None)  # only the authenticator says who a peer is
                 if self.auth is not None:
                     req["_user"] = self.auth.name_of(str(frame.get("User-Id")))
-                reply: dict[str, Any] | Deferred = self.ctl.handle(req)
+                reply: dict[str, Any] | Deferred = self.protocol.handle(req)
             except (ValueError, TypeError) as exc:
                 reply = {"ok": False, "refused": f"bad request: {exc}"}
             if isinstance(reply, Deferred):
@@ -102,7 +103,7 @@ class Service:
             self.rep.send(json.dumps(reply, default=str).encode())
         if cs.t - self._last_status >= self.status_every_s:
             self._last_status = cs.t
-            self.pub.send_multipart([b"status", json.dumps(self.ctl.status(), default=str).encode()], zmq.NOBLOCK)
+            self.pub.send_multipart([b"status", json.dumps(self.protocol.status(), default=str).encode()], zmq.NOBLOCK)
 
     def publish(self, cs: CycleState, rows: np.ndarray) -> None:
         """A batch of rows to every subscriber (dropped, not queued without bound, if they lag)."""

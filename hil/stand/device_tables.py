@@ -14,6 +14,7 @@ from hil.stand.devices import (
     Device,
     DeviceProtocol,
     Heartbeat,
+    TransportConfig,
     frame_gap,
     quiet_after_timeout,
     read_bytes,
@@ -22,7 +23,7 @@ from hil.stand.devices import (
     write_bytes,
 )
 from hil.stand.kinds import LinkKind, RegisterTable
-from hil.stand.model import Actuator, Channel, FirmwareConfig, LoopConfig, TransportConfig
+from hil.stand.model import Actuator, Channel, FirmwareConfig, LoopConfig
 from hil.stand.registers import MAX_READ, coalesce
 from hil.stand.toml_table import SourceIndex, TableReader
 

@@ -13,7 +13,22 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from hil.stand.kinds import LinkKind
-from hil.stand.model import TransportConfig
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    """How the controller reaches the stand."""
+
+    kind: LinkKind
+    host: str = "127.0.0.1"
+    port: int = 5020
+    device: str = ""
+    baud: int = 115200
+    parity: str = "N"
+    stopbits: int = 1
+    unit: int = 1
+    timeout_s: float = 0.05
+    retries: int = 1
 
 
 class DeviceProtocol(StrEnum):

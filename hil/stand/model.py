@@ -11,15 +11,15 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hil.stand import firmware_map as fw
 from hil.stand.calibration import Calibration
+from hil.stand.devices import Device, TransportConfig
 from hil.stand.kinds import (
     ActuatorKind,
     ChannelRole,
     Feeds,
-    LinkKind,
     Plot,
     Propellant,
     RedlineWhen,
@@ -29,25 +29,6 @@ from hil.stand.kinds import (
     WordOrder,
 )
 from hil.stand.registers import spec
-
-if TYPE_CHECKING:
-    from hil.stand.devices import Device
-
-
-@dataclass(frozen=True)
-class TransportConfig:
-    """How the controller reaches the stand."""
-
-    kind: LinkKind
-    host: str = "127.0.0.1"
-    port: int = 5020
-    device: str = ""
-    baud: int = 115200
-    parity: str = "N"
-    stopbits: int = 1
-    unit: int = 1
-    timeout_s: float = 0.05
-    retries: int = 1
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from hil.errors import DeviceException, TransportError, TransportTimeout
-from hil.stand.model import TransportConfig
+from hil.stand.devices import TransportConfig
 from hil.stand.registers import MAX_READ, MAX_WRITE
 
 INPUT, HOLDING, DISCRETE, COIL = "input", "holding", "discrete", "coil"

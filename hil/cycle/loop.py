@@ -1,8 +1,8 @@
 """The fixed-rate control cycle on absolute deadlines, so it never drifts; lateness and skipped
-deadlines counted (hil/loopstats.py).
+deadlines counted (hil/cycle/loopstats.py).
 
 The loop owns the stages at both ends of a cycle — ``read``, ``supervisor``, ``safing``,
-``write``, ``publish`` — and runs the controller's stages in between, in the order hil/cycle.py
+``write``, ``publish`` — and runs the controller's stages in between, in the order hil/cycle/state.py
 writes down. Everything it touches is passed in, so lockstep, TCP and RTU runs and the tests use
 the same code path. It runs in the controller's own process (DESIGN.md: a 1 ms loop inside the
 Qt process misses a quarter of its deadlines), on a monotonic clock or, in lockstep, on the
@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hil.clock import Clock
 from hil.cycle import CycleState, Stage, check_order
+from hil.cycle.clock import Clock
+from hil.cycle.loopstats import LoopStats
 from hil.frames import FrameLayout
 from hil.io.standio import StandIO
-from hil.loopstats import LoopStats
 from hil.safety.supervisor import State, Supervisor
 from hil.stand import StandConfig
 from hil.stand.iomap import Commands, Decoder
@@ -49,11 +49,11 @@ class EventBus:
     """Where events go: the run's events.jsonl and whoever listens (the service's PUB socket).
     One per controller; listeners are per instance."""
 
-    def __init__(self, recorder: RecordSink | None = None) -> None:
+    def __init__(self, recorder: RecordSink | None = None, stamp: Callable[[], dict[str, Any]] = dict) -> None:
         self.recorder = recorder
         self.listeners: list[EventListener] = []
         # context every event carries (the controller adds the sequence time while one runs)
-        self.stamp: Callable[[], dict[str, Any]] = dict
+        self.stamp = stamp
 
     def add_listener(self, listener: EventListener) -> None:
         self.listeners.append(listener)
@@ -88,7 +88,7 @@ class ControlLoop:
                  supervisor: Supervisor, events: EventBus, stages: list[Stage] | None = None,
                  recorder: RecordSink | None = None, rate_hz: float | None = None,
                  comm_loss_cycles: int | None = None, link: ClientLink | None = None,
-                 publish_every: int = 20) -> None:
+                 publish_every: int = 20, operator: Callable[[CycleState], None] | None = None) -> None:
         self.stand = stand
         self.clock = clock
         self.decoder = Decoder(stand)
@@ -120,9 +120,9 @@ class ControlLoop:
         self._pub_n = 0
         self.last_error = ""
         self.stop_requested = False
-        # automated operator actions (a checkout in progress), where clients' commands are
-        # served: they act through the same manual commands, accepted only in SAFE
-        self.operator: Callable[[CycleState], None] | None = None
+        # automated operator actions (a checkout desk), where clients' commands are served:
+        # they act through the same manual commands, accepted only in SAFE
+        self.operator = operator
         self._recent: collections.deque[float] = collections.deque()
         self._window = stand.loop.rate_window_s
         self._min_cycles = stand.loop.min_rate_pct / 100.0 * self.rate_hz * self._window
