@@ -113,7 +113,8 @@ class Sampler:
         self.sim_pid: int | None = None
 
     def __call__(self, ctl: Any) -> None:
-        t = ctl.loop.t
+        snap = ctl.snapshot(detail=False)
+        t = snap.t
         if t < self.next_t:
             return
         self.next_t = t + SAMPLE_EVERY_S
@@ -123,7 +124,7 @@ class Sampler:
         sim = rss_mb(self.sim_pid) if self.sim_pid and self.sim_pid > 0 else float("nan")
         self.rows.append({"t": round(t, 3), "controller_rss_mb": round(rss_mb("self"), 2),
                           "sim_rss_mb": round(sim, 2), "threads": len(os.listdir("/proc/self/task")),
-                          "fds": len(os.listdir("/proc/self/fd")), "cycles": ctl.loop.stats.cycles})
+                          "fds": len(os.listdir("/proc/self/fd")), "cycles": snap.loop.cycles})
 
 
 def growth_mb_per_h(rows: list[dict[str, float]], key: str) -> float | None:

@@ -44,32 +44,36 @@ ABORT_DEMO = find_sequence("tq12_abort_demo")
 
 
 def reaction(sim: str) -> dict[str, Any]:
-    """Redline's first violating sample → the safing command in the simulator's registers."""
+    """Redline's first violating sample → the safing command in the simulator's registers, timed
+    on the firmware's own clock: the controller's snapshots give that clock cycle by cycle, its
+    ``redline`` event the cycle of the first violating sample and the cycles to the trip."""
+    clock: dict[float, int] = {}  # loop time of a cycle → the firmware clock read in it
     seen: dict[str, Any] = {}
 
+    def on_redline(t: float, kind: str, fields: dict[str, Any]) -> None:
+        if kind == "redline" and fields.get("redline") == "demo_pc_cap" and "trip_t" not in seen:
+            seen["trip_t"], seen["first_t"] = round(t, 6), round(float(fields["first_violation_t"]), 6)
+            seen["cycles"] = int(fields["cycles_since_first"])
+
     def hook(ctl: Controller) -> None:
-        rl = ctl.redlines
-        sysblk = ctl.loop.decoder.system()
-        assert sysblk is not None, "the reaction figure needs the hil-stand-1 firmware's clock"
-        now_ms = int(decode(list(sysblk[fw.IR_TIME_MS: fw.IR_TIME_MS + 2]), "u32"))
-        name = "demo_pc_cap"
-        if "first_ms" not in seen and rl.counts.get(name, 0) == 1:
-            seen["first_ms"], seen["first_cycle"] = now_ms, ctl.loop.cycle
-        if "first_ms" in seen and rl.counts.get(name, 0) == 0 and "first_cycle" in seen and not rl.tripped:
-            seen.pop("first_ms")  # a violation that did not persist
-        if rl.tripped and "trip_cycle" not in seen:
-            seen["trip_cycle"] = ctl.loop.cycle
-        elif "trip_cycle" in seen and "out_ms" not in seen and ctl.loop.cycle > seen["trip_cycle"]:
-            seen["out_ms"] = int(sysblk[fw.IR_OUTPUT_TIME_MS])
+        if not seen.get("listening"):
+            ctl.add_listener(on_redline)
+            seen["listening"] = True
+        snap = ctl.snapshot(detail=False)
+        assert snap.firmware_clock_ms is not None, "the reaction figure needs the hil-stand-1 firmware's clock"
+        clock[round(snap.t, 6)] = snap.firmware_clock_ms
+        if "trip_t" in seen and "out_ms" not in seen and round(snap.t, 6) > seen["trip_t"]:
+            seen["out_ms"] = snap.firmware_output_ms
 
     with tempfile.TemporaryDirectory() as d:
         res = run(RunOptions(sequence=str(ABORT_DEMO), stand=str(TQ12), sim=sim, out=str(Path(d) / "r"),
                              progress=False, on_cycle=hook))
     out = {"sim": sim, "outcome": res.summary["outcome"], "abort_reason": res.summary["abort_reason"],
            "persistence": 5, "cycles_first_sample_to_trip": None, "ms_first_sample_to_firmware_registers": None}
-    if {"out_ms", "first_ms", "trip_cycle", "first_cycle"} <= seen.keys():
-        out["cycles_first_sample_to_trip"] = seen["trip_cycle"] - seen["first_cycle"]
-        out["ms_first_sample_to_firmware_registers"] = (seen["out_ms"] - seen["first_ms"] % 65536) % 65536
+    first_ms = clock.get(seen.get("first_t", -1.0))
+    if "out_ms" in seen and first_ms is not None:
+        out["cycles_first_sample_to_trip"] = seen["cycles"]
+        out["ms_first_sample_to_firmware_registers"] = (seen["out_ms"] - first_ms % 65536) % 65536
     return out  # None: the run ended another way (its outcome and reason say how)
 
 

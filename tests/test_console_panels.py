@@ -11,10 +11,10 @@ import pytest
 from conftest import LAB, ROOT
 from PySide6.QtWidgets import QLabel
 
-from hil.service.meta import stand_meta
 from hil.gui.main_window import MainWindow
 from hil.gui.panel import ConsolePanel, PanelFrame
 from hil.runner import RunOptions, run
+from hil.service.meta import stand_meta
 from hil.stand import load_stand
 
 pytestmark = pytest.mark.timeout(120)

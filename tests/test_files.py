@@ -87,7 +87,7 @@ def test_a_service_run_whose_burns_cannot_be_measured_still_gets_its_whole_summa
     import hil.record.summary as summary_mod
     from hil.record.recorder import read_run
 
-    def broken(table: object, stand: object) -> list:  # stands in for burn_metrics
+    def broken(table: object, stand: object, events: object = ()) -> list:  # stands in for burn_metrics
         raise ValueError("no such channel: pc")
 
     monkeypatch.setattr(summary_mod, "burn_metrics", broken)

@@ -87,16 +87,19 @@ def shipped_start(path: Path) -> StagedStart:
     loaded sequence: the LOX lead's opening and time, the GG command's time, the fuel, and the
     confirmation wait's timeout."""
     from hil.sequence import load_sequence
+    from hil.sequence.steps.outputs import SetStep
+    from hil.sequence.steps.waits import WaitStep
     from hil.stand import load_stand
 
     steps = load_sequence(path, load_stand(ROOT / "configs/stands/sim_tq12.toml")).steps
 
     def first(name: str) -> tuple[float, float]:
-        return next((s.at, v) for s in steps if s.kind == "set" for n, v in s.set if n == name and v > 0)
+        return next((s.at, v) for s in steps if isinstance(s, SetStep) for n, v in s.values if n == name and v > 0)
 
     (t_ox, stage), (t_fuel, fuel), (t_gg, gg) = first("ox_main"), first("fuel_main"), first("gg")
     assert fuel == stage, path.name
-    wait = next(s for s in steps if s.kind == "wait" and s.at >= t_fuel and s.condition and "pc" in s.condition.source)
+    wait = next(s for s in steps
+                if isinstance(s, WaitStep) and s.at >= t_fuel and s.condition and "pc" in s.condition.source)
     return StagedStart(stage=stage / 100.0 / TQ12.valve_design_opening, ox_lead_s=t_fuel - t_ox,
                        gg_lead_s=t_fuel - t_gg, gg=gg / 100.0, window_s=wait.timeout)
 

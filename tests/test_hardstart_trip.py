@@ -94,10 +94,11 @@ def test_without_the_trip_the_same_start_is_left_to_the_overpressure_trip_and_it
 
 def test_the_rate_criterion_trips_below_the_level(tmp_path) -> None:
     """A stand may arm the rate criterion: on the TQ-12-like engine, rising faster than 5000 MPa/s
-    (a nominal staged light peaks near 2600 for one sample) trips before the reading reaches the
-    overpressure limit, with the rate bit."""
+    trips a 60 ms late light of a full-open start (~9000 MPa/s in its steepest scan, a 13 MPa plant
+    peak untripped) before the reading reaches the overpressure limit, with the rate bit. (At
+    100 ms the reading crosses the level in the same scan, and the level is checked first.)"""
     stand = with_firmware_keys(tmp_path, TQ12, "hard_start_rate = 5000.0\nhard_start_samples = 1\n")
-    rig = Rig(stand, faults=("late_ignition:delay=0.1@0",))
+    rig = Rig(stand, faults=("late_ignition:delay=0.06@0",))
     rig.start()
     _, tripped = scan_until_trip(rig, 1.0, 13.0)
     seen = rig.fw.hard_start.seen

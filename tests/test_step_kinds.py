@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from conftest import TQ12
 
+from hil.check import check
 from hil.errors import SequenceInvalid
 from hil.record.recorder import read_run
-from hil.runner import EXIT_OK, RunOptions, check, run
+from hil.runner import EXIT_OK, RunOptions, run
 from hil.sequence import parse_sequence
 from hil.sequence.steps import Effect, Pending, Poll, Runtime, Step, StepParser, register, step_keys, unregister
 from hil.stand import load_stand

@@ -133,10 +133,12 @@ class Controller:
         names = loop.decoder.names
         io = loop.io
         rec = loop.recorder
+        clock_ms, output_ms = _firmware_clock(loop.decoder.system())
         snap = Snapshot(
             t=loop.t, cycle=loop.cycle, state=sup.state, reason=sup.reason, abort_reason=sup.abort_reason,
             fault_reason=sup.fault_reason, safing=sup.safing.active, comm_ok=sup.comm_ok,
-            firmware_state=sup.fw_state, firmware_trips=sup.fw_trips, stand=self.stand, stand_path=self.stand_path,
+            firmware_state=sup.fw_state, firmware_trips=sup.fw_trips,
+            firmware_clock_ms=clock_ms, firmware_output_ms=output_ms, stand=self.stand, stand_path=self.stand_path,
             sequence=self.sequence, running=running, step=seq.step_index,
             step_text=(current.label or current.describe()) if current is not None else "",
             t_seq=seq.seq_t if running else None, prompt=seq.pending(), held_by=seq.held_by,
@@ -360,3 +362,12 @@ class Controller:
 def _ages(names: list[str], age: np.ndarray) -> dict[str, float | None]:
     """Per-channel age in seconds, rounded to 0.1 ms (None: never read)."""
     return {n: round(float(a), 4) if np.isfinite(a) else None for n, a in zip(names, age)}
+
+
+def _firmware_clock(system: np.ndarray | None) -> tuple[int | None, int | None]:
+    """The hil-stand-1 firmware's clock registers as last read (None without that firmware): what
+    a reaction is timed on, on the stand's own clock rather than the controller's."""
+    if system is None:
+        return None, None
+    hi, lo = int(system[fw.IR_TIME_MS]), int(system[fw.IR_TIME_MS + 1])
+    return (hi << 16) | lo, int(system[fw.IR_OUTPUT_TIME_MS])

@@ -56,6 +56,10 @@ class Snapshot(NamedTuple):
     comm_ok: bool
     firmware_state: int
     firmware_trips: int
+    # the firmware's own clock as last read (hil-stand-1 firmware only, else None): u32 ms since boot,
+    # and the u16 ms (mod 65536) at which a command register last changed
+    firmware_clock_ms: int | None
+    firmware_output_ms: int | None
     stand: StandConfig  # as read now (a checkout's zero may have recalibrated it)
     stand_path: Path | None
     sequence: Sequence | None  # the one loaded
