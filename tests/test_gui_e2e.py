@@ -29,6 +29,7 @@ def xvfb():
     yield f":{number}"
     proc.terminate()
     proc.wait(timeout=10)
+    proc.stdout.close()
 
 
 @pytest.mark.slow

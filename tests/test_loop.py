@@ -192,7 +192,7 @@ def test_kill_9_of_a_recording_run_leaves_a_readable_file(sim_factory, tmp_path)
         out, err = proc.communicate()
         raise AssertionError(f"the run never burned past t=5 s: {out[-1500:]} {err[-1500:]}")
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # reaped, its pipes drained and closed
     data = read_run(run_dir)
     t = data.table.column("time").to_numpy()
     assert t[-1] >= t_printed - 0.5, (t[-1], t_printed)

@@ -229,3 +229,24 @@ def test_each_runs_redline_margins_are_measured_in_that_run_alone(rig, tmp_path)
     assert first["redline_margins"] and second["redline_margins"]
     assert all(m["t"] < starts[1] for m in first["redline_margins"].values())
     assert all(m["t"] >= starts[1] - 0.01 for m in second["redline_margins"].values()), second["redline_margins"]
+
+
+def test_a_run_armed_in_the_cycle_the_last_one_ended_gets_its_own_directory(rig, tmp_path) -> None:
+    """A client that arms between the SAFE transition and that cycle's row (the service answers
+    commands mid-cycle; seen over TCP on the TQ-12 stand) must not lose its run: the ended run
+    closes on the rows it has, as SAFE, and the new one opens with its own directory at once.
+    The recorder is given the two state events as the loop gives them, in one cycle."""
+    rig.ctl.load(short_sequence(tmp_path))
+    rig.arm_and_start()
+    rig.step_for(0.05)
+    first = rig.rec.current
+    assert first is not None
+    t = rig.ctl.snapshot(detail=False).t
+    rig.rec.event(t, "state", to="SAFE")
+    rig.rec.event(t, "state", to="ARMED")
+    second = rig.rec.current
+    assert second is not None and second != first and rig.rec.run_dirs == [first, second]
+    rig.ctl.abort("end of the test", source="operator")
+    rig.step_until(rig.run_ended)
+    ended = rig.summaries()[0]
+    assert ended["final_state"] == "SAFE" and ended["samples"] > 0

@@ -32,6 +32,13 @@ def _col(table: Any, name: str) -> np.ndarray:
     return table.column(name).to_numpy(zero_copy_only=False).astype(float)
 
 
+
+def _legend(ax: Any, **kw: Any) -> None:
+    """A legend when the figure has something labelled (a run without a burn has no ignition to
+    overlay: matplotlib warns on an empty legend, and warnings are errors in the tests)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -70,7 +77,7 @@ def figures(run_dir: str | Path) -> dict[str, Path]:
     ax.set_xlabel("run time [s]")
     ax.set_ylabel("Pc [MPa]")
     ax.set_title("Chamber pressure vs command, redline band dotted, events as vertical lines")
-    ax.legend(fontsize=7, loc="upper right")
+    _legend(ax, fontsize=7, loc="upper right")
     out["pc_overview"] = _save(fig, d / "fig_pc_overview.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -80,7 +87,7 @@ def figures(run_dir: str | Path) -> dict[str, Path]:
     ax.set_xlabel("time from both main valves open (T-0 of the burn) [s]")
     ax.set_ylabel("Pc [MPa]")
     ax.set_title("Each ignition overlaid on its own T-0")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     out["ignitions"] = _save(fig, d / "fig_ignitions.png")
 
     fig, ax = plt.subplots(figsize=(11, 3.2))
@@ -102,7 +109,7 @@ def figures(run_dir: str | Path) -> dict[str, Path]:
     ax.set_xlabel("run time [s]")
     ax.set_ylabel("[%]")
     ax.set_title("Valve command vs position")
-    ax.legend(fontsize=7, ncol=3)
+    _legend(ax, fontsize=7, ncol=3)
     out["valves"] = _save(fig, d / "fig_valves.png")
 
     fig, ax = plt.subplots(figsize=(11, 3.6))
@@ -121,7 +128,7 @@ def figures(run_dir: str | Path) -> dict[str, Path]:
         ax2.set_ylim(0, 8)
         ax2.set_ylabel("O/F")
     ax.set_title("Feed and injector pressures; mixture ratio from the flowmeters")
-    ax.legend(fontsize=7, ncol=3, loc="upper left")
+    _legend(ax, fontsize=7, ncol=3, loc="upper left")
     out["feed"] = _save(fig, d / "fig_feed.png")
 
     wall = stand.with_role(ChannelRole.WALL_TEMP)
@@ -249,7 +256,7 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path | None = None)
         metrics[label] = burn_metrics(table, stand, read_events(d))
     ax.set_xlabel("time from the first burn's T-0 [s]")
     ax.set_ylabel("Pc [MPa]")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     ax.set_title("Chamber pressure, run A vs run B")
     target = Path(out) if out else b / "compare.html"
     fig_path = _save(fig, target.with_suffix(".png"))

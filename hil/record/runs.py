@@ -54,6 +54,8 @@ class RunRecorder:
         self.run_dirs: list[Path] = []  # every run of the session, oldest first
         self._ending = False
         self._first_cycle: int | None = None  # the open run's first cycle
+        self._last_cycle: int | None = None  # and the last one recorded in it
+        self._end_state = ""  # the state the open run ended in (SAFE or FAULT), once it has
         self._started = 0.0
         self._inputs: dict[str, dict[str, Any]] = {}
         self._events = RunEvents()  # the open run's own: its outcome comes from them alone
@@ -71,14 +73,21 @@ class RunRecorder:
     # ------------------------------------------------------------------ what the loop calls
 
     def event(self, t: float, kind: str, **fields: Any) -> None:
-        if kind == "state" and fields.get("to") == "ARMED" and self.run is None:
-            self._open()
+        if kind == "state" and fields.get("to") == "ARMED":
+            if self.run is not None and self._ending:
+                # armed again in the very cycle the last run ended (a client quick enough to arm
+                # between the SAFE transition and the cycle's row): that run ends here, on the
+                # rows it has, so the new one gets its own directory from its first event
+                self._close(self._last_cycle)
+            if self.run is None:
+                self._open()
         self.session.event(t, kind, **fields)
         if self.run is not None:
             self.run.event(t, kind, **fields)
             self._events(t, kind, fields)
             if kind == "state" and fields.get("to") in RUN_ENDS:
                 self._ending = True  # closed after this cycle's row: the run ends on its SAFE row
+                self._end_state = str(fields["to"])
 
     def append(self, t: float, cycle: int, lateness_ms: float, state: int, step: int, values: np.ndarray,
                commands: np.ndarray, extra: tuple[float, ...] = ()) -> None:
@@ -86,6 +95,7 @@ class RunRecorder:
         if self.run is not None:
             if self._first_cycle is None:
                 self._first_cycle = cycle
+            self._last_cycle = cycle
             self.run.append(t, cycle, lateness_ms, state, step, values, commands, extra)
             if self._ending:
                 self._close(cycle)
@@ -129,7 +139,8 @@ class RunRecorder:
             k += 1
         self.run = new_recorder(path, self.stand)
         self.run_dirs.append(path)
-        self._ending, self._first_cycle, self._events = False, None, RunEvents()
+        self._ending, self._first_cycle, self._last_cycle, self._events = False, None, None, RunEvents()
+        self._end_state = ""
         self._started = time.time()
         self._inputs = {"stand": stand_record(stand, self.run.copy_input(self.stand_path))}
         if stand.zero:
@@ -149,6 +160,8 @@ class RunRecorder:
         n = cycle - self._first_cycle + 1 if cycle is not None and self._first_cycle is not None else None
         snap = self.door.snapshot(loop_summary=True, last_cycles=n)
         facts.update(controller_facts(snap, self._events.events))
+        if self._end_state:
+            facts["final_state"] = self._end_state  # as it ended, whatever a client did since
         if note:
             facts["outcome"] = "interrupted"
         summary = {**facts, **given, **self._inputs, **common_facts(self._started),
