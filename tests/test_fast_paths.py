@@ -82,3 +82,21 @@ def test_an_unknown_type_or_word_order_is_still_a_value_error() -> None:
         encode(1.0, "u16", "middle")
     with pytest.raises(ValueError):
         decode([1], "u16", "middle")
+
+
+def test_the_throttle_s_interp_is_numpy_s_to_the_bit() -> None:
+    import numpy as np
+
+    from hil.stand import load_stand
+    from hil.throttle import interp
+
+    rng = np.random.default_rng(3)
+    tables = [load_stand(TQ12).throttle.feedforward,  # type: ignore[union-attr]
+              [(0.0, 0.0), (0.3, 10.0), (0.3000001, 11.0), (1.0, 100.0), (1.2, 100.0)]]
+    for table in tables:
+        xs, ys = [float(p[0]) for p in table], [float(p[1]) for p in table]
+        points = list(rng.uniform(xs[0] - 0.2, xs[-1] + 0.2, 20000)) + xs + [xs[0] - 1e-12, xs[-1] + 1e-12]
+        for x in points:
+            want = float(np.interp(x, xs, ys))
+            assert interp(float(x), xs, ys) == want, (table, x)
+        assert interp(float("nan"), xs, ys) != interp(float("nan"), xs, ys)
