@@ -100,3 +100,24 @@ def test_the_throttle_s_interp_is_numpy_s_to_the_bit() -> None:
             want = float(np.interp(x, xs, ys))
             assert interp(float(x), xs, ys) == want, (table, x)
         assert interp(float("nan"), xs, ys) != interp(float("nan"), xs, ys)
+
+
+@pytest.mark.parametrize("rtype", [RegisterType.U16, RegisterType.I16])
+@pytest.mark.parametrize("order", list(WordOrder))
+def test_one_word_integers_pack_as_struct_packs_them(rtype, order) -> None:
+    """The one-word fast path against the struct packing it stands in for, over every word."""
+    import struct
+
+    code = spec(rtype).code
+    swap = WordOrder(order).byteswap
+    for w in range(0x10000):
+        wire = ((w >> 8) | (w << 8)) & 0xFFFF if swap else w
+        want = float(struct.unpack(">" + code, struct.pack(">H", w))[0])
+        assert decode([wire], rtype, order) == want
+        assert encode(want, rtype, order) == [wire]
+    lo, hi = spec(rtype).raw_range
+    assert encode(lo - 5.0, rtype, order) == encode(lo, rtype, order)  # saturates like an ADC
+    assert encode(hi + 5.0, rtype, order) == encode(hi, rtype, order)
+    if not swap:  # not a register's word: refused as the packing refuses it (a byte swap masks it)
+        with pytest.raises(struct.error):
+            decode([0x10000], rtype, order)

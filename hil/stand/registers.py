@@ -53,6 +53,9 @@ class TypeSpec:
             lo, hi = self.raw_range
             iv = int(round(value))
             value = int(lo) if iv < lo else int(hi) if iv > hi else iv
+            if self.words == 1:  # u16, i16: what the packing below gives, two's complement in one word
+                w = value & 0xFFFF
+                return [swap_bytes(w)] if byteswap else [w]
         words = list(self._regs.unpack(self._value.pack(value)))
         if not high_first:
             words.reverse()
@@ -63,6 +66,12 @@ class TypeSpec:
         if self.name == RegisterType.BIT:
             return float(regs[0] != 0)
         high_first, byteswap = _order(order)
+        if self.words == 1 and self.integer:  # u16, i16 without the packing (the same value)
+            w = int(regs[0])
+            if 0 <= w <= 0xFFFF:
+                if byteswap:
+                    w = swap_bytes(w)
+                return float(w - 0x10000 if w & 0x8000 and self.code == "h" else w)
         words = list(regs[: self.words])
         if byteswap:
             words = [swap_bytes(w) for w in words]
