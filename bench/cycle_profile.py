@@ -22,7 +22,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from hil.bench.common import write_json
+from hil.bench.common import calibration, write_json
 from hil.catalog import find_sequence, find_stand
 from hil.runner import RunOptions, run
 
@@ -93,11 +93,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--stand", default="sim_tq12")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    cal = calibration()
     r = profile(args.sequence, args.stand)
+    r["calibration_mops"] = cal
     print(f"{'part':<48}{'median µs':>11}{'mean µs':>10}")
     for k, v in r["parts"].items():
         print(f"{k:<48}{v['median_us']:>11.1f}{v['mean_us']:>10.1f}")
-    print(f"{r['cycles']} cycles, {r['outcome']}, {r['x_realtime_with_timers']:.1f}x real time with the timers")
+    print(f"{r['cycles']} cycles, {r['outcome']}, {r['x_realtime_with_timers']:.1f}x real time with the timers; "
+          f"calibration loop before the run {cal:.2f} Mops/s (hil.bench.common.calibration)")
     print(f"wrote {write_json('cycle_profile', r, args.json)}")
     return r
 

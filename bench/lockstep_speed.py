@@ -25,29 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from hil.bench.common import write_json
+from hil.bench.common import CAL_N, calibration, write_json
 
 HERE = Path(__file__).resolve().parent.parent  # the checkout this file runs from (bench/..)
-CAL_N = 2_000_000
-
-
-def calibration(n: int = CAL_N) -> float:
-    """A fixed pure-Python loop (float arithmetic, a list index, a dict lookup, a call): millions
-    of iterations per second. Only its ratio to the same loop elsewhere means anything."""
-    d = {i: float(i) for i in range(64)}
-    xs = [0.5] * 64
-    acc = 0.0
-
-    def f(x: float) -> float:
-        return x * 1.0000001 + 0.5
-
-    t0 = time.perf_counter()
-    for i in range(n):
-        k = i & 63
-        acc = f(acc * 0.5 + xs[k] - d[k] * 1e-9)
-    dt = time.perf_counter() - t0
-    assert acc == acc
-    return n / dt / 1e6
 
 
 def one_run(tree: Path, sequence: str, stand: str, seed: int) -> dict[str, object]:
