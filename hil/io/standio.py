@@ -266,20 +266,20 @@ class StandIO:
     def _poll_concurrently(self, due: list[DeviceLink], now: float) -> None:
         """Send each device its next block, then collect every answer; repeat while any device
         has blocks left. Devices answer in parallel; one device's blocks go one at a time."""
-        left = {lk.name: list(lk.blocks) for lk in due}
         for lk in due:
             if not lk.blocks:  # an output-only device: nothing to read, nothing to age
                 self._ok(lk, now)
         active = [lk for lk in due if lk.blocks]
+        k = 0  # every device still active is at its k-th block
         while active:
             t0 = perf_counter()
             for lk in active:
-                b = left[lk.name][0]
+                b = lk.blocks[k]
                 lk.transport.begin_read(b.table, b.start, b.count)
             self.io_s += perf_counter() - t0
             still = []
             for lk in active:
-                b = left[lk.name].pop(0)
+                b = lk.blocks[k]
                 t0 = perf_counter()
                 try:
                     regs = lk.transport.end_read()
@@ -289,11 +289,12 @@ class StandIO:
                     continue
                 self.io_s += perf_counter() - t0
                 self.decoder.store(b, regs)
-                if left[lk.name]:
+                if k + 1 < len(lk.blocks):
                     still.append(lk)
                 else:
                     self._ok(lk, self.clock.now())
             active = still
+            k += 1
 
     def _take(self, lk: DeviceLink, t: float) -> None:
         assert lk.line is not None
