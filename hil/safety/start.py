@@ -60,6 +60,7 @@ class StartInterlock:
         self.igniter_reading = math.nan
         self._prev = {n: 0.0 for n in self.valves}  # the command image as this stage last let it through
         self._at = [commands.index[n] for n in self.valves]  # their places in the command image
+        self._named_at = list(zip(self.valves, self._at, strict=True))
         self.first_open_at: float | None = None  # a chamber propellant valve open since (not yet lit)
         self.lit = False  # ignition was confirmed since the valves opened
         self.lit_at: float | None = None
@@ -154,7 +155,7 @@ class StartInterlock:
                              f"chamber propellant valve opening ({cfg.channel} {self.ignition.reading:.3g})",
                           source="start")
         prev = self._prev
-        for n, i in zip(self.valves, at, strict=True):
+        for n, i in self._named_at:
             prev[n] = float(eng[i])
         self._v_prev, self._t_prev = self.start_reading, t
 
