@@ -44,7 +44,8 @@ class ThrottleController:
         self.rated = stand.limits.pc_rated
         ff = np.array(self.cfg.feedforward)
         self.ff_x, self.ff_y = ff[:, 0], ff[:, 1]
-        self._ffx, self._ffy = self.ff_x.tolist(), self.ff_y.tolist()  # for interp() every cycle
+        self._ffx = [float(v) for v in self.ff_x]  # for interp() every cycle, as np.interp reads them
+        self._ffy = [float(v) for v in self.ff_y]
         self.lo_frac = stand.limits.throttle_min_pct / 100.0
         self.hi_frac = stand.limits.throttle_max_pct / 100.0
         acts = [stand.actuator(a) for a in self.cfg.actuators]

@@ -121,3 +121,25 @@ def test_one_word_integers_pack_as_struct_packs_them(rtype, order) -> None:
     if not swap:  # not a register's word: refused as the packing refuses it (a byte swap masks it)
         with pytest.raises(struct.error):
             decode([0x10000], rtype, order)
+
+
+def test_a_word_that_is_not_a_plain_int_takes_the_packing_as_before() -> None:
+    import struct
+
+    import numpy as np
+
+    assert decode([np.uint16(0xFFFE)], "i16") == -2.0 and decode([np.uint16(7)], "u16") == 7.0
+    with pytest.raises(struct.error):
+        decode([3.7], "u16")  # type: ignore[list-item]  # not a register's word
+
+
+def test_an_integer_feedforward_table_interpolates_as_numpy_does() -> None:
+    import numpy as np
+
+    from hil.throttle import interp
+
+    xs, ys = [0, 1, 3], [0, 7, 100]
+    fx, fy = [float(v) for v in xs], [float(v) for v in ys]
+    for x in np.linspace(-1.0, 4.0, 1001):
+        got = interp(float(x), fx, fy)
+        assert type(got) is float and got == float(np.interp(x, np.array(xs), np.array(ys)))

@@ -67,8 +67,8 @@ class TypeSpec:
             return float(regs[0] != 0)
         high_first, byteswap = _order(order)
         if self.words == 1 and self.integer:  # u16, i16 without the packing (the same value)
-            w = int(regs[0])
-            if 0 <= w <= 0xFFFF:
+            w = regs[0]
+            if type(w) is int and 0 <= w <= 0xFFFF:  # anything else: as the packing takes (or refuses) it
                 if byteswap:
                     w = swap_bytes(w)
                 return float(w - 0x10000 if w & 0x8000 and self.code == "h" else w)
