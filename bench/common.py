@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CAL_N = 1_000_000
 
 
 def machine() -> dict[str, object]:
@@ -31,3 +32,26 @@ def write_json(name: str, data: dict[str, object], path: str | None = None) -> P
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": name, "machine": machine(), **data}, indent=2))
     return out
+
+
+def calibration(n: int = CAL_N, repeats: int = 3) -> float:
+    """A fixed pure-Python loop (float arithmetic, a list index, a dict lookup, a call): millions
+    of iterations per second, the best of ``repeats`` (a neighbour's burst only ever slows a
+    repeat down). Only its ratio to the same loop elsewhere means anything."""
+    d = {i: float(i) for i in range(64)}
+    xs = [0.5] * 64
+
+    def f(x: float) -> float:
+        return x * 1.0000001 + 0.5
+
+    best = 0.0
+    for _ in range(repeats):
+        acc = 0.0
+        t0 = time.perf_counter()
+        for i in range(n):
+            k = i & 63
+            acc = f(acc * 0.5 + xs[k] - d[k] * 1e-9)
+        dt = time.perf_counter() - t0
+        assert acc == acc
+        best = max(best, n / dt / 1e6)
+    return best

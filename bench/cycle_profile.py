@@ -2,7 +2,7 @@
 hotfire on the TQ-12 stand, and the controller's own work (the cycle minus the time inside
 transport calls, which in lockstep is the simulated stand's: plant scans and sensor sampling).
 
-    python -m hil.bench.cycle_profile [--json PATH]
+    python -m hil.bench.cycle_profile [--sequence NAME] [--stand NAME] [--json PATH]
 
 Each part is wrapped in a timer (~0.3 µs per part per cycle of its own); medians and means
 per cycle in µs. Written against the loop's long-standing method names, so the same file
@@ -22,7 +22,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from hil.bench.common import write_json
+from hil.bench.common import calibration, write_json
 from hil.catalog import find_sequence, find_stand
 from hil.runner import RunOptions, run
 
@@ -89,13 +89,18 @@ def profile(sequence: str = "tq12_hotfire_100", stand: str = "sim_tq12") -> dict
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sequence", default="tq12_hotfire_100")
+    ap.add_argument("--stand", default="sim_tq12")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
-    r = profile()
+    cal = calibration()
+    r = profile(args.sequence, args.stand)
+    r["calibration_mops"] = cal
     print(f"{'part':<48}{'median µs':>11}{'mean µs':>10}")
     for k, v in r["parts"].items():
         print(f"{k:<48}{v['median_us']:>11.1f}{v['mean_us']:>10.1f}")
-    print(f"{r['cycles']} cycles, {r['outcome']}, {r['x_realtime_with_timers']:.1f}x real time with the timers")
+    print(f"{r['cycles']} cycles, {r['outcome']}, {r['x_realtime_with_timers']:.1f}x real time with the timers; "
+          f"calibration loop before the run {cal:.2f} Mops/s (hil.bench.common.calibration)")
     print(f"wrote {write_json('cycle_profile', r, args.json)}")
     return r
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from firmware_sim.sensors import Sensor
+from firmware_sim.sensors import Sensor, sample_into
 from hil.stand import Actuator, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.devices import Device, Heartbeat
@@ -74,10 +74,9 @@ def sample(face: Face, table: str, address: int, count: int, engine: object, sys
     hb = face.heartbeat
     if hb is not None and hb.echo is not None and hb.echo_table == table:
         image[hb.echo] = face.holding[hb.register]  # the watchdog block copies the counter back
-    for s in face.sensors.get(table, ()):
-        r = s.register
-        if r < end and r + s.width > address:
-            image[r : r + s.width] = s.registers(engine)  # type: ignore[arg-type]
+    sensors = face.sensors.get(table)
+    if sensors:
+        sample_into(sensors, engine, image, address, end)  # type: ignore[arg-type]
     return image[address:end]
 
 

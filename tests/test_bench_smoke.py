@@ -44,3 +44,19 @@ def test_campaign_bench_measures_both_engines_and_the_runs_cpu(tmp_path) -> None
     assert data["runs"] == 2 and set(data["runs_per_s"]) == {"pool_1", "pool_2", "dask_2"}
     assert all(v > 0 for v in data["runs_per_s"].values()) and all(v > 0 for v in data["cpu_s_of_the_runs"].values())
     assert "Dask overhead vs the pool" in r.stdout and "CPU of the runs themselves" in r.stdout
+
+
+def test_lockstep_speed_bench_gives_the_ratio_to_its_calibration(tmp_path) -> None:
+    """The lockstep speed benchmark (issue 26) on one short run: the run's x real time, the
+    calibration loop measured beside it and their ratio, in the printout and the JSON."""
+    out = tmp_path / "ls.json"
+    r = subprocess.run([sys.executable, "-m", "hil.bench.lockstep_speed", "--rounds", "1", "--sequence",
+                        "tq12_abort_demo", "--json", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    data = json.loads(out.read_text())
+    (tree, med), = data["medians"].items()
+    (run,) = data["runs"][tree]
+    assert run["outcome"] == "aborted" and run["stand_s"] > 10 and len(run["data_sha256"]) == 64
+    assert med["calibration_mops"] > 0 and med["x_realtime"] == run["x_realtime"] > 0
+    assert med["x_per_cal"] == run["x_realtime"] / run["calibration_mops"]
+    assert "x / cal" in r.stdout and "target >= 20x" in r.stdout

@@ -62,6 +62,7 @@ class DeviceLink:
     beat_next: float = 0.0
     beat_value: int = -1
     echo_ok: float = -math.inf
+    whole: bool = False  # its channels are every channel of the stand, in order
 
     @property
     def name(self) -> str:
@@ -96,6 +97,11 @@ class StandIO:
         self.direct = [lk for lk in self.links if lk.line is None]
         self.fw_link = next((lk for lk in self.links if lk.name == decoder.fw_device), None)
         self.direct_names = {lk.name for lk in self.direct}
+        self.critical = [lk for lk in self.links if lk.dev.critical]
+        # a device whose channels are all of the stand's, in order (a single-device stand): its
+        # channels' age is set with one fill instead of a fancy-indexed store (issue 26)
+        for lk in self.links:
+            lk.whole = bool(np.array_equal(lk.index, np.arange(len(stand.channels))))
         self.critical_failures = 0  # consecutive failed polls of the worst critical device
         self.cycle_failed = False  # a poll failed in this cycle
         # seconds spent inside transport calls (the wire, the device's answer, the transport's
@@ -208,7 +214,10 @@ class StandIO:
         now = self.clock.now()
         age = self.age
         for lk in self.links:
-            age[lk.index] = now - lk.last_ok  # inf until the device's first answer
+            if lk.whole:
+                age.fill(now - lk.last_ok)
+            else:
+                age[lk.index] = now - lk.last_ok  # inf until the device's first answer
             if lk.every_cycle:
                 if lk.failures or lk.last_ok == -math.inf:  # its last poll failed, or none answered yet
                     values[lk.mask] = np.nan  # unknown is not zero, nor the last value
@@ -243,29 +252,34 @@ class StandIO:
         cs.lost = lost
         fw_link = self.fw_link
         cs.system = self.decoder.system() if fw_link is not None and not fw_link.failures else None
-        worst = max((lk.failures for lk in self.links if lk.dev.critical), default=0)
+        worst, comm_ok = 0, True
+        for lk in self.critical:
+            if lk.failures > worst:
+                worst = lk.failures
+            if lk.lost:
+                comm_ok = False
         self.critical_failures = worst
-        cs.comm_ok = not any(lk.lost and lk.dev.critical for lk in self.links)
+        cs.comm_ok = comm_ok
         for ev in MODBUS_LOG.drain():  # pymodbus's own log lines, rate limited (hil/transport/modbus_log.py)
             self.events(cs.t, "modbus_log", **ev)
 
     def _poll_concurrently(self, due: list[DeviceLink], now: float) -> None:
         """Send each device its next block, then collect every answer; repeat while any device
         has blocks left. Devices answer in parallel; one device's blocks go one at a time."""
-        left = {lk.name: list(lk.blocks) for lk in due}
         for lk in due:
             if not lk.blocks:  # an output-only device: nothing to read, nothing to age
                 self._ok(lk, now)
         active = [lk for lk in due if lk.blocks]
+        k = 0  # every device still active is at its k-th block
         while active:
             t0 = perf_counter()
             for lk in active:
-                b = left[lk.name][0]
+                b = lk.blocks[k]
                 lk.transport.begin_read(b.table, b.start, b.count)
             self.io_s += perf_counter() - t0
             still = []
             for lk in active:
-                b = left[lk.name].pop(0)
+                b = lk.blocks[k]
                 t0 = perf_counter()
                 try:
                     regs = lk.transport.end_read()
@@ -275,11 +289,12 @@ class StandIO:
                     continue
                 self.io_s += perf_counter() - t0
                 self.decoder.store(b, regs)
-                if left[lk.name]:
+                if k + 1 < len(lk.blocks):
                     still.append(lk)
                 else:
                     self._ok(lk, self.clock.now())
             active = still
+            k += 1
 
     def _take(self, lk: DeviceLink, t: float) -> None:
         assert lk.line is not None

@@ -59,6 +59,8 @@ class StartInterlock:
         self._igniter = channels.index(ch) if ch is not None else -1
         self.igniter_reading = math.nan
         self._prev = {n: 0.0 for n in self.valves}  # the command image as this stage last let it through
+        self._at = [commands.index[n] for n in self.valves]  # their places in the command image
+        self._named_at = list(zip(self.valves, self._at, strict=True))
         self.first_open_at: float | None = None  # a chamber propellant valve open since (not yet lit)
         self.lit = False  # ignition was confirmed since the valves opened
         self.lit_at: float | None = None
@@ -130,7 +132,8 @@ class StartInterlock:
                         self.commands.set(n, self._prev[n])
                 self.events(t, "start_refused", reason=why)
                 sup.abort(t, why, source="start")
-        any_open = any(self.commands.get(n) > 0 for n in self.valves)
+        eng, at = self.commands.eng, self._at  # the live command image (what commands.get reads)
+        any_open = any(float(eng[i]) > 0 for i in at)
         if not any_open:
             self.first_open_at, self.lit, self.lit_at, self._rising = None, False, None, 0
         else:
@@ -151,8 +154,9 @@ class StartInterlock:
                 sup.abort(t, f"ignition not confirmed within stage_window_s {cfg.stage_window_s:g} s of the first "
                              f"chamber propellant valve opening ({cfg.channel} {self.ignition.reading:.3g})",
                           source="start")
-        for n in self.valves:
-            self._prev[n] = self.commands.get(n)
+        prev = self._prev
+        for n, i in self._named_at:
+            prev[n] = float(eng[i])
         self._v_prev, self._t_prev = self.start_reading, t
 
     def _hard_start(self, t: float) -> str:

@@ -46,27 +46,36 @@ class TypeSpec:
 
     def encode(self, value: float, order: WordOrder | str = WordOrder.BIG) -> list[int]:
         """Pack a raw value into registers, saturating at the type's range like an ADC does."""
-        order = WordOrder(order)
+        high_first, byteswap = _order(order)
         if self.name == RegisterType.BIT:
             return [1 if int(round(value)) >= 1 else 0]
         if self.integer:
             lo, hi = self.raw_range
             iv = int(round(value))
             value = int(lo) if iv < lo else int(hi) if iv > hi else iv
+            if self.words == 1:  # u16, i16: what the packing below gives, two's complement in one word
+                w = value & 0xFFFF
+                return [swap_bytes(w)] if byteswap else [w]
         words = list(self._regs.unpack(self._value.pack(value)))
-        if not order.high_first:
+        if not high_first:
             words.reverse()
-        return [swap_bytes(w) for w in words] if order.byteswap else words
+        return [swap_bytes(w) for w in words] if byteswap else words
 
     def decode(self, regs: list[int], order: WordOrder | str = WordOrder.BIG) -> float:
         """Inverse of :meth:`encode` for one value (``regs``: at least :attr:`words` registers)."""
         if self.name == RegisterType.BIT:
             return float(regs[0] != 0)
-        order = WordOrder(order)
+        high_first, byteswap = _order(order)
+        if self.words == 1 and self.integer:  # u16, i16 without the packing (the same value)
+            w = regs[0]
+            if type(w) is int and 0 <= w <= 0xFFFF:  # anything else: as the packing takes (or refuses) it
+                if byteswap:
+                    w = swap_bytes(w)
+                return float(w - 0x10000 if w & 0x8000 and self.code == "h" else w)
         words = list(regs[: self.words])
-        if order.byteswap:
+        if byteswap:
             words = [swap_bytes(w) for w in words]
-        if not order.high_first:
+        if not high_first:
             words.reverse()
         return float(self._value.unpack(self._regs.pack(*words))[0])
 
@@ -116,11 +125,26 @@ assert set(TYPES) == set(RegisterType), "every register type has its definition"
 
 WIDTH: dict[str, int] = {str(t): s.words for t, s in TYPES.items()}  # registers per type
 WORD_ORDERS: tuple[str, ...] = tuple(o.value for o in WordOrder)
+# Looked up by the plain string (a StrEnum member hashes and compares as its value): the
+# simulated firmware and the controller's commands encode and decode every cycle, and building
+# the enum from its value each time cost more than the packing (issue 26).
+_SPECS: dict[str, TypeSpec] = {str(t): s for t, s in TYPES.items()}
+_ORDERS: dict[str, tuple[bool, bool]] = {o.value: (o.high_first, o.byteswap) for o in WordOrder}
+
+
+def _order(order: WordOrder | str) -> tuple[bool, bool]:
+    """(high word first, bytes swapped) of a word order (a ValueError for an unknown one)."""
+    found = _ORDERS.get(order)
+    if found is None:
+        o = WordOrder(order)
+        return o.high_first, o.byteswap
+    return found
 
 
 def spec(kind: RegisterType | str) -> TypeSpec:
     """The definition of a register type (a ValueError for a type no definition has)."""
-    return TYPES[RegisterType(kind)]
+    found = _SPECS.get(kind)
+    return TYPES[RegisterType(kind)] if found is None else found
 
 
 def raw_range(kind: RegisterType | str) -> tuple[float, float]:
