@@ -101,6 +101,7 @@ class Engine:
         self.p_purge = PA
         self.p_igniter = PA
         self.peak_pc = PA
+        self.over_count = 0  # consecutive steps above the last run's stop_pc, at its end
         self._derive()
 
     def truth(self) -> EngineTruth:
@@ -156,10 +157,13 @@ class Engine:
             (1.0 - p.pool_frac) * p.tau_drain_s,
         )
 
-    def run(self, n: int, stop_pc: float = math.inf, stop_count: int = 1) -> int:
+    def run(self, n: int, stop_pc: float = math.inf, stop_count: int = 1, over_before: int = 0) -> int:
         """Advance ``n`` steps of ``dt``. Returns the steps done: fewer than ``n`` when Pc has
         exceeded ``stop_pc`` for ``stop_count`` consecutive steps (the firmware's overpressure
-        interlock must act at that step, not at the end of a batch)."""
+        interlock must act at that step, not at the end of a batch). ``over_before`` carries the
+        consecutive steps above it from the previous call, and :attr:`over_count` is the count
+        the call ends with: the firmware calls this with batches of any size, 1 or 2 scans
+        included, and the count must not restart at a call's edge."""
         (dt, rate, pump_fed, at, cstar_of, eta, a, ka, rho2_ox, rho2_f, inv_inj_ox, inv_inj_f, cv_ox, cv_f,
          thr_ox, thr_f, k_cold, pc_purge, kb, wall_dt, t_amb, pcd, gg_open, spin, k_tp, p_in, rise,
          p_tank, droop, md_ox_d, k_wh, k_wc, w_inst, cf_at, pa_ae, wn2, c_lc, flameout_s, fpool, tpool,
@@ -190,7 +194,7 @@ class Engine:
         ignitions, starve = self.ignitions, self.starve
         mo, mf, pup = self.mdot_ox, self.mdot_fuel, self.p_sup_ox
         pc_out = pc
-        over = 0
+        over = over_before
         done = 0
         while done < n:
             done += 1
@@ -306,6 +310,7 @@ class Engine:
             else:
                 over = 0
 
+        self.over_count = over
         self.t, self.pos_ox, self.pos_fuel, self.pos_gg, self.speed = t, pos_o, pos_f, pos_g, w
         self.pos_ox_iso, self.pos_fuel_iso = pos_oi, pos_fi
         self.pc_state, self.mu_ox, self.mu_fuel, self.burning, self.ign_timer = pc, mu_o, mu_f, burning, ign_timer

@@ -412,14 +412,13 @@ class Firmware:
         nf = self._next_fault_time()
         if nf < math.inf:
             k = min(k, max(1, math.ceil((nf - t) / dt - 1e-9)))
-        done = self.engine.run(k, self._op_limit, self.cfg.overpressure_samples)
+        done = self.engine.run(k, self._op_limit, self.cfg.overpressure_samples, self._op_over)
         self.scans += done
         if watching and done and (seen := self.hard_start.check(self.engine, dt, self.scans)) is not None:
             self.trip_hard_start(seen)
-        # consecutive scans above the limit, counted across calls too: in real time and in lockstep
-        # at the scan rate each call is one scan, and the engine counts only within a call
-        over = self.engine.pc > self._op_limit
-        self._op_over = (self._op_over + 1 if done == 1 else 1) if over else 0
+        # consecutive scans above the limit, counted across calls (of 1 scan in real time and in
+        # lockstep at the scan rate, of 2 with a loop at half the scan rate, of any number)
+        self._op_over = self.engine.over_count
         if done < k or self._op_over >= self.cfg.overpressure_samples:
             self.trip(fw.Trip.OVERPRESSURE)
         self._update_faults()  # a fault due now is visible to the next register access

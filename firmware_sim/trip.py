@@ -130,8 +130,8 @@ class HardStartTrip:
         seen = self.seen
         return {"enabled": self.enabled, "level_mpa": _finite(self.level), "rate_mpa_s": _finite(self.rate),
                 "starts": self.starts,
-                "peak_reading_mpa": round(self.peak_reading, 4) if self.starts else math.nan,
-                "peak_rate_mpa_s": round(self.peak_rate, 1) if self.peak_rate > -math.inf else math.nan,
+                "peak_reading_mpa": round(self.peak_reading, 4) if self.starts else None,
+                "peak_rate_mpa_s": round(self.peak_rate, 1) if self.peak_rate > -math.inf else None,
                 "tripped": None if seen is None else {"t": round(seen.t, 6), "scan": seen.scan,
                                                       "reading_mpa": round(seen.reading, 4),
                                                       "why": seen.why.name.lower()}}

@@ -121,6 +121,11 @@ def serve(opts: ServeOptions, out: TextIO = sys.stdout) -> int:
         while not (stop["now"] or ctl.stop_requested):
             ctl.step()
         ctl.shutdown("service stopping")
+    except Exception as exc:  # a bug must still leave the stand safe and the data on disk
+        ctl.event("exception", error=repr(exc))
+        ctl.fault(f"controller error: {exc!r}")
+        ctl.shutdown("controller error")
+        raise
     finally:
         svc.close()
         end = ctl.snapshot(detail=False, loop_summary=True)

@@ -119,19 +119,21 @@ def test_overpressure_trip_on_hard_start() -> None:
     assert rig.fw.engine.cmd_ox == 0.0
 
 
-@pytest.mark.parametrize("scan_by_scan", [False, True], ids=["batched", "scan-by-scan"])
-def test_a_sustained_overpressure_trips_after_its_samples_however_the_firmware_is_scanned(scan_by_scan) -> None:
+@pytest.mark.parametrize("per_call", [50, 1, 2], ids=["batched", "scan-by-scan", "two-scans-a-call"])
+def test_a_sustained_overpressure_trips_after_its_samples_however_the_firmware_is_scanned(per_call) -> None:
     """Mainstage above a limit set below the lab engine's 2 MPa (the start transient's own trip out
-    of the way): it trips whether the scans come in one batch or one per call, as they do in real
-    time (`hil sim`) and in lockstep at the scan rate. Scanned one by one it never tripped before:
-    the engine counted the samples only within one call."""
+    of the way): it trips whether the scans come in one batch, one per call (real time, `hil sim`,
+    and lockstep at the scan rate) or two per call (lockstep with the loop at half the scan rate).
+    Scanned one by one it never tripped before (the engine counted the samples only within one
+    call), and two at a time not after that first fix (the count restarted at each call's edge)."""
+    scan_by_scan = per_call == 1
     text = LAB.read_text().replace("overpressure_limit = 2.6 ", "overpressure_limit = 1.5 ")
     rig = Rig(parse_stand(text.replace("overpressure_samples = 3\n", "overpressure_samples = 3\nhard_start_window_s = 0.001\n"),
                           "lab.toml"))
     rig.start()
     over = 0
     for _ in range(1000):
-        rig.fw.advance(rig.fw.dt) if scan_by_scan else rig.fw.advance(0.05)
+        rig.fw.advance(per_call * rig.fw.dt)
         over = over + 1 if rig.fw.engine.pc / 1e6 > 1.5 else 0
         if rig.fw.state == fw.FwState.SAFED:
             break

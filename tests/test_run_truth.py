@@ -250,3 +250,31 @@ def test_a_run_armed_in_the_cycle_the_last_one_ended_gets_its_own_directory(rig,
     rig.step_until(rig.run_ended)
     ended = rig.summaries()[0]
     assert ended["final_state"] == "SAFE" and ended["samples"] > 0
+
+
+def test_a_checkout_begun_in_the_cycle_the_last_run_ended_gets_its_record(rig, tmp_path) -> None:
+    """The same race for a checkout: begun between the SAFE transition and that cycle's row, its
+    record directory was refused (None: its checkout.md, .json and summary never written)."""
+    rig.ctl.load(short_sequence(tmp_path))
+    rig.arm_and_start()
+    rig.step_for(0.05)
+    first = rig.rec.current
+    rig.rec.event(rig.ctl.snapshot(detail=False).t, "state", to="SAFE")
+    record = rig.rec.open_record("checkout_zero")
+    assert record is not None and record != first and rig.rec.run_dirs == [first, record]
+
+
+def test_an_events_file_that_cannot_be_written_does_not_stop_an_abort(rig, tmp_path) -> None:
+    """The event bus writes events.jsonl before it tells anyone, and the supervisor logs the
+    abort before it changes state: a failed write (a full disk; here the file closed under the
+    recorder) raised out of the abort and the stand was never safed. Now the abort goes on, and
+    the failure is said when the recording closes."""
+    rig.ctl.load(short_sequence(tmp_path))
+    rig.arm_and_start()
+    rig.step_for(0.05)
+    rig.rec.session._events.close()  # noqa: SLF001 (the session log's file, as a dead disk leaves it)
+    rig.ctl.abort("test: abort with the disk gone", source="operator")
+    assert rig.ctl.snapshot(detail=False).state.name == "ABORTING"
+    rig.step_until(lambda: rig.ctl.snapshot(detail=False).state.name == "SAFE")
+    with pytest.raises(RuntimeError, match="event.s. not written"):
+        rig.rec.close()

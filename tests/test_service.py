@@ -101,6 +101,20 @@ def test_commands_telemetry_refusals_and_abort(served) -> None:
     assert np.nanmax(data.column("pc").to_numpy()) > 9.0
 
 
+def test_a_request_with_an_argument_out_of_any_range_is_refused_and_the_service_goes_on(served) -> None:
+    """A client's number that no int holds (JSON's 1e999 reads as inf: int(inf) raises
+    OverflowError, which the bad-request refusals did not list) once escaped the command
+    protocol, stopped the service's loop and left the valves as last commanded. Now it is a
+    refusal naming the request, and the loop goes on answering (ABORT included)."""
+    client, proc, _ = served
+    for cmd, args in (("loop_stats", {"last": float("inf")}), ("answer", {"index": float("inf"), "answer": "go"}),
+                      ("checkout", {"kind": "zero", "seconds": float("nan")})):
+        r = client.request(cmd, **args)
+        assert not r["ok"] and r["refused"], (cmd, r)
+    assert client.request("ping")["ok"] and proc.poll() is None
+    assert client.abort("test: still answering")["ok"]
+
+
 def test_client_survives_a_missing_controller() -> None:
     client = ControllerClient(f"tcp://127.0.0.1:{free_port()}", timeout_s=0.2)
     with pytest.raises(ControllerTimeout):

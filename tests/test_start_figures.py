@@ -61,13 +61,17 @@ def test_a_nominal_relight_gives_every_burns_start_figures_in_the_summary_and_th
 
 def test_a_burn_never_confirmed_has_no_ignition_time(tmp_path) -> None:
     """The igniter 100 ms late: the staged start aborts before the light. The ignition time is
-    unknown — NaN in summary.json, "—" in the report — never 0; the rest is known."""
+    unknown — null in summary.json (strict JSON: no NaN token anywhere in it), "—" in the
+    report — never 0; the rest is known."""
     res = run(RunOptions(sequence="lab_relight", sim="lockstep", out=str(tmp_path / "r"), progress=False,
                          faults=("late_ignition:delay=0.1@0",)))
     assert res.exit_code == EXIT_ABORTED, res.summary
-    raw = json.loads((res.run_dir / "summary.json").read_text())  # NaN as written, not as parsed back
+    def no_nan(token: str) -> None:
+        raise AssertionError(f"summary.json holds {token}: not JSON other readers (jq, JavaScript) can read")
+
+    raw = json.loads((res.run_dir / "summary.json").read_text(), parse_constant=no_nan)
     (b,) = raw["burns"]
-    assert not b["ignited"] and math.isnan(b["t_ignition_s"])
+    assert not b["ignited"] and b["t_ignition_s"] is None
     assert math.isfinite(b["t_igniter_proven_s"]) and math.isfinite(b["start_pc_peak_mpa"])
     assert b["start_to_s"] == pytest.approx(b["t_shutdown_s"] + 0.3, abs=1.5e-3)  # the attempt and its tail
     (row,) = starts_table(report(res.run_dir).read_text())
@@ -82,7 +86,7 @@ def test_a_stand_without_an_igniter_channel_leaves_the_igniter_proven_time_unkno
                          out=str(tmp_path / "r"), progress=False))
     assert res.exit_code == EXIT_OK, res.summary
     for b in res.summary["burns"]:
-        assert math.isnan(b["t_igniter_proven_s"]) and math.isfinite(b["t_ignition_s"])
+        assert b["t_igniter_proven_s"] is None and math.isfinite(b["t_ignition_s"])
     rows = starts_table(report(res.run_dir).read_text())
     assert [r[1] for r in rows] == ["—"] * 3
     # hil report A B: the start peaks compared too (this direct start against the staged one)
@@ -99,7 +103,7 @@ def test_the_tq12_engines_late_igniter_gives_its_start_figures_from_its_own_data
                          faults=("late_ignition:delay=0.1@0",)))
     assert res.exit_code == EXIT_ABORTED, res.summary
     (b,) = res.summary["burns"]
-    assert math.isnan(b["t_ignition_s"]) and b["start_pc_peak_mpa"] < 0.8 * 13.0
+    assert b["t_ignition_s"] is None and b["start_pc_peak_mpa"] < 0.8 * 13.0
     table = read_run(res.run_dir).table
     t, pc = np.asarray(table.column("time")), np.asarray(table.column("pc"))
     seg = (t >= b["start_from_s"] - 1e-9) & (t <= b["start_to_s"] + 1e-9)

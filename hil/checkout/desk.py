@@ -11,6 +11,7 @@ exception in the procedure — the loop it runs in goes on.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,6 +58,8 @@ class CheckoutDesk:
         """Start a checkout (SAFE only; valve timing with the isolation valves closed)."""
         busy = f"a checkout is already running ({self.job.kind})" if self.job is not None else ""
         why = busy or refusal(self.door.snapshot(detail=False), kind)
+        if not why and kind == "zero" and not (math.isfinite(seconds) and seconds > 0):
+            why = f"a zero reads for a positive number of seconds, not {seconds!r}"  # NaN read nothing
         if why:
             raise Refused(why)
         record = self.records.open_record(f"checkout_{kind}") if self.records is not None else self.record_dir

@@ -56,6 +56,7 @@ class Recorder:
         self._events = open(self.dir / EVENTS, "a", buffering=1, encoding="utf-8")
         self._alloc()
         self.rows_written = 0
+        self.events_lost = 0  # events.jsonl lines that could not be written (said at close)
         self.bytes_written = 0
         self._q: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self._error: BaseException | None = None
@@ -124,9 +125,17 @@ class Recorder:
     # ------------------------------------------------------------------ events and files
 
     def event(self, t: float, kind: str, **fields: Any) -> None:
-        """One line of events.jsonl, written through immediately (line-buffered)."""
+        """One line of events.jsonl, written through immediately (line-buffered). A write that
+        fails (a full disk, a lost mount) is kept for :meth:`close` to report, as a failed data
+        write is: the event bus writes before it tells anyone, and an abort's own event must
+        never stop the abort (the supervisor logs it before it changes state)."""
         rec = {"t": round(t, 6), "wall": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "kind": kind, **fields}
-        self._events.write(json.dumps(rec, default=str) + "\n")
+        try:
+            self._events.write(json.dumps(rec, default=str) + "\n")
+        except (OSError, ValueError) as exc:  # ValueError: the file was closed under us
+            self.events_lost += 1
+            if self._error is None:
+                self._error = exc
 
     def copy_input(self, path: str | Path) -> dict[str, str]:
         """Copy an input file next to the data; returns its record for the summary."""
@@ -150,7 +159,8 @@ class Recorder:
         if summary is not None:
             write_json_atomic(self.dir / SUMMARY, summary)
         if self._error is not None:
-            raise RuntimeError(f"recording failed: {self._error}") from self._error
+            lost = f" ({self.events_lost} event(s) not written to {EVENTS})" if self.events_lost else ""
+            raise RuntimeError(f"recording failed: {self._error}{lost}") from self._error
 
 
 def new_recorder(run_dir: str | Path, stand: StandConfig) -> Recorder:

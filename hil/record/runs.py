@@ -115,7 +115,10 @@ class RunRecorder:
 
     def open_record(self, stem: str) -> Path | None:
         """A directory of its own for work that is not a sequence run (a checkout), laid out
-        like a run's; open until :meth:`close_record`. None while a run is open."""
+        like a run's; open until :meth:`close_record`. None while a run is open. A run that
+        ended this cycle (its SAFE row not yet written) closes on the rows it has, as at ARM."""
+        if self.run is not None and self._ending:
+            self._close(self._last_cycle)
         if self.run is not None:
             return None
         self._open(stem)

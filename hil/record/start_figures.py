@@ -27,8 +27,10 @@ def _col(table: pa.Table, name: str) -> np.ndarray:
     return table.column(name).to_numpy(zero_copy_only=False).astype(float)
 
 
-def _r(x: float, nd: int) -> float:
-    return round(x, nd) if math.isfinite(x) else NAN
+def _r(x: float, nd: int) -> float | None:
+    """Rounded, or None (``null`` in summary.json, as every other unknown burn figure, t90_s
+    among them: strict JSON has no NaN) when it cannot be known."""
+    return round(x, nd) if math.isfinite(x) else None
 
 
 def start_figures(table: pa.Table, stand: StandConfig, windows: list[tuple[int, int]],

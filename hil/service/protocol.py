@@ -131,13 +131,14 @@ class CommandProtocol:
             return self._refusal(cmd, exc)
 
     def _refusal(self, cmd: Any, exc: Exception) -> dict[str, Any]:
-        """The reply for a command that raised; anything unexpected propagates (a bug)."""
+        """The reply for a command that raised; anything unexpected propagates (a bug: the
+        service refuses that request and logs it, hil/service/server.py)."""
         if isinstance(exc, Refused):
             self.ctl.event("refused", cmd=cmd, reason=str(exc))
             return {"ok": False, "refused": str(exc)}
         if isinstance(exc, SequenceInvalid):
             return {"ok": False, "refused": "sequence check failed", "errors": [str(e) for e in exc.errors]}
-        if isinstance(exc, (ConfigError, KeyError, ValueError, TypeError)):
+        if isinstance(exc, (ConfigError, KeyError, ValueError, TypeError, ArithmeticError)):  # int(inf): Overflow
             return {"ok": False, "refused": f"bad request: {exc}"}
         raise exc
 

@@ -97,6 +97,9 @@ class Service:
                 reply: dict[str, Any] | Deferred = self.protocol.handle(req)
             except (ValueError, TypeError) as exc:
                 reply = {"ok": False, "refused": f"bad request: {exc}"}
+            except Exception as exc:  # a bug met by one request must not stop the loop that safes the stand
+                self.protocol.ctl.event("exception", error=repr(exc), where="service request")
+                reply = {"ok": False, "refused": f"controller error on this request: {exc!r}"}
             if isinstance(reply, Deferred):
                 self._deferred = reply
                 continue
