@@ -68,7 +68,7 @@ class HardStartTrip:
             self.public = sensors[cfg.overpressure_channel]
             self.sensor = Sensor(self.public.ch, noise, noise_scale)  # the firmware's own sample
         self.armed_until = -math.inf
-        self.was_open = False
+        self.n_open = 0  # chamber valves commanded open
         self.last = math.nan
         self.rising = 0
         self.starts = 0  # start transients seen
@@ -82,17 +82,20 @@ class HardStartTrip:
 
     def watch_outputs(self, outputs: dict[str, float], t: float) -> None:
         """After the firmware decoded its outputs: a chamber valve opening with both shut starts
-        a start transient; both shut ends it."""
+        a start transient, and it lasts the window from the *last* chamber valve to open (a LOX
+        lead must not spend the window before the fuel, which is when a start goes hard); both
+        shut ends it."""
         if not self.enabled:
             return
-        is_open = any(outputs[a.name] > 0 for a in self.chamber)
-        if is_open and not self.was_open:
+        n_open = sum(1 for a in self.chamber if outputs[a.name] > 0)
+        if n_open > self.n_open:
             self.armed_until = t + self.window_s
-            self.starts += 1
-            self.last, self.rising = math.nan, 0
-        elif not is_open:
+            if not self.n_open:
+                self.starts += 1
+                self.last, self.rising = math.nan, 0
+        elif not n_open:
             self.armed_until = -math.inf
-        self.was_open = is_open
+        self.n_open = n_open
 
     def reading(self, engine: Engine) -> float:
         """The firmware's own sample of the Pc transducer, MPa (through the ADC, so it saturates

@@ -217,3 +217,21 @@ def test_a_spike_past_both_levels_in_one_scan_is_latched_by_the_firmware_first(t
     assert res.exit_code == EXIT_FAULT, res.summary
     assert res.summary["fault_reason"] == "firmware safed the stand (hard_start_level)"
     assert res.summary["firmware"]["hard_start_trip"]["tripped"]["reading_mpa"] > 4.0  # saturated: 4.5
+
+
+def test_a_long_lox_lead_does_not_spend_the_window_before_the_fuel_opens() -> None:
+    """The window runs from the last chamber valve to open: a 1.9 s LOX lead (inside a 2 s
+    window counted from the LOX) left 0.1 s after the fuel opened, and a light 100 ms late went
+    untripped by the hard-start trip (the slower overpressure trip came later, the fuel left open
+    for its safing lag). Now it is tripped as a start without a lead is."""
+    rig = Rig(LAB, faults=("late_ignition:delay=0.1@0",))
+    eng = rig.fw.engine.p
+    open_pct = 100.0 * eng.valve_design_opening
+    rig.set(igniter=1, ox_main=open_pct)
+    rig.run(1.9)
+    assert rig.fw.state != fw.FwState.SAFED
+    rig.set(fuel_main=open_pct)
+    level = rig.stand.firmware.overpressure_limit
+    _, tripped = scan_until_trip(rig, 1.0, level)
+    assert tripped is not None and rig.fw.hard_start.starts == 1
+    assert rig.system()[fw.IR_TRIPS] & fw.Trip.HARD_START_LEVEL
