@@ -17,6 +17,7 @@ from hil.stand import Actuator, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.devices import Device, Heartbeat
 from hil.stand.kinds import RegisterTable
+from hil.stand.registers import decode, spec
 
 if TYPE_CHECKING:
     from firmware_sim.engine import Engine
@@ -159,3 +160,28 @@ def system_block(self: FirmwareState) -> list[int]:
     block[fw.IR_HEARTBEAT_TIME_MS : fw.IR_HEARTBEAT_TIME_MS + 2] = _u32(self.hb_last_t)
     block[fw.IR_OUTPUT_TIME_MS] = _u32(self.output_change_t)[1]
     return block
+
+
+class OutputCommands:
+    """What the stand's outputs are commanded to, read from the faces' coils and holding
+    registers. The plan of each decode is looked up once: the firmware decodes its outputs at
+    every scan after a write changed them (every cycle while a throttle moves its valves)."""
+
+    def __init__(self, actuators: tuple[Actuator, ...], faces: dict[str, Face]) -> None:
+        self.faces = faces
+        self.plan = [(a.name, faces[a.device], a.table == "coil", a.register, a.width, spec(a.type), a.word_order,
+                      1.0 if a.table == "coil" else a.scale, a.range[0], a.range[1]) for a in actuators]
+
+    def raw(self, a: Actuator) -> float:
+        """An actuator's raw command as its coil or holding registers hold it."""
+        face = self.faces[a.device]
+        if a.table == "coil":
+            return float(face.coils[a.register])
+        return decode(face.holding[a.register : a.register + a.width], a.type, a.word_order)
+
+    def decode_into(self, outputs: dict[str, float]) -> None:
+        """Every output from its registers as they are now (:meth:`raw`, scaled and clamped to
+        the actuator's range)."""
+        for name, face, coil, r, width, rspec, order, scale, lo, hi in self.plan:
+            v = (float(face.coils[r]) if coil else rspec.decode(face.holding[r : r + width], order)) * scale
+            outputs[name] = lo if v < lo else hi if v > hi else v

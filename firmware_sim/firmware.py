@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterable
 
 from firmware_sim.engine import Engine, engine_params
-from firmware_sim.faces import Face, build_faces, sample, system_block
+from firmware_sim.faces import Face, OutputCommands, build_faces, sample, system_block
 from firmware_sim.faults import Fault, check_for_stand, set_fault
 from firmware_sim.lateness import Lateness
 from firmware_sim.sensors import Sensor, noise_source
@@ -27,7 +27,6 @@ from firmware_sim.watchdogs import plain_watchdogs
 from hil.stand import Actuator, FirmwareConfig, StandConfig
 from hil.stand import firmware_map as fw
 from hil.stand.kinds import WatchdogEngage
-from hil.stand.registers import decode, spec
 
 _PLANT_ATTR = {"ox_valve": "cmd_ox", "fuel_valve": "cmd_fuel", "gg_valve": "cmd_gg", "ox_iso": "cmd_ox_iso",
                "fuel_iso": "cmd_fuel_iso"}
@@ -59,11 +58,7 @@ class Firmware:
         self.fw_face: Face | None = self.faces[stand.firmware_device] if stand.firmware_device else None
         self.plain_watchdogs = [f for f in self.faces.values() if f.heartbeat is not None]
         self.actuators: tuple[Actuator, ...] = stand.actuators
-        # what decoding each output needs, looked up once: the firmware decodes its outputs at
-        # every scan after a write changed them (every cycle while a throttle moves its valves)
-        self._decode_plan = [(a.name, self.faces[a.device], a.table == "coil", a.register, a.width, spec(a.type),
-                              a.word_order, 1.0 if a.table == "coil" else a.scale, a.range[0], a.range[1])
-                             for a in stand.actuators]
+        self.commanded = OutputCommands(stand.actuators, self.faces)
         # firmware state
         self.state = fw.FwState.NORMAL
         self.trips = 0
@@ -299,25 +294,12 @@ class Firmware:
         """A reset may not hand the outputs back while the holding registers still command
         propellant or ignition on: the valves would snap open."""
         for a in self.actuators:
-            if (a.propellant != "none" or a.kind == "igniter") and self._commanded(a) != 0:
+            if (a.propellant != "none" or a.kind == "igniter") and self.commanded.raw(a) != 0:
                 return False
         return True
 
-    def _commanded(self, a: Actuator) -> float:
-        """An actuator's raw command as its coil or holding registers hold it."""
-        face = self.faces[a.device]
-        if a.table == "coil":
-            return float(face.coils[a.register])
-        return decode(face.holding[a.register : a.register + a.width], a.type, a.word_order)
-
     def _decode_commands(self) -> None:
-        """Every output from its registers as they are now (what :meth:`_commanded` gives,
-        scaled and clamped to the actuator's range)."""
-        outputs = self.outputs
-        for name, face, coil, r, width, rspec, order, scale, lo, hi in self._decode_plan:
-            raw = float(face.coils[r]) if coil else rspec.decode(face.holding[r : r + width], order)
-            v = raw * scale
-            outputs[name] = lo if v < lo else hi if v > hi else v
+        self.commanded.decode_into(self.outputs)
         self._apply_outputs()
 
     def _apply_outputs(self) -> None:
