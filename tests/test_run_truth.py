@@ -278,3 +278,17 @@ def test_an_events_file_that_cannot_be_written_does_not_stop_an_abort(rig, tmp_p
     rig.step_until(lambda: rig.ctl.snapshot(detail=False).state.name == "SAFE")
     with pytest.raises(RuntimeError, match="event.s. not written"):
         rig.rec.close()
+
+
+def test_a_checkout_record_keeps_its_result_when_the_stand_faults_during_it(rig) -> None:
+    """A FAULT while a checkout's record is open used to close that record at the next row, as
+    if it were a run ending; the desk's result then reached no summary.json. The record is the
+    checkout's to close: its summary carries the result it was closed with."""
+    record = rig.rec.open_record("checkout_zero")
+    assert record is not None
+    rig.rec.event(rig.ctl.snapshot(detail=False).t, "state", to="FAULT")
+    rig.step_for(0.01)
+    assert rig.rec.current == record  # still open: the checkout has not ended
+    rig.rec.close_record({"outcome": "checkout failed", "why": "the stand left SAFE (FAULT)"})
+    (summary,) = rig.summaries()
+    assert summary["outcome"] == "checkout failed" and summary["why"] == "the stand left SAFE (FAULT)"

@@ -56,6 +56,7 @@ class RunRecorder:
         self._first_cycle: int | None = None  # the open run's first cycle
         self._last_cycle: int | None = None  # and the last one recorded in it
         self._end_state = ""  # the state the open run ended in (SAFE or FAULT), once it has
+        self._held = False  # the open record is a checkout's (open_record): closed by close_record only
         self._started = 0.0
         self._inputs: dict[str, dict[str, Any]] = {}
         self._events = RunEvents()  # the open run's own: its outcome comes from them alone
@@ -85,7 +86,7 @@ class RunRecorder:
         if self.run is not None:
             self.run.event(t, kind, **fields)
             self._events(t, kind, fields)
-            if kind == "state" and fields.get("to") in RUN_ENDS:
+            if kind == "state" and fields.get("to") in RUN_ENDS and not self._held:
                 self._ending = True  # closed after this cycle's row: the run ends on its SAFE row
                 self._end_state = str(fields["to"])
 
@@ -122,11 +123,12 @@ class RunRecorder:
         if self.run is not None:
             return None
         self._open(stem)
+        self._held = True  # its opener closes it, with its result (a FAULT meanwhile does not)
         return self.current
 
     def close_record(self, facts: dict[str, Any]) -> None:
         """Close what :meth:`open_record` opened; ``facts`` (the outcome) go in its summary."""
-        if self.run is not None:
+        if self.run is not None and self._held:
             self._close(self.door.snapshot(detail=False).cycle, facts=facts)
 
     def _open(self, stem: str | None = None) -> None:
@@ -143,6 +145,7 @@ class RunRecorder:
         self.run = new_recorder(path, self.stand)
         self.run_dirs.append(path)
         self._ending, self._first_cycle, self._last_cycle, self._events = False, None, None, RunEvents()
+        self._held = False
         self._end_state = ""
         self._started = time.time()
         self._inputs = {"stand": stand_record(stand, self.run.copy_input(self.stand_path))}
