@@ -87,6 +87,22 @@ def test_burn_metrics_on_a_synthetic_run() -> None:
     assert b2["wall_temp_peak_k"] == pytest.approx(300 + 50 * 15.999, abs=0.1)
 
 
+def test_a_noise_spike_before_ignition_is_not_ignition() -> None:
+    """A chamber transducer reading ambient plus noise can cross the ignition threshold for a
+    sample or two before the propellants light (seen once on a real-time TCP run: a 38 ms
+    ignition reported as 1 ms); ignition is where Pc rises and stays."""
+    stand = load_stand(LAB)
+    table = _synthetic_run(LAB)
+    t = table.column("time").to_numpy()
+    pc = table.column("pc").to_numpy().copy()
+    pc[np.flatnonzero(np.isclose(t, 2.010))] = 2.0  # one sample 10 ms after the valves open
+    pc[np.flatnonzero((t > 10.0045) & (t < 10.0065))] = 2.0  # two in a row in the second burn
+    table = table.set_column(table.column_names.index("pc"), "pc", pa.array(pc))
+    b1, b2 = burn_metrics(table, stand)
+    assert b1["ignition_delay_s"] == pytest.approx(0.05, abs=0.0015)
+    assert b2["ignition_delay_s"] == pytest.approx(0.03, abs=0.0015)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("runs")
