@@ -123,6 +123,20 @@ def _until(client, check, timeout=30.0):
     raise AssertionError(f"timed out; last status {st}")
 
 
+def _safe_and_talking(client, resets: int = 3) -> dict:
+    """Wait for SAFE with the stand answering, as a crew would: a start-up starved of CPU can
+    send the first heartbeats late, and the firmware watchdog (0.1 s) then safes the stand and
+    latches FAULT (seen with four CPU hogs on this 2-core machine). That is the backstop doing
+    its job; the crew resets and goes on, so does the test (a bounded number of times)."""
+    for _ in range(resets + 1):
+        st = _until(client, lambda st: (st["state"] == "SAFE" and st["comm_ok"]) or st["state"] == "FAULT")
+        if st["state"] == "SAFE":
+            return st
+        assert "watchdog" in st["fault_reason"], st["fault_reason"]  # any other FAULT is a failure
+        client.reset()
+    raise AssertionError(f"the firmware watchdog kept safing the stand: {st}")
+
+
 def _accepted(client) -> dict:
     import time
 
@@ -157,7 +171,7 @@ def test_a_service_zeroes_the_stand_it_holds_and_reads_zeroed_at_once(served, st
     reads, commands that would move anything are refused; the offsets are written, applied to
     the running controller (pc_b reads ambient from then on, not 0.03 MPa above) and recorded by the next run."""
     client = served
-    _until(client, lambda st: st["state"] == "SAFE" and st["comm_ok"])
+    _safe_and_talking(client)
     res = client.checkout("zero", seconds=1.0)
     assert res["ok"] and res["kind"] == "zero" and res["record"]
     busy = client.arm()
@@ -189,14 +203,18 @@ def test_a_service_zeroes_the_stand_it_holds_and_reads_zeroed_at_once(served, st
     _until(client, lambda st: (run_dir / "summary.json").is_file())
     run = json.loads((run_dir / "summary.json").read_text())  # the first summary seen is the whole one
     assert run["stand"]["zero"]["sha256"] == summary["zero_file"]["sha256"]
-    assert run["samples"] > 0 and len(run["burns"]) == 1 and run["data_sha256"]
+    assert run["samples"] > 0 and run["data_sha256"]
+    # the demo burns once, unless the machine is so loaded that the controller stops it for a
+    # degraded loop before ignition (its own rule); any other end is a failure
+    assert len(run["burns"]) == 1 or run["abort_reason"].startswith("control loop degraded"), \
+        (run["outcome"], run["abort_reason"])
 
 
 def test_a_service_times_the_valves_and_an_abort_stops_the_checkout(served, tmp_path) -> None:
     """Valve timing through the service: an ABORT stops it at once (the record says why), a
     second run times all three valves; manual commands wait meanwhile."""
     client = served
-    _until(client, lambda st: st["state"] == "SAFE" and st["comm_ok"])
+    _safe_and_talking(client)
     first = _accepted(client)  # refused while the isolation valves still move after start-up (if they still do:
     # on a slow start-up they have closed before the first request, and it is accepted at once)
     assert all("isolation valves must be closed" in r for r in first.pop("refusals"))
