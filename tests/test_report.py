@@ -103,6 +103,29 @@ def test_a_noise_spike_before_ignition_is_not_ignition() -> None:
     assert b2["ignition_delay_s"] == pytest.approx(0.03, abs=0.0015)
 
 
+def test_burn_means_are_over_time_when_the_loop_skips_cycles() -> None:
+    """A real-time loop that misses deadlines records no row for a skipped cycle, and it can skip
+    more in one phase than another: the mean Pc and O/F are over time, not over rows (a plain row
+    mean read a deep-throttle burn 4 % low on a slow day)."""
+    stand = load_stand(LAB)
+    table = _synthetic_run(LAB)
+    t = table.column("time").to_numpy()
+    high = (t >= 2.05) & (t < 4.5)  # first half of burn 1 at 3 MPa, O/F 3; second half 1 MPa, O/F 1
+    low = (t >= 4.5) & (t < 7.0)
+    pc = np.where(high, 3.0, np.where(low, 1.0, table.column("pc").to_numpy()))
+    ox = np.where(high, 0.6, np.where(low, 0.2, table.column("mdot_ox").to_numpy()))
+    table = table.set_column(table.column_names.index("pc"), "pc", pa.array(pc))
+    table = table.set_column(table.column_names.index("mdot_ox"), "mdot_ox", pa.array(ox))
+    every = burn_metrics(table, stand)[0]
+    keep = ~low | (np.arange(len(t)) % 4 == 0)  # three of four cycles skipped at low Pc
+    skipped = burn_metrics(table.filter(pa.array(keep)), stand)[0]
+    want_pc = (2.45 * 3.0 + 2.5 * 1.0) / 4.95
+    want_of = (2.45 * 0.6 + 2.5 * 0.2) / (4.95 * 0.2)
+    for b in (every, skipped):
+        assert b["pc_mean_mpa"] == pytest.approx(want_pc, abs=0.005)
+        assert b["of_mean"] == pytest.approx(want_of, abs=0.005)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("runs")
