@@ -49,6 +49,12 @@ class Child:
             raise ProtocolError("this child was started without a pty pair")
         return self.pty.b
 
+    def wires(self) -> dict[str, dict[str, Any]]:
+        """Each simulated serial line's bridge: how it was scheduled and, once stopped, how long
+        the machine's pty layer held bytes (hil/ptypair.py); empty without one."""
+        pairs = dict(self.ptys) | ({"rtu": self.pty} if self.pty is not None else {})
+        return {name: {"scheduling": pair.scheduling, **pair.stalls} for name, pair in pairs.items()}
+
     def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> str:
         """Signal the child (it stops cleanly and prints its last line), wait, then release its
         pty pair; returns what it printed after the readiness line."""

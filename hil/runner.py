@@ -304,10 +304,28 @@ def _summary(ctl: Controller, opts: RunOptions, inputs: _Inputs, link: Link, rec
         from firmware_sim.lateness import simulator_block  # the simulator's own lateness, its verdict
 
         simulator_block(summary, sim_out, min(d.link.timeout_s for d in stand.devices))
+    if link.child is not None and (wires := link.child.wires()):
+        _wire_block(summary, wires, min((t.timeout_s for t in transports.values()
+                                         if t.name == "rtu"), default=min(d.link.timeout_s for d in stand.devices)))
     failed = write_summary(recorder, stand, summary)
     if failed is not None:
         print(f"error: the recording did not close cleanly: {failed} (said in summary.json)", file=sys.stderr)
     return summary
+
+
+def _wire_block(summary: dict[str, Any], wires: dict[str, dict[str, Any]], timeout_s: float) -> None:
+    """The simulated serial lines as ``summary["simulator"]["wires"]``; a run that did not
+    complete while a line stalled says so in its reason, as for the simulator's own lateness."""
+    from hil.ptypair import stalled
+
+    note = stalled(wires, timeout_s)
+    summary.setdefault("simulator", {})["wires"] = wires
+    if note:
+        summary["simulator"]["wire_note"] = note
+    if note and summary.get("outcome") != "completed":
+        for key in ("abort_reason", "fault_reason"):
+            if summary.get(key):
+                summary[key] = f"{summary[key]} [{note}]"
 
 
 def _progress(snap: Snapshot, out: TextIO) -> None:

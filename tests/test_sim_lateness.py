@@ -16,7 +16,7 @@ from pymodbus.client import ModbusTcpClient
 
 from firmware_sim.lateness import Lateness, behind, parse_report, simulator_block
 from hil.children import start_sim
-from hil.runner import EXIT_FAULT, RunOptions, run
+from hil.runner import EXIT_FAULT, RunOptions, _wire_block, run
 from hil.stand import firmware_map as fw
 
 pytestmark = pytest.mark.timeout(120)
@@ -43,6 +43,25 @@ def test_a_run_that_did_not_complete_names_the_simulator_when_it_fell_behind() -
     simulator_block(fine, 'hil sim: lateness {"answer_late_max_ms": 2.0, "scan_late_max_ms": 1.0}\n', 0.02)
     assert fine["abort_reason"] == "redline pc_high" and not fine["simulator"]["fell_behind"]
     assert behind({"answer_late_max_ms": 19.0, "scan_late_max_ms": 3.0, "skipped_scans": 0}, 0.02) == ""
+
+
+def test_a_run_that_did_not_complete_names_a_stalled_serial_line() -> None:
+    """The pty bridges' probe figures (hil/ptypair.py) go into ``simulator.wires``; a line held
+    past the RTU timeout is named in the reason of a run that did not complete, never in one
+    that did."""
+    wires = {"rtu": {"scheduling": "SCHED_FIFO 70", "probes": 900, "delivery_max_ms": 99.4}}
+    summary = {"outcome": "fault", "abort_reason": "firmware safed the stand (watchdog)",
+               "fault_reason": "firmware safed the stand (watchdog)"}
+    _wire_block(summary, wires, 0.03)
+    assert summary["simulator"]["wires"] == wires
+    assert summary["fault_reason"].startswith("firmware safed the stand (watchdog) [the simulated serial line stalled")
+    assert "up to 99 ms" in summary["abort_reason"] and "timeout is 30 ms" in summary["simulator"]["wire_note"]
+    done = {"outcome": "completed", "abort_reason": None, "fault_reason": None}
+    _wire_block(done, wires, 0.03)
+    assert done["abort_reason"] is None and done["simulator"]["wire_note"]  # said, but blames nothing
+    quiet = {"outcome": "fault", "abort_reason": "redline pc_high", "fault_reason": None}
+    _wire_block(quiet, {"rtu": {**wires["rtu"], "delivery_max_ms": 4.0}}, 0.03)
+    assert quiet["abort_reason"] == "redline pc_high" and "wire_note" not in quiet["simulator"]
 
 
 def _wait_for_scans(port: int) -> None:
