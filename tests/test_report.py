@@ -46,6 +46,22 @@ def test_throttle_step_metrics_on_a_known_trace() -> None:
     assert step["overshoot_pct"] == pytest.approx(expected_overshoot, rel=0.05)
 
 
+def test_tracking_error_is_over_time_when_the_loop_skips_cycles() -> None:
+    """A plateau held 1 % high for its first 2 s and 1 % low for its last 2 s tracks at 0 % mean,
+    1 % RMS, whether the loop recorded every cycle or skipped three of four in the low half (a
+    row mean then reads +0.5 %)."""
+    t = np.arange(0, 4.5, 1e-3)
+    sp = np.full(len(t), 8.0)
+    pc = np.where(t < 0.5, 8.0, np.where(t < 2.5, 8.08, 7.92))
+    every = throttle_steps(t, pc, sp, band=0.02)[0]
+    keep = (t < 2.5) | (np.arange(len(t)) % 4 == 0)
+    skipped = throttle_steps(t[keep], pc[keep], sp[keep], band=0.02)[0]
+    for step in (every, skipped):
+        assert step["settle_s"] == 0.0
+        assert step["tracking_mean_pct"] == pytest.approx(0.0, abs=0.02)
+        assert step["tracking_rms_pct"] == pytest.approx(100 * np.sqrt(4.0 / 4.5) * 0.01, abs=0.02)  # 1 % for 4 of 4.5 s
+
+
 def test_smoothing_keeps_the_mean() -> None:
     x = np.random.default_rng(0).normal(5.0, 0.1, 1000)
     assert smooth(x, 25).mean() == pytest.approx(x.mean(), abs=1e-3)

@@ -182,7 +182,7 @@ def throttle_steps(t: np.ndarray, pc: np.ndarray, sp: np.ndarray, band: float = 
                    min_hold_s: float = 0.8, filter_s: float = 0.025) -> list[dict[str, Any]]:
     """For each plateau of the commanded Pc held ≥ ``min_hold_s``: when the command arrived,
     the settle time into ±``band`` (staying there), overshoot, and the steady tracking error
-    (RMS and mean of (Pc − command)/command over the settled part).
+    (RMS and mean of (Pc − command)/command over the settled part, over time: hold_weights).
 
     Pc is first averaged over ``filter_s`` (25 ms): combustion roughness (~1 % rms at 1 kHz)
     would otherwise keep a ±2 % band from ever counting as settled.
@@ -213,7 +213,9 @@ def throttle_steps(t: np.ndarray, pc: np.ndarray, sp: np.ndarray, band: float = 
             settle = float(t[a + outside[-1] + 1] - t[a])
         direction = np.sign(level - prev_level) if np.isfinite(prev_level) else 1.0
         over = float(np.max(direction * err)) if direction else 0.0
-        settled = err[outside[-1] + 1 :] if len(outside) and settle is not None else (err if settle == 0.0 else err[:0])
+        first = outside[-1] + 1 if len(outside) and settle is not None else (0 if settle == 0.0 else b - a)
+        settled, t_settled = err[first:], t[a + first : b]
+        mean_err, mean_sq = time_mean(t_settled, settled), time_mean(t_settled, settled**2)  # over time, not rows
         ramp = float(t[a] - prev_end) if prev_end is not None else 0.0
         steps.append({
             "t_s": round(float(t[a]), 4), "pc_cmd_mpa": round(float(level), 4), "ramp_s": round(ramp, 4),
@@ -221,8 +223,8 @@ def throttle_steps(t: np.ndarray, pc: np.ndarray, sp: np.ndarray, band: float = 
             "from_mpa": round(float(prev_level), 4) if np.isfinite(prev_level) else None,
             "settle_s": round(settle, 4) if settle is not None else None,
             "overshoot_pct": round(100 * max(over, 0.0), 3),
-            "tracking_rms_pct": round(100 * float(np.sqrt(np.mean(settled**2))), 3) if len(settled) else None,
-            "tracking_mean_pct": round(100 * float(np.mean(settled)), 3) if len(settled) else None,
+            "tracking_rms_pct": round(100 * float(np.sqrt(mean_sq)), 3) if mean_sq is not None else None,
+            "tracking_mean_pct": round(100 * mean_err, 3) if mean_err is not None else None,
         })
         prev_level = level
         prev_end = float(t[b - 1])
