@@ -3,6 +3,7 @@ comparison on recorded simulator runs, and the exports others read (CSV, Parquet
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -117,6 +118,23 @@ def test_a_noise_spike_before_ignition_is_not_ignition() -> None:
     b1, b2 = burn_metrics(table, stand)
     assert b1["ignition_delay_s"] == pytest.approx(0.05, abs=0.0015)
     assert b2["ignition_delay_s"] == pytest.approx(0.03, abs=0.0015)
+
+
+def test_start_figures_read_the_channel_the_hard_start_check_watches() -> None:
+    """A stand whose ``[ignition] channel`` is its second chamber transducer: the start peak and
+    rate of rise are that channel's (what the controller compared with ``hard_start_rate``), not
+    the Pc channel of ``[limits]``, which here reads a flat 2 MPa."""
+    base = load_stand(TQ12)
+    stand = dataclasses.replace(base, ignition=dataclasses.replace(base.ignition, channel="pc_b"))
+    table = _synthetic_run(TQ12)
+    t = table.column("time").to_numpy()
+    ramp = np.clip(0.1 + (t - 2.05) * 890.0, 0.1, 9.0)  # a hard start on pc_b only: 890 MPa/s for 10 ms
+    spike = np.where((t >= 2.05) & (t < 2.1), ramp, table.column("pc").to_numpy())
+    table = table.set_column(table.column_names.index("pc_b"), "pc_b", pa.array(spike))
+    first = burn_metrics(table, stand)[0]
+    assert first["start_pc_peak_mpa"] == pytest.approx(9.0)
+    assert first["start_rate_peak_mpa_s"] == pytest.approx(890.0, rel=0.02)
+    assert burn_metrics(table, base)[0]["start_pc_peak_mpa"] == pytest.approx(2.0)  # [ignition] channel = "pc"
 
 
 def test_burn_means_are_over_time_when_the_loop_skips_cycles() -> None:

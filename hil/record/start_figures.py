@@ -40,7 +40,8 @@ def start_figures(table: pa.Table, stand: StandConfig, windows: list[tuple[int, 
     - ``t_igniter_proven_s``: run time the igniter channel first read above
       ``igniter_proven_above`` since the igniter was last switched on before the burn;
     - ``t_ignition_s``: run time of the controller's ``ignition_confirmed`` event in the burn;
-    - ``start_pc_peak_mpa``, ``start_rate_peak_mpa_s``: over the start transient — from the
+    - ``start_pc_peak_mpa``, ``start_rate_peak_mpa_s``: of the ignition channel (``[ignition]
+      channel``; the stand's Pc channel without an ``[ignition]`` table) over the start transient — from the
       first chamber propellant valve opening (a LOX lead included) until ``start_transient_s``
       after ignition was confirmed, or to ``TAIL_S`` after the burn ended when it was not — the
       peak Pc and the peak rate of rise held over ``hard_start_samples`` samples (what the
@@ -50,8 +51,9 @@ def start_figures(table: pa.Table, stand: StandConfig, windows: list[tuple[int, 
     if table.num_rows == 0 or not windows:
         return [{} for _ in windows]
     t = _col(table, "time")
-    pc = _col(table, stand.limits.pc_channel)
     ign_cfg = stand.ignition
+    # the channel the controller's hard-start check watches, so the peak rate is the one it compared
+    pc = _col(table, ign_cfg.channel if ign_cfg else stand.limits.pc_channel)
     transient_s = ign_cfg.start_transient_s if ign_cfg else 1.0
     samples = ign_cfg.hard_start_samples if ign_cfg else 2
     chamber = [a for a in stand.actuators if a.propellant in ("ox", "fuel") and a.feeds == "chamber"]
