@@ -82,6 +82,10 @@ def direct_start(tmp_path: Path) -> tuple[Path, str]:
     ('igniter_channel = "nope"\nigniter_proven_above = 1\n', "igniter_channel", "names no channel"),
     ('igniter_channel = "p_purge"\n', "igniter_channel", "needs igniter_proven_above"),
     ('igniter_proven_above = 0.5\n', "igniter_proven_above", "needs an igniter_channel"),
+    # a level the channel's valid range does not reach: the check could never act
+    ('hard_start_above = 4.2\n', "hard_start_above", "not below the top of channel 'pc''s valid range (4.2 MPa)"),
+    ('igniter_channel = "p_ign"\nigniter_proven_above = 9\n', "igniter_proven_above",
+     "not below the top of channel 'p_ign''s valid range"),
 ])
 def test_the_staged_start_keys_are_checked_with_file_and_line(tmp_path, extra, key, why) -> None:
     path = staged_stand(tmp_path, extra)

@@ -144,6 +144,16 @@ def ignition_table(t: TableReader | None, channels: dict[str, Channel],
                                              "proves the igniter lit)")
     elif not math.isnan(cfg.igniter_proven_above):
         raise t.error("igniter_proven_above", "igniter_proven_above needs an igniter_channel")
+    levels = [("confirm_above", cfg.confirm_above, channels[cfg.channel]),
+              ("hard_start_above", cfg.hard_start_above, channels[cfg.channel])]
+    if cfg.igniter_channel is not None:
+        levels.append(("igniter_proven_above", cfg.igniter_proven_above, channels[cfg.igniter_channel]))
+    for key, level, ch in levels:
+        # a reading above its channel's valid range is disqualified, never compared: a level the
+        # range does not reach would leave the check (a trip, a confirmation, a proof) unable to act
+        if level is not None and level >= ch.valid[1]:
+            raise t.error(key, f"{level:g} is not below the top of channel {ch.name!r}'s valid range "
+                               f"({ch.valid[1]:g} {ch.units}): no reading it accepts can pass it")
     t.done()
     return cfg
 
