@@ -96,7 +96,7 @@ def controller(tmp_path):
     ctl.stop()
 
 
-def skip_if_the_machine_stalled(summary: dict) -> None:
+def skip_if_the_machine_stalled(summary: dict) -> None:  # a summary.json, or a row of hil.bench.load_runs
     """A real-time run that did not complete while this machine starved the simulated stand or
     held its serial line's bytes past the devices' timeout says so in its summary
     (``simulator.note``: firmware_sim/lateness.py; ``simulator.wire_note``: hil/ptypair.py).
@@ -107,5 +107,5 @@ def skip_if_the_machine_stalled(summary: dict) -> None:
     sim = summary.get("simulator") or {}
     notes = [n for n in (sim.get("note"), sim.get("wire_note")) if n]
     if notes:
-        reason = summary.get("fault_reason") or summary.get("abort_reason")
+        reason = summary.get("fault_reason") or summary.get("abort_reason") or summary.get("reason")
         pytest.skip(f"this machine stalled the simulated stand, the run ended: {reason}")
