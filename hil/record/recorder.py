@@ -60,8 +60,8 @@ class Recorder:
         self.bytes_written = 0
         self._q: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._drain, name="recorder", daemon=True)
-        self._thread.start()
+        self._drainer = threading.Thread(target=self._drain, name="recorder", daemon=True)
+        self._drainer.start()
         self.closed = False
 
     def _alloc(self) -> None:
@@ -152,7 +152,7 @@ class Recorder:
         self.closed = True
         self.flush()
         self._q.put(None)
-        self._thread.join()
+        self._drainer.join()
         self._writer.close()
         self._sink.close()
         self._events.close()

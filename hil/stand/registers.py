@@ -52,11 +52,13 @@ class TypeSpec:
         if self.integer:
             lo, hi = self.raw_range
             iv = int(round(value))
-            value = int(lo) if iv < lo else int(hi) if iv > hi else iv
+            clipped = int(lo) if iv < lo else int(hi) if iv > hi else iv
             if self.words == 1:  # u16, i16: what the packing below gives, two's complement in one word
-                w = value & 0xFFFF
+                w = clipped & 0xFFFF
                 return [swap_bytes(w)] if byteswap else [w]
-        words = list(self._regs.unpack(self._value.pack(value)))
+            words = list(self._regs.unpack(self._value.pack(clipped)))
+        else:
+            words = list(self._regs.unpack(self._value.pack(value)))
         if not high_first:
             words.reverse()
         return [swap_bytes(w) for w in words] if byteswap else words
