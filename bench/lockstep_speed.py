@@ -30,13 +30,13 @@ from hil.bench.common import CAL_N, calibration, write_json
 HERE = Path(__file__).resolve().parent.parent  # the checkout this file runs from (bench/..)
 
 
-def one_run(tree: Path, sequence: str, stand: str, seed: int) -> dict[str, object]:
-    """One whole-process lockstep run from ``tree``: its wall time, stand time and the loop's
-    own figures from summary.json."""
+def one_run(tree: Path, sequence: str, stand: str, seed: int, sim: str = "lockstep") -> dict[str, object]:
+    """One whole-process run from ``tree`` (lockstep unless ``sim`` says otherwise): its wall
+    time, stand time and the loop's own figures from summary.json."""
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "r"
         env = {**os.environ, "PYTHONPATH": str(tree)}
-        cmd = [sys.executable, "-m", "hil.cli", "run", sequence, "--stand", stand, "--sim", "lockstep",
+        cmd = [sys.executable, "-m", "hil.cli", "run", sequence, "--stand", stand, "--sim", sim,
                "--seed", str(seed), "--quiet", "--out", str(out)]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=False)
@@ -47,6 +47,7 @@ def one_run(tree: Path, sequence: str, stand: str, seed: int) -> dict[str, objec
     stand_s = summary["samples"] / summary["loop"]["target_hz"]
     return {"wall_s": wall, "stand_s": stand_s, "x_realtime": stand_s / wall, "outcome": summary["outcome"],
             "work_p50_us": summary["loop"].get("work_p50_us"), "work_p99_us": summary["loop"].get("work_p99_us"),
+            "deadlines_met_share": summary["loop"].get("deadlines_met_share"),
             "data_sha256": summary.get("data_sha256")}
 
 
