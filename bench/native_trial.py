@@ -12,13 +12,17 @@ whether the compiled code still records the same run (the same seed must give th
     python -m hil.bench.native_trial [--rounds N] [--paced] [--modules FILE ...] [--keep DIR] [--json PATH]
 
 ``--paced`` adds the 100 % hotfire over TCP at 1 kHz in each tree (the paced controller work
-and deadlines met). mypyc comes with mypy (the ``test`` extra); the build takes about 1.5 min
+and deadlines met). ``--fault-matrix`` adds ``hil faults`` in each tree (2 workers): a campaign's
+wall time, and every cell's outcome, reason and figures compared between the trees, the fault
+paths (lost devices, RTU framing errors, exceptions) being where compiled code meets what the
+nominal run never shows. mypyc comes with mypy (the ``test`` extra); the build takes about 1.5 min
 for the default modules on this 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -96,6 +100,30 @@ def loaded_from(tree: Path, modules: tuple[str, ...]) -> list[str]:
     return out.split()
 
 
+def fault_matrix(tree: Path) -> tuple[float, list[dict[str, object]]]:
+    """``hil faults`` run from ``tree``: its wall time and its cells (a failing cell is data
+    here, not an error: both trees must fail it alike)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "cells.json"
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "hil.cli", "faults", "--workers", "2", "--json", str(out)],
+                              cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True,
+                              check=False)
+        wall = time.perf_counter() - t0
+        if not out.exists():
+            raise RuntimeError(f"hil faults in {tree}: exit {proc.returncode}\n{proc.stderr[-2000:]}")
+        return wall, json.loads(out.read_text())
+
+
+def cells_differing(pure: list[dict[str, object]], compiled: list[dict[str, object]]) -> list[str]:
+    """The fault-matrix cells that did not end alike in both trees (every field of the cell:
+    outcome, reason, reaction time, valves, peak Pc, recording, verdict), by name."""
+    differ = [f"{a['fault']} / {a['phase']}" for a, b in zip(pure, compiled) if a != b]
+    if len(pure) != len(compiled):
+        differ.append(f"cell count {len(pure)} vs {len(compiled)}")
+    return differ
+
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
     ap = argparse.ArgumentParser(prog="python -m hil.bench.native_trial", description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -103,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     ap.add_argument("--stand", default="sim_tq12")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--paced", action="store_true", help="also the 100 %% hotfire over TCP at 1 kHz in each tree")
+    ap.add_argument("--fault-matrix", action="store_true", help="also hil faults in each tree, cells compared")
     ap.add_argument("--modules", nargs="+", help="files to compile, relative to the checkout (default: HOT_MODULES)")
     ap.add_argument("--keep", help="build the compiled copy here and leave it (default: a temporary directory)")
     ap.add_argument("--json", help="where to write the JSON (default bench/results/native_trial.json)")
@@ -150,9 +179,23 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             out["paced"] = paced
             out["paced_work_ratio"] = (float(paced["compiled"]["work_p50_us"])  # type: ignore[arg-type]
                                        / float(paced["pure"]["work_p50_us"]))  # type: ignore[arg-type]
+        if args.fault_matrix:
+            walls, cells = {}, {}
+            for label, tree in (("pure", HERE), ("compiled", dest)):
+                cal = calibration()
+                walls[label], cells[label] = fault_matrix(tree)
+                print(f"fault matrix, {label}: {len(cells[label])} cells in {walls[label]:.0f} s "
+                      f"({sum(bool(c['passed']) for c in cells[label])} pass), calibration {cal:.2f} Mops/s", flush=True)
+                walls[label + "_calibration_mops"] = cal
+            differ = cells_differing(cells["pure"], cells["compiled"])
+            out["fault_matrix"] = {"wall_s": walls, "cells": len(cells["pure"]), "cells_differing": differ,
+                                   "speedup": walls["pure"] / walls["compiled"]}
+            print(f"fault matrix compiled / pure: {walls['pure'] / walls['compiled']:.2f}x; cells differing: "
+                  f"{len(differ)}" + (f" ({'; '.join(differ[:5])})" if differ else ""))
+            same = same and not differ
         print(f"wrote {write_json('native_trial', out, args.json)}")
         if not same:
-            raise SystemExit("the compiled tree recorded a different run: its speed means nothing")
+            raise SystemExit("the compiled tree recorded a different run or fault-matrix cell: its speed means nothing")
         return out
     finally:
         if tmp is not None:

@@ -79,3 +79,16 @@ def test_native_trial_compiles_measures_and_compares_the_recordings(tmp_path) ->
     assert data["speedup_x_realtime"] > 0 and all(m["calibration_mops"] > 0 for m in data["medians"].values())
     assert "1 of 1 modules load compiled" in r.stdout and "recordings: identical" in r.stdout
     assert "target >= 20x real time" in r.stdout
+
+
+def test_the_native_trial_names_every_fault_matrix_cell_that_ended_otherwise() -> None:
+    """A compiled tree whose fault matrix ends one cell differently (here: the reason) or runs
+    another number of cells is named cell by cell, which fails the trial."""
+    from hil.bench.native_trial import cells_differing
+
+    cell = {"fault": "Pc sensor frozen", "phase": "mainstage", "outcome": "aborted", "reason": "pc frozen",
+            "reaction_s": 0.1, "passed": True}
+    other = {**cell, "phase": "shutdown"}
+    assert cells_differing([cell, other], [dict(cell), dict(other)]) == []
+    assert cells_differing([cell, other], [cell, {**other, "reason": "timeout"}]) == ["Pc sensor frozen / shutdown"]
+    assert cells_differing([cell, other], [cell]) == ["cell count 2 vs 1"]
