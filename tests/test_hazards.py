@@ -16,7 +16,7 @@ from hil.errors import ConfigError, SequenceInvalid
 from hil.links import open_link
 from hil.record.recorder import read_run
 from hil.runner import EXIT_OK, RunOptions, run
-from hil.safety import IgnitionMonitor, State, Supervisor
+from hil.safety import IgnitionMonitor, RedlineMonitor, SensorQualifier, State, Supervisor
 from hil.sequence import parse_sequence
 from hil.sequence.engine import Sequencer
 from hil.sequence.expr import compile_expr
@@ -203,7 +203,9 @@ def test_relight_interlocks_at_run_time(pc, off_s, purge_s, refused) -> None:
         return
     assert refused in why
     # the sequencer does not command a step that would open the propellants, it aborts instead
-    seq = Sequencer(sup, cmd, lambda *a, **k: None, None, mon, None)  # type: ignore[arg-type]
+    quiet = lambda *a, **k: None  # noqa: E731 - an event sink that keeps nothing
+    redlines = RedlineMonitor(DIRECT_STAND, sup, SensorQualifier(DIRECT_STAND, sup, quiet), quiet, 1000.0)
+    seq = Sequencer(sup, cmd, quiet, redlines, mon, None)
     seq.i = 1
     step = parse_sequence(two_burns(), DIRECT_STAND, "two.toml").steps[11]  # T+6.35: fuel_main = 50 (ox is open)
     cmd.set("ox_main", 50)

@@ -22,7 +22,7 @@ from hil.cycle.clock import VirtualClock
 from hil.errors import ConfigError, Refused, SequenceInvalid
 from hil.record.recorder import read_run
 from hil.runner import EXIT_ABORTED, RunOptions, run
-from hil.safety import IgnitionMonitor, StartInterlock, State, Supervisor
+from hil.safety import IgnitionMonitor, RedlineMonitor, SensorQualifier, StartInterlock, State, Supervisor
 from hil.sequence import load_sequence
 from hil.sequence.engine import Sequencer
 from hil.stand import load_stand
@@ -251,7 +251,9 @@ def test_the_sequencer_refuses_a_step_beyond_the_stage_with_its_line() -> None:
     sup.start(0.0)
     mon = IgnitionMonitor(strict, sup, commands, lambda *a, **k: None)
     gate = StartInterlock(strict, sup, commands, mon, lambda *a, **k: None)
-    seq = Sequencer(sup, commands, lambda *a, **k: None, None, mon, None, start=gate)  # type: ignore[arg-type]
+    quiet = lambda *a, **k: None  # noqa: E731 - an event sink that keeps nothing
+    redlines = RedlineMonitor(strict, sup, SensorQualifier(strict, sup, quiet), quiet, 1000.0)
+    seq = Sequencer(sup, commands, quiet, redlines, mon, None, start=gate)
     step = next(s for s in load_sequence(LAB_RELIGHT, stand).steps if s.label == "LOX lead")
     seq._execute(0.0, step)  # noqa: SLF001 - the unit under test
     assert commands.get("ox_main") == 0.0
