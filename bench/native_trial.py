@@ -15,7 +15,9 @@ whether the compiled code still records the same run (the same seed must give th
 and deadlines met). ``--fault-matrix`` adds ``hil faults`` in each tree (2 workers): a campaign's
 wall time, and every cell's outcome, reason and figures compared between the trees, the fault
 paths (lost devices, RTU framing errors, exceptions) being where compiled code meets what the
-nominal run never shows. mypyc comes with mypy (the ``test`` extra); the build takes about 1.5 min
+nominal run never shows. ``--census`` runs the fast test tier (``-m "not slow"``) against the
+compiled tree, the tests copied beside it, and lists every test that fails there: what stands
+between the trial and a shipped core. mypyc comes with mypy (the ``test`` extra); the build takes about 1.5 min
 for the default modules on this 2-core machine.
 """
 
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from hil.bench.common import calibration, write_json
@@ -75,6 +78,41 @@ def copy_tree(dest: Path) -> Path:
         shutil.copytree(HERE / name, dest / name, symlinks=True, ignore=ignore)
     (dest / "mypy.ini").write_text(MYPY_INI)
     return dest
+
+
+def copy_tests(dest: Path) -> None:
+    """What the test suite reads beside the packages (the console, the docs it checks, the
+    scripts it runs), copied after the build: mypyc's setuptools step must not see
+    pyproject.toml."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.so", "results")
+    for name in ("gui", "tests", "docs", ".ci"):
+        shutil.copytree(HERE / name, dest / name, symlinks=True, ignore=ignore)
+    for name in ("README.md", "pyproject.toml", "run.sh", "test.sh"):
+        shutil.copy2(HERE / name, dest / name)
+
+
+def census(tree: Path) -> dict[str, object]:
+    """The fast tier run against ``tree`` (its code first on the path): how many tests pass and,
+    for each that fails, its id and the first line of why."""
+    report = tree / "census.xml"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "not slow", "-p", "no:cacheprovider",
+                    f"--junitxml={report}"], cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
+                   capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if not report.exists():
+        raise RuntimeError(f"pytest wrote no report in {tree}")
+    failed: dict[str, str] = {}
+    total = 0
+    for case in ET.parse(report).getroot().iter("testcase"):
+        total += 1
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is not None:
+            name = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
+            failed[name] = (bad.get("message") or "").splitlines()[0][:200] if bad.get("message") else ""
+    return {"tests": total, "failed": failed, "wall_s": wall}
 
 
 def build(tree: Path, modules: tuple[str, ...]) -> dict[str, object]:
@@ -132,6 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--paced", action="store_true", help="also the 100 %% hotfire over TCP at 1 kHz in each tree")
     ap.add_argument("--fault-matrix", action="store_true", help="also hil faults in each tree, cells compared")
+    ap.add_argument("--census", action="store_true", help="also the fast test tier against the compiled tree")
     ap.add_argument("--modules", nargs="+", help="files to compile, relative to the checkout (default: HOT_MODULES)")
     ap.add_argument("--keep", help="build the compiled copy here and leave it (default: a temporary directory)")
     ap.add_argument("--json", help="where to write the JSON (default bench/results/native_trial.json)")
@@ -193,6 +232,16 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             print(f"fault matrix compiled / pure: {walls['pure'] / walls['compiled']:.2f}x; cells differing: "
                   f"{len(differ)}" + (f" ({'; '.join(differ[:5])})" if differ else ""))
             same = same and not differ
+        if args.census:
+            copy_tests(dest)
+            print("fast tier against the compiled tree ...", flush=True)
+            c = census(dest)
+            out["census"] = c
+            failed: dict[str, str] = c["failed"]  # type: ignore[assignment]
+            print(f"census: {int(c['tests']) - len(failed)} of {c['tests']} tests pass compiled "  # type: ignore[call-overload]
+                  f"({float(c['wall_s']):.0f} s); failing:")  # type: ignore[arg-type]
+            for name, why in failed.items():
+                print(f"  {name}: {why}")
         print(f"wrote {write_json('native_trial', out, args.json)}")
         if not same:
             raise SystemExit("the compiled tree recorded a different run or fault-matrix cell: its speed means nothing")

@@ -92,3 +92,16 @@ def test_the_native_trial_names_every_fault_matrix_cell_that_ended_otherwise() -
     assert cells_differing([cell, other], [dict(cell), dict(other)]) == []
     assert cells_differing([cell, other], [cell, {**other, "reason": "timeout"}]) == ["Pc sensor frozen / shutdown"]
     assert cells_differing([cell, other], [cell]) == ["cell count 2 vs 1"]
+
+
+def test_the_native_trial_census_lists_each_failing_test_with_why(tmp_path) -> None:
+    """The census reads pytest's own JUnit report: a tree with one passing and one failing test
+    gives two tests and names the failing one with the first line of its message."""
+    from hil.bench.native_trial import census
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_two.py").write_text(
+        "def test_ok():\n    assert True\n\n\ndef test_bad():\n    assert 1 == 2, 'the compiled tree differs'\n")
+    c = census(tmp_path)
+    assert c["tests"] == 2 and list(c["failed"]) == ["tests/test_two.py::test_bad"]
+    assert "the compiled tree differs" in c["failed"]["tests/test_two.py::test_bad"]
